@@ -1,0 +1,194 @@
+/*
+ * cuframes C ABI.
+ *
+ * A producer publishes frames into an N-slot pool shared with any number of
+ * subscriber processes. On the cuda backend the slots are CUDA VMM allocations
+ * (device pointers); on the host backend they are memfd mappings (CPU pointers).
+ *
+ * Conventions:
+ *  - Every function that can fail returns a cuframes_status (0 on success).
+ *    cuframes_last_error() then gives a message for the calling thread that
+ *    names what was wrong (which key, which call, which errno or CUresult).
+ *  - Option structs carry their own size so the ABI can grow: always call the
+ *    matching *_options_init() first.
+ *  - Objects are not thread-safe; use one object per thread or lock around it.
+ */
+#ifndef CUFRAMES_H
+#define CUFRAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CUFRAMES_API __attribute__((visibility("default")))
+#else
+#define CUFRAMES_API
+#endif
+
+#define CUFRAMES_VERSION_MAJOR 0
+#define CUFRAMES_VERSION_MINOR 1
+#define CUFRAMES_VERSION_PATCH 0
+
+/* Largest user metadata blob carried with one frame. */
+#define CUFRAMES_MAX_METADATA 4096
+/* Most planes any format has. */
+#define CUFRAMES_MAX_PLANES 4
+/* Longest key, not counting the terminating NUL. */
+#define CUFRAMES_MAX_KEY 64
+
+typedef enum cuframes_status {
+    CUFRAMES_OK = 0,
+    CUFRAMES_ERR_INVALID_ARGUMENT = 1, /* bad key, dimensions, slot count, option */
+    CUFRAMES_ERR_FORMAT = 2,           /* unknown or unsupported pixel format */
+    CUFRAMES_ERR_NOT_FOUND = 3,        /* no producer for the key (after the wait) */
+    CUFRAMES_ERR_TIMEOUT = 4,          /* no frame within the timeout */
+    CUFRAMES_ERR_DISCONNECTED = 5,     /* the producer closed or died */
+    CUFRAMES_ERR_KEY_IN_USE = 6,       /* another live producer owns the key */
+    CUFRAMES_ERR_PERMISSION = 7,       /* refused by file mode or peer credentials */
+    CUFRAMES_ERR_PROTOCOL = 8,         /* malformed message or shared header from the peer */
+    CUFRAMES_ERR_VERSION_MISMATCH = 9, /* peers speak different protocol versions */
+    CUFRAMES_ERR_CUDA = 10,            /* a CUDA driver call failed */
+    CUFRAMES_ERR_CUDA_UNAVAILABLE = 11,/* no libcuda, no GPU, or the device is not visible */
+    CUFRAMES_ERR_LIMIT = 12,           /* too many subscribers, held frames or open files */
+    CUFRAMES_ERR_STATE = 13,           /* call not valid now (e.g. publish without acquire) */
+    CUFRAMES_ERR_OS = 14               /* another system call failed; see the message */
+} cuframes_status;
+
+typedef enum cuframes_backend {
+    CUFRAMES_BACKEND_AUTO = 0, /* cuda when a GPU is usable, else host (publisher only) */
+    CUFRAMES_BACKEND_HOST = 1,
+    CUFRAMES_BACKEND_CUDA = 2
+} cuframes_backend;
+
+typedef enum cuframes_format {
+    CUFRAMES_FORMAT_NV12 = 1,  /* Y plane, then interleaved UV at half resolution */
+    CUFRAMES_FORMAT_P010 = 2,  /* as NV12 with 16-bit samples (10 significant bits, high) */
+    CUFRAMES_FORMAT_I420 = 3,  /* Y, U, V planes; U and V at half resolution */
+    CUFRAMES_FORMAT_RGB24 = 4,
+    CUFRAMES_FORMAT_BGR24 = 5,
+    CUFRAMES_FORMAT_RGBA = 6,
+    CUFRAMES_FORMAT_BGRA = 7,
+    CUFRAMES_FORMAT_GRAY8 = 8
+} cuframes_format;
+
+/* Where one plane lies inside a slot. */
+typedef struct cuframes_plane {
+    uint64_t offset;      /* bytes from the start of the slot */
+    uint32_t pitch;       /* bytes between rows (aligned to CUFRAMES_PITCH_ALIGN) */
+    uint32_t width;       /* samples per row (a sample may hold several channels) */
+    uint32_t height;      /* rows */
+    uint32_t row_bytes;   /* meaningful bytes per row (<= pitch) */
+} cuframes_plane;
+
+#define CUFRAMES_PITCH_ALIGN 256
+
+/* A writable slot handed out by cuframes_publisher_acquire. */
+typedef struct cuframes_buffer {
+    uint64_t data;        /* CUdeviceptr on cuda, a CPU pointer on host */
+    uint64_t size;        /* bytes in the slot */
+    uint32_t slot;
+    uint32_t plane_count;
+    cuframes_plane planes[CUFRAMES_MAX_PLANES];
+} cuframes_buffer;
+
+/* What a subscriber learns about a frame it holds or copied. */
+typedef struct cuframes_frame_info {
+    uint64_t seq;            /* 1, 2, 3, ... per publisher */
+    int64_t pts;             /* the producer's presentation timestamp */
+    uint64_t timestamp_ns;   /* CLOCK_MONOTONIC at publish */
+    uint64_t missed;         /* frames skipped since the previous one this subscriber got */
+    uint64_t data;           /* zero-copy view: CUdeviceptr on cuda, CPU pointer on host */
+    uint64_t size;
+    uint32_t slot;
+    uint32_t width;
+    uint32_t height;
+    cuframes_format format;
+    uint32_t plane_count;
+    cuframes_plane planes[CUFRAMES_MAX_PLANES];
+    const void *metadata;    /* valid while the frame is held */
+    uint32_t metadata_size;
+} cuframes_frame_info;
+
+typedef struct cuframes_publisher cuframes_publisher;
+typedef struct cuframes_subscriber cuframes_subscriber;
+typedef struct cuframes_frame cuframes_frame;
+
+typedef struct cuframes_publisher_options {
+    uint32_t struct_size;        /* set by cuframes_publisher_options_init */
+    const char *key;             /* [A-Za-z0-9._-], 1..64 chars, not starting with '.' */
+    const char *dir;             /* NULL: $CUFRAMES_DIR, /run/cuframes, $XDG_RUNTIME_DIR/cuframes, /tmp/cuframes-<uid> */
+    uint32_t width;
+    uint32_t height;
+    cuframes_format format;      /* default NV12 */
+    uint32_t slots;              /* default 10; must be >= max_subscribers * max_held + 2 */
+    uint32_t max_subscribers;    /* default 4 */
+    uint32_t max_held;           /* frames one subscriber may hold at once; default 2 */
+    cuframes_backend backend;    /* default AUTO */
+    int32_t device;              /* CUDA device ordinal; default 0 */
+    uint32_t socket_mode;        /* default 0660 */
+} cuframes_publisher_options;
+
+typedef struct cuframes_subscriber_options {
+    uint32_t struct_size;
+    const char *key;
+    const char *dir;
+    int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
+} cuframes_subscriber_options;
+
+CUFRAMES_API void cuframes_publisher_options_init(cuframes_publisher_options *options);
+CUFRAMES_API void cuframes_subscriber_options_init(cuframes_subscriber_options *options);
+
+/* Message for the last failure on this thread; never NULL. */
+CUFRAMES_API const char *cuframes_last_error(void);
+/* Name of a status code, e.g. "CUFRAMES_ERR_DISCONNECTED". */
+CUFRAMES_API const char *cuframes_status_name(cuframes_status status);
+/* 1 when the cuda backend is usable here (driver loads, a GPU is visible). Never fails. */
+CUFRAMES_API int cuframes_cuda_available(void);
+
+/* ---- producer ---- */
+CUFRAMES_API cuframes_status cuframes_publisher_create(const cuframes_publisher_options *options,
+                                                       cuframes_publisher **out);
+/* A free slot to write into. Never blocks. One slot at a time. */
+CUFRAMES_API cuframes_status cuframes_publisher_acquire(cuframes_publisher *publisher, cuframes_buffer *out);
+/* Synchronizes `stream` (a CUstream; NULL is the legacy default stream; ignored on host),
+ * then makes the acquired slot the newest frame and wakes subscribers. */
+CUFRAMES_API cuframes_status cuframes_publisher_publish(cuframes_publisher *publisher, void *stream, int64_t pts,
+                                                        const void *metadata, uint32_t metadata_size,
+                                                        uint64_t *seq_out);
+/* Hands the acquired slot back unpublished. */
+CUFRAMES_API cuframes_status cuframes_publisher_abort(cuframes_publisher *publisher);
+/* Number of connected subscribers. */
+CUFRAMES_API uint32_t cuframes_publisher_subscriber_count(const cuframes_publisher *publisher);
+/* Closes the socket, tells subscribers, frees everything. NULL is allowed. */
+CUFRAMES_API void cuframes_publisher_destroy(cuframes_publisher *publisher);
+
+/* ---- consumer ---- */
+CUFRAMES_API cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *options,
+                                                        cuframes_subscriber **out);
+/* Waits up to timeout_ms (-1 forever, 0 poll) for the next frame and holds it zero-copy.
+ * Release it with cuframes_frame_release. */
+CUFRAMES_API cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_t timeout_ms,
+                                                      cuframes_frame **out);
+CUFRAMES_API void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info);
+/* Gives the slot back to the producer. NULL is allowed. */
+CUFRAMES_API void cuframes_frame_release(cuframes_frame *frame);
+/* Waits for the next frame and copies it, planes packed without padding, into dst
+ * (device or host memory on cuda; host memory on host). Returns when the copy is complete.
+ * info may be NULL; its metadata pointer is NULL after this call. */
+CUFRAMES_API cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, int32_t timeout_ms,
+                                                           void *dst, uint64_t dst_size, void *stream,
+                                                           cuframes_frame_info *info);
+/* Bytes a packed copy of one frame takes. */
+CUFRAMES_API uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber);
+/* Closes the connection. Held frames stay readable until released. NULL is allowed. */
+CUFRAMES_API void cuframes_subscriber_destroy(cuframes_subscriber *subscriber);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CUFRAMES_H */

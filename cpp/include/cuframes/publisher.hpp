@@ -1,0 +1,78 @@
+// The producer side: owns the slot pool, the shared header and the socket.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cuframes/format.hpp"
+#include "cuframes/types.hpp"
+
+namespace cuframes {
+
+struct PublisherOptions {
+    std::string key;
+    std::string dir;  // "" means default_dir()
+    uint32_t width = 0;
+    uint32_t height = 0;
+    PixelFormat format = CUFRAMES_FORMAT_NV12;
+    uint32_t slots = 10;
+    uint32_t max_subscribers = 4;
+    uint32_t max_held = 2;  // frames one subscriber may hold at once
+    Backend backend = Backend::Auto;
+    int device = 0;
+    uint32_t socket_mode = 0660;
+};
+
+// A slot the producer may write into until publish() or abort().
+struct WritableSlot {
+    uint32_t index = 0;
+    uint64_t data = 0;  // CUdeviceptr on cuda, CPU address on host
+    uint64_t size = 0;
+};
+
+class Publisher {
+public:
+    explicit Publisher(const PublisherOptions &options);
+    ~Publisher();
+    Publisher(Publisher &&) noexcept;
+    Publisher &operator=(Publisher &&) noexcept;
+    Publisher(const Publisher &) = delete;
+    Publisher &operator=(const Publisher &) = delete;
+
+    // A free slot: not held by any subscriber and not the newest frame. Never
+    // blocks. Throws STATE if a slot is already acquired.
+    WritableSlot acquire();
+    // cuStreamSynchronize(stream), then the sequence update, then the wake-up.
+    // Returns the new frame's sequence number. metadata_size <= 4096.
+    uint64_t publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size);
+    // Hands the acquired slot back unpublished. No-op when none is acquired.
+    void abort();
+    // Copies a packed frame (planes back to back, no row padding) into the
+    // acquired slot, on `stream`; the copy is ordered before publish(stream).
+    void copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream);
+    // Stops serving: tells subscribers, removes the socket and lock. Idempotent.
+    void close() noexcept;
+
+    bool closed() const noexcept;
+    bool has_acquired() const noexcept;
+    const std::string &key() const noexcept;
+    const std::string &dir() const noexcept;
+    const std::string &socket_path() const noexcept;
+    Backend backend() const noexcept;  // never Auto
+    int device() const noexcept;       // CUDA ordinal, -1 on host
+    const FrameLayout &layout() const noexcept;
+    uint32_t slot_count() const noexcept;
+    uint64_t slot_size() const noexcept;
+    uint32_t max_subscribers() const noexcept;
+    uint32_t max_held() const noexcept;
+    uint32_t subscriber_count() const noexcept;
+    uint64_t last_seq() const noexcept;
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cuframes

@@ -1,0 +1,98 @@
+// The consumer side: connects to a producer, imports its slots read-only and
+// borrows frames zero-copy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cuframes/format.hpp"
+#include "cuframes/types.hpp"
+
+namespace cuframes {
+
+struct SubscriberOptions {
+    std::string key;
+    std::string dir;                // "" means default_dir()
+    int connect_timeout_ms = 5000;  // wait for a producer that is not up yet; -1 forever
+};
+
+struct FrameInfo {
+    uint64_t seq = 0;
+    int64_t pts = 0;
+    uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC at publish
+    uint64_t missed = 0;        // frames skipped just before this one
+    uint32_t slot = 0;
+    uint64_t data = 0;          // read-only view: CUdeviceptr on cuda, CPU address on host
+    uint64_t size = 0;
+};
+
+class Connection;  // the imported pool and shared mappings (internal)
+
+// A frame held zero-copy. While any FrameLease for it is alive the producer
+// will not write its slot. Destroying it releases the slot; it stays valid
+// even after the Subscriber is closed or the producer died.
+class FrameLease {
+public:
+    FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, uint32_t lease_index,
+               const uint8_t *metadata, uint32_t metadata_size);
+    ~FrameLease();
+    FrameLease(const FrameLease &) = delete;
+    FrameLease &operator=(const FrameLease &) = delete;
+
+    const FrameInfo &info() const noexcept { return info_; }
+    const FrameLayout &layout() const noexcept;
+    Backend backend() const noexcept;
+    int device() const noexcept;
+    // A private copy, taken while the lease was established.
+    const std::string &metadata() const noexcept { return metadata_; }
+    // Copies the frame packed (no row padding) into dst and waits for the copy.
+    void copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) const;
+
+private:
+    std::shared_ptr<Connection> connection_;
+    FrameInfo info_;
+    uint32_t lease_index_;
+    std::string metadata_;
+};
+
+class Subscriber {
+public:
+    explicit Subscriber(const SubscriberOptions &options);
+    ~Subscriber();
+    Subscriber(Subscriber &&) noexcept;
+    Subscriber &operator=(Subscriber &&) noexcept;
+    Subscriber(const Subscriber &) = delete;
+    Subscriber &operator=(const Subscriber &) = delete;
+
+    // The next frame after the last one returned; the newest one if this
+    // subscriber fell behind (FrameInfo::missed counts the skipped ones).
+    // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED, LIMIT
+    // (already holding max_held frames) or STATE (closed).
+    std::shared_ptr<FrameLease> next(int timeout_ms);
+    // next(), a packed copy into dst that is complete on return, then release.
+    FrameInfo read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream);
+    // Drops the connection. Frames still held stay readable. Idempotent.
+    void close() noexcept;
+
+    bool closed() const noexcept;
+    const std::string &key() const noexcept;
+    const std::string &socket_path() const noexcept;
+    Backend backend() const noexcept;
+    int device() const noexcept;  // local CUDA ordinal of the producer's GPU, -1 on host
+    const FrameLayout &layout() const noexcept;
+    uint32_t slot_count() const noexcept;
+    uint64_t slot_size() const noexcept;
+    uint32_t max_held() const noexcept;
+    uint32_t held_count() const noexcept;
+    uint64_t last_seq() const noexcept;     // last frame returned, 0 before the first
+    uint64_t missed_total() const noexcept;
+    uint64_t epoch() const noexcept;        // random id of the producer instance
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cuframes

@@ -1,0 +1,44 @@
+// Small value types shared by the publisher and subscriber APIs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cuframes/cuframes.h"
+#include "cuframes/format.hpp"
+
+namespace cuframes {
+
+enum class Backend : uint32_t {
+    Auto = CUFRAMES_BACKEND_AUTO,
+    Host = CUFRAMES_BACKEND_HOST,
+    Cuda = CUFRAMES_BACKEND_CUDA,
+};
+
+const char *backend_name(Backend backend);
+// "auto", "host" or "cuda" (case-insensitive); throws INVALID_ARGUMENT otherwise.
+Backend parse_backend(const std::string &name);
+
+// Where the other side of a copy lives. On the host backend only Host is valid.
+enum class MemoryKind : uint32_t { Host = 0, Device = 1 };
+
+// A CUstream passed as an integer so that this header needs no cuda.h.
+// 0 is the legacy default stream. Ignored on the host backend.
+using StreamHandle = uint64_t;
+
+// Protocol version spoken on the socket and written in the shared header.
+constexpr uint32_t kProtocolVersion = 1;
+
+// 1 when the cuda backend is usable here: libcuda loads, cuInit succeeds and a
+// device is visible. Never throws.
+bool cuda_available() noexcept;
+// Why cuda_available() is false ("" when it is true).
+std::string cuda_unavailable_reason();
+
+// The folder used when none is given: $CUFRAMES_DIR, else /run/cuframes when
+// writable, else $XDG_RUNTIME_DIR/cuframes, else /tmp/cuframes-<uid>.
+std::string default_dir();
+// Throws INVALID_ARGUMENT naming what is wrong with the key.
+void validate_key(const std::string &key);
+
+}  // namespace cuframes

@@ -1,0 +1,62 @@
+// A subscriber's attachment to one producer: the socket, the read-only
+// header, its lease page and the imported slots. Shared by the Subscriber
+// and every FrameLease, so held frames outlive Subscriber::close() and the
+// producer's death.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "cuframes/format.hpp"
+#include "cuframes/types.hpp"
+#include "memory_map.hpp"
+#include "shm_layout.hpp"
+#include "slot_pool.hpp"
+#include "unique_fd.hpp"
+
+namespace cuframes {
+
+class Connection {
+public:
+    // Connects (waiting up to connect_timeout_ms for the producer), runs the
+    // handshake and validates everything received before using it.
+    Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms);
+
+    const SharedHeader &header() const noexcept { return *static_cast<const SharedHeader *>(header_map_.data()); }
+    LeasePage &lease_page() noexcept { return *static_cast<LeasePage *>(lease_map_.data()); }
+    const StreamDescription &description() const noexcept { return description_; }
+    const FrameLayout &layout() const noexcept { return layout_; }
+    const ImportedSlots &slots() const noexcept { return *slots_; }
+    Backend backend() const noexcept { return static_cast<Backend>(description_.backend); }
+    const std::string &key() const noexcept { return key_; }
+
+    // The user metadata area of `slot` in the header (read-only mapping).
+    const uint8_t *metadata_area(uint32_t slot) const noexcept;
+
+    // Claims a free lease entry; kNoLease when max_held are in use.
+    static constexpr uint32_t kNoLease = 0xffffffffu;
+    uint32_t claim_lease_entry() noexcept;
+    // Clears the lease in shared memory, then frees the entry.
+    void release_lease_entry(uint32_t index) noexcept;
+    uint32_t held_count() const noexcept;
+
+    // True once the producer closed the stream or its socket hung up.
+    bool producer_gone() noexcept;
+
+private:
+    void handshake(int connect_timeout_ms);
+
+    std::string key_;
+    std::string socket_path_;
+    UniqueFd socket_;
+    StreamDescription description_{};
+    FrameLayout layout_{};
+    MemoryMap header_map_;
+    MemoryMap lease_map_;
+    std::unique_ptr<ImportedSlots> slots_;
+    std::atomic<uint32_t> used_leases_{0};  // bit i: lease entry i is in use
+    bool gone_ = false;
+};
+
+}  // namespace cuframes

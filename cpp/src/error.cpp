@@ -1,0 +1,14 @@
+#include "cuframes/error.hpp"
+
+#include <cstring>
+
+namespace cuframes {
+
+[[noreturn]] void throw_os_error(const std::string &what, int err) {
+    Status status = CUFRAMES_ERR_OS;
+    if (err == EACCES || err == EPERM) status = CUFRAMES_ERR_PERMISSION;
+    if (err == EMFILE || err == ENFILE) status = CUFRAMES_ERR_LIMIT;
+    throw Error(status, what + ": " + std::strerror(err), err);
+}
+
+}  // namespace cuframes

@@ -1,0 +1,34 @@
+#include "futex.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+namespace cuframes {
+
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+
+int futex_wait(const std::atomic<uint32_t> *word, uint32_t expected, int64_t timeout_ns) noexcept {
+    timespec timeout{};
+    timespec *timeout_ptr = nullptr;
+    if (timeout_ns >= 0) {
+        timeout.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
+        timeout.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
+        timeout_ptr = &timeout;
+    }
+    long result =
+        ::syscall(SYS_futex, reinterpret_cast<const uint32_t *>(word), FUTEX_WAIT, expected, timeout_ptr, nullptr, 0);
+    if (result == 0 || errno == EAGAIN || errno == ETIMEDOUT || errno == EINTR) return 0;
+    return errno;
+}
+
+int futex_wake_all(std::atomic<uint32_t> *word) noexcept {
+    long result = ::syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+    return result < 0 ? errno : 0;
+}
+
+}  // namespace cuframes

@@ -1,0 +1,86 @@
+// Keys, the default folder, and backend names.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <string>
+
+#include "cuframes/error.hpp"
+#include "cuframes/types.hpp"
+#include "paths.hpp"
+
+namespace cuframes {
+
+const char *backend_name(Backend backend) {
+    switch (backend) {
+        case Backend::Auto: return "auto";
+        case Backend::Host: return "host";
+        case Backend::Cuda: return "cuda";
+    }
+    return "unknown";
+}
+
+Backend parse_backend(const std::string &name) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower == "auto") return Backend::Auto;
+    if (lower == "host") return Backend::Host;
+    if (lower == "cuda") return Backend::Cuda;
+    throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown backend '" + name + "' (known: auto, host, cuda)");
+}
+
+void validate_key(const std::string &key) {
+    if (key.empty()) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key is empty");
+    if (key.find('\0') != std::string::npos) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key contains a NUL byte");
+    if (key.size() > CUFRAMES_MAX_KEY)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key is " + std::to_string(key.size()) + " characters long (at most " +
+                                                       std::to_string(CUFRAMES_MAX_KEY) + ")");
+    if (key.find('/') != std::string::npos)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' contains '/' (keys name a file in one folder)");
+    if (key.find("..") != std::string::npos) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' contains '..'");
+    if (key.front() == '.') throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' starts with '.'");
+    for (unsigned char c : key) {
+        if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-'))
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                        "key '" + key + "' contains a character other than letters, digits, '.', '_' and '-'");
+    }
+}
+
+namespace {
+
+bool writable_dir(const std::string &path) { return ::access(path.c_str(), W_OK | X_OK) == 0; }
+
+}  // namespace
+
+std::string default_dir() {
+    if (const char *env = std::getenv("CUFRAMES_DIR"); env != nullptr && *env != '\0') return env;
+    if (writable_dir("/run/cuframes") || writable_dir("/run")) return "/run/cuframes";
+    if (const char *runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime != '\0')
+        return std::string(runtime) + "/cuframes";
+    return "/tmp/cuframes-" + std::to_string(::getuid());
+}
+
+std::string resolve_dir(const std::string &dir) { return dir.empty() ? default_dir() : dir; }
+
+void ensure_dir(const std::string &dir) {
+    if (::mkdir(dir.c_str(), 0775) == 0) return;
+    if (errno != EEXIST) throw_os_error("cannot create the socket folder " + dir);
+    struct stat info {};
+    if (::stat(dir.c_str(), &info) != 0) throw_os_error("cannot stat the socket folder " + dir);
+    if (!S_ISDIR(info.st_mode)) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, dir + " exists and is not a folder");
+}
+
+std::string socket_path(const std::string &dir, const std::string &key) {
+    std::string path = dir + "/" + key + ".sock";
+    // sockaddr_un.sun_path holds 108 bytes including the NUL.
+    if (path.size() >= 108)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket path " + path + " is " + std::to_string(path.size()) +
+                                                       " bytes; Unix sockets allow at most 107: use a shorter dir or key");
+    return path;
+}
+
+std::string lock_path(const std::string &dir, const std::string &key) { return dir + "/" + key + ".lock"; }
+
+}  // namespace cuframes

@@ -1,0 +1,15 @@
+// Where a key's socket and lock live.
+#pragma once
+
+#include <string>
+
+namespace cuframes {
+
+std::string resolve_dir(const std::string &dir);  // "" -> default_dir()
+// Creates the folder if missing (mode 0775 before umask); throws if it is not a folder.
+void ensure_dir(const std::string &dir);
+// <dir>/<key>.sock; throws INVALID_ARGUMENT when it exceeds sun_path.
+std::string socket_path(const std::string &dir, const std::string &key);
+std::string lock_path(const std::string &dir, const std::string &key);
+
+}  // namespace cuframes

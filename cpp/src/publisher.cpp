@@ -1,0 +1,273 @@
+#include "cuframes/publisher.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <new>
+#include <optional>
+#include <random>
+
+#include "clock.hpp"
+#include "cuframes/error.hpp"
+#include "key_lock.hpp"
+#include "memfd.hpp"
+#include "memory_map.hpp"
+#include "paths.hpp"
+#include "ring.hpp"
+#include "server.hpp"
+#include "slot_pool.hpp"
+
+namespace cuframes {
+namespace {
+
+void validate_options(const PublisherOptions &options) {
+    validate_key(options.key);
+    if (options.max_held < 1 || options.max_held > kMaxHeldLimit)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "max_held is " + std::to_string(options.max_held) + "; it must be 1.." +
+                                                       std::to_string(kMaxHeldLimit));
+    if (options.max_subscribers < 1 || options.max_subscribers > kMaxSubscribersLimit)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "max_subscribers is " + std::to_string(options.max_subscribers) +
+                                                       "; it must be 1.." + std::to_string(kMaxSubscribersLimit));
+    uint64_t needed = static_cast<uint64_t>(options.max_subscribers) * options.max_held + 2;
+    if (options.slots < needed)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "a pool of " + std::to_string(options.slots) + " slots is too small: " +
+                        std::to_string(options.max_subscribers) + " subscribers x " + std::to_string(options.max_held) +
+                        " held frames + 1 newest frame + 1 being written needs " + std::to_string(needed) +
+                        " (raise slots, or lower max_subscribers or max_held)");
+    if (options.slots > kMaxSlots)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "slots is " + std::to_string(options.slots) + "; at most " + std::to_string(kMaxSlots) + " are supported");
+    if (options.socket_mode > 0777)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket_mode must be a permission mode (0..0777)");
+}
+
+Backend resolve_backend(Backend requested) {
+    if (requested != Backend::Auto) return requested;
+    return cuda_available() ? Backend::Cuda : Backend::Host;
+}
+
+uint64_t random_epoch() {
+    std::random_device source;
+    uint64_t epoch = (static_cast<uint64_t>(source()) << 32) ^ source();
+    return epoch == 0 ? 1 : epoch;
+}
+
+// Removes a path when destroyed, unless disarmed: keeps a failed constructor
+// from leaving a socket file behind.
+class PathRemover {
+public:
+    explicit PathRemover(std::string path) : path_(std::move(path)) {}
+    ~PathRemover() {
+        if (!path_.empty()) ::unlink(path_.c_str());
+    }
+    PathRemover(const PathRemover &) = delete;
+    PathRemover &operator=(const PathRemover &) = delete;
+    void disarm() noexcept { path_.clear(); }
+
+private:
+    std::string path_;
+};
+
+UniqueFd listen_on(const std::string &path, uint32_t mode) {
+    UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!socket) throw_os_error("socket(AF_UNIX, SOCK_SEQPACKET)");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    // We hold the key's lock, so a socket file left here is a dead producer's.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_os_error("removing the stale socket " + path);
+    if (::bind(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) throw_os_error("bind " + path);
+    if (::chmod(path.c_str(), mode) != 0) {
+        int err = errno;
+        ::unlink(path.c_str());
+        throw_os_error("chmod " + path, err);
+    }
+    if (::listen(socket.get(), 64) != 0) {
+        int err = errno;
+        ::unlink(path.c_str());
+        throw_os_error("listen " + path, err);
+    }
+    return socket;
+}
+
+}  // namespace
+
+struct Publisher::Impl {
+    // Kept after close() so that accessors keep answering.
+    std::string key;
+    std::string dir;
+    std::string socket_path;
+    Backend backend;
+    FrameLayout layout;
+    uint32_t slot_count;
+    uint32_t max_subscribers;
+    uint32_t max_held;
+    uint64_t slot_size = 0;
+    int device = -1;
+    uint64_t last_seq = 0;
+
+    // Released by close(), in reverse order of creation.
+    std::unique_ptr<KeyLock> lock;
+    std::unique_ptr<SlotPool> pool;
+    UniqueFd header_fd;
+    UniqueFd header_read_only_fd;
+    MemoryMap header_map;
+    std::unique_ptr<ProducerRing> ring;
+    std::unique_ptr<Server> server;
+    std::optional<uint32_t> acquired;
+
+    explicit Impl(const PublisherOptions &options)
+        : key(options.key),
+          backend(resolve_backend(options.backend)),
+          layout(compute_layout(options.format, options.width, options.height)),
+          slot_count(options.slots),
+          max_subscribers(options.max_subscribers),
+          max_held(options.max_held) {
+        validate_options(options);
+        dir = resolve_dir(options.dir);
+        socket_path = cuframes::socket_path(dir, key);  // checks the length before anything is created
+        if (backend == Backend::Cuda && !cuda_available())
+            throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "cuda backend requested but unavailable: " + cuda_unavailable_reason());
+        ensure_dir(dir);
+        lock = std::make_unique<KeyLock>(lock_path(dir, key), key);
+
+        pool = backend == Backend::Cuda ? make_cuda_slot_pool(options.device, slot_count, layout.bytes)
+                                        : make_host_slot_pool(slot_count, layout.bytes);
+        slot_size = pool->slot_size();
+        device = pool->device();
+
+        StreamDescription description{};
+        description.backend = static_cast<uint32_t>(backend);
+        description.format = static_cast<uint32_t>(layout.format);
+        description.width = layout.width;
+        description.height = layout.height;
+        description.plane_count = layout.plane_count;
+        description.slot_count = slot_count;
+        description.max_held = max_held;
+        description.slot_size = slot_size;
+        description.epoch = random_epoch();
+        std::memcpy(description.planes, layout.planes.data(), sizeof description.planes);
+        DeviceUuid uuid = pool->device_uuid();
+        std::memcpy(description.device_uuid, uuid.data(), uuid.size());
+
+        uint64_t header_bytes = header_region_bytes(slot_count);
+        header_fd = create_sealed_memfd("cuframes-header", header_bytes);
+        header_map = MemoryMap(header_fd.get(), header_bytes, true, "the shared header");
+        auto *header = new (header_map.data()) SharedHeader{};
+        header->magic = kHeaderMagic;
+        header->version = kProtocolVersion;
+        header->header_bytes = static_cast<uint32_t>(header_bytes);
+        header->stream = description;
+        header->metadata_offset = sizeof(SharedHeader);
+        header->metadata_stride = kMetadataStride;
+        header->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
+        header_read_only_fd = reopen_read_only(header_fd.get(), "the shared header");
+        ring = std::make_unique<ProducerRing>(header, slot_count);
+
+        ServedStream served;
+        served.description = description;
+        served.header_bytes = static_cast<uint32_t>(header_bytes);
+        served.header_fd = header_read_only_fd.get();
+        for (uint32_t i = 0; i < slot_count; ++i) served.slot_fds.push_back(pool->shareable_fd(i));
+        served.max_subscribers = max_subscribers;
+        served.key = key;
+        PathRemover remove_socket_on_failure(socket_path);
+        UniqueFd listener = listen_on(socket_path, options.socket_mode);
+        server = std::make_unique<Server>(std::move(listener), std::move(served));
+        remove_socket_on_failure.disarm();
+    }
+
+    bool closed() const noexcept { return lock == nullptr; }
+
+    void require_open(const char *call) const {
+        if (closed()) throw Error(CUFRAMES_ERR_STATE, std::string(call) + " on a closed publisher ('" + key + "')");
+    }
+
+    void close() noexcept {
+        if (closed()) return;
+        ring->close();           // subscribers learn at once through the header
+        server.reset();          // hang up every connection
+        ::unlink(socket_path.c_str());
+        ring.reset();
+        header_read_only_fd.reset();
+        header_map.reset();
+        header_fd.reset();
+        pool.reset();
+        acquired.reset();
+        lock.reset();            // last: the key is free only when everything is gone
+    }
+};
+
+Publisher::Publisher(const PublisherOptions &options) : impl_(std::make_unique<Impl>(options)) {}
+Publisher::~Publisher() {
+    if (impl_) impl_->close();
+}
+Publisher::Publisher(Publisher &&) noexcept = default;
+Publisher &Publisher::operator=(Publisher &&other) noexcept {
+    if (this != &other) {
+        if (impl_) impl_->close();
+        impl_ = std::move(other.impl_);
+    }
+    return *this;
+}
+
+WritableSlot Publisher::acquire() {
+    impl_->require_open("acquire");
+    if (impl_->acquired)
+        throw Error(CUFRAMES_ERR_STATE, "a slot is already acquired on '" + impl_->key + "': publish or abort it first");
+    Server *server = impl_->server.get();
+    uint32_t slot = impl_->ring->claim([server] { return server->leased_slots(); });
+    impl_->acquired = slot;
+    return WritableSlot{slot, impl_->pool->address(slot), impl_->slot_size};
+}
+
+uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size) {
+    impl_->require_open("publish");
+    if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "publish without an acquired slot on '" + impl_->key + "'");
+    if (metadata_size > CUFRAMES_MAX_METADATA)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "metadata is " + std::to_string(metadata_size) + " bytes; at most " +
+                                                       std::to_string(CUFRAMES_MAX_METADATA) + " per frame");
+    if (metadata_size > 0 && metadata == nullptr)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "metadata is NULL but metadata_size is not 0");
+    // The barrier of the protocol: the frame's bytes are complete before any
+    // subscriber can see its sequence number.
+    impl_->pool->synchronize(stream);
+    uint64_t seq = impl_->ring->publish(*impl_->acquired, pts, monotonic_ns(), metadata, metadata_size);
+    impl_->acquired.reset();
+    impl_->last_seq = seq;
+    return seq;
+}
+
+void Publisher::abort() {
+    // The acquired slot's sequence is still 0, so it is simply free again.
+    impl_->acquired.reset();
+}
+
+void Publisher::copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream) {
+    impl_->require_open("copy_into_acquired");
+    if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "copy into a frame of '" + impl_->key + "' without an acquired slot");
+    impl_->pool->copy_packed(*impl_->acquired, impl_->layout, src, src_size, src_kind, stream);
+}
+
+void Publisher::close() noexcept { impl_->close(); }
+bool Publisher::closed() const noexcept { return impl_->closed(); }
+bool Publisher::has_acquired() const noexcept { return impl_->acquired.has_value(); }
+const std::string &Publisher::key() const noexcept { return impl_->key; }
+const std::string &Publisher::dir() const noexcept { return impl_->dir; }
+const std::string &Publisher::socket_path() const noexcept { return impl_->socket_path; }
+Backend Publisher::backend() const noexcept { return impl_->backend; }
+int Publisher::device() const noexcept { return impl_->device; }
+const FrameLayout &Publisher::layout() const noexcept { return impl_->layout; }
+uint32_t Publisher::slot_count() const noexcept { return impl_->slot_count; }
+uint64_t Publisher::slot_size() const noexcept { return impl_->slot_size; }
+uint32_t Publisher::max_subscribers() const noexcept { return impl_->max_subscribers; }
+uint32_t Publisher::max_held() const noexcept { return impl_->max_held; }
+uint32_t Publisher::subscriber_count() const noexcept {
+    return impl_->server ? impl_->server->subscriber_count() : 0;
+}
+uint64_t Publisher::last_seq() const noexcept { return impl_->last_seq; }
+
+}  // namespace cuframes

@@ -1,0 +1,53 @@
+// The frame ring: which slot holds which published frame, and the lease
+// protocol that keeps the producer off slots that subscribers hold.
+//
+// The producer never waits for anyone. To reuse slot k it first stores
+// slots[k].seq = 0, then re-reads every lease; a subscriber first stores its
+// lease, then re-reads slots[k].seq. With all four accesses seq_cst, at least
+// one side sees the other's store (Dekker), so either the producer sees the
+// lease and backs off, or the subscriber sees the slot was taken and skips to
+// a newer frame. docs/protocol.md has the full argument.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <functional>
+
+#include "shm_layout.hpp"
+
+namespace cuframes {
+
+using SlotMask = std::bitset<kMaxSlots>;
+
+class ProducerRing {
+public:
+    // header: the producer's writable mapping, already initialised.
+    ProducerRing(SharedHeader *header, uint32_t slot_count) noexcept;
+
+    // A slot that no lease names and that does not hold the newest frame,
+    // invalidated so that no new lease on it can succeed. `leased` returns
+    // the slots named by any live subscriber's leases. Throws LIMIT if there
+    // is none (impossible while slots >= subscribers * max_held + 2).
+    uint32_t claim(const std::function<SlotMask()> &leased);
+    // Makes `slot` the newest frame: record, ring entry, latest, wake-up.
+    uint64_t publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata, uint32_t metadata_size);
+    // Marks the stream closed and wakes every waiter.
+    void close() noexcept;
+    uint64_t last_seq() const noexcept { return last_seq_; }
+
+private:
+    SharedHeader *header_;
+    uint32_t slot_count_;
+    uint32_t cursor_ = 0;  // round-robin start: spreads writes over all slots
+    uint64_t last_seq_ = 0;
+};
+
+// The slot holding frame `seq`, if the ring still maps it; kNoSlot otherwise.
+constexpr uint32_t kNoSlot = 0xffffffffu;
+uint32_t find_slot(const SharedHeader &header, uint64_t seq) noexcept;
+
+// Subscriber side of the lease protocol: stores the lease, then checks the
+// slot still holds `seq`. On failure the lease is cleared again.
+bool try_borrow(const SharedHeader &header, std::atomic<uint64_t> &lease, uint64_t seq, uint32_t slot) noexcept;
+
+}  // namespace cuframes

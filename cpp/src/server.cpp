@@ -1,0 +1,245 @@
+#include "server.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "clock.hpp"
+#include "cuframes/error.hpp"
+#include "cuframes/types.hpp"
+#include "memfd.hpp"
+
+namespace cuframes {
+namespace {
+
+constexpr uint64_t kListenerToken = 0;
+constexpr uint64_t kStopToken = 1;
+// A peer that connects and says nothing is dropped after this.
+constexpr uint64_t kHandshakeTimeoutNs = 2'000'000'000ull;
+// Connections still in the handshake; more are closed at once, so a flood of
+// idle connections cannot exhaust the producer's descriptors.
+constexpr size_t kMaxPendingHandshakes = 32;
+// After EMFILE/ENFILE on accept, stop accepting for this long instead of spinning.
+constexpr uint64_t kAcceptBackoffNs = 100'000'000ull;
+
+void epoll_add(int epoll, int fd, uint64_t token, uint32_t events) {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = token;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) throw_os_error("epoll_ctl(ADD)");
+}
+
+}  // namespace
+
+Server::Server(UniqueFd listener, ServedStream stream) : stream_(std::move(stream)), listener_(std::move(listener)) {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) throw_os_error("epoll_create1");
+    stop_event_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!stop_event_) throw_os_error("eventfd");
+    epoll_add(epoll_.get(), listener_.get(), kListenerToken, EPOLLIN);
+    epoll_add(epoll_.get(), stop_event_.get(), kStopToken, EPOLLIN);
+    thread_ = std::thread([this] { run(); });
+}
+
+void Server::stop() noexcept {
+    if (stopped_.exchange(true)) return;
+    uint64_t one = 1;
+    if (::write(stop_event_.get(), &one, sizeof one) != sizeof one)
+        std::fprintf(stderr, "cuframes: cannot signal the server thread: %s\n", std::strerror(errno));
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    sessions_.clear();  // closes every socket: subscribers see the hang-up
+    active_count_.store(0, std::memory_order_relaxed);
+    listener_.reset();
+}
+
+SlotMask Server::leased_slots() const {
+    SlotMask held;
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    for (const auto &[token, session] : sessions_) {
+        if (!session->active) continue;
+        const auto *page = static_cast<const LeasePage *>(session->lease_page.data());
+        // The page is the subscriber's to write: only our own max_held bounds
+        // the scan, and slot numbers out of range are ignored.
+        for (uint32_t i = 0; i < stream_.description.max_held; ++i) {
+            uint64_t ref = page->leases[i].load(std::memory_order_seq_cst);
+            if (ref == 0) continue;
+            uint32_t slot = slot_ref_slot(ref);
+            if (slot < stream_.description.slot_count) held.set(slot);
+        }
+    }
+    return held;
+}
+
+void Server::run() noexcept {
+    epoll_event events[32];
+    while (true) {
+        int count = ::epoll_wait(epoll_.get(), events, 32, next_timeout_ms());
+        if (count < 0) {
+            if (errno == EINTR) continue;
+            std::fprintf(stderr, "cuframes: epoll_wait failed, key '%s' stops accepting: %s\n", stream_.key.c_str(),
+                         std::strerror(errno));
+            return;
+        }
+        for (int i = 0; i < count; ++i) {
+            uint64_t token = events[i].data.u64;
+            if (token == kStopToken) return;
+            try {
+                if (token == kListenerToken)
+                    accept_pending();
+                else
+                    on_session_event(token, events[i].events);
+            } catch (const std::exception &error) {
+                // One subscriber's failure never stops the server.
+                std::fprintf(stderr, "cuframes: key '%s': %s\n", stream_.key.c_str(), error.what());
+                if (token != kListenerToken) drop(token);
+            }
+        }
+        drop_expired_handshakes();
+        resume_accepting_if_due();
+    }
+}
+
+int Server::next_timeout_ms() const {
+    uint64_t now = monotonic_ns();
+    uint64_t next = UINT64_MAX;
+    for (const auto &[token, session] : sessions_)
+        if (!session->active) next = std::min(next, session->handshake_deadline_ns);
+    if (accept_paused_until_ns_ != 0) next = std::min(next, accept_paused_until_ns_);
+    if (next == UINT64_MAX) return -1;
+    return next <= now ? 0 : static_cast<int>((next - now) / 1'000'000 + 1);
+}
+
+void Server::accept_pending() {
+    while (true) {
+        int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                std::fprintf(stderr, "cuframes: key '%s' cannot accept a subscriber: %s\n", stream_.key.c_str(),
+                             std::strerror(errno));
+                pause_accepting();
+                return;
+            }
+            throw_os_error("accept on " + stream_.key);
+        }
+        UniqueFd socket(fd);
+        size_t pending = 0;
+        for (const auto &[token, session] : sessions_) pending += session->active ? 0 : 1;
+        if (pending >= kMaxPendingHandshakes) continue;  // closes it: too many silent peers
+        auto session = std::make_unique<Session>();
+        session->socket = std::move(socket);
+        session->handshake_deadline_ns = monotonic_ns() + kHandshakeTimeoutNs;
+        uint64_t token = next_token_++;
+        epoll_add(epoll_.get(), session->socket.get(), token, EPOLLIN | EPOLLRDHUP);
+        std::lock_guard<std::mutex> lock(sessions_mutex_);
+        sessions_.emplace(token, std::move(session));
+    }
+}
+
+void Server::pause_accepting() {
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listener_.get(), nullptr) != 0) throw_os_error("epoll_ctl(DEL)");
+    accept_paused_until_ns_ = monotonic_ns() + kAcceptBackoffNs;
+}
+
+void Server::resume_accepting_if_due() {
+    if (accept_paused_until_ns_ == 0 || monotonic_ns() < accept_paused_until_ns_) return;
+    accept_paused_until_ns_ = 0;
+    epoll_add(epoll_.get(), listener_.get(), kListenerToken, EPOLLIN);
+}
+
+void Server::on_session_event(uint64_t token, uint32_t events) {
+    auto found = sessions_.find(token);
+    if (found == sessions_.end()) return;
+    Session &session = *found->second;
+    if (!session.active) {
+        if (events & EPOLLIN) handshake(session, token);
+        else drop(token);
+        return;
+    }
+    // After the handshake a subscriber sends nothing: any readable event is
+    // its hang-up (or a protocol violation); either way it is dropped.
+    drop(token);
+}
+
+void Server::handshake(Session &session, uint64_t token) {
+    ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
+    if (hello.type() != MessageType::Hello) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message");
+        drop(token);
+        return;
+    }
+    HelloBody body{};
+    if (hello.header.version == kProtocolVersion) body = hello.body_as<HelloBody>("hello");
+    if (hello.header.version != kProtocolVersion || body.client_version != kProtocolVersion) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_VERSION_MISMATCH,
+                    "the producer of '" + stream_.key + "' speaks cuframes protocol v" + std::to_string(kProtocolVersion) +
+                        ", the subscriber v" + std::to_string(hello.header.version));
+        drop(token);
+        return;
+    }
+    if (active_count_.load(std::memory_order_relaxed) >= stream_.max_subscribers) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_LIMIT,
+                    "key '" + stream_.key + "' already has its maximum of " + std::to_string(stream_.max_subscribers) +
+                        " subscribers (max_subscribers)");
+        drop(token);
+        return;
+    }
+
+    UniqueFd lease_fd = create_sealed_memfd("cuframes-lease", kLeasePageBytes);
+    MemoryMap lease_page(lease_fd.get(), kLeasePageBytes, true, "a lease page");
+    auto *page = new (lease_page.data()) LeasePage{};
+    page->magic = kLeasePageMagic;
+    page->version = kProtocolVersion;
+    page->max_held = stream_.description.max_held;
+
+    // Counted before the welcome goes out, so that by the time the subscriber
+    // is attached the producer already reports it (and scans its leases).
+    {
+        std::lock_guard<std::mutex> lock(sessions_mutex_);
+        session.lease_page = std::move(lease_page);
+        session.active = true;
+        active_count_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    WelcomeBody welcome{};
+    welcome.stream = stream_.description;
+    welcome.header_bytes = stream_.header_bytes;
+    welcome.lease_page_bytes = kLeasePageBytes;
+    welcome.total_fds = 2 + static_cast<uint32_t>(stream_.slot_fds.size());
+    welcome.subscriber_id = static_cast<uint32_t>(token);
+    send_message(session.socket.get(), MessageType::Welcome, &welcome, sizeof welcome);
+
+    std::vector<int> fds{stream_.header_fd, lease_fd.get()};
+    fds.insert(fds.end(), stream_.slot_fds.begin(), stream_.slot_fds.end());
+    for (uint32_t first = 0; first < fds.size(); first += kMaxFdsPerMessage) {
+        FdsBody chunk{first, std::min<uint32_t>(kMaxFdsPerMessage, static_cast<uint32_t>(fds.size()) - first)};
+        send_message(session.socket.get(), MessageType::Fds, &chunk, sizeof chunk, fds.data() + first, chunk.count);
+    }
+}
+
+void Server::drop(uint64_t token) {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    auto found = sessions_.find(token);
+    if (found == sessions_.end()) return;
+    // EPOLL_CTL_DEL can only fail here if the fd is already gone from the set,
+    // which closing it below makes moot.
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, found->second->socket.get(), nullptr);
+    if (found->second->active) active_count_.fetch_sub(1, std::memory_order_relaxed);
+    sessions_.erase(found);
+}
+
+void Server::drop_expired_handshakes() {
+    uint64_t now = monotonic_ns();
+    std::vector<uint64_t> expired;
+    for (const auto &[token, session] : sessions_)
+        if (!session->active && session->handshake_deadline_ns <= now) expired.push_back(token);
+    for (uint64_t token : expired) drop(token);
+}
+
+}  // namespace cuframes

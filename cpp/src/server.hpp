@@ -1,0 +1,79 @@
+// The producer's listening side: a thread that accepts subscribers on the
+// key's socket, runs the handshake, hands out the descriptors, gives each
+// subscriber a lease page, and notices when a subscriber goes away.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "memory_map.hpp"
+#include "ring.hpp"
+#include "unique_fd.hpp"
+#include "wire.hpp"
+
+namespace cuframes {
+
+// What every subscriber receives. The descriptors stay owned by the caller
+// and must outlive the Server.
+struct ServedStream {
+    StreamDescription description{};
+    uint32_t header_bytes = 0;
+    int header_fd = -1;  // read-only descriptor of the shared header
+    std::vector<int> slot_fds;
+    uint32_t max_subscribers = 0;
+    std::string key;
+};
+
+class Server {
+public:
+    // listener: a bound, listening, non-blocking SOCK_SEQPACKET socket.
+    Server(UniqueFd listener, ServedStream stream);
+    ~Server() { stop(); }
+    Server(const Server &) = delete;
+    Server &operator=(const Server &) = delete;
+
+    // Stops the thread and disconnects every subscriber. Idempotent.
+    void stop() noexcept;
+    // Slots named by any connected subscriber's leases (seq_cst loads: the
+    // producer half of the lease protocol, see ring.hpp).
+    SlotMask leased_slots() const;
+    uint32_t subscriber_count() const noexcept { return active_count_.load(std::memory_order_relaxed); }
+
+private:
+    struct Session {
+        UniqueFd socket;
+        MemoryMap lease_page;  // mapped once the handshake succeeded
+        uint64_t handshake_deadline_ns = 0;
+        bool active = false;
+    };
+
+    void run() noexcept;
+    void accept_pending();
+    void on_session_event(uint64_t token, uint32_t events);
+    void handshake(Session &session, uint64_t token);
+    void drop(uint64_t token);
+    void drop_expired_handshakes();
+    void pause_accepting();
+    void resume_accepting_if_due();
+    int next_timeout_ms() const;
+
+    ServedStream stream_;
+    UniqueFd listener_;
+    UniqueFd epoll_;
+    UniqueFd stop_event_;
+    std::thread thread_;
+    std::atomic<bool> stopped_{false};
+    std::atomic<uint32_t> active_count_{0};
+    uint64_t next_token_ = 2;  // 0: listener, 1: stop event
+    uint64_t accept_paused_until_ns_ = 0;
+
+    mutable std::mutex sessions_mutex_;  // guards sessions_ against leased_slots()
+    std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
+};
+
+}  // namespace cuframes

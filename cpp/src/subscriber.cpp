@@ -1,0 +1,188 @@
+#include "cuframes/subscriber.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "clock.hpp"
+#include "connection.hpp"
+#include "cuframes/error.hpp"
+#include "futex.hpp"
+#include "paths.hpp"
+#include "ring.hpp"
+
+namespace cuframes {
+namespace {
+
+// A sleeping subscriber wakes at least this often to check that the
+// producer is alive: a crashed producer cannot bump the futex word.
+constexpr int64_t kLivenessCheckNs = 20'000'000;
+
+}  // namespace
+
+// ---- FrameLease ------------------------------------------------------------
+
+FrameLease::FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, uint32_t lease_index,
+                       const uint8_t *metadata, uint32_t metadata_size)
+    : connection_(std::move(connection)),
+      info_(info),
+      lease_index_(lease_index),
+      metadata_(reinterpret_cast<const char *>(metadata), metadata_size) {}
+
+FrameLease::~FrameLease() { connection_->release_lease_entry(lease_index_); }
+
+const FrameLayout &FrameLease::layout() const noexcept { return connection_->layout(); }
+Backend FrameLease::backend() const noexcept { return connection_->backend(); }
+int FrameLease::device() const noexcept { return connection_->slots().device(); }
+
+void FrameLease::copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) const {
+    connection_->slots().copy_packed_out(info_.slot, connection_->layout(), dst, dst_size, dst_kind, stream);
+}
+
+// ---- Subscriber ------------------------------------------------------------
+
+struct Subscriber::Impl {
+    std::string key;
+    std::string socket_path;
+    std::shared_ptr<Connection> connection;
+    // Kept after close() so that accessors keep answering.
+    FrameLayout layout;
+    Backend backend;
+    int device;
+    uint32_t slot_count;
+    uint64_t slot_size;
+    uint32_t max_held;
+    uint64_t epoch;
+    uint64_t last_seq = 0;  // last frame returned
+    uint64_t next_seq = 0;  // the frame wanted next
+    uint64_t missed_total = 0;
+
+    explicit Impl(const SubscriberOptions &options) : key(options.key) {
+        validate_key(key);
+        if (options.connect_timeout_ms < -1)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
+        std::string dir = resolve_dir(options.dir);
+        socket_path = cuframes::socket_path(dir, key);
+        connection = std::make_shared<Connection>(key, socket_path, options.connect_timeout_ms);
+        layout = connection->layout();
+        backend = connection->backend();
+        device = connection->slots().device();
+        slot_count = connection->description().slot_count;
+        slot_size = connection->description().slot_size;
+        max_held = connection->description().max_held;
+        epoch = connection->description().epoch;
+        // Join at the newest frame: acquire pairs with the producer's release.
+        uint64_t latest = connection->header().latest_seq.load(std::memory_order_acquire);
+        next_seq = latest == 0 ? 1 : latest;
+    }
+
+    std::shared_ptr<FrameLease> next(int timeout_ms) {
+        if (!connection) throw Error(CUFRAMES_ERR_STATE, "next() on a closed subscriber ('" + key + "')");
+        if (timeout_ms < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
+        uint32_t lease_index = connection->claim_lease_entry();
+        if (lease_index == Connection::kNoLease)
+            throw Error(CUFRAMES_ERR_LIMIT, "this subscriber of '" + key + "' already holds " + std::to_string(max_held) +
+                                                " frames (max_held): release one first");
+        try {
+            return borrow_next(lease_index, timeout_ms);
+        } catch (...) {
+            connection->release_lease_entry(lease_index);
+            throw;
+        }
+    }
+
+    std::shared_ptr<FrameLease> borrow_next(uint32_t lease_index, int timeout_ms) {
+        const SharedHeader &header = connection->header();
+        std::atomic<uint64_t> &lease = connection->lease_page().leases[lease_index];
+        uint64_t start = monotonic_ns();
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+        while (true) {
+            // acquire: pairs with the producer's release store of latest_seq.
+            uint64_t latest = header.latest_seq.load(std::memory_order_acquire);
+            if (latest >= next_seq) {
+                uint64_t seq = next_seq;
+                uint32_t slot = find_slot(header, seq);
+                if (slot == kNoSlot) {  // fell too far behind: jump to the newest
+                    seq = latest;
+                    slot = find_slot(header, seq);
+                }
+                if (slot != kNoSlot && slot >= slot_count)
+                    throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' published slot " +
+                                                           std::to_string(slot) + " of " + std::to_string(slot_count));
+                if (slot != kNoSlot && try_borrow(header, lease, seq, slot)) return make_lease(lease_index, seq, slot);
+                // The frame was overwritten between the lookup and the lease;
+                // everything up to the newest counts as missed.
+                next_seq = std::max(next_seq, header.latest_seq.load(std::memory_order_acquire));
+                continue;
+            }
+            if (connection->producer_gone())
+                throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+            uint64_t now = monotonic_ns();
+            if (now >= deadline)
+                throw Error(CUFRAMES_ERR_TIMEOUT, "no frame from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
+            // acquire: if the wake word already moved on, we see the new latest.
+            uint32_t word = header.wake_word.load(std::memory_order_acquire);
+            if (header.latest_seq.load(std::memory_order_acquire) >= next_seq) continue;
+            int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, kLivenessCheckNs));
+            if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
+                throw_os_error("futex wait on '" + key + "'", err);
+        }
+    }
+
+    std::shared_ptr<FrameLease> make_lease(uint32_t lease_index, uint64_t seq, uint32_t slot) {
+        const SlotRecord &record = connection->header().slots[slot];
+        // The lease holds the producer off this slot, so the record is stable;
+        // still, each field is read once and the size checked before use.
+        FrameInfo info;
+        info.seq = seq;
+        info.pts = record.pts;
+        info.timestamp_ns = record.timestamp_ns;
+        info.slot = slot;
+        info.data = connection->slots().address(slot);
+        info.size = slot_size;
+        info.missed = last_seq == 0 ? 0 : seq - last_seq - 1;
+        uint32_t metadata_size = record.metadata_size;
+        if (metadata_size > kMetadataStride)
+            throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' wrote " + std::to_string(metadata_size) +
+                                                   " bytes of metadata (at most " + std::to_string(kMetadataStride) + ")");
+        auto frame = std::make_shared<FrameLease>(connection, info, lease_index, connection->metadata_area(slot), metadata_size);
+        missed_total += info.missed;
+        last_seq = seq;
+        next_seq = seq + 1;
+        LeasePage &page = connection->lease_page();
+        // relaxed: counters for observers only.
+        page.frames_received.fetch_add(1, std::memory_order_relaxed);
+        page.frames_missed.fetch_add(info.missed, std::memory_order_relaxed);
+        return frame;
+    }
+};
+
+Subscriber::Subscriber(const SubscriberOptions &options) : impl_(std::make_unique<Impl>(options)) {}
+Subscriber::~Subscriber() = default;
+Subscriber::Subscriber(Subscriber &&) noexcept = default;
+Subscriber &Subscriber::operator=(Subscriber &&) noexcept = default;
+
+std::shared_ptr<FrameLease> Subscriber::next(int timeout_ms) { return impl_->next(timeout_ms); }
+
+FrameInfo Subscriber::read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) {
+    if (impl_->connection) check_packed_size(impl_->layout, dst_size, CopyDirection::OutOfSlot);
+    std::shared_ptr<FrameLease> frame = impl_->next(timeout_ms);
+    frame->copy_to(dst, dst_size, dst_kind, stream);
+    return frame->info();
+}
+
+void Subscriber::close() noexcept { impl_->connection.reset(); }
+bool Subscriber::closed() const noexcept { return impl_->connection == nullptr; }
+const std::string &Subscriber::key() const noexcept { return impl_->key; }
+const std::string &Subscriber::socket_path() const noexcept { return impl_->socket_path; }
+Backend Subscriber::backend() const noexcept { return impl_->backend; }
+int Subscriber::device() const noexcept { return impl_->device; }
+const FrameLayout &Subscriber::layout() const noexcept { return impl_->layout; }
+uint32_t Subscriber::slot_count() const noexcept { return impl_->slot_count; }
+uint64_t Subscriber::slot_size() const noexcept { return impl_->slot_size; }
+uint32_t Subscriber::max_held() const noexcept { return impl_->max_held; }
+uint32_t Subscriber::held_count() const noexcept { return impl_->connection ? impl_->connection->held_count() : 0; }
+uint64_t Subscriber::last_seq() const noexcept { return impl_->last_seq; }
+uint64_t Subscriber::missed_total() const noexcept { return impl_->missed_total; }
+uint64_t Subscriber::epoch() const noexcept { return impl_->epoch; }
+
+}  // namespace cuframes

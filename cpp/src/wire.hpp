@@ -1,0 +1,107 @@
+// Handshake messages on the key's SOCK_SEQPACKET Unix socket.
+//
+// subscriber -> producer   Hello
+// producer -> subscriber   Welcome, then Fds chunks (header memfd, lease page,
+//                          one descriptor per slot), or a single Reject.
+// Every message starts with MessageHeader. Reject's layout is frozen across
+// protocol versions so that a peer of another version can still read why it
+// was refused.
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cuframes/error.hpp"
+#include "shm_layout.hpp"
+#include "unique_fd.hpp"
+
+namespace cuframes {
+
+constexpr uint32_t kWireMagic = 0x4D524643u;  // "CFRM"
+// SCM_MAX_FD is 253; smaller chunks keep each message's ancillary data small.
+constexpr uint32_t kMaxFdsPerMessage = 64;
+constexpr size_t kMaxMessageBody = 512;
+
+enum class MessageType : uint16_t { Hello = 1, Welcome = 2, Reject = 3, Fds = 4 };
+
+struct MessageHeader {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t body_bytes;
+    uint32_t fd_count;
+};
+static_assert(sizeof(MessageHeader) == 16);
+
+struct HelloBody {
+    uint32_t client_version;
+    uint32_t reserved0;
+    uint64_t reserved1;
+};
+static_assert(sizeof(HelloBody) == 16);
+
+struct WelcomeBody {
+    StreamDescription stream;
+    uint32_t header_bytes;
+    uint32_t lease_page_bytes;
+    uint32_t total_fds;  // 2 + slot_count: header, lease page, slots in order
+    uint32_t subscriber_id;
+};
+static_assert(sizeof(WelcomeBody) == 176);
+
+struct RejectBody {
+    uint32_t status;          // cuframes_status the subscriber should raise
+    uint32_t server_version;  // the producer's protocol version
+    char reason[248];         // NUL-terminated
+};
+static_assert(sizeof(RejectBody) == 256);
+
+struct FdsBody {
+    uint32_t first_index;
+    uint32_t count;
+};
+
+static_assert(sizeof(WelcomeBody) <= kMaxMessageBody && sizeof(RejectBody) <= kMaxMessageBody);
+
+struct ReceivedMessage {
+    MessageHeader header{};
+    std::array<uint8_t, kMaxMessageBody> body{};
+    size_t body_size = 0;
+    std::vector<UniqueFd> fds;
+
+    MessageType type() const { return static_cast<MessageType>(header.type); }
+
+    // The body as T: throws PROTOCOL unless it is exactly sizeof(T) bytes.
+    template <typename T>
+    T body_as(const char *what) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        if (body_size != sizeof(T))
+            throw Error(CUFRAMES_ERR_PROTOCOL, std::string(what) + " message has " + std::to_string(body_size) +
+                                                   " bytes, expected " + std::to_string(sizeof(T)));
+        T value;
+        std::memcpy(&value, body.data(), sizeof(T));
+        return value;
+    }
+};
+
+// Sends one message with fd_count descriptors attached. MSG_NOSIGNAL: a
+// vanished peer gives an error, never SIGPIPE. Throws DISCONNECTED or OS.
+void send_message(int socket, MessageType type, const void *body, uint32_t body_bytes, const int *fds = nullptr,
+                  uint32_t fd_count = 0);
+
+// Receives one message within timeout_ms (-1: no limit; 0: only if one is
+// already queued). Validates the magic, the sizes, and that the attached
+// descriptors are exactly the announced count; every received descriptor is
+// owned (and closed on any error). Throws TIMEOUT, DISCONNECTED (peer closed)
+// or PROTOCOL naming `peer`.
+ReceivedMessage receive_message(int socket, int timeout_ms, const std::string &peer);
+
+// Sends Reject(status, reason) and ignores failures: the peer may be gone.
+void send_reject(int socket, Status status, const std::string &reason) noexcept;
+
+}  // namespace cuframes
