@@ -83,7 +83,9 @@ void copy_planes(CUdeviceptr slot, const FrameLayout &layout, uint64_t user, Mem
     for (uint32_t p = 0; p < layout.plane_count; ++p) {
         const Plane &plane = layout.planes[p];
         CUDA_MEMCPY2D copy{};
-        CUmemorytype user_type = user_kind == MemoryKind::Device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+        CUmemorytype user_type = user_kind == MemoryKind::Device  ? CU_MEMORYTYPE_DEVICE
+                                 : user_kind == MemoryKind::Host  ? CU_MEMORYTYPE_HOST
+                                                                  : CU_MEMORYTYPE_UNIFIED;
         uint64_t user_address = user + packed_offset;
         if (direction == CopyDirection::IntoSlot) {
             copy.srcMemoryType = user_type;

@@ -43,7 +43,7 @@ uint64_t page_size() {
 }
 
 void require_host_memory(MemoryKind kind) {
-    if (kind != MemoryKind::Host)
+    if (kind == MemoryKind::Device)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "the host backend copies only to and from host memory");
 }
 

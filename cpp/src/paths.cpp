@@ -1,4 +1,4 @@
-// Keys, the default folder, and backend names.
+// Keys, the default folder, and the names of backends and delivery policies.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +29,18 @@ Backend parse_backend(const std::string &name) {
     if (lower == "host") return Backend::Host;
     if (lower == "cuda") return Backend::Cuda;
     throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown backend '" + name + "' (known: auto, host, cuda)");
+}
+
+const char *delivery_name(Delivery delivery) {
+    return delivery == Delivery::Sequential ? "sequential" : "latest";
+}
+
+Delivery parse_delivery(const std::string &name) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower == "latest") return Delivery::Latest;
+    if (lower == "sequential") return Delivery::Sequential;
+    throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery '" + name + "' (known: latest, sequential)");
 }
 
 void validate_key(const std::string &key) {

@@ -55,9 +55,12 @@ struct Subscriber::Impl {
     uint64_t last_seq = 0;  // last frame returned
     uint64_t next_seq = 0;  // the frame wanted next
     uint64_t missed_total = 0;
+    Delivery delivery;
 
-    explicit Impl(const SubscriberOptions &options) : key(options.key) {
+    explicit Impl(const SubscriberOptions &options) : key(options.key), delivery(options.delivery) {
         validate_key(key);
+        if (delivery != Delivery::Latest && delivery != Delivery::Sequential)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         std::string dir = resolve_dir(options.dir);
@@ -99,9 +102,9 @@ struct Subscriber::Impl {
             // acquire: pairs with the producer's release store of latest_seq.
             uint64_t latest = header.latest_seq.load(std::memory_order_acquire);
             if (latest >= next_seq) {
-                uint64_t seq = next_seq;
+                uint64_t seq = delivery == Delivery::Latest ? latest : next_seq;
                 uint32_t slot = find_slot(header, seq);
-                if (slot == kNoSlot) {  // fell too far behind: jump to the newest
+                if (slot == kNoSlot) {  // no longer in the ring: jump to the newest
                     seq = latest;
                     slot = find_slot(header, seq);
                 }
@@ -184,5 +187,6 @@ uint32_t Subscriber::held_count() const noexcept { return impl_->connection ? im
 uint64_t Subscriber::last_seq() const noexcept { return impl_->last_seq; }
 uint64_t Subscriber::missed_total() const noexcept { return impl_->missed_total; }
 uint64_t Subscriber::epoch() const noexcept { return impl_->epoch; }
+Delivery Subscriber::delivery() const noexcept { return impl_->delivery; }
 
 }  // namespace cuframes

@@ -132,11 +132,22 @@ typedef struct cuframes_publisher_options {
     uint32_t socket_mode;        /* default 0660 */
 } cuframes_publisher_options;
 
+/* Which frame a subscriber that fell behind gets next. */
+typedef enum cuframes_delivery {
+    /* The newest frame; the older unread ones count as missed. Lowest latency:
+     * for detectors, compositors, anything that wants "now". The default. */
+    CUFRAMES_DELIVERY_LATEST = 0,
+    /* The oldest unread frame still in the pool, in order; only frames already
+     * overwritten count as missed. For recorders that want every frame they can get. */
+    CUFRAMES_DELIVERY_SEQUENTIAL = 1
+} cuframes_delivery;
+
 typedef struct cuframes_subscriber_options {
     uint32_t struct_size;
     const char *key;
     const char *dir;
     int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
+    cuframes_delivery delivery;  /* default CUFRAMES_DELIVERY_LATEST */
 } cuframes_subscriber_options;
 
 CUFRAMES_API void cuframes_publisher_options_init(cuframes_publisher_options *options);
@@ -178,7 +189,8 @@ CUFRAMES_API void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_
 CUFRAMES_API void cuframes_frame_release(cuframes_frame *frame);
 /* Waits for the next frame and copies it, planes packed without padding, into dst
  * (device or host memory on cuda; host memory on host). Returns when the copy is complete.
- * info may be NULL; its metadata pointer is NULL after this call. */
+ * info may be NULL. The frame is released before this returns, so info->data,
+ * info->metadata and info->metadata_size are zero afterwards. */
 CUFRAMES_API cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, int32_t timeout_ms,
                                                            void *dst, uint64_t dst_size, void *stream,
                                                            cuframes_frame_info *info);

@@ -15,6 +15,7 @@ struct SubscriberOptions {
     std::string key;
     std::string dir;                // "" means default_dir()
     int connect_timeout_ms = 5000;  // wait for a producer that is not up yet; -1 forever
+    Delivery delivery = Delivery::Latest;
 };
 
 struct FrameInfo {
@@ -65,8 +66,9 @@ public:
     Subscriber(const Subscriber &) = delete;
     Subscriber &operator=(const Subscriber &) = delete;
 
-    // The next frame after the last one returned; the newest one if this
-    // subscriber fell behind (FrameInfo::missed counts the skipped ones).
+    // The next frame. Delivery::Latest: the newest frame newer than the last
+    // one returned. Delivery::Sequential: the one right after it, or the oldest
+    // still in the pool. FrameInfo::missed counts the frames skipped.
     // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED, LIMIT
     // (already holding max_held frames) or STATE (closed).
     std::shared_ptr<FrameLease> next(int timeout_ms);
@@ -88,6 +90,7 @@ public:
     uint64_t last_seq() const noexcept;     // last frame returned, 0 before the first
     uint64_t missed_total() const noexcept;
     uint64_t epoch() const noexcept;        // random id of the producer instance
+    Delivery delivery() const noexcept;
 
     struct Impl;
 

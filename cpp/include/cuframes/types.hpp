@@ -19,8 +19,19 @@ const char *backend_name(Backend backend);
 // "auto", "host" or "cuda" (case-insensitive); throws INVALID_ARGUMENT otherwise.
 Backend parse_backend(const std::string &name);
 
-// Where the other side of a copy lives. On the host backend only Host is valid.
-enum class MemoryKind : uint32_t { Host = 0, Device = 1 };
+// Which frame a subscriber that fell behind gets next (cuframes_delivery).
+enum class Delivery : uint32_t {
+    Latest = CUFRAMES_DELIVERY_LATEST,          // the newest; older unread frames count as missed
+    Sequential = CUFRAMES_DELIVERY_SEQUENTIAL,  // the oldest unread frame still in the pool
+};
+const char *delivery_name(Delivery delivery);
+// "latest" or "sequential" (case-insensitive); throws INVALID_ARGUMENT otherwise.
+Delivery parse_delivery(const std::string &name);
+
+// Where the other side of a copy lives. Unknown lets the CUDA driver tell from
+// the address (unified addressing): the C ABI uses it, since a void* does not
+// say. On the host backend only Host and Unknown are valid.
+enum class MemoryKind : uint32_t { Host = 0, Device = 1, Unknown = 2 };
 
 // A CUstream passed as an integer so that this header needs no cuda.h.
 // 0 is the legacy default stream. Ignored on the host backend.
