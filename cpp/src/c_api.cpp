@@ -1,0 +1,389 @@
+// The C ABI (cuframes.h) over the C++ core. No exception crosses this
+// boundary: every entry point catches, records the message for
+// cuframes_last_error() and returns the matching status.
+#include "cuframes/cuframes.h"
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "cuframes/error.hpp"
+#include "cuframes/format.hpp"
+#include "cuframes/publisher.hpp"
+#include "cuframes/subscriber.hpp"
+#include "cuframes/types.hpp"
+
+struct cuframes_publisher {
+    cuframes::Publisher publisher;
+};
+
+struct cuframes_subscriber {
+    cuframes::Subscriber subscriber;
+};
+
+struct cuframes_frame {
+    std::shared_ptr<cuframes::FrameLease> lease;
+};
+
+namespace {
+
+thread_local std::string last_error_message = "no error";
+
+cuframes_status fail(cuframes_status status, std::string message) noexcept {
+    try {
+        last_error_message = std::move(message);
+    } catch (...) {
+        // Keeping the previous message is the best we can do without memory.
+    }
+    return status;
+}
+
+// Runs `body` and turns whatever it throws into a status and a message.
+template <typename Body>
+cuframes_status guarded(const char *function, Body &&body) noexcept {
+    try {
+        body();
+        return CUFRAMES_OK;
+    } catch (const cuframes::Error &error) {
+        return fail(error.status(), error.what());
+    } catch (const std::bad_alloc &) {
+        return fail(CUFRAMES_ERR_OS, std::string(function) + ": out of memory");
+    } catch (const std::exception &error) {
+        return fail(CUFRAMES_ERR_OS, std::string(function) + ": " + error.what());
+    } catch (...) {
+        return fail(CUFRAMES_ERR_OS, std::string(function) + ": unknown exception");
+    }
+}
+
+cuframes_status null_argument(const char *function, const char *argument) noexcept {
+    return fail(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(function) + ": " + argument + " is NULL");
+}
+
+void throw_invalid(const char *function, const std::string &what) {
+    throw cuframes::Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(function) + ": " + what);
+}
+
+void check_struct_size(const char *function, uint32_t given, size_t expected) {
+    if (given != expected) {
+        throw_invalid(function, "options struct_size mismatch (" + std::to_string(given) + ", expected " +
+                                    std::to_string(expected) +
+                                    "): built against a different cuframes.h, or *_options_init() was not called");
+    }
+}
+
+void check_timeout(const char *function, int32_t timeout_ms) {
+    if (timeout_ms < -1) {
+        throw_invalid(function, "timeout_ms must be -1 (forever), 0 (poll) or positive, got " +
+                                    std::to_string(timeout_ms));
+    }
+}
+
+// The integer a C caller stored in an enum field. C allows any int there, but
+// loading an out-of-range value through the C++ enum type is undefined, so
+// read the bytes instead.
+template <typename Enum>
+int64_t raw_enum_value(const Enum &field) noexcept {
+    std::underlying_type_t<Enum> value;
+    static_assert(sizeof(value) == sizeof(field), "enum size");
+    std::memcpy(&value, &field, sizeof(value));
+    return static_cast<int64_t>(value);
+}
+
+cuframes::StreamHandle stream_handle(void *stream) noexcept {
+    return static_cast<cuframes::StreamHandle>(reinterpret_cast<uintptr_t>(stream));
+}
+
+void copy_planes(const cuframes::FrameLayout &layout, uint32_t *plane_count, cuframes_plane *planes) noexcept {
+    *plane_count = layout.plane_count;
+    for (uint32_t i = 0; i < CUFRAMES_MAX_PLANES; ++i) {
+        planes[i] = i < layout.plane_count ? layout.planes[i] : cuframes_plane{};
+    }
+}
+
+void fill_info(const cuframes::FrameInfo &frame, const cuframes::FrameLayout &layout, cuframes_frame_info *info) {
+    std::memset(info, 0, sizeof(*info));
+    info->seq = frame.seq;
+    info->pts = frame.pts;
+    info->timestamp_ns = frame.timestamp_ns;
+    info->missed = frame.missed;
+    info->data = frame.data;
+    info->size = frame.size;
+    info->slot = frame.slot;
+    info->width = layout.width;
+    info->height = layout.height;
+    info->format = layout.format;
+    copy_planes(layout, &info->plane_count, info->planes);
+}
+
+}  // namespace
+
+extern "C" {
+
+void cuframes_publisher_options_init(cuframes_publisher_options *options) {
+    if (options == nullptr) {
+        return;
+    }
+    std::memset(options, 0, sizeof(*options));
+    const cuframes::PublisherOptions defaults;
+    options->struct_size = sizeof(*options);
+    options->key = nullptr;
+    options->dir = nullptr;
+    options->width = defaults.width;
+    options->height = defaults.height;
+    options->format = defaults.format;
+    options->slots = defaults.slots;
+    options->max_subscribers = defaults.max_subscribers;
+    options->max_held = defaults.max_held;
+    options->backend = static_cast<cuframes_backend>(defaults.backend);
+    options->device = defaults.device;
+    options->socket_mode = defaults.socket_mode;
+}
+
+void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
+    if (options == nullptr) {
+        return;
+    }
+    std::memset(options, 0, sizeof(*options));
+    const cuframes::SubscriberOptions defaults;
+    options->struct_size = sizeof(*options);
+    options->key = nullptr;
+    options->dir = nullptr;
+    options->connect_timeout_ms = defaults.connect_timeout_ms;
+    options->delivery = static_cast<cuframes_delivery>(defaults.delivery);
+}
+
+const char *cuframes_last_error(void) { return last_error_message.c_str(); }
+
+const char *cuframes_status_name(cuframes_status status) {
+    switch (raw_enum_value(status)) {
+        case CUFRAMES_OK: return "CUFRAMES_OK";
+        case CUFRAMES_ERR_INVALID_ARGUMENT: return "CUFRAMES_ERR_INVALID_ARGUMENT";
+        case CUFRAMES_ERR_FORMAT: return "CUFRAMES_ERR_FORMAT";
+        case CUFRAMES_ERR_NOT_FOUND: return "CUFRAMES_ERR_NOT_FOUND";
+        case CUFRAMES_ERR_TIMEOUT: return "CUFRAMES_ERR_TIMEOUT";
+        case CUFRAMES_ERR_DISCONNECTED: return "CUFRAMES_ERR_DISCONNECTED";
+        case CUFRAMES_ERR_KEY_IN_USE: return "CUFRAMES_ERR_KEY_IN_USE";
+        case CUFRAMES_ERR_PERMISSION: return "CUFRAMES_ERR_PERMISSION";
+        case CUFRAMES_ERR_PROTOCOL: return "CUFRAMES_ERR_PROTOCOL";
+        case CUFRAMES_ERR_VERSION_MISMATCH: return "CUFRAMES_ERR_VERSION_MISMATCH";
+        case CUFRAMES_ERR_CUDA: return "CUFRAMES_ERR_CUDA";
+        case CUFRAMES_ERR_CUDA_UNAVAILABLE: return "CUFRAMES_ERR_CUDA_UNAVAILABLE";
+        case CUFRAMES_ERR_LIMIT: return "CUFRAMES_ERR_LIMIT";
+        case CUFRAMES_ERR_STATE: return "CUFRAMES_ERR_STATE";
+        case CUFRAMES_ERR_OS: return "CUFRAMES_ERR_OS";
+    }
+    return "CUFRAMES_ERR_UNKNOWN";
+}
+
+int cuframes_cuda_available(void) { return cuframes::cuda_available() ? 1 : 0; }
+
+/* ---- producer ---- */
+
+cuframes_status cuframes_publisher_create(const cuframes_publisher_options *options, cuframes_publisher **out) {
+    constexpr const char *fn = "cuframes_publisher_create";
+    if (out == nullptr) {
+        return null_argument(fn, "out");
+    }
+    *out = nullptr;
+    if (options == nullptr) {
+        return null_argument(fn, "options");
+    }
+    if (options->key == nullptr) {
+        return null_argument(fn, "options->key");
+    }
+    return guarded(fn, [&] {
+        check_struct_size(fn, options->struct_size, sizeof(cuframes_publisher_options));
+        const int64_t format = raw_enum_value(options->format);
+        if (format < 0 || format > UINT32_MAX || !cuframes::is_known_format(static_cast<uint32_t>(format))) {
+            throw cuframes::Error(CUFRAMES_ERR_FORMAT,
+                                  std::string(fn) + ": unknown format value " + std::to_string(format));
+        }
+        const int64_t backend = raw_enum_value(options->backend);
+        if (backend != CUFRAMES_BACKEND_AUTO && backend != CUFRAMES_BACKEND_HOST && backend != CUFRAMES_BACKEND_CUDA) {
+            throw_invalid(fn, "unknown backend value " + std::to_string(backend));
+        }
+        cuframes::PublisherOptions cpp;
+        cpp.key = options->key;
+        cpp.dir = options->dir != nullptr ? options->dir : "";
+        cpp.width = options->width;
+        cpp.height = options->height;
+        cpp.format = options->format;
+        cpp.slots = options->slots;
+        cpp.max_subscribers = options->max_subscribers;
+        cpp.max_held = options->max_held;
+        cpp.backend = static_cast<cuframes::Backend>(options->backend);
+        cpp.device = options->device;
+        cpp.socket_mode = options->socket_mode;
+        *out = new cuframes_publisher{cuframes::Publisher(cpp)};
+    });
+}
+
+cuframes_status cuframes_publisher_acquire(cuframes_publisher *publisher, cuframes_buffer *out) {
+    constexpr const char *fn = "cuframes_publisher_acquire";
+    if (publisher == nullptr) {
+        return null_argument(fn, "publisher");
+    }
+    if (out == nullptr) {
+        return null_argument(fn, "out");
+    }
+    return guarded(fn, [&] {
+        const cuframes::WritableSlot slot = publisher->publisher.acquire();
+        std::memset(out, 0, sizeof(*out));
+        out->data = slot.data;
+        out->size = slot.size;
+        out->slot = slot.index;
+        copy_planes(publisher->publisher.layout(), &out->plane_count, out->planes);
+    });
+}
+
+cuframes_status cuframes_publisher_publish(cuframes_publisher *publisher, void *stream, int64_t pts,
+                                           const void *metadata, uint32_t metadata_size, uint64_t *seq_out) {
+    constexpr const char *fn = "cuframes_publisher_publish";
+    if (publisher == nullptr) {
+        return null_argument(fn, "publisher");
+    }
+    if (metadata == nullptr && metadata_size != 0) {
+        return null_argument(fn, "metadata (with metadata_size > 0)");
+    }
+    return guarded(fn, [&] {
+        const uint64_t seq = publisher->publisher.publish(stream_handle(stream), pts, metadata, metadata_size);
+        if (seq_out != nullptr) {
+            *seq_out = seq;
+        }
+    });
+}
+
+cuframes_status cuframes_publisher_abort(cuframes_publisher *publisher) {
+    constexpr const char *fn = "cuframes_publisher_abort";
+    if (publisher == nullptr) {
+        return null_argument(fn, "publisher");
+    }
+    return guarded(fn, [&] { publisher->publisher.abort(); });
+}
+
+uint32_t cuframes_publisher_subscriber_count(const cuframes_publisher *publisher) {
+    return publisher != nullptr ? publisher->publisher.subscriber_count() : 0;
+}
+
+void cuframes_publisher_destroy(cuframes_publisher *publisher) {
+    if (publisher == nullptr) {
+        return;
+    }
+    publisher->publisher.close();
+    delete publisher;
+}
+
+/* ---- consumer ---- */
+
+cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *options, cuframes_subscriber **out) {
+    constexpr const char *fn = "cuframes_subscriber_create";
+    if (out == nullptr) {
+        return null_argument(fn, "out");
+    }
+    *out = nullptr;
+    if (options == nullptr) {
+        return null_argument(fn, "options");
+    }
+    if (options->key == nullptr) {
+        return null_argument(fn, "options->key");
+    }
+    return guarded(fn, [&] {
+        check_struct_size(fn, options->struct_size, sizeof(cuframes_subscriber_options));
+        if (options->connect_timeout_ms < -1) {
+            throw_invalid(fn, "connect_timeout_ms must be -1 (forever), 0 or positive, got " +
+                                  std::to_string(options->connect_timeout_ms));
+        }
+        cuframes::SubscriberOptions cpp;
+        cpp.key = options->key;
+        cpp.dir = options->dir != nullptr ? options->dir : "";
+        cpp.connect_timeout_ms = options->connect_timeout_ms;
+        const int64_t delivery = raw_enum_value(options->delivery);
+        if (delivery != CUFRAMES_DELIVERY_LATEST && delivery != CUFRAMES_DELIVERY_SEQUENTIAL) {
+            throw_invalid(fn, "options->delivery must be CUFRAMES_DELIVERY_LATEST or CUFRAMES_DELIVERY_SEQUENTIAL, got " +
+                                  std::to_string(delivery));
+        }
+        cpp.delivery = static_cast<cuframes::Delivery>(delivery);
+        *out = new cuframes_subscriber{cuframes::Subscriber(cpp)};
+    });
+}
+
+cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_t timeout_ms, cuframes_frame **out) {
+    constexpr const char *fn = "cuframes_subscriber_next";
+    if (out == nullptr) {
+        return null_argument(fn, "out");
+    }
+    *out = nullptr;
+    if (subscriber == nullptr) {
+        return null_argument(fn, "subscriber");
+    }
+    return guarded(fn, [&] {
+        check_timeout(fn, timeout_ms);
+        // Allocate the handle first so that a failed allocation cannot strand a lease.
+        auto frame = std::make_unique<cuframes_frame>();
+        frame->lease = subscriber->subscriber.next(timeout_ms);
+        *out = frame.release();
+    });
+}
+
+void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info) {
+    if (info == nullptr) {
+        return;
+    }
+    if (frame == nullptr || !frame->lease) {
+        std::memset(info, 0, sizeof(*info));
+        return;
+    }
+    const cuframes::FrameLease &lease = *frame->lease;
+    fill_info(lease.info(), lease.layout(), info);
+    const std::string &metadata = lease.metadata();
+    info->metadata = metadata.empty() ? nullptr : metadata.data();
+    info->metadata_size = static_cast<uint32_t>(metadata.size());
+}
+
+void cuframes_frame_release(cuframes_frame *frame) { delete frame; }
+
+cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, int32_t timeout_ms, void *dst,
+                                              uint64_t dst_size, void *stream, cuframes_frame_info *info) {
+    constexpr const char *fn = "cuframes_subscriber_read_into";
+    if (subscriber == nullptr) {
+        return null_argument(fn, "subscriber");
+    }
+    if (dst == nullptr) {
+        return null_argument(fn, "dst");
+    }
+    return guarded(fn, [&] {
+        check_timeout(fn, timeout_ms);
+        cuframes::Subscriber &sub = subscriber->subscriber;
+        // A void* does not say where it points: on cuda the driver tells from
+        // the address (unified addressing); on host only host memory exists.
+        const cuframes::MemoryKind kind = cuframes::MemoryKind::Unknown;
+        const cuframes::FrameInfo frame = sub.read_into(timeout_ms, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dst)),
+                                                        dst_size, kind, stream_handle(stream));
+        if (info != nullptr) {
+            fill_info(frame, sub.layout(), info);
+            // The frame is already released: its zero-copy view and metadata are gone.
+            info->data = 0;
+            info->metadata = nullptr;
+            info->metadata_size = 0;
+        }
+    });
+}
+
+uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber) {
+    return subscriber != nullptr ? subscriber->subscriber.layout().packed_bytes : 0;
+}
+
+void cuframes_subscriber_destroy(cuframes_subscriber *subscriber) {
+    if (subscriber == nullptr) {
+        return;
+    }
+    subscriber->subscriber.close();
+    delete subscriber;
+}
+
+}  // extern "C"

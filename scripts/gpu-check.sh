@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (offline; its python3 already has pybind11,
+# scikit-build-core, cmake, numpy, pytest, torch, cupy and cuda-bindings):
+# installs this checkout, then runs the GPU tests, the full suite on the cuda
+# backend and the quick benchmark. Everything goes to $OUT/gpu-check.log when
+# $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+LOG=${OUT:+$OUT/gpu-check.log}
+LOG=${LOG:-/tmp/gpu-check.log}
+mkdir -p "$(dirname "$LOG")"
+: >"$LOG"
+VENV=${CUFRAMES_GPU_VENV:-/tmp/cuframes-gpu-venv}
+PY=python3
+failed=0
+summary=()
+
+log() { echo "$*" | tee -a "$LOG"; }
+
+# run_step NAME SECONDS CMD... : runs with a time limit, output to the log and the console.
+run_step() {
+    local name=$1 limit=$2
+    shift 2
+    log ""
+    log "==== $name (limit ${limit}s): $*"
+    local start=$SECONDS
+    timeout --kill-after=15 "$limit" "$@" 2>&1 | tee -a "$LOG" | tee /tmp/gpu-check-step.out
+    local rc=${PIPESTATUS[0]}
+    log "==== $name: exit $rc after $((SECONDS - start))s"
+    [ "$rc" -eq 124 ] && log "==== $name: TIMED OUT"
+    return "$rc"
+}
+
+pytest_counts() {  # the closing line of the last pytest run
+    grep -E '^=+ .*(passed|failed|error|skipped|deselected|no tests ran).* in [0-9.]+s' /tmp/gpu-check-step.out |
+        tail -1 | sed -E 's/^=+ //; s/ =+$//'
+}
+
+device=$(timeout 30 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+driver=$(timeout 30 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+run_step "nvidia-smi" 60 nvidia-smi -L || failed=1
+
+# Install where the machine's packages are: into python3's own virtualenv when
+# it already is one (a venv made from it would not see that venv's packages),
+# else into a venv with --system-site-packages, else into python3 itself.
+if python3 -c 'import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)'; then
+    log "note: python3 is the virtualenv $(python3 -c 'import sys; print(sys.prefix)'); installing into it"
+elif timeout 120 python3 -m venv --system-site-packages "$VENV" >>"$LOG" 2>&1; then
+    PY="$VENV/bin/python"
+else
+    log "note: python3 -m venv failed; installing into the system python3"
+fi
+if run_step "pip install" 900 "$PY" -m pip install --no-build-isolation --no-deps -v .; then
+    summary+=("install: ok")
+else
+    failed=1
+    summary+=("install: FAILED")
+fi
+run_step "import" 60 "$PY" -c "import cuframes, cuframes._core as c; print(cuframes.__file__); print('cuda_available', c.cuda_available(), c.cuda_unavailable_reason())" || failed=1
+
+PYTEST=("$PY" -m pytest -p no:cacheprovider)
+if ! "$PY" -c "import pytest_timeout" 2>/dev/null; then
+    # pyproject sets `timeout`, which only pytest-timeout knows; each step has its own limit here.
+    log "note: pytest-timeout is not installed; ignoring its config option"
+    PYTEST+=(-W "ignore::pytest.PytestConfigWarning")
+fi
+
+if run_step "pytest -m gpu" 600 "${PYTEST[@]}" -m gpu -v; then rc=0; else rc=$?; failed=1; fi
+summary+=("pytest -m gpu: $(pytest_counts) (exit $rc)")
+
+if run_step "pytest (CUFRAMES_TEST_BACKEND=cuda)" 900 env CUFRAMES_TEST_BACKEND=cuda "${PYTEST[@]}" -v; then rc=0; else rc=$?; failed=1; fi
+summary+=("pytest all, cuda backend: $(pytest_counts) (exit $rc)")
+
+if [ -f bench/quick.py ]; then
+    if run_step "bench/quick.py" 600 "$PY" bench/quick.py; then rc=0; else rc=$?; failed=1; fi
+    bench_lines=$(tail -n 15 /tmp/gpu-check-step.out)
+    summary+=("bench/quick.py: exit $rc")
+else
+    bench_lines="(no bench/quick.py)"
+fi
+
+{
+    echo ""
+    echo "================ gpu-check summary ================"
+    echo "device: ${device:-unknown}    driver: ${driver:-unknown}"
+    for line in "${summary[@]}"; do echo "$line"; done
+    echo "bench:"
+    echo "$bench_lines" | sed 's/^/  /'
+    echo "result: $([ "$failed" -eq 0 ] && echo PASS || echo FAIL)   (full log: $LOG)"
+} | tee -a "$LOG"
+exit "$failed"
