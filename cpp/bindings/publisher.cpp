@@ -1,0 +1,154 @@
+// cuframes._core.Publisher and WritableSlot.
+#include "bindings.hpp"
+
+#include "cuframes/publisher.hpp"
+
+namespace cuframes_py {
+
+namespace {
+
+// The core publisher plus the liveness token of its acquired slot. Shared so
+// that writable plane views keep the slot memory mapped while they exist.
+struct PublisherState : std::enable_shared_from_this<PublisherState> {
+    std::unique_ptr<cuframes::Publisher> core;
+    SlotToken token;
+
+    void invalidate_slot() {
+        if (token) token->store(false, std::memory_order_release);
+        token.reset();
+    }
+    void sync_token() {
+        if (!core->has_acquired()) invalidate_slot();
+    }
+};
+
+struct WritableSlotPy {
+    uint32_t index = 0;
+    uint64_t data = 0;
+    uint64_t size = 0;
+    std::vector<PlaneView> planes;
+    std::shared_ptr<PublisherState> state;
+    SlotToken token;
+};
+
+}  // namespace
+
+void register_publisher(py::module_ &m) {
+    py::class_<WritableSlotPy>(m, "WritableSlot", "A slot the producer may write into until publish() or abort().")
+        .def_readonly("index", &WritableSlotPy::index)
+        .def_readonly("data", &WritableSlotPy::data, "CUdeviceptr on cuda, CPU address on host.")
+        .def_readonly("size", &WritableSlotPy::size)
+        .def_readonly("planes", &WritableSlotPy::planes)
+        .def_property_readonly("valid", [](const WritableSlotPy &s) { return s.token && s.token->load(); })
+        .def("view",
+             [](const WritableSlotPy &s) {
+                 const cuframes::Publisher &p = *s.state->core;
+                 return make_frame_view(p.layout(), s.data, s.state, s.token, false, p.backend(), p.device());
+             },
+             "The whole frame as one writable array (one-plane formats, NV12, P010).")
+        .def("__repr__", [](const WritableSlotPy &s) {
+            return "<cuframes._core.WritableSlot index=" + std::to_string(s.index) +
+                   " size=" + std::to_string(s.size) + ((s.token && s.token->load()) ? "" : " done") + ">";
+        });
+
+    py::class_<PublisherState, std::shared_ptr<PublisherState>>(m, "Publisher")
+        .def(py::init([](const std::string &key, const py::int_ &width, const py::int_ &height,
+                         const std::string &format, const py::int_ &slots, const std::string &backend,
+                         int device, const std::string &dir, const py::int_ &mode, const py::int_ &max_subscribers,
+                         const py::int_ &max_held) {
+                 cuframes::PublisherOptions options;
+                 options.key = key;
+                 options.dir = dir;
+                 options.width = to_u32(width, "width");
+                 options.height = to_u32(height, "height");
+                 options.format = cuframes::parse_format(format);
+                 options.slots = to_u32(slots, "slots");
+                 options.max_subscribers = to_u32(max_subscribers, "max_subscribers");
+                 options.max_held = to_u32(max_held, "max_held");
+                 options.backend = cuframes::parse_backend(backend);
+                 options.device = device;
+                 options.socket_mode = to_u32(mode, "mode");
+                 auto state = std::make_shared<PublisherState>();
+                 {
+                     py::gil_scoped_release unlocked;
+                     state->core = std::make_unique<cuframes::Publisher>(options);
+                 }
+                 return state;
+             }),
+             py::arg("key"), py::arg("width"), py::arg("height"), py::arg("format") = "nv12", py::arg("slots") = 10,
+             py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
+             py::arg("max_subscribers") = 4, py::arg("max_held") = 2)
+        .def("acquire",
+             [](PublisherState &s) {
+                 const cuframes::WritableSlot slot = s.core->acquire();
+                 s.invalidate_slot();
+                 s.token = std::make_shared<std::atomic<bool>>(true);
+                 auto shared = s.shared_from_this();
+                 WritableSlotPy out;
+                 out.index = slot.index;
+                 out.data = slot.data;
+                 out.size = slot.size;
+                 out.state = shared;
+                 out.token = s.token;
+                 out.planes = make_plane_views(s.core->layout(), slot.data, shared, s.token, false, s.core->backend(),
+                                               s.core->device());
+                 return out;
+             },
+             "A free slot to write into. Never blocks; StateError if one is already acquired.")
+        .def("publish",
+             [](PublisherState &s, uint64_t stream, int64_t pts, const py::bytes &metadata) {
+                 const std::string md = metadata;
+                 uint64_t seq = 0;
+                 try {
+                     py::gil_scoped_release unlocked;
+                     seq = s.core->publish(stream, pts, md.data(), static_cast<uint32_t>(md.size()));
+                 } catch (...) {
+                     s.sync_token();
+                     throw;
+                 }
+                 s.invalidate_slot();
+                 return seq;
+             },
+             py::arg("stream") = 0, py::arg("pts") = 0, py::arg("metadata") = py::bytes(),
+             "Synchronizes `stream`, publishes the acquired slot and returns its sequence number.")
+        .def("abort",
+             [](PublisherState &s) {
+                 s.core->abort();
+                 s.invalidate_slot();
+             })
+        .def("copy_into_acquired",
+             [](PublisherState &s, uint64_t src_ptr, uint64_t src_size, bool src_is_device, uint64_t stream) {
+                 py::gil_scoped_release unlocked;
+                 s.core->copy_into_acquired(src_ptr, src_size,
+                                            src_is_device ? cuframes::MemoryKind::Device : cuframes::MemoryKind::Host,
+                                            stream);
+             },
+             py::arg("src_ptr"), py::arg("src_size"), py::arg("src_is_device"), py::arg("stream") = 0,
+             "Copies a packed frame into the acquired slot on `stream`.")
+        .def("close",
+             [](PublisherState &s) {
+                 s.invalidate_slot();
+                 py::gil_scoped_release unlocked;
+                 s.core->close();
+             })
+        .def_property_readonly("key", [](const PublisherState &s) { return s.core->key(); })
+        .def_property_readonly("dir", [](const PublisherState &s) { return s.core->dir(); })
+        .def_property_readonly("socket_path", [](const PublisherState &s) { return s.core->socket_path(); })
+        .def_property_readonly("backend", [](const PublisherState &s) { return cuframes::backend_name(s.core->backend()); })
+        .def_property_readonly("device", [](const PublisherState &s) { return s.core->device(); })
+        .def_property_readonly("format", [](const PublisherState &s) { return cuframes::format_name(s.core->layout().format); })
+        .def_property_readonly("width", [](const PublisherState &s) { return s.core->layout().width; })
+        .def_property_readonly("height", [](const PublisherState &s) { return s.core->layout().height; })
+        .def_property_readonly("slot_count", [](const PublisherState &s) { return s.core->slot_count(); })
+        .def_property_readonly("slot_size", [](const PublisherState &s) { return s.core->slot_size(); })
+        .def_property_readonly("packed_size", [](const PublisherState &s) { return s.core->layout().packed_bytes; })
+        .def_property_readonly("planes", [](const PublisherState &s) { return plane_infos(s.core->layout()); })
+        .def_property_readonly("max_subscribers", [](const PublisherState &s) { return s.core->max_subscribers(); })
+        .def_property_readonly("max_held", [](const PublisherState &s) { return s.core->max_held(); })
+        .def_property_readonly("subscriber_count", [](const PublisherState &s) { return s.core->subscriber_count(); })
+        .def_property_readonly("last_seq", [](const PublisherState &s) { return s.core->last_seq(); })
+        .def_property_readonly("has_acquired", [](const PublisherState &s) { return s.core->has_acquired(); })
+        .def_property_readonly("closed", [](const PublisherState &s) { return s.core->closed(); });
+}
+
+}  // namespace cuframes_py

@@ -1,0 +1,71 @@
+"""The `cuframes` command line: `cuframes demo`, `cuframes info`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from . import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
+from .errors import Error
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cuframes")
+def main() -> None:
+    """cuframes: share decoded video frames zero-copy between processes."""
+
+
+@main.command()
+@click.option("--backend", type=click.Choice(["auto", "cuda", "host"]), default="auto", show_default=True,
+              help="auto: cuda when a GPU is usable, else host.")
+@click.option("--subscribers", "-n", type=click.IntRange(1, 62), default=3, show_default=True,
+              help="Subscriber processes to start.")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="How long to publish.")
+@click.option("--fps", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Frames per second.")
+@click.option("--width", type=click.IntRange(1), default=1920, show_default=True)
+@click.option("--height", type=click.IntRange(1), default=1080, show_default=True)
+@click.option("--format", "format_", type=click.Choice(list(FORMATS)), default="nv12", show_default=True,
+              help="Pixel format.")
+@click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
+              help="Socket folder (default: $CUFRAMES_DIR, /run/cuframes, ...).")
+def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int, height: int, format_: str,
+         dir_: str | None) -> None:
+    """Publish a moving test pattern that carries each frame's sequence number,
+    check every frame in N subscriber processes, show fps, latency, missed
+    frames and integrity errors. Exits non-zero on any integrity error or
+    failed subscriber."""
+    from .demo import EXIT_FAILED, run_demo
+
+    console = Console()
+    try:
+        code = run_demo(backend=backend, subscribers=subscribers, seconds=seconds, fps=fps, width=width,
+                        height=height, format=format_, dir=dir_, console=console)
+    except (Error, ValueError) as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        code = EXIT_FAILED
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        code = 130
+    sys.exit(code)
+
+
+@main.command()
+def info() -> None:
+    """Show the version, whether the cuda backend is usable, and the socket folder."""
+    console = Console()
+    console.print(f"cuframes {__version__}")
+    if cuda_available():
+        console.print("cuda backend: [green]available[/]")
+    else:
+        console.print(f"cuda backend: [yellow]unavailable[/] ({cuda_unavailable_reason()})", highlight=False)
+    console.print(f"default dir: {default_dir()}", highlight=False)
+    console.print(f"formats: {', '.join(FORMATS)}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

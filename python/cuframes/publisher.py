@@ -1,0 +1,165 @@
+"""The producer side."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from . import _core
+from ._streams import StreamLike
+from .errors import StateError
+from .frame import WritableFrame
+
+__all__ = ["Publisher", "Backend", "Format"]
+
+Backend = Literal["auto", "cuda", "host"]
+Format = Literal["nv12", "p010", "i420", "rgb24", "bgr24", "rgba", "bgra", "gray8"]
+
+
+class Publisher:
+    """Publishes frames under ``key`` to any number of subscribers, zero-copy.
+
+    Allocates ``slots`` frame buffers (VMM on the cuda backend, memfd on host)
+    and listens on ``<dir>/<key>.sock``. The producer never blocks on
+    subscribers. Use it as a context manager, or call :meth:`close`::
+
+        with cuframes.Publisher("cam0", 1920, 1080, "nv12") as pub:
+            with pub.frame(pts=0) as f:
+                f.copy_from(image)      # published when the block ends
+    """
+
+    def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
+                 backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
+                 max_subscribers: int = 4, max_held: int = 2) -> None:
+        self._key = key
+        self._core: _core.Publisher | None = None
+        self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
+                                     max_subscribers, max_held)
+        self._current: WritableFrame | None = None
+
+    def _core_live(self) -> _core.Publisher:
+        core = self._core
+        if core is None or core.closed:
+            raise StateError(f"publisher {self._key!r} is closed")
+        return core
+
+    # --- frames ---
+    def acquire(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
+        """A free slot to fill. Never blocks; StateError if one is already acquired."""
+        frame = WritableFrame(self, self._core_live().acquire(), pts=pts, metadata=metadata, stream=stream)
+        self._current = frame
+        return frame
+
+    def frame(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
+        """Like :meth:`acquire`, for ``with pub.frame(...) as f:``: published on a
+        clean exit, aborted if the block raises."""
+        return self.acquire(pts=pts, metadata=metadata, stream=stream)
+
+    def send(self, src: Any, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> int:
+        """Acquires, copies ``src`` (a packed frame) in, publishes; returns the sequence number."""
+        frame = self.acquire(pts=pts, metadata=metadata, stream=stream)
+        try:
+            frame.copy_from(src)
+        except BaseException:
+            frame.abort()
+            raise
+        return frame.publish()
+
+    # --- lifetime ---
+    def close(self) -> None:
+        """Stops serving: subscribers get DisconnectedError; the socket and lock go. Idempotent."""
+        core, self._core = self._core, None
+        self._current = None
+        if core is not None:
+            core.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        core = self._core
+        if core is None or core.closed:
+            return f"<cuframes.Publisher {self._key!r} closed>"
+        return (f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
+                f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>")
+
+    # --- properties ---
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def dir(self) -> str:
+        return self._core_live().dir
+
+    @property
+    def socket_path(self) -> str:
+        return self._core_live().socket_path
+
+    @property
+    def backend(self) -> str:
+        """"cuda" or "host" (never "auto")."""
+        return self._core_live().backend
+
+    @property
+    def device(self) -> int:
+        """CUDA ordinal; -1 on the host backend."""
+        return self._core_live().device
+
+    @property
+    def format(self) -> str:
+        return self._core_live().format
+
+    @property
+    def width(self) -> int:
+        return self._core_live().width
+
+    @property
+    def height(self) -> int:
+        return self._core_live().height
+
+    @property
+    def slot_count(self) -> int:
+        return self._core_live().slot_count
+
+    @property
+    def slot_size(self) -> int:
+        return self._core_live().slot_size
+
+    @property
+    def packed_size(self) -> int:
+        """Bytes of a packed frame (what copy_from takes)."""
+        return self._core_live().packed_size
+
+    @property
+    def planes(self) -> list[_core.PlaneInfo]:
+        return self._core_live().planes
+
+    @property
+    def max_subscribers(self) -> int:
+        return self._core_live().max_subscribers
+
+    @property
+    def max_held(self) -> int:
+        return self._core_live().max_held
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._core_live().subscriber_count
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the newest published frame; 0 before the first."""
+        return self._core_live().last_seq

@@ -1,0 +1,204 @@
+"""The consumer side."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from . import _core
+from ._arrays import buffer_of
+from ._streams import StreamLike, stream_handle
+from .errors import DisconnectedError, StateError, TimeoutError
+from .frame import Frame
+
+__all__ = ["Subscriber", "FrameInfo"]
+
+FrameInfo = _core.FrameInfo
+Delivery = Literal["latest", "sequential"]
+
+# Long waits are cut into slices so that Ctrl-C (and other signal handlers)
+# run between them: the core waits with the GIL released.
+_WAIT_SLICE_S = 0.25
+
+
+class Subscriber:
+    """Receives the frames published under ``key``, zero-copy.
+
+    Waits up to ``connect_timeout`` seconds (None: forever) for a producer that
+    is not up yet, then raises :class:`~cuframes.NotFoundError`. The first frame
+    is the newest one published. ``delivery`` says what a subscriber that fell
+    behind gets next: ``"latest"`` (the default) skips to the newest frame, for
+    detectors and compositors that want "now"; ``"sequential"`` gets the oldest
+    unread frame still in the pool, in order, for recorders that want every
+    frame they can get. Either way ``frame.missed`` counts the frames skipped,
+    and no frame is ever torn or overwritten while held::
+
+        with cuframes.Subscriber("cam0") as sub:
+            for frame in sub:           # ends when the producer closes
+                tensor = torch.from_dlpack(frame.y)
+    """
+
+    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
+                 delivery: Delivery = "latest") -> None:
+        self._key = key
+        self._core: _core.Subscriber | None = None
+        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery)
+
+    def _core_live(self) -> _core.Subscriber:
+        core = self._core
+        if core is None or core.closed:
+            raise StateError(f"subscriber {self._key!r} is closed")
+        return core
+
+    def _wait(self, call: Any, timeout: float | None) -> Any:
+        if timeout is not None and timeout <= _WAIT_SLICE_S:
+            return call(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = _WAIT_SLICE_S if deadline is None else min(_WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
+            try:
+                return call(remaining)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"no frame from {self._key!r} within {timeout} s") from None
+
+    # --- frames ---
+    def next(self, timeout: float | None = None) -> Frame:
+        """The next frame, held zero-copy until released. ``timeout`` in seconds
+        (None: forever, 0: poll). Raises TimeoutError, DisconnectedError, or
+        LimitError when already holding ``max_held`` frames."""
+        core = self._core_live()
+        return Frame(self._wait(lambda t: core.next(t), timeout))
+
+    def read_into(self, dst: Any, *, stream: StreamLike = None, timeout: float | None = None) -> _core.FrameInfo:
+        """Waits for the next frame and copies it packed into ``dst`` (numpy,
+        torch, cupy, DLPack...; C-contiguous, exactly ``packed_size`` bytes).
+        Complete on return; the frame is not held afterwards."""
+        core = self._core_live()
+        handle = stream_handle(stream)
+        buf = buffer_of(dst, nbytes=core.packed_size, writable=True, stream=handle, what="destination")
+        copy_stream = handle if stream is not None else (buf.stream or 0)
+        return self._wait(lambda t: core.read_into(buf.ptr, buf.nbytes, buf.is_device, copy_stream, t), timeout)
+
+    def frames(self, timeout: float | None = None) -> Iterator[Frame]:
+        """Yields frames until the producer closes or dies. Each frame is released
+        when the loop advances (or ends), so keep a copy, not the frame."""
+        frame: Frame | None = None
+        try:
+            while True:
+                try:
+                    frame = self.next(timeout)
+                except DisconnectedError:
+                    return
+                yield frame
+                frame.release()
+                frame = None
+        finally:
+            if frame is not None:
+                frame.release()
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    # --- lifetime ---
+    def close(self) -> None:
+        """Drops the connection; frames still held stay readable. Idempotent."""
+        core, self._core = self._core, None
+        if core is not None:
+            core.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        core = self._core
+        if core is None or core.closed:
+            return f"<cuframes.Subscriber {self._key!r} closed>"
+        return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
+                f"last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
+
+    # --- properties ---
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def socket_path(self) -> str:
+        return self._core_live().socket_path
+
+    @property
+    def backend(self) -> str:
+        return self._core_live().backend
+
+    @property
+    def device(self) -> int:
+        return self._core_live().device
+
+    @property
+    def format(self) -> str:
+        return self._core_live().format
+
+    @property
+    def width(self) -> int:
+        return self._core_live().width
+
+    @property
+    def height(self) -> int:
+        return self._core_live().height
+
+    @property
+    def slot_count(self) -> int:
+        return self._core_live().slot_count
+
+    @property
+    def slot_size(self) -> int:
+        return self._core_live().slot_size
+
+    @property
+    def packed_size(self) -> int:
+        """Bytes of a packed frame (what read_into writes)."""
+        return self._core_live().packed_size
+
+    @property
+    def planes(self) -> list[_core.PlaneInfo]:
+        return self._core_live().planes
+
+    @property
+    def max_held(self) -> int:
+        return self._core_live().max_held
+
+    @property
+    def held_count(self) -> int:
+        return self._core_live().held_count
+
+    @property
+    def last_seq(self) -> int:
+        return self._core_live().last_seq
+
+    @property
+    def missed_total(self) -> int:
+        return self._core_live().missed_total
+
+    @property
+    def epoch(self) -> int:
+        """Random id of the producer instance."""
+        return self._core_live().epoch
+
+    @property
+    def delivery(self) -> Delivery:
+        """``"latest"`` or ``"sequential"``: what this subscriber gets after falling behind."""
+        return self._core_live().delivery

@@ -1,0 +1,39 @@
+"""The Python examples run as documented: the numpy subscriber receives the
+publisher's sliding ramp, pixel-exact."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "python"
+
+
+def run_example(children, name: str, *args: str):
+    code = f"import runpy, sys; sys.argv = [{name!r}] + sys.argv[1:]; runpy.run_path({str(EXAMPLES / name)!r}, " \
+           "run_name='__main__')"
+    return children.spawn(code, *args)
+
+
+def test_publish_pattern_and_subscribe_numpy(children, key, backend) -> None:
+    subscriber = run_example(children, "subscribe_numpy.py", "--key", key, "--frames", "10")
+    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
+                            "--fps", "100", "--frames", "150", "--backend", backend)
+    sub = children.wait(subscriber, timeout=60)
+    pub = children.wait(publisher, timeout=60)
+    assert pub.returncode == 0, pub.stderr
+    assert "published 150 frames" in pub.stdout
+    assert sub.returncode == 0, sub.stderr
+    assert f"320x240 nv12 on {backend}" in sub.stdout
+    frames = re.findall(r"seq=(\d+) pts=(\d+) missed=(\d+) y00=(\d+)", sub.stdout)
+    assert len(frames) == 10, sub.stdout
+    for seq, pts, _missed, y00 in frames:
+        assert int(seq) == int(pts) + 1
+        assert int(y00) == (4 * int(pts)) % 256  # the pixel the publisher drew for that frame
+
+
+def test_examples_are_valid_python() -> None:
+    for path in EXAMPLES.glob("*.py"):
+        compile(path.read_text(), str(path), "exec")
+    assert sys.version_info >= (3, 9)

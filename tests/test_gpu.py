@@ -1,0 +1,139 @@
+"""GPU-only behaviour (marker `gpu`): cuda round trips, zero-copy DLPack into
+torch and cupy, read_into a CUDA tensor, and a subscriber in new PID/IPC/mount
+namespaces (that one also runs on the host backend)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import cuframes
+
+W, H = 640, 360
+
+
+@pytest.fixture
+def gpu_required() -> None:
+    if not cuframes.cuda_available():
+        pytest.skip(f"no usable GPU: {cuframes.cuda_unavailable_reason()}")
+
+
+@pytest.fixture
+def cuda_pub(key, gpu_required):
+    with cuframes.Publisher(key, W, H, "nv12", backend="cuda") as pub:
+        yield pub
+
+
+@pytest.mark.gpu
+def test_cuda_round_trip_is_bit_exact(cuda_pub, key, frame_bytes) -> None:
+    with cuframes.Subscriber(key) as sub:
+        assert cuda_pub.backend == "cuda" and sub.backend == "cuda" and sub.device >= 0
+        data = frame_bytes(cuda_pub.packed_size, salt=1)
+        cuda_pub.send(data, pts=5, metadata=b"gpu")
+        with sub.next(timeout=5) as frame:
+            assert (frame.seq, frame.pts, frame.metadata, frame.backend) == (1, 5, b"gpu", "cuda")
+            np.testing.assert_array_equal(frame.to_numpy().reshape(-1), data)
+            y = frame.y
+            assert isinstance(y, cuframes.PlaneView) and y.device == "cuda"
+            cai = y.__cuda_array_interface__
+            assert cai["data"] == (y.ptr, True) and cai["shape"] == (H, W)
+            assert frame.__dlpack_device__() == (2, frame.device)
+            with pytest.raises(AttributeError):
+                y.__array_interface__
+
+
+@pytest.mark.gpu
+def test_torch_from_dlpack_shares_the_pointer(cuda_pub, key, frame_bytes) -> None:
+    torch = pytest.importorskip("torch")
+    with cuframes.Subscriber(key) as sub:
+        data = frame_bytes(cuda_pub.packed_size, salt=2)
+        cuda_pub.send(data)
+        with sub.next(timeout=5) as frame:
+            y_view, uv_view = frame.plane_views
+            y = torch.from_dlpack(y_view)
+            uv = torch.from_dlpack(uv_view)
+            whole = torch.from_dlpack(frame)
+            assert y.is_cuda and y.data_ptr() == y_view.ptr and tuple(y.shape) == (H, W)
+            assert uv.data_ptr() == uv_view.ptr and tuple(uv.shape) == (H // 2, W // 2, 2)
+            assert whole.data_ptr() == y_view.ptr and tuple(whole.shape) == (H * 3 // 2, W)
+            np.testing.assert_array_equal(whole.cpu().numpy().reshape(-1), data)
+            del y, uv, whole
+
+
+@pytest.mark.gpu
+def test_cupy_from_dlpack_shares_the_pointer(cuda_pub, key, frame_bytes) -> None:
+    cupy = pytest.importorskip("cupy")
+    with cuframes.Subscriber(key) as sub:
+        data = frame_bytes(cuda_pub.packed_size, salt=3)
+        cuda_pub.send(data)
+        with sub.next(timeout=5) as frame:
+            y_view = frame.plane_views[0]
+            y = cupy.from_dlpack(y_view)
+            assert y.data.ptr == y_view.ptr and y.shape == (H, W)
+            via_cai = cupy.asarray(y_view)  # __cuda_array_interface__, also zero-copy
+            assert via_cai.data.ptr == y_view.ptr
+            np.testing.assert_array_equal(cupy.asnumpy(y), data[:W * H].reshape(H, W))
+            del y, via_cai
+
+
+@pytest.mark.gpu
+def test_read_into_a_torch_cuda_tensor_and_copy_from_one(cuda_pub, key, frame_bytes) -> None:
+    torch = pytest.importorskip("torch")
+    with cuframes.Subscriber(key) as sub:
+        data = frame_bytes(cuda_pub.packed_size, salt=4)
+        source = torch.from_numpy(data).cuda()
+        stream = torch.cuda.Stream()
+        with cuda_pub.frame(pts=9, stream=stream) as f:
+            f.copy_from(source)
+        dst = torch.zeros(cuda_pub.packed_size, dtype=torch.uint8, device="cuda")
+        info = sub.read_into(dst, stream=stream, timeout=5)
+        assert (info.seq, info.pts) == (1, 9)
+        assert torch.equal(dst, source)
+        cuda_pub.send(source.flip(0))
+        dst_host = torch.zeros((H * 3 // 2, W), dtype=torch.uint8)
+        sub.read_into(dst_host, timeout=5)
+        assert torch.equal(dst_host.reshape(-1), source.flip(0).cpu())
+
+
+NAMESPACED_SUBSCRIBER = """
+import sys, numpy as np, cuframes
+key, size = sys.argv[1], int(sys.argv[2])
+expected = ((np.arange(size, dtype=np.uint64) * 2654435761 + 6 * 977) >> np.uint64(7)).astype(np.uint8)
+with cuframes.Subscriber(key, connect_timeout=20) as sub:
+    print("connected", sub.backend, flush=True)
+    frame = sub.next(timeout=20)
+    ok = np.array_equal(frame.to_numpy().reshape(-1), expected)
+    print("frame", frame.seq, "exact" if ok else "MISMATCH", flush=True)
+    sys.exit(0 if ok else 1)
+"""
+
+
+def namespaced_round_trip(pub: cuframes.Publisher, key: str, children, frame_bytes) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("unshare with a private /dev/shm needs root")
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    # New PID, IPC and mount namespaces with a private /dev/shm: only the socket folder is shared.
+    # A new PID namespace needs its own /proc (as a container has): without it cuInit fails with
+    # CUDA_ERROR_OPERATING_SYSTEM.
+    prefix = ["unshare", "--pid", "--ipc", "--mount", "--fork", "--mount-proc", "sh", "-c",
+              'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$@"', "sh"]
+    child = children.spawn(NAMESPACED_SUBSCRIBER, key, str(pub.packed_size), prefix=prefix)
+    children.read_line(child, "connected", timeout=30)
+    pub.send(frame_bytes(pub.packed_size, salt=6), pts=1)
+    result = children.wait(child, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"connected {pub.backend}" in result.stdout and "frame 1 exact" in result.stdout
+
+
+@pytest.mark.gpu
+def test_cuda_subscriber_in_new_pid_ipc_mount_namespaces(cuda_pub, key, children, frame_bytes) -> None:
+    namespaced_round_trip(cuda_pub, key, children, frame_bytes)
+
+
+def test_subscriber_in_new_pid_ipc_mount_namespaces(key, backend, children, frame_bytes) -> None:
+    with cuframes.Publisher(key, W, H, "nv12", backend=backend) as pub:
+        namespaced_round_trip(pub, key, children, frame_bytes)
