@@ -91,8 +91,9 @@ def test_stalled_subscriber_process_does_not_slow_the_producer(key, backend, chi
         time.sleep(0.2)
         pub.close()
         report = final_report(children.wait(stalled))
-    assert report["errors"] == 0
-    assert report["missed"] > 0 or report["frames"] > 0
+    # The stalled worker got its frames intact; skipping and the missed count after
+    # a stall are pinned in test_limits and test_delivery.
+    assert report["errors"] == 0 and report["frames"] > 0, report
 
 
 PRODUCER = """

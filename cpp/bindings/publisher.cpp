@@ -22,6 +22,17 @@ struct PublisherState : std::enable_shared_from_this<PublisherState> {
     }
 };
 
+// What a writable view keeps alive: the publisher, and the slot memory itself,
+// which close() would otherwise unmap under a view that is still around.
+struct SlotOwner {
+    std::shared_ptr<PublisherState> state;
+    std::shared_ptr<const void> memory;
+};
+
+std::shared_ptr<void> slot_owner(const std::shared_ptr<PublisherState> &state) {
+    return std::make_shared<SlotOwner>(SlotOwner{state, state->core->slot_memory_owner()});
+}
+
 struct WritableSlotPy {
     uint32_t index = 0;
     uint64_t data = 0;
@@ -43,7 +54,8 @@ void register_publisher(py::module_ &m) {
         .def("view",
              [](const WritableSlotPy &s) {
                  const cuframes::Publisher &p = *s.state->core;
-                 return make_frame_view(p.layout(), s.data, s.state, s.token, false, p.backend(), p.device());
+                 return make_frame_view(p.layout(), s.data, slot_owner(s.state), s.token, false, p.backend(),
+                                        p.device());
              },
              "The whole frame as one writable array (one-plane formats, NV12, P010).")
         .def("__repr__", [](const WritableSlotPy &s) {
@@ -90,8 +102,8 @@ void register_publisher(py::module_ &m) {
                  out.size = slot.size;
                  out.state = shared;
                  out.token = s.token;
-                 out.planes = make_plane_views(s.core->layout(), slot.data, shared, s.token, false, s.core->backend(),
-                                               s.core->device());
+                 out.planes = make_plane_views(s.core->layout(), slot.data, slot_owner(shared), s.token, false,
+                                               s.core->backend(), s.core->device());
                  return out;
              },
              "A free slot to write into. Never blocks; StateError if one is already acquired.")

@@ -11,6 +11,7 @@
 #include "clock.hpp"
 #include "cuframes/error.hpp"
 #include "memfd.hpp"
+#include "paths.hpp"
 #include "wire.hpp"
 
 namespace cuframes {
@@ -21,9 +22,7 @@ namespace {
 constexpr int kHandshakeTimeoutMs = 5000;
 
 UniqueFd connect_with_retry(const std::string &key, const std::string &path, int timeout_ms) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    sockaddr_un address = unix_address(path);
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
     auto backoff = std::chrono::milliseconds(2);
     while (true) {
@@ -124,7 +123,7 @@ void Connection::handshake(int) {
     }
 
     // The header: sealed, large enough, mapped read-only, and saying the same as the welcome.
-    check_sealed_region(fds[0].get(), welcome.header_bytes, "shared header");
+    check_sealed_region(fds[0].get(), welcome.header_bytes, "shared header", true);
     header_map_ = MemoryMap(fds[0].get(), welcome.header_bytes, false, "the shared header");
     const SharedHeader &shared = header();
     // Each field is copied once, then checked: a producer rewriting the header
@@ -143,7 +142,7 @@ void Connection::handshake(int) {
         metadata_stride != kMetadataStride || std::memcmp(&repeated, &description_, sizeof repeated) != 0)
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + "'s shared header disagrees with its welcome message");
 
-    check_sealed_region(fds[1].get(), kLeasePageBytes, "lease page");
+    check_sealed_region(fds[1].get(), kLeasePageBytes, "lease page", false);
     lease_map_ = MemoryMap(fds[1].get(), kLeasePageBytes, true, "the lease page");
     if (lease_page().magic != kLeasePageMagic || lease_page().max_held != description_.max_held)
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a malformed lease page");

@@ -144,13 +144,22 @@ class CudaSlotPool final : public SlotPool {
 public:
     CudaSlotPool(int ordinal, uint32_t count, uint64_t min_slot_bytes)
         : ordinal_(ordinal), context_(device_from_ordinal(ordinal)) {
-        const CudaDriver &cu = cuda_driver();
         ScopedContext current(context_.get());
         uuid_ = uuid_of(context_.device());
         uint64_t granularity = granularity_for(context_.device());
         slot_size_ = (min_slot_bytes + granularity - 1) / granularity * granularity;
         CUmemAllocationProp properties = allocation_properties(context_.device());
         slots_.reserve(count);
+        try {
+            allocate(count, properties);
+        } catch (...) {
+            release_slots();  // with the context current, before it is released
+            throw;
+        }
+    }
+
+    void allocate(uint32_t count, CUmemAllocationProp &properties) {
+        const CudaDriver &cu = cuda_driver();
         for (uint32_t i = 0; i < count; ++i) {
             slots_.push_back(std::make_unique<MappedAllocation>());
             CUmemGenericAllocationHandle handle{};
@@ -166,7 +175,9 @@ public:
             slots_.back()->map(handle, slot_size_, context_.device(), true, slot_context(i));
         }
     }
-    ~CudaSlotPool() override {
+    ~CudaSlotPool() override { release_slots(); }
+
+    void release_slots() noexcept {
         try {
             ScopedContext current(context_.get());
             slots_.clear();
@@ -228,7 +239,6 @@ class ImportedCudaSlots final : public ImportedSlots {
 public:
     ImportedCudaSlots(std::vector<UniqueFd> fds, uint64_t slot_size, const DeviceUuid &producer_device)
         : ordinal_(ordinal_for_uuid(producer_device)), context_(device_from_ordinal(ordinal_)) {
-        const CudaDriver &cu = cuda_driver();
         ScopedContext current(context_.get());
         uint64_t granularity = granularity_for(context_.device());
         if (slot_size == 0 || slot_size % granularity != 0)
@@ -236,6 +246,17 @@ public:
                                                    " is not a multiple of the allocation granularity " +
                                                    std::to_string(granularity));
         slots_.reserve(fds.size());
+        try {
+            import_all(fds, slot_size);
+        } catch (...) {
+            release_slots();
+            throw;
+        }
+        // The descriptors close on return: the imported handles hold the memory.
+    }
+
+    void import_all(const std::vector<UniqueFd> &fds, uint64_t slot_size) {
+        const CudaDriver &cu = cuda_driver();
         for (size_t i = 0; i < fds.size(); ++i) {
             std::string context = slot_context(static_cast<uint32_t>(i));
             CUmemGenericAllocationHandle handle{};
@@ -247,9 +268,11 @@ public:
             // producer's claimed size is checked by the driver here.
             slots_.back()->map(handle, slot_size, context_.device(), false, context);
         }
-        // The descriptors close on return: the imported handles hold the memory.
     }
-    ~ImportedCudaSlots() override {
+
+    ~ImportedCudaSlots() override { release_slots(); }
+
+    void release_slots() noexcept {
         try {
             ScopedContext current(context_.get());
             slots_.clear();

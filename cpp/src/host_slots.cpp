@@ -55,6 +55,7 @@ public:
         for (uint32_t i = 0; i < count; ++i) {
             UniqueFd fd = create_sealed_memfd("cuframes-slot", slot_size_);
             maps_.emplace_back(fd.get(), slot_size_, true, "slot " + std::to_string(i));
+            seal_final(fd.get(), true, "slot " + std::to_string(i));  // only our mapping writes
             read_only_fds_.push_back(reopen_read_only(fd.get(), "slot " + std::to_string(i)));
         }
     }
@@ -87,7 +88,7 @@ public:
     ImportedHostSlots(std::vector<UniqueFd> fds, uint64_t slot_size) {
         for (size_t i = 0; i < fds.size(); ++i) {
             std::string what = "slot " + std::to_string(i);
-            check_sealed_region(fds[i].get(), slot_size, what);
+            check_sealed_region(fds[i].get(), slot_size, what, true);
             maps_.emplace_back(fds[i].get(), slot_size, false, what);
         }
         // The descriptors close here: the mappings keep the memory alive.

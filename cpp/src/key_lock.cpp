@@ -12,7 +12,9 @@ KeyLock::KeyLock(const std::string &path, const std::string &key) : path_(path) 
     // A holder removes the file before unlocking, so the file we locked may
     // already be unlinked: then retry on the new one.
     for (int attempt = 0; attempt < 8; ++attempt) {
-        UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660));
+        // O_NOFOLLOW: a symlink planted in a shared folder must not make us
+        // create or lock a file elsewhere.
+        UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0660));
         if (!fd) throw_os_error("cannot open the lock file " + path);
         int locked;
         do {

@@ -1,8 +1,10 @@
 // Keys, the default folder, and the names of backends and delivery policies.
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cctype>
 #include <cstdlib>
 #include <string>
@@ -12,6 +14,15 @@
 #include "paths.hpp"
 
 namespace cuframes {
+
+namespace {
+
+std::string lower_case(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+    return text;
+}
+
+}  // namespace
 
 const char *backend_name(Backend backend) {
     switch (backend) {
@@ -23,8 +34,7 @@ const char *backend_name(Backend backend) {
 }
 
 Backend parse_backend(const std::string &name) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string lower = lower_case(name);
     if (lower == "auto") return Backend::Auto;
     if (lower == "host") return Backend::Host;
     if (lower == "cuda") return Backend::Cuda;
@@ -36,8 +46,7 @@ const char *delivery_name(Delivery delivery) {
 }
 
 Delivery parse_delivery(const std::string &name) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string lower = lower_case(name);
     if (lower == "latest") return Delivery::Latest;
     if (lower == "sequential") return Delivery::Sequential;
     throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery '" + name + "' (known: latest, sequential)");
@@ -76,12 +85,37 @@ std::string default_dir() {
 
 std::string resolve_dir(const std::string &dir) { return dir.empty() ? default_dir() : dir; }
 
+namespace {
+
+bool is_private_fallback(const std::string &dir) {
+    return dir == "/tmp/cuframes-" + std::to_string(::getuid());
+}
+
+}  // namespace
+
 void ensure_dir(const std::string &dir) {
-    if (::mkdir(dir.c_str(), 0775) == 0) return;
+    // The /tmp fallback is private to this user (0700); the other folders are
+    // meant to be shared between containers, so group access stays.
+    mode_t mode = is_private_fallback(dir) ? 0700 : 0775;
+    if (::mkdir(dir.c_str(), mode) == 0) return;
     if (errno != EEXIST) throw_os_error("cannot create the socket folder " + dir);
     struct stat info {};
-    if (::stat(dir.c_str(), &info) != 0) throw_os_error("cannot stat the socket folder " + dir);
+    if (::lstat(dir.c_str(), &info) != 0) throw_os_error("cannot stat the socket folder " + dir);
     if (!S_ISDIR(info.st_mode)) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, dir + " exists and is not a folder");
+    // Anyone can create a name in /tmp: a fallback folder made by someone else
+    // could let them replace our sockets.
+    if (is_private_fallback(dir) && info.st_uid != ::getuid())
+        throw Error(CUFRAMES_ERR_PERMISSION, dir + " belongs to uid " + std::to_string(info.st_uid) +
+                                                 ", not to this user; set CUFRAMES_DIR or remove it");
+}
+
+sockaddr_un unix_address(const std::string &path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path))
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket path " + path + " is too long for a Unix socket");
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    return address;
 }
 
 std::string socket_path(const std::string &dir, const std::string &key) {

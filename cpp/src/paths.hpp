@@ -1,6 +1,8 @@
 // Where a key's socket and lock live.
 #pragma once
 
+#include <sys/un.h>
+
 #include <string>
 
 namespace cuframes {
@@ -11,5 +13,7 @@ void ensure_dir(const std::string &dir);
 // <dir>/<key>.sock; throws INVALID_ARGUMENT when it exceeds sun_path.
 std::string socket_path(const std::string &dir, const std::string &key);
 std::string lock_path(const std::string &dir, const std::string &key);
+// The address of a Unix socket at `path` (checked against sun_path's size).
+sockaddr_un unix_address(const std::string &path);
 
 }  // namespace cuframes

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <random>
@@ -74,22 +75,14 @@ private:
 UniqueFd listen_on(const std::string &path, uint32_t mode) {
     UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!socket) throw_os_error("socket(AF_UNIX, SOCK_SEQPACKET)");
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    sockaddr_un address = unix_address(path);
     // We hold the key's lock, so a socket file left here is a dead producer's.
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_os_error("removing the stale socket " + path);
     if (::bind(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) throw_os_error("bind " + path);
-    if (::chmod(path.c_str(), mode) != 0) {
-        int err = errno;
-        ::unlink(path.c_str());
-        throw_os_error("chmod " + path, err);
-    }
-    if (::listen(socket.get(), 64) != 0) {
-        int err = errno;
-        ::unlink(path.c_str());
-        throw_os_error("listen " + path, err);
-    }
+    // From here a failure leaves the socket file behind: the caller's
+    // PathRemover takes it away.
+    if (::chmod(path.c_str(), mode) != 0) throw_os_error("chmod " + path);
+    if (::listen(socket.get(), 64) != 0) throw_os_error("listen " + path);
     return socket;
 }
 
@@ -109,9 +102,14 @@ struct Publisher::Impl {
     int device = -1;
     uint64_t last_seq = 0;
 
-    // Released by close(), in reverse order of creation.
+    // Serialises the calls below with close(): a binding may run publish()
+    // without its interpreter lock while another thread closes.
+    std::mutex mutex;
+
+    // Released by close(), in reverse order of creation. The pool is shared
+    // with views of the slots that may outlive close() (slot_memory_owner).
     std::unique_ptr<KeyLock> lock;
-    std::unique_ptr<SlotPool> pool;
+    std::shared_ptr<SlotPool> pool;
     UniqueFd header_fd;
     UniqueFd header_read_only_fd;
     MemoryMap header_map;
@@ -164,6 +162,7 @@ struct Publisher::Impl {
         header->metadata_offset = sizeof(SharedHeader);
         header->metadata_stride = kMetadataStride;
         header->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
+        seal_final(header_fd.get(), true, "the shared header");  // only our mapping writes
         header_read_only_fd = reopen_read_only(header_fd.get(), "the shared header");
         ring = std::make_unique<ProducerRing>(header, slot_count);
 
@@ -187,6 +186,7 @@ struct Publisher::Impl {
     }
 
     void close() noexcept {
+        std::lock_guard<std::mutex> guard(mutex);
         if (closed()) return;
         ring->close();           // subscribers learn at once through the header
         server.reset();          // hang up every connection
@@ -215,6 +215,7 @@ Publisher &Publisher::operator=(Publisher &&other) noexcept {
 }
 
 WritableSlot Publisher::acquire() {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
     impl_->require_open("acquire");
     if (impl_->acquired)
         throw Error(CUFRAMES_ERR_STATE, "a slot is already acquired on '" + impl_->key + "': publish or abort it first");
@@ -225,6 +226,7 @@ WritableSlot Publisher::acquire() {
 }
 
 uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size) {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
     impl_->require_open("publish");
     if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "publish without an acquired slot on '" + impl_->key + "'");
     if (metadata_size > CUFRAMES_MAX_METADATA)
@@ -238,15 +240,20 @@ uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metada
     uint64_t seq = impl_->ring->publish(*impl_->acquired, pts, monotonic_ns(), metadata, metadata_size);
     impl_->acquired.reset();
     impl_->last_seq = seq;
+    // The frame is published whatever happens here; a failed wake-up only
+    // delays sleeping subscribers until their next liveness check.
+    if (int err = impl_->ring->wake(); err != 0) throw_os_error("futex wake after publishing frame " + std::to_string(seq), err);
     return seq;
 }
 
 void Publisher::abort() {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
     // The acquired slot's sequence is still 0, so it is simply free again.
     impl_->acquired.reset();
 }
 
 void Publisher::copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream) {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
     impl_->require_open("copy_into_acquired");
     if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "copy into a frame of '" + impl_->key + "' without an acquired slot");
     impl_->pool->copy_packed(*impl_->acquired, impl_->layout, src, src_size, src_kind, stream);
@@ -266,8 +273,13 @@ uint64_t Publisher::slot_size() const noexcept { return impl_->slot_size; }
 uint32_t Publisher::max_subscribers() const noexcept { return impl_->max_subscribers; }
 uint32_t Publisher::max_held() const noexcept { return impl_->max_held; }
 uint32_t Publisher::subscriber_count() const noexcept {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
     return impl_->server ? impl_->server->subscriber_count() : 0;
 }
 uint64_t Publisher::last_seq() const noexcept { return impl_->last_seq; }
+std::shared_ptr<const void> Publisher::slot_memory_owner() const {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
+    return impl_->pool;
+}
 
 }  // namespace cuframes

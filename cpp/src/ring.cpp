@@ -39,14 +39,15 @@ uint32_t ProducerRing::claim(const std::function<SlotMask()> &leased) {
 }
 
 uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata,
-                               uint32_t metadata_size) {
+                               uint32_t metadata_size) noexcept {
     uint64_t seq = last_seq_ + 1;
     SlotRecord &record = header_->slots[slot];
     record.pts = pts;
     record.timestamp_ns = timestamp_ns;
     record.metadata_size = metadata_size;
     if (metadata_size > 0) {
-        uint8_t *area = reinterpret_cast<uint8_t *>(header_) + header_->metadata_offset +
+        // The offset is our constant, never read back from shared memory.
+        uint8_t *area = reinterpret_cast<uint8_t *>(header_) + sizeof(SharedHeader) +
                         static_cast<uint64_t>(slot) * kMetadataStride;
         std::memcpy(area, metadata, metadata_size);
     }
@@ -62,9 +63,10 @@ uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns
     // word changed when it calls FUTEX_WAIT.
     header_->wake_word.fetch_add(1, std::memory_order_release);
     last_seq_ = seq;
-    if (int err = futex_wake_all(&header_->wake_word); err != 0) throw_os_error("futex wake after publish", err);
     return seq;
 }
+
+int ProducerRing::wake() noexcept { return futex_wake_all(&header_->wake_word); }
 
 void ProducerRing::close() noexcept {
     // release: pairs with the subscribers' acquire load of state.

@@ -29,8 +29,12 @@ public:
     // the slots named by any live subscriber's leases. Throws LIMIT if there
     // is none (impossible while slots >= subscribers * max_held + 2).
     uint32_t claim(const std::function<SlotMask()> &leased);
-    // Makes `slot` the newest frame: record, ring entry, latest, wake-up.
-    uint64_t publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata, uint32_t metadata_size);
+    // Makes `slot` the newest frame: record, ring entry, latest, wake word.
+    // Cannot fail; call wake() next.
+    uint64_t publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata,
+                     uint32_t metadata_size) noexcept;
+    // FUTEX_WAKE for every sleeping subscriber. Returns 0 or the errno.
+    int wake() noexcept;
     // Marks the stream closed and wakes every waiter.
     void close() noexcept;
     uint64_t last_seq() const noexcept { return last_seq_; }

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -81,9 +82,12 @@ void Server::run() noexcept {
         int count = ::epoll_wait(epoll_.get(), events, 32, next_timeout_ms());
         if (count < 0) {
             if (errno == EINTR) continue;
-            std::fprintf(stderr, "cuframes: epoll_wait failed, key '%s' stops accepting: %s\n", stream_.key.c_str(),
+            // Keep serving: leases of subscribers that hang up must still be
+            // dropped. Back off so a persistent failure does not spin.
+            std::fprintf(stderr, "cuframes: epoll_wait failed on key '%s': %s\n", stream_.key.c_str(),
                          std::strerror(errno));
-            return;
+            ::usleep(100'000);
+            continue;
         }
         for (int i = 0; i < count; ++i) {
             uint64_t token = events[i].data.u64;
@@ -99,8 +103,12 @@ void Server::run() noexcept {
                 if (token != kListenerToken) drop(token);
             }
         }
-        drop_expired_handshakes();
-        resume_accepting_if_due();
+        try {
+            drop_expired_handshakes();
+            resume_accepting_if_due();
+        } catch (const std::exception &error) {
+            std::fprintf(stderr, "cuframes: key '%s': %s\n", stream_.key.c_str(), error.what());
+        }
     }
 }
 
@@ -129,9 +137,7 @@ void Server::accept_pending() {
             throw_os_error("accept on " + stream_.key);
         }
         UniqueFd socket(fd);
-        size_t pending = 0;
-        for (const auto &[token, session] : sessions_) pending += session->active ? 0 : 1;
-        if (pending >= kMaxPendingHandshakes) continue;  // closes it: too many silent peers
+        if (pending_count_ >= kMaxPendingHandshakes) continue;  // closes it: too many silent peers
         auto session = std::make_unique<Session>();
         session->socket = std::move(socket);
         session->handshake_deadline_ns = monotonic_ns() + kHandshakeTimeoutNs;
@@ -139,6 +145,7 @@ void Server::accept_pending() {
         epoll_add(epoll_.get(), session->socket.get(), token, EPOLLIN | EPOLLRDHUP);
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         sessions_.emplace(token, std::move(session));
+        ++pending_count_;
     }
 }
 
@@ -158,8 +165,17 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
     if (found == sessions_.end()) return;
     Session &session = *found->second;
     if (!session.active) {
-        if (events & EPOLLIN) handshake(session, token);
-        else drop(token);
+        if (!(events & EPOLLIN)) {
+            drop(token);
+            return;
+        }
+        try {
+            handshake(session, token);
+        } catch (const Error &error) {
+            // Tell the subscriber why (no descriptors, a bad hello...), then let it go.
+            send_reject(session.socket.get(), error.status(), error.what());
+            drop(token);
+        }
         return;
     }
     // After the handshake a subscriber sends nothing: any readable event is
@@ -169,8 +185,8 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
 
 void Server::handshake(Session &session, uint64_t token) {
     ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
-    if (hello.type() != MessageType::Hello) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message");
+    if (hello.type() != MessageType::Hello || !hello.fds.empty()) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
         drop(token);
         return;
     }
@@ -192,6 +208,7 @@ void Server::handshake(Session &session, uint64_t token) {
     }
 
     UniqueFd lease_fd = create_sealed_memfd("cuframes-lease", kLeasePageBytes);
+    seal_final(lease_fd.get(), false, "a lease page");  // the subscriber writes it
     MemoryMap lease_page(lease_fd.get(), kLeasePageBytes, true, "a lease page");
     auto *page = new (lease_page.data()) LeasePage{};
     page->magic = kLeasePageMagic;
@@ -204,6 +221,7 @@ void Server::handshake(Session &session, uint64_t token) {
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         session.lease_page = std::move(lease_page);
         session.active = true;
+        --pending_count_;
         active_count_.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -230,7 +248,10 @@ void Server::drop(uint64_t token) {
     // EPOLL_CTL_DEL can only fail here if the fd is already gone from the set,
     // which closing it below makes moot.
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, found->second->socket.get(), nullptr);
-    if (found->second->active) active_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (found->second->active)
+        active_count_.fetch_sub(1, std::memory_order_relaxed);
+    else
+        --pending_count_;
     sessions_.erase(found);
 }
 

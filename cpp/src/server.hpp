@@ -70,6 +70,7 @@ private:
     std::atomic<bool> stopped_{false};
     std::atomic<uint32_t> active_count_{0};
     uint64_t next_token_ = 2;  // 0: listener, 1: stop event
+    size_t pending_count_ = 0;  // sessions still in the handshake (server thread only)
     uint64_t accept_paused_until_ns_ = 0;
 
     mutable std::mutex sessions_mutex_;  // guards sessions_ against leased_slots()

@@ -31,6 +31,9 @@ struct WritableSlot {
     uint64_t size = 0;
 };
 
+// Not thread-safe for concurrent producers of frames: acquire, publish and
+// abort belong to one thread. close() may come from any thread and waits for
+// a call in progress.
 class Publisher {
 public:
     explicit Publisher(const PublisherOptions &options);
@@ -68,6 +71,9 @@ public:
     uint32_t max_held() const noexcept;
     uint32_t subscriber_count() const noexcept;
     uint64_t last_seq() const noexcept;
+    // Keeps the slots mapped while held, even after close(): for views of a
+    // slot that may outlive the publisher. nullptr once closed.
+    std::shared_ptr<const void> slot_memory_owner() const;
 
     struct Impl;
 
