@@ -6,8 +6,9 @@ Run by scripts/gpu-check.sh on the GPU machine (cuda backend) and usable anywher
 - borrow:    publish (after the producer's stream sync) -> a subscriber holds a zero-copy view;
 - read_into: publish -> the frame is in the subscriber's own buffer, copy complete;
 - publish:   what ``WritableFrame.publish()`` costs the producer (sync included);
+- copy_to:   the copy alone, repeated on a frame the subscriber holds (back to back);
 - floor:     one device-to-device copy of the same bytes plus a stream sync, in-process
-             (a host memcpy on the host backend).
+             (a host memcpy on the host backend), back to back.
 
 The subscriber runs in its own process and sleeps on the futex between frames (the
 producer publishes every ~1 ms). Latencies are taken with CLOCK_MONOTONIC in the
@@ -39,6 +40,7 @@ import cuframes
 
 WIDTH, HEIGHT = 1920, 1080
 SOURCE_BUFFERS = 4  # rotated so that L2 hits do not flatter the copies
+COPY_ITERATIONS = 2000
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -76,7 +78,16 @@ def subscriber_main(key: str, directory: str, mode: str, frames: int, backend: s
                     now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
                     latencies.append((now - info.timestamp_ns) / 1e3)
                     missed += info.missed
-            results.put(("done", {"latencies": latencies, "missed": missed}))
+            copy_us: list[float] = []
+            if mode == "read_into":
+                # The copy alone, back to back on a held frame: what read_into adds
+                # over the wake-up, comparable with the in-process floor.
+                with sub.next(timeout=10) as frame:
+                    for _ in range(COPY_ITERATIONS):
+                        start = time.perf_counter_ns()
+                        frame.copy_to(dst, stream=stream)
+                        copy_us.append((time.perf_counter_ns() - start) / 1e3)
+            results.put(("done", {"latencies": latencies, "missed": missed, "copy_us": copy_us}))
     except BaseException as error:  # reported to the parent, which fails the run
         results.put(("error", f"{type(error).__name__}: {error}"))
 
@@ -155,8 +166,11 @@ def run_mode(mode: str, backend: str, frames: int, directory: str) -> dict[str, 
                 child.join(timeout=5)
     # The first frames include the subscriber's warm-up (imports, first-touch): drop 10%.
     latencies = payload["latencies"][len(payload["latencies"]) // 10:]
-    return {"latency_us": percentiles(latencies), "publish_us": percentiles(publish_us[len(publish_us) // 10:]),
-            "missed": payload["missed"], "published": i}
+    result = {"latency_us": percentiles(latencies), "publish_us": percentiles(publish_us[len(publish_us) // 10:]),
+              "missed": payload["missed"], "published": i}
+    if payload["copy_us"]:
+        result["copy_only_us"] = percentiles(payload["copy_us"][100:])
+    return result
 
 
 def device_description(backend: str) -> dict[str, str]:
@@ -190,6 +204,7 @@ def main() -> int:
 
     floor = report["floor_us"]["p50"]
     report["read_into_over_floor_p50"] = report["read_into"]["latency_us"]["p50"] / floor
+    report["copy_to_over_floor_p50"] = report["read_into"]["copy_only_us"]["p50"] / floor
     paths = [args.json] if args.json else [os.path.join(os.path.dirname(__file__), "results",
                                                          f"quick-{args.backend}.json")]
     if os.environ.get("OUT"):
@@ -210,9 +225,13 @@ def main() -> int:
                          f"{lat['p99']:.1f}", f"{lat['p999']:.1f}"))
     pub = report["borrow"]["publish_us"]
     print(row.format("producer publish() incl. sync", f"{pub['p50']:.1f}", f"{pub['p99']:.1f}", f"{pub['p999']:.1f}"))
+    copy_only = report["read_into"]["copy_only_us"]
+    print(row.format("copy out of a held frame (copy_to)", f"{copy_only['p50']:.1f}", f"{copy_only['p99']:.1f}",
+                     f"{copy_only['p999']:.1f}"))
     print(row.format("floor: copy + sync, in-process", f"{floor:.1f}", f"{report['floor_us']['p99']:.1f}",
                      f"{report['floor_us']['p999']:.1f}"))
-    print(f"read_into p50 / floor p50 = {report['read_into_over_floor_p50']:.2f}")
+    print(f"read_into p50 / floor p50 = {report['read_into_over_floor_p50']:.2f}; "
+          f"copy_to p50 / floor p50 = {report['copy_to_over_floor_p50']:.2f}")
     print(f"results: {', '.join(paths)}")
     return 0
 
