@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from . import _core
+from . import errors
 from .errors import (
     CudaError,
     CudaUnavailableError,
@@ -59,21 +60,7 @@ __all__ = [
     "validate_key",
     "get_include",
     "get_cmake_dir",
-    "Error",
-    "InvalidArgumentError",
-    "FormatError",
-    "NotFoundError",
-    "TimeoutError",
-    "DisconnectedError",
-    "KeyInUseError",
-    "PermissionDeniedError",
-    "ProtocolError",
-    "VersionMismatchError",
-    "CudaError",
-    "CudaUnavailableError",
-    "LimitError",
-    "StateError",
-    "SystemCallError",
+    *errors.__all__,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from . import _core
+from ._stream_info import StreamInfo
 from ._streams import StreamLike
 from .errors import StateError
 from .frame import WritableFrame
@@ -15,7 +16,7 @@ Backend = Literal["auto", "cuda", "host"]
 Format = Literal["nv12", "p010", "i420", "rgb24", "bgr24", "rgba", "bgra", "gray8"]
 
 
-class Publisher:
+class Publisher(StreamInfo):
     """Publishes frames under ``key`` to any number of subscribers, zero-copy.
 
     Allocates ``slots`` frame buffers (VMM on the cuda backend, memfd on host)
@@ -95,65 +96,14 @@ class Publisher:
         return (f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
                 f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>")
 
-    # --- properties ---
-    @property
-    def key(self) -> str:
-        return self._key
-
+    # --- properties (the stream's own are in StreamInfo) ---
     @property
     def dir(self) -> str:
         return self._core_live().dir
 
     @property
-    def socket_path(self) -> str:
-        return self._core_live().socket_path
-
-    @property
-    def backend(self) -> str:
-        """"cuda" or "host" (never "auto")."""
-        return self._core_live().backend
-
-    @property
-    def device(self) -> int:
-        """CUDA ordinal; -1 on the host backend."""
-        return self._core_live().device
-
-    @property
-    def format(self) -> str:
-        return self._core_live().format
-
-    @property
-    def width(self) -> int:
-        return self._core_live().width
-
-    @property
-    def height(self) -> int:
-        return self._core_live().height
-
-    @property
-    def slot_count(self) -> int:
-        return self._core_live().slot_count
-
-    @property
-    def slot_size(self) -> int:
-        return self._core_live().slot_size
-
-    @property
-    def packed_size(self) -> int:
-        """Bytes of a packed frame (what copy_from takes)."""
-        return self._core_live().packed_size
-
-    @property
-    def planes(self) -> list[_core.PlaneInfo]:
-        return self._core_live().planes
-
-    @property
     def max_subscribers(self) -> int:
         return self._core_live().max_subscribers
-
-    @property
-    def max_held(self) -> int:
-        return self._core_live().max_held
 
     @property
     def subscriber_count(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from . import _core
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
+from ._stream_info import StreamInfo
 from .errors import DisconnectedError, StateError, TimeoutError
 from .frame import Frame
 
@@ -22,7 +23,7 @@ Delivery = Literal["latest", "sequential"]
 _WAIT_SLICE_S = 0.25
 
 
-class Subscriber:
+class Subscriber(StreamInfo):
     """Receives the frames published under ``key``, zero-copy.
 
     Waits up to ``connect_timeout`` seconds (None: forever) for a producer that
@@ -131,56 +132,7 @@ class Subscriber:
         return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
                 f"last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
 
-    # --- properties ---
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def socket_path(self) -> str:
-        return self._core_live().socket_path
-
-    @property
-    def backend(self) -> str:
-        return self._core_live().backend
-
-    @property
-    def device(self) -> int:
-        return self._core_live().device
-
-    @property
-    def format(self) -> str:
-        return self._core_live().format
-
-    @property
-    def width(self) -> int:
-        return self._core_live().width
-
-    @property
-    def height(self) -> int:
-        return self._core_live().height
-
-    @property
-    def slot_count(self) -> int:
-        return self._core_live().slot_count
-
-    @property
-    def slot_size(self) -> int:
-        return self._core_live().slot_size
-
-    @property
-    def packed_size(self) -> int:
-        """Bytes of a packed frame (what read_into writes)."""
-        return self._core_live().packed_size
-
-    @property
-    def planes(self) -> list[_core.PlaneInfo]:
-        return self._core_live().planes
-
-    @property
-    def max_held(self) -> int:
-        return self._core_live().max_held
-
+    # --- properties (the stream's own are in StreamInfo) ---
     @property
     def held_count(self) -> int:
         return self._core_live().held_count

@@ -1,0 +1,70 @@
+"""What a Publisher and a Subscriber both say about the stream they share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+
+
+class StreamInfo:
+    """Read-only facts of one stream, for classes with ``_key`` and ``_core_live()``
+    (which raises StateError once the object is closed)."""
+
+    _key: str
+
+    def _core_live(self) -> Any:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def socket_path(self) -> str:
+        return self._core_live().socket_path
+
+    @property
+    def backend(self) -> str:
+        """"cuda" or "host" (never "auto")."""
+        return self._core_live().backend
+
+    @property
+    def device(self) -> int:
+        """CUDA ordinal of the stream's GPU in this process; -1 on the host backend."""
+        return self._core_live().device
+
+    @property
+    def format(self) -> str:
+        return self._core_live().format
+
+    @property
+    def width(self) -> int:
+        return self._core_live().width
+
+    @property
+    def height(self) -> int:
+        return self._core_live().height
+
+    @property
+    def slot_count(self) -> int:
+        return self._core_live().slot_count
+
+    @property
+    def slot_size(self) -> int:
+        return self._core_live().slot_size
+
+    @property
+    def packed_size(self) -> int:
+        """Bytes of a packed frame, planes back to back without row padding
+        (what copy_from takes and read_into writes)."""
+        return self._core_live().packed_size
+
+    @property
+    def planes(self) -> list[_core.PlaneInfo]:
+        return self._core_live().planes
+
+    @property
+    def max_held(self) -> int:
+        """Frames one subscriber may hold at once."""
+        return self._core_live().max_held
