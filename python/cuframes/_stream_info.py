@@ -1,20 +1,45 @@
-"""What a Publisher and a Subscriber both say about the stream they share."""
+"""What a Publisher and a Subscriber have in common: their lifetime as context
+managers, and the read-only facts of the stream they share."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _core
 
+_Self = TypeVar("_Self", bound="StreamInfo")
+
 
 class StreamInfo:
-    """Read-only facts of one stream, for classes with ``_key`` and ``_core_live()``
-    (which raises StateError once the object is closed)."""
+    """Base of Publisher and Subscriber. Subclasses set ``_key`` and ``_core``
+    (None once closed) and provide ``close()`` and ``_core_live()``, which
+    raises StateError once the object is closed."""
 
     _key: str
+    _core: Any
 
     def _core_live(self) -> Any:  # pragma: no cover - provided by the subclass
         raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        return self._core is None or self._core.closed
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A safety net for objects never closed; it must never raise.
+        try:
+            self.close()
+        except Exception:
+            pass
 
     @property
     def key(self) -> str:

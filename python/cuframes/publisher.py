@@ -73,22 +73,6 @@ class Publisher(StreamInfo):
         if core is not None:
             core.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._core is None or self._core.closed
-
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
         core = self._core
         if core is None or core.closed:
