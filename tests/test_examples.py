@@ -37,3 +37,27 @@ def test_examples_are_valid_python() -> None:
     for path in EXAMPLES.glob("*.py"):
         compile(path.read_text(), str(path), "exec")
     assert sys.version_info >= (3, 9)
+
+
+def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key, backend, cf_dir) -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("the isolation example needs root and unshare")
+    script = EXAMPLES.parent / "isolation" / "isolated_subscriber.sh"
+    env = {"PYTHON": sys.executable, "CUFRAMES_DIR": str(cf_dir)}
+    subscriber = children.spawn(
+        f"import os, sys; os.execvpe('bash', ['bash', {str(script)!r}, sys.argv[1], '10'], {{**os.environ, **{env!r}}})",
+        key)
+    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
+                            "--fps", "100", "--frames", "300", "--backend", backend)
+    sub = children.wait(subscriber, timeout=60)
+    children.wait(publisher, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    frames = re.findall(r"seq=(\d+) pts=(\d+) missed=(\d+) y00=(\d+)", sub.stdout)
+    assert len(frames) == 10, sub.stdout + sub.stderr
+    for seq, pts, _missed, y00 in frames:
+        assert int(y00) == (4 * int(pts)) % 256  # bit-exact through the namespace boundary

@@ -1,15 +1,20 @@
 #include "connection.hpp"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cstdio>
+
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "clock.hpp"
 #include "cuframes/error.hpp"
+#include "futex.hpp"
 #include "memfd.hpp"
 #include "paths.hpp"
 #include "wire.hpp"
@@ -79,6 +84,69 @@ Connection::Connection(const std::string &key, const std::string &socket_path, i
     : key_(key), socket_path_(socket_path) {
     socket_ = connect_with_retry(key, socket_path, connect_timeout_ms);
     handshake(connect_timeout_ms);
+    start_watcher();
+}
+
+Connection::~Connection() {
+    if (!watcher_.joinable()) return;
+    uint64_t one = 1;
+    if (::write(stop_watcher_.get(), &one, sizeof one) != sizeof one) {
+        // Without the signal the thread would block until the producer hangs up.
+        std::fprintf(stderr, "cuframes: cannot stop the watcher of '%s': %s\n", key_.c_str(), std::strerror(errno));
+        watcher_.detach();
+        return;
+    }
+    watcher_.join();
+}
+
+void Connection::start_watcher() noexcept {
+    stop_watcher_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!stop_watcher_) {
+        std::fprintf(stderr, "cuframes: eventfd failed (%s); '%s' falls back to polling for the producer\n",
+                     std::strerror(errno), key_.c_str());
+        return;
+    }
+    try {
+        watcher_ = std::thread([this] { watch(); });
+    } catch (const std::system_error &error) {
+        std::fprintf(stderr, "cuframes: no watcher thread (%s); '%s' falls back to polling for the producer\n",
+                     error.what(), key_.c_str());
+    }
+}
+
+void Connection::watch() noexcept {
+    // The producer never writes after the handshake, so the socket becomes
+    // readable only when it hangs up: at close, or when the kernel tears
+    // down a killed producer. Waiters are asleep on the futex and cannot see
+    // that themselves.
+    pollfd waiters[2] = {{socket_.get(), POLLIN | POLLRDHUP, 0}, {stop_watcher_.get(), POLLIN, 0}};
+    while (true) {
+        int ready = ::poll(waiters, 2, -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            std::fprintf(stderr, "cuframes: poll in the watcher of '%s' failed: %s\n", key_.c_str(), std::strerror(errno));
+            break;  // treated as a hang-up: better a DisconnectedError than a waiter that never learns
+        }
+        if (waiters[1].revents != 0) return;  // the Connection is going away
+        if (waiters[0].revents != 0) break;
+    }
+    // release: a waiter that sees gone_ also sees everything before it.
+    gone_.store(true, std::memory_order_release);
+    // FUTEX_WAKE leaves the word unchanged, so a waiter that checked gone_
+    // just before the store and enters FUTEX_WAIT just after would miss a
+    // single wake. Waking again a little later catches it; the waiters'
+    // bounded sleep (kWakeBackstopNs) is the last resort.
+    for (auto pause : {std::chrono::milliseconds(0), std::chrono::milliseconds(1), std::chrono::milliseconds(10)}) {
+        std::this_thread::sleep_for(pause);
+        wake_waiters();
+    }
+}
+
+void Connection::wake_waiters() noexcept {
+    // FUTEX_WAKE writes nothing, so it works on our read-only mapping.
+    auto *word = const_cast<std::atomic<uint32_t> *>(&header().wake_word);
+    if (int err = futex_wake_all(word); err != 0)
+        std::fprintf(stderr, "cuframes: futex wake on '%s' failed: %s\n", key_.c_str(), std::strerror(err));
 }
 
 void Connection::handshake(int) {
@@ -187,16 +255,21 @@ uint32_t Connection::held_count() const noexcept {
 }
 
 bool Connection::producer_gone() noexcept {
-    if (gone_) return true;
+    // acquire: pairs with the watcher's release store.
+    if (gone_.load(std::memory_order_acquire)) return true;
     // acquire: pairs with the producer's release store in ProducerRing::close().
-    if (header().state.load(std::memory_order_acquire) != static_cast<uint32_t>(StreamState::Running)) return gone_ = true;
-    // The producer never writes to the socket after the handshake, so any
-    // readable event is its hang-up: that is how a crash is noticed.
+    if (header().state.load(std::memory_order_acquire) != static_cast<uint32_t>(StreamState::Running)) {
+        gone_.store(true, std::memory_order_relaxed);
+        return true;
+    }
+    if (watched()) return false;  // the watcher would have said so
+    // No watcher: look at the socket ourselves. The producer never writes
+    // after the handshake, so any readable event is its hang-up.
     pollfd waiter{socket_.get(), POLLIN | POLLRDHUP, 0};
     int ready = ::poll(&waiter, 1, 0);
-    if (ready < 0 && errno != EINTR) throw_os_error("poll on the socket of '" + key_ + "'");
-    if (ready > 0 && (waiter.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) gone_ = true;
-    return gone_;
+    if (ready > 0 && (waiter.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))) gone_.store(true, std::memory_order_relaxed);
+    // A failed poll (EINTR, or worse) says nothing about the producer: the next check tries again.
+    return gone_.load(std::memory_order_relaxed);
 }
 
 }  // namespace cuframes

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
@@ -22,6 +23,10 @@ public:
     // Connects (waiting up to connect_timeout_ms for the producer), runs the
     // handshake and validates everything received before using it.
     Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms);
+    // Stops the watcher thread.
+    ~Connection();
+    Connection(const Connection &) = delete;
+    Connection &operator=(const Connection &) = delete;
 
     const SharedHeader &header() const noexcept { return *static_cast<const SharedHeader *>(header_map_.data()); }
     LeasePage &lease_page() noexcept { return *static_cast<LeasePage *>(lease_map_.data()); }
@@ -43,9 +48,18 @@ public:
 
     // True once the producer closed the stream or its socket hung up.
     bool producer_gone() noexcept;
+    // True when a watcher thread wakes waiters as soon as the producer goes,
+    // so they may sleep without a limit; false if it could not be started
+    // (then waiters must wake now and then to call producer_gone()).
+    bool watched() const noexcept { return watcher_.joinable(); }
+    // FUTEX_WAKE on the header's wake word: ends every wait in progress, so
+    // that waiters re-check (used by close() and the watcher).
+    void wake_waiters() noexcept;
 
 private:
     void handshake(int connect_timeout_ms);
+    void start_watcher() noexcept;
+    void watch() noexcept;
 
     std::string key_;
     std::string socket_path_;
@@ -56,7 +70,9 @@ private:
     MemoryMap lease_map_;
     std::unique_ptr<ImportedSlots> slots_;
     std::atomic<uint32_t> used_leases_{0};  // bit i: lease entry i is in use
-    bool gone_ = false;
+    std::atomic<bool> gone_{false};
+    UniqueFd stop_watcher_;  // eventfd that ends the watcher thread
+    std::thread watcher_;    // blocks in poll() on the socket until it hangs up
 };
 
 }  // namespace cuframes

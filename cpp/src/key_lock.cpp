@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "cuframes/error.hpp"
+#include "paths.hpp"
 
 namespace cuframes {
 
@@ -40,7 +41,7 @@ KeyLock::KeyLock(const std::string &path, const std::string &key) : path_(path) 
 void KeyLock::release() noexcept {
     if (!fd_) return;
     // Unlink while still holding the lock, so nobody locks a file we then remove.
-    ::unlink(path_.c_str());
+    remove_file_noexcept(path_);
     fd_.reset();
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <cctype>
 #include <cstdlib>
@@ -107,6 +108,11 @@ void ensure_dir(const std::string &dir) {
     if (is_private_fallback(dir) && info.st_uid != ::getuid())
         throw Error(CUFRAMES_ERR_PERMISSION, dir + " belongs to uid " + std::to_string(info.st_uid) +
                                                  ", not to this user; set CUFRAMES_DIR or remove it");
+}
+
+void remove_file_noexcept(const std::string &path) noexcept {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        std::fprintf(stderr, "cuframes: cannot remove %s: %s\n", path.c_str(), std::strerror(errno));
 }
 
 sockaddr_un unix_address(const std::string &path) {

@@ -62,7 +62,7 @@ class PathRemover {
 public:
     explicit PathRemover(std::string path) : path_(std::move(path)) {}
     ~PathRemover() {
-        if (!path_.empty()) ::unlink(path_.c_str());
+        if (!path_.empty()) remove_file_noexcept(path_);
     }
     PathRemover(const PathRemover &) = delete;
     PathRemover &operator=(const PathRemover &) = delete;
@@ -190,7 +190,7 @@ struct Publisher::Impl {
         if (closed()) return;
         ring->close();           // subscribers learn at once through the header
         server.reset();          // hang up every connection
-        ::unlink(socket_path.c_str());
+        remove_file_noexcept(socket_path);
         ring.reset();
         header_read_only_fd.reset();
         header_map.reset();

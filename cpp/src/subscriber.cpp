@@ -15,9 +15,14 @@
 namespace cuframes {
 namespace {
 
-// A sleeping subscriber wakes at least this often to check that the
-// producer is alive: a crashed producer cannot bump the futex word.
+// Without a watcher thread (see Connection), a sleeping subscriber wakes
+// this often to check that the producer is alive: a crashed producer cannot
+// bump the futex word.
 constexpr int64_t kLivenessCheckNs = 20'000'000;
+// With a watcher, the longest a subscriber sleeps before re-checking anyway:
+// a backstop for a wake-up that raced with the check before the sleep
+// (Connection::watch, close()). Four wake-ups a second cost no measurable CPU.
+constexpr int64_t kWakeBackstopNs = 250'000'000;
 
 }  // namespace
 
@@ -96,9 +101,15 @@ struct Subscriber::Impl {
     }
 
     void close() noexcept {
+        std::shared_ptr<Connection> attached;
+        {
+            std::lock_guard<std::mutex> guard(connection_mutex);
+            attached = std::move(connection);
+        }
+        // relaxed: the futex wake below (a syscall) makes it visible to a waiter.
         closing.store(true, std::memory_order_relaxed);
-        std::lock_guard<std::mutex> guard(connection_mutex);
-        connection.reset();  // the last frame held, or a next() in progress, unmaps
+        if (attached) attached->wake_waiters();  // a next() waiting now re-checks and sees `closing`
+        // Dropping our reference: the last frame held, or a next() in progress, unmaps.
     }
 
     std::shared_ptr<FrameLease> next(int timeout_ms) {
@@ -171,7 +182,8 @@ struct Subscriber::Impl {
             // acquire: if the wake word already moved on, we see the new latest.
             uint32_t word = header.wake_word.load(std::memory_order_acquire);
             if (header.latest_seq.load(std::memory_order_acquire) >= next_seq) continue;
-            int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, kLivenessCheckNs));
+            int64_t limit = attached->watched() ? kWakeBackstopNs : kLivenessCheckNs;
+            int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, static_cast<uint64_t>(limit)));
             if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
                 throw_os_error("futex wait on '" + key + "'", err);
         }

@@ -20,7 +20,7 @@ Delivery = Literal["latest", "sequential"]
 
 # Long waits are cut into slices so that Ctrl-C (and other signal handlers)
 # run between them: the core waits with the GIL released.
-_WAIT_SLICE_S = 0.25
+_WAIT_SLICE_S = 1.0
 
 
 class Subscriber(StreamInfo):

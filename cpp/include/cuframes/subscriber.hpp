@@ -59,7 +59,7 @@ private:
 
 // next() and read_into() may be called from several threads; they take turns.
 // close() may come from any thread: a next() waiting meanwhile ends with STATE
-// within about 20 ms, and frames still held stay readable.
+// at once (at worst within 250 ms), and frames still held stay readable.
 class Subscriber {
 public:
     explicit Subscriber(const SubscriberOptions &options);
