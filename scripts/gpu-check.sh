@@ -85,6 +85,10 @@ else
     bench_lines="(no bench/quick.py)"
 fi
 
+if run_step "bench/idle_and_disconnect.py" 120 "$PY" bench/idle_and_disconnect.py --kills 20 --idle-seconds 5; then rc=0; else rc=$?; failed=1; fi
+idle_lines=$(grep -E '^(idle|producer SIGKILL)' /tmp/gpu-check-step.out)
+bench_lines=$(printf '%s\n%s' "$bench_lines" "$idle_lines")
+
 {
     echo ""
     echo "================ gpu-check summary ================"
