@@ -83,7 +83,7 @@ FrameLayout validate_description(const StreamDescription &description) {
 Connection::Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
     : key_(key), socket_path_(socket_path) {
     socket_ = connect_with_retry(key, socket_path, connect_timeout_ms);
-    handshake(connect_timeout_ms);
+    handshake();
     start_watcher();
 }
 
@@ -149,7 +149,7 @@ void Connection::wake_waiters() noexcept {
         std::fprintf(stderr, "cuframes: futex wake on '%s' failed: %s\n", key_.c_str(), std::strerror(err));
 }
 
-void Connection::handshake(int) {
+void Connection::handshake() {
     std::string peer = "the producer of '" + key_ + "'";
     HelloBody hello{kProtocolVersion, 0, 0};
     send_message(socket_.get(), MessageType::Hello, &hello, sizeof hello);

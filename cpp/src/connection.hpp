@@ -57,7 +57,7 @@ public:
     void wake_waiters() noexcept;
 
 private:
-    void handshake(int connect_timeout_ms);
+    void handshake();
     void start_watcher() noexcept;
     void watch() noexcept;
 

@@ -8,11 +8,12 @@
 namespace cuframes {
 
 ProducerRing::ProducerRing(SharedHeader *header, uint32_t slot_count) noexcept
-    : header_(header), slot_count_(slot_count), last_seq_(header->latest_seq.load(std::memory_order_relaxed)) {}
+    : header_(header), slot_count_(slot_count) {}  // a fresh header: nothing published yet
 
 uint32_t ProducerRing::claim(const std::function<SlotMask()> &leased) {
-    // Only this thread publishes, so its own view of the newest slot is exact.
-    uint32_t newest = last_seq_ == 0 ? kNoSlot : find_slot(*header_, last_seq_);
+    // Only this thread publishes, so it knows the newest slot without reading
+    // shared memory back.
+    uint32_t newest = newest_slot_;
     for (uint32_t attempt = 0; attempt < slot_count_; ++attempt) {
         SlotMask held = leased();
         uint32_t candidate = kNoSlot;
@@ -63,6 +64,7 @@ uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns
     // word changed when it calls FUTEX_WAIT.
     header_->wake_word.fetch_add(1, std::memory_order_release);
     last_seq_ = seq;
+    newest_slot_ = slot;
     return seq;
 }
 

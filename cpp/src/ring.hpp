@@ -18,10 +18,11 @@
 namespace cuframes {
 
 using SlotMask = std::bitset<kMaxSlots>;
+constexpr uint32_t kNoSlot = 0xffffffffu;
 
 class ProducerRing {
 public:
-    // header: the producer's writable mapping, already initialised.
+    // header: the producer's writable mapping, freshly initialised (nothing published).
     ProducerRing(SharedHeader *header, uint32_t slot_count) noexcept;
 
     // A slot that no lease names and that does not hold the newest frame,
@@ -44,10 +45,10 @@ private:
     uint32_t slot_count_;
     uint32_t cursor_ = 0;  // round-robin start: spreads writes over all slots
     uint64_t last_seq_ = 0;
+    uint32_t newest_slot_ = kNoSlot;  // slot of last_seq_: never reclaimed
 };
 
 // The slot holding frame `seq`, if the ring still maps it; kNoSlot otherwise.
-constexpr uint32_t kNoSlot = 0xffffffffu;
 uint32_t find_slot(const SharedHeader &header, uint64_t seq) noexcept;
 
 // Subscriber side of the lease protocol: stores the lease, then checks the
