@@ -67,7 +67,8 @@ void register_publisher(py::module_ &m) {
         .def(py::init([](const std::string &key, const py::int_ &width, const py::int_ &height,
                          const std::string &format, const py::int_ &slots, const std::string &backend,
                          int device, const std::string &dir, const py::int_ &mode, const py::int_ &max_subscribers,
-                         const py::int_ &max_held) {
+                         const py::int_ &max_held, const py::int_ &group, const std::vector<py::int_> &allowed_uids,
+                         const std::vector<py::int_> &allowed_gids) {
                  cuframes::PublisherOptions options;
                  options.key = key;
                  options.dir = dir;
@@ -80,6 +81,9 @@ void register_publisher(py::module_ &m) {
                  options.backend = cuframes::parse_backend(backend);
                  options.device = device;
                  options.socket_mode = to_u32(mode, "mode");
+                 options.socket_group = group.cast<int64_t>() < 0 ? -1 : static_cast<int64_t>(to_u32(group, "group"));
+                 for (const auto &uid : allowed_uids) options.allowed_uids.push_back(to_u32(uid, "allowed_uids"));
+                 for (const auto &gid : allowed_gids) options.allowed_gids.push_back(to_u32(gid, "allowed_gids"));
                  auto state = std::make_shared<PublisherState>();
                  {
                      py::gil_scoped_release unlocked;
@@ -89,7 +93,8 @@ void register_publisher(py::module_ &m) {
              }),
              py::arg("key"), py::arg("width"), py::arg("height"), py::arg("format") = "nv12", py::arg("slots") = 10,
              py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
-             py::arg("max_subscribers") = 4, py::arg("max_held") = 2)
+             py::arg("max_subscribers") = 4, py::arg("max_held") = 2, py::arg("group") = -1,
+             py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{})
         .def("acquire",
              [](PublisherState &s) {
                  const cuframes::WritableSlot slot = s.core->acquire();

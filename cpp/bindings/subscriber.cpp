@@ -31,6 +31,8 @@ void register_subscriber(py::module_ &m) {
         .def_readonly("timestamp_ns", &cuframes::FrameInfo::timestamp_ns, "CLOCK_MONOTONIC at publish.")
         .def_readonly("missed", &cuframes::FrameInfo::missed, "Frames skipped just before this one.")
         .def_readonly("slot", &cuframes::FrameInfo::slot)
+        .def_readonly("epoch", &cuframes::FrameInfo::epoch, "Random id of the producer instance that published it.")
+        .def_readonly("reconnected", &cuframes::FrameInfo::reconnected, "First frame from a restarted producer.")
         .def("__repr__", [](const cuframes::FrameInfo &i) {
             return "<cuframes._core.FrameInfo seq=" + std::to_string(i.seq) + " pts=" + std::to_string(i.pts) +
                    " missed=" + std::to_string(i.missed) + ">";
@@ -42,6 +44,8 @@ void register_subscriber(py::module_ &m) {
         .def_property_readonly("timestamp_ns", [](const HeldFrame &f) { return f.get().info().timestamp_ns; })
         .def_property_readonly("missed", [](const HeldFrame &f) { return f.get().info().missed; })
         .def_property_readonly("slot", [](const HeldFrame &f) { return f.get().info().slot; })
+        .def_property_readonly("epoch", [](const HeldFrame &f) { return f.get().info().epoch; })
+        .def_property_readonly("reconnected", [](const HeldFrame &f) { return f.get().info().reconnected; })
         .def_property_readonly("data", [](const HeldFrame &f) { return f.get().info().data; })
         .def_property_readonly("size", [](const HeldFrame &f) { return f.get().info().size; })
         .def_property_readonly("metadata", [](const HeldFrame &f) { return py::bytes(f.get().metadata()); })
@@ -83,16 +87,18 @@ void register_subscriber(py::module_ &m) {
 
     py::class_<cuframes::Subscriber>(m, "Subscriber")
         .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
-                         const std::string &delivery) {
+                         const std::string &delivery, bool reconnect) {
                  cuframes::SubscriberOptions options;
                  options.key = key;
                  options.dir = dir;
                  options.connect_timeout_ms = to_timeout_ms(connect_timeout, "connect_timeout");
                  options.delivery = cuframes::parse_delivery(delivery);
+                 options.reconnect = reconnect;
                  py::gil_scoped_release unlocked;
                  return std::make_unique<cuframes::Subscriber>(options);
              }),
-             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("delivery") = "latest")
+             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("delivery") = "latest",
+             py::arg("reconnect") = false)
         .def("next",
              [](cuframes::Subscriber &s, const py::object &timeout) {
                  const int ms = to_timeout_ms(timeout, "timeout");
@@ -130,6 +136,8 @@ void register_subscriber(py::module_ &m) {
         .def_property_readonly("last_seq", &cuframes::Subscriber::last_seq)
         .def_property_readonly("missed_total", &cuframes::Subscriber::missed_total)
         .def_property_readonly("epoch", &cuframes::Subscriber::epoch)
+        .def_property_readonly("reconnect", &cuframes::Subscriber::reconnect)
+        .def_property_readonly("reconnect_count", &cuframes::Subscriber::reconnect_count)
         .def_property_readonly("delivery",
                                [](const cuframes::Subscriber &s) { return cuframes::delivery_name(s.delivery()); })
         .def_property_readonly("closed", &cuframes::Subscriber::closed);

@@ -11,6 +11,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "cuframes/error.hpp"
 #include "cuframes/format.hpp"
@@ -76,6 +77,12 @@ void check_struct_size(const char *function, uint32_t given, size_t expected) {
     }
 }
 
+std::vector<uint32_t> id_list(const char *function, const char *name, const uint32_t *ids, uint32_t count) {
+    if (count > 0 && ids == nullptr) throw_invalid(function, std::string(name) + " is NULL but its count is " + std::to_string(count));
+    if (count > 65536) throw_invalid(function, std::string(name) + " has " + std::to_string(count) + " entries (at most 65536)");
+    return std::vector<uint32_t>(ids, ids + count);
+}
+
 void check_timeout(const char *function, int32_t timeout_ms) {
     if (timeout_ms < -1) {
         throw_invalid(function, "timeout_ms must be -1 (forever), 0 (poll) or positive, got " +
@@ -114,6 +121,8 @@ void fill_info(const cuframes::FrameInfo &frame, const cuframes::FrameLayout &la
     info->data = frame.data;
     info->size = frame.size;
     info->slot = frame.slot;
+    info->reconnected = frame.reconnected ? 1 : 0;
+    info->epoch = frame.epoch;
     info->width = layout.width;
     info->height = layout.height;
     info->format = layout.format;
@@ -142,6 +151,7 @@ void cuframes_publisher_options_init(cuframes_publisher_options *options) {
     options->backend = static_cast<cuframes_backend>(defaults.backend);
     options->device = defaults.device;
     options->socket_mode = defaults.socket_mode;
+    options->socket_group = defaults.socket_group;
 }
 
 void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
@@ -155,6 +165,7 @@ void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
     options->dir = nullptr;
     options->connect_timeout_ms = defaults.connect_timeout_ms;
     options->delivery = static_cast<cuframes_delivery>(defaults.delivery);
+    options->reconnect = defaults.reconnect ? 1 : 0;
 }
 
 const char *cuframes_last_error(void) { return last_error_message.c_str(); }
@@ -219,6 +230,9 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         cpp.backend = static_cast<cuframes::Backend>(options->backend);
         cpp.device = options->device;
         cpp.socket_mode = options->socket_mode;
+        cpp.socket_group = options->socket_group;
+        cpp.allowed_uids = id_list(fn, "allowed_uids", options->allowed_uids, options->allowed_uid_count);
+        cpp.allowed_gids = id_list(fn, "allowed_gids", options->allowed_gids, options->allowed_gid_count);
         *out = new cuframes_publisher{cuframes::Publisher(cpp)};
     });
 }
@@ -308,6 +322,9 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *op
                                   std::to_string(delivery));
         }
         cpp.delivery = static_cast<cuframes::Delivery>(delivery);
+        if (options->reconnect != 0 && options->reconnect != 1)
+            throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
+        cpp.reconnect = options->reconnect == 1;
         *out = new cuframes_subscriber{cuframes::Subscriber(cpp)};
     });
 }

@@ -81,9 +81,11 @@ FrameLayout validate_description(const StreamDescription &description) {
 }  // namespace
 
 Connection::Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
-    : key_(key), socket_path_(socket_path) {
-    socket_ = connect_with_retry(key, socket_path, connect_timeout_ms);
-    handshake();
+    : Connection(key, connect_with_retry(key, socket_path, connect_timeout_ms), kHandshakeTimeoutMs) {}
+
+Connection::Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms)
+    : key_(key), socket_(std::move(socket)) {
+    handshake(handshake_timeout_ms);
     start_watcher();
 }
 
@@ -149,12 +151,12 @@ void Connection::wake_waiters() noexcept {
         std::fprintf(stderr, "cuframes: futex wake on '%s' failed: %s\n", key_.c_str(), std::strerror(err));
 }
 
-void Connection::handshake() {
+void Connection::handshake(int timeout_ms) {
     std::string peer = "the producer of '" + key_ + "'";
     HelloBody hello{kProtocolVersion, 0, 0};
     send_message(socket_.get(), MessageType::Hello, &hello, sizeof hello);
 
-    ReceivedMessage reply = receive_message(socket_.get(), kHandshakeTimeoutMs, peer);
+    ReceivedMessage reply = receive_message(socket_.get(), timeout_ms, peer);
     if (reply.type() == MessageType::Reject) {
         // Reject's layout is the same in every version: read it first.
         RejectBody reject = reply.body_as<RejectBody>("reject");
@@ -180,7 +182,7 @@ void Connection::handshake() {
 
     std::vector<UniqueFd> fds;
     while (fds.size() < welcome.total_fds) {
-        ReceivedMessage chunk = receive_message(socket_.get(), kHandshakeTimeoutMs, peer);
+        ReceivedMessage chunk = receive_message(socket_.get(), timeout_ms, peer);
         if (chunk.type() != MessageType::Fds || chunk.header.version != kProtocolVersion)
             throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent an unexpected message during the descriptor transfer");
         FdsBody body = chunk.body_as<FdsBody>("descriptors");

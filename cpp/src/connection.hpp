@@ -23,6 +23,10 @@ public:
     // Connects (waiting up to connect_timeout_ms for the producer), runs the
     // handshake and validates everything received before using it.
     Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms);
+    // Runs the handshake over `socket`, already connected to a producer,
+    // waiting at most handshake_timeout_ms for each message (0: only what is
+    // already queued). For harnesses that play the producer over a socketpair.
+    Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms);
     // Stops the watcher thread.
     ~Connection();
     Connection(const Connection &) = delete;
@@ -57,12 +61,11 @@ public:
     void wake_waiters() noexcept;
 
 private:
-    void handshake();
+    void handshake(int timeout_ms);
     void start_watcher() noexcept;
     void watch() noexcept;
 
     std::string key_;
-    std::string socket_path_;
     UniqueFd socket_;
     StreamDescription description_{};
     FrameLayout layout_{};

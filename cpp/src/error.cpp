@@ -8,7 +8,8 @@ namespace cuframes {
     Status status = CUFRAMES_ERR_OS;
     if (err == EACCES || err == EPERM) status = CUFRAMES_ERR_PERMISSION;
     if (err == EMFILE || err == ENFILE) status = CUFRAMES_ERR_LIMIT;
-    throw Error(status, what + ": " + std::strerror(err), err);
+    std::string hint = err == EMFILE ? " (raise RLIMIT_NOFILE: ulimit -n)" : "";
+    throw Error(status, what + ": " + std::strerror(err) + hint, err);
 }
 
 }  // namespace cuframes

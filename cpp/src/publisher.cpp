@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <mutex>
@@ -43,6 +44,9 @@ void validate_options(const PublisherOptions &options) {
                     "slots is " + std::to_string(options.slots) + "; at most " + std::to_string(kMaxSlots) + " are supported");
     if (options.socket_mode > 0777)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket_mode must be a permission mode (0..0777)");
+    if (options.socket_group < -1 || options.socket_group >= static_cast<int64_t>(UINT32_MAX))
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "socket_group is " + std::to_string(options.socket_group) + "; it must be a gid, or -1");
 }
 
 Backend resolve_backend(Backend requested) {
@@ -72,7 +76,7 @@ private:
     std::string path_;
 };
 
-UniqueFd listen_on(const std::string &path, uint32_t mode) {
+UniqueFd listen_on(const std::string &path, uint32_t mode, int64_t group) {
     UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!socket) throw_os_error("socket(AF_UNIX, SOCK_SEQPACKET)");
     sockaddr_un address = unix_address(path);
@@ -81,6 +85,8 @@ UniqueFd listen_on(const std::string &path, uint32_t mode) {
     if (::bind(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) throw_os_error("bind " + path);
     // From here a failure leaves the socket file behind: the caller's
     // PathRemover takes it away.
+    if (group >= 0 && ::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(group)) != 0)
+        throw_os_error("chown " + path + " to group " + std::to_string(group));
     if (::chmod(path.c_str(), mode) != 0) throw_os_error("chmod " + path);
     if (::listen(socket.get(), 64) != 0) throw_os_error("listen " + path);
     return socket;
@@ -172,9 +178,12 @@ struct Publisher::Impl {
         served.header_fd = header_read_only_fd.get();
         for (uint32_t i = 0; i < slot_count; ++i) served.slot_fds.push_back(pool->shareable_fd(i));
         served.max_subscribers = max_subscribers;
+        served.access.uids = options.allowed_uids;
+        served.access.gids = options.allowed_gids;
+        served.access.owner_uid = ::geteuid();
         served.key = key;
         PathRemover remove_socket_on_failure(socket_path);
-        UniqueFd listener = listen_on(socket_path, options.socket_mode);
+        UniqueFd listener = listen_on(socket_path, options.socket_mode, options.socket_group);
         server = std::make_unique<Server>(std::move(listener), std::move(served));
         remove_socket_on_failure.disarm();
     }

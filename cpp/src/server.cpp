@@ -1,5 +1,7 @@
 #include "server.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -27,6 +29,14 @@ constexpr size_t kMaxPendingHandshakes = 32;
 // After EMFILE/ENFILE on accept, stop accepting for this long instead of spinning.
 constexpr uint64_t kAcceptBackoffNs = 100'000'000ull;
 
+// Reads whatever the peer already sent: closing a socket with unread data
+// resets the connection, and the peer would never read our reject.
+void discard_pending_input(int socket) noexcept {
+    uint8_t discard[sizeof(MessageHeader) + kMaxMessageBody];
+    for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
+    }
+}
+
 void epoll_add(int epoll, int fd, uint64_t token, uint32_t events) {
     epoll_event event{};
     event.events = events;
@@ -43,6 +53,15 @@ Server::Server(UniqueFd listener, ServedStream stream) : stream_(std::move(strea
     if (!stop_event_) throw_os_error("eventfd");
     epoll_add(epoll_.get(), listener_.get(), kListenerToken, EPOLLIN);
     epoll_add(epoll_.get(), stop_event_.get(), kStopToken, EPOLLIN);
+    // Best effort: without the reserve, a peer refused for lack of descriptors
+    // times out instead of hearing why.
+    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    too_many_handshakes_reason_ = "the producer of '" + stream_.key + "' has " +
+                                  std::to_string(kMaxPendingHandshakes) +
+                                  " connections still in the handshake; try again later";
+    out_of_descriptors_reason_ = "the producer of '" + stream_.key +
+                                 "' is out of file descriptors (RLIMIT_NOFILE); it keeps serving its subscribers, "
+                                 "try again later";
     thread_ = std::thread([this] { run(); });
 }
 
@@ -129,15 +148,25 @@ void Server::accept_pending() {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                int err = errno;
                 std::fprintf(stderr, "cuframes: key '%s' cannot accept a subscriber: %s\n", stream_.key.c_str(),
-                             std::strerror(errno));
+                             std::strerror(err));
+                // Refusing frees nothing for long, so keep going only while
+                // each round both refuses a peer and gets the reserve back.
+                if (err == EMFILE && reserve_fd_ && refuse_for_lack_of_descriptors() && reserve_fd_) continue;
                 pause_accepting();
                 return;
             }
             throw_os_error("accept on " + stream_.key);
         }
         UniqueFd socket(fd);
-        if (pending_count_ >= kMaxPendingHandshakes) continue;  // closes it: too many silent peers
+        if (pending_count_ >= kMaxPendingHandshakes) drop_hung_up_handshakes();
+        if (pending_count_ >= kMaxPendingHandshakes) {
+            // Too many silent peers: tell this one why instead of resetting it.
+            send_reject(socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_reason_);
+            discard_pending_input(socket.get());
+            continue;  // closes it
+        }
         auto session = std::make_unique<Session>();
         session->socket = std::move(socket);
         session->handshake_deadline_ns = monotonic_ns() + kHandshakeTimeoutNs;
@@ -147,6 +176,19 @@ void Server::accept_pending() {
         sessions_.emplace(token, std::move(session));
         ++pending_count_;
     }
+}
+
+bool Server::refuse_for_lack_of_descriptors() noexcept {
+    reserve_fd_.reset();
+    UniqueFd peer(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    bool refused = peer.valid();
+    if (peer) {
+        send_reject(peer.get(), CUFRAMES_ERR_LIMIT, out_of_descriptors_reason_);
+        discard_pending_input(peer.get());
+    }
+    peer.reset();
+    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    return refused;
 }
 
 void Server::pause_accepting() {
@@ -185,6 +227,17 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
 
 void Server::handshake(Session &session, uint64_t token) {
     ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
+    // Credentials first: a refused peer learns nothing but why, and gets no descriptor.
+    if (stream_.access.restricted()) {
+        PeerCredentials peer = peer_credentials(session.socket.get());
+        if (!stream_.access.allows(peer)) {
+            std::string reason = stream_.access.refusal(peer, stream_.key);
+            std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", reason.c_str());
+            send_reject(session.socket.get(), CUFRAMES_ERR_PERMISSION, reason);
+            drop(token);
+            return;
+        }
+    }
     if (hello.type() != MessageType::Hello || !hello.fds.empty()) {
         send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
         drop(token);
@@ -253,6 +306,18 @@ void Server::drop(uint64_t token) {
     else
         --pending_count_;
     sessions_.erase(found);
+}
+
+void Server::drop_hung_up_handshakes() {
+    // The backlog may be full of peers that connected and left at once; their
+    // hang-ups are still queued behind this accept loop.
+    std::vector<uint64_t> gone;
+    for (const auto &[token, session] : sessions_) {
+        if (session->active) continue;
+        pollfd probe{session->socket.get(), POLLRDHUP, 0};
+        if (::poll(&probe, 1, 0) > 0 && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR))) gone.push_back(token);
+    }
+    for (uint64_t token : gone) drop(token);
 }
 
 void Server::drop_expired_handshakes() {

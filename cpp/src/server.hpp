@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "memory_map.hpp"
+#include "peer_credentials.hpp"
 #include "ring.hpp"
 #include "unique_fd.hpp"
 #include "wire.hpp"
@@ -26,6 +27,7 @@ struct ServedStream {
     int header_fd = -1;  // read-only descriptor of the shared header
     std::vector<int> slot_fds;
     uint32_t max_subscribers = 0;
+    AccessPolicy access;  // checked against each peer's credentials before anything is sent
     std::string key;
 };
 
@@ -54,10 +56,14 @@ private:
 
     void run() noexcept;
     void accept_pending();
+    // Accepts one peer on the reserve descriptor and rejects it with LIMIT.
+    // Returns whether a peer was refused.
+    bool refuse_for_lack_of_descriptors() noexcept;
     void on_session_event(uint64_t token, uint32_t events);
     void handshake(Session &session, uint64_t token);
     void drop(uint64_t token);
     void drop_expired_handshakes();
+    void drop_hung_up_handshakes();
     void pause_accepting();
     void resume_accepting_if_due();
     int next_timeout_ms() const;
@@ -66,6 +72,12 @@ private:
     UniqueFd listener_;
     UniqueFd epoll_;
     UniqueFd stop_event_;
+    // An open /dev/null held in reserve: when accept() fails for lack of
+    // descriptors, closing it lets us accept the peer once, just to tell it
+    // why, instead of leaving it to time out in the handshake.
+    UniqueFd reserve_fd_;
+    std::string out_of_descriptors_reason_;
+    std::string too_many_handshakes_reason_;  // built up front: no allocation when out of resources
     std::thread thread_;
     std::atomic<bool> stopped_{false};
     std::atomic<uint32_t> active_count_{0};

@@ -1,6 +1,7 @@
 #include "cuframes/subscriber.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <utility>
@@ -23,6 +24,10 @@ constexpr int64_t kLivenessCheckNs = 20'000'000;
 // a backstop for a wake-up that raced with the check before the sleep
 // (Connection::watch, close()). Four wake-ups a second cost no measurable CPU.
 constexpr int64_t kWakeBackstopNs = 250'000'000;
+// pack_slot_ref keeps 56 bits of sequence number; a larger one is a lie.
+constexpr uint64_t kMaxSeq = (uint64_t{1} << 56) - 1;
+// While waiting for a restarted producer, how often close() is checked.
+constexpr uint64_t kReconnectSliceMs = 100;
 
 }  // namespace
 
@@ -50,19 +55,26 @@ void FrameLease::copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, S
 struct Subscriber::Impl {
     std::string key;
     std::string socket_path;
-    // Kept after close() so that accessors keep answering.
+    Delivery delivery;
+    bool reconnect;
+    // Fixed for the subscriber's life: a restarted producer must match them.
     FrameLayout layout;
     Backend backend;
-    int device;
-    uint32_t slot_count;
-    uint64_t slot_size;
-    uint32_t max_held;
-    uint64_t epoch;
-    Delivery delivery;
+    // Per producer instance: replaced on a reconnect while accessors may read
+    // them from other threads, hence relaxed atomics (they only report).
+    std::atomic<int> device{-1};
+    std::atomic<uint32_t> slot_count{0};
+    std::atomic<uint64_t> slot_size{0};
+    std::atomic<uint32_t> max_held{0};
+    std::atomic<uint64_t> epoch{0};
+    std::atomic<uint64_t> reconnect_count{0};
 
     // One next() at a time: the position below is per subscriber.
     std::mutex next_mutex;
     uint64_t next_seq = 0;  // the frame wanted next
+    // Set by a reconnect, consumed by the first frame after it.
+    bool reconnected_pending = false;
+    uint64_t missed_across_restart = 0;
     // Written under next_mutex, read by accessors from any thread: relaxed
     // atomics, as they only report.
     std::atomic<uint64_t> last_seq{0};  // last frame returned
@@ -74,7 +86,8 @@ struct Subscriber::Impl {
     std::shared_ptr<Connection> connection;
     std::atomic<bool> closing{false};
 
-    explicit Impl(const SubscriberOptions &options) : key(options.key), delivery(options.delivery) {
+    explicit Impl(const SubscriberOptions &options)
+        : key(options.key), delivery(options.delivery), reconnect(options.reconnect) {
         validate_key(key);
         if (delivery != Delivery::Latest && delivery != Delivery::Sequential)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
@@ -85,14 +98,19 @@ struct Subscriber::Impl {
         connection = std::make_shared<Connection>(key, socket_path, options.connect_timeout_ms);
         layout = connection->layout();
         backend = connection->backend();
-        device = connection->slots().device();
-        slot_count = connection->description().slot_count;
-        slot_size = connection->description().slot_size;
-        max_held = connection->description().max_held;
-        epoch = connection->description().epoch;
+        adopt(*connection);
         // Join at the newest frame: acquire pairs with the producer's release.
         uint64_t latest = connection->header().latest_seq.load(std::memory_order_acquire);
         next_seq = latest == 0 ? 1 : latest;
+    }
+
+    // Takes the per-instance facts of a (new) connection.
+    void adopt(const Connection &attached) {
+        device.store(attached.slots().device(), std::memory_order_relaxed);
+        slot_count.store(attached.description().slot_count, std::memory_order_relaxed);
+        slot_size.store(attached.description().slot_size, std::memory_order_relaxed);
+        max_held.store(attached.description().max_held, std::memory_order_relaxed);
+        epoch.store(attached.description().epoch, std::memory_order_relaxed);
     }
 
     std::shared_ptr<Connection> current_connection() const {
@@ -105,9 +123,10 @@ struct Subscriber::Impl {
         {
             std::lock_guard<std::mutex> guard(connection_mutex);
             attached = std::move(connection);
+            // relaxed: the mutex (for a reconnect about to install a
+            // connection) and the futex wake below (for a waiter) publish it.
+            closing.store(true, std::memory_order_relaxed);
         }
-        // relaxed: the futex wake below (a syscall) makes it visible to a waiter.
-        closing.store(true, std::memory_order_relaxed);
         if (attached) attached->wake_waiters();  // a next() waiting now re-checks and sees `closing`
         // Dropping our reference: the last frame held, or a next() in progress, unmaps.
     }
@@ -115,29 +134,38 @@ struct Subscriber::Impl {
     std::shared_ptr<FrameLease> next(int timeout_ms) {
         if (timeout_ms < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
         std::lock_guard<std::mutex> guard(next_mutex);
-        std::shared_ptr<Connection> attached = current_connection();
-        if (!attached) throw Error(CUFRAMES_ERR_STATE, "next() on a closed subscriber ('" + key + "')");
-        uint32_t lease_index = attached->claim_lease_entry();
-        if (lease_index == Connection::kNoLease)
-            throw Error(CUFRAMES_ERR_LIMIT, "this subscriber of '" + key + "' already holds " + std::to_string(max_held) +
-                                                " frames (max_held): release one first");
-        try {
-            return borrow_next(attached, lease_index, timeout_ms);
-        } catch (...) {
+        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+        while (true) {
+            std::shared_ptr<Connection> attached = current_connection();
+            if (!attached) throw Error(CUFRAMES_ERR_STATE, "next() on a closed subscriber ('" + key + "')");
+            uint32_t lease_index = attached->claim_lease_entry();
+            if (lease_index == Connection::kNoLease)
+                throw Error(CUFRAMES_ERR_LIMIT, "this subscriber of '" + key + "' already holds " +
+                                                    std::to_string(attached->description().max_held) +
+                                                    " frames (max_held): release one first");
+            std::shared_ptr<FrameLease> frame;
+            try {
+                frame = borrow_next(attached, lease_index, deadline, timeout_ms);
+            } catch (...) {
+                attached->release_lease_entry(lease_index);
+                throw;
+            }
+            if (frame) return frame;
+            // The producer has gone and we follow the key: wait for the next one.
             attached->release_lease_entry(lease_index);
-            throw;
+            reconnect_after(*attached, deadline, timeout_ms);
         }
     }
 
     // The frame to try next, or kNoSlot if none is ready: for Latest the
     // newest; for Sequential the wanted one, or the oldest still in the pool.
-    std::pair<uint64_t, uint32_t> choose(const SharedHeader &header, uint64_t latest) const {
+    std::pair<uint64_t, uint32_t> choose(const SharedHeader &header, uint32_t slots, uint64_t latest) const {
         if (delivery == Delivery::Sequential) {
             uint32_t slot = find_slot(header, next_seq);
             if (slot != kNoSlot) return {next_seq, slot};
             // The wanted frame was reused: the oldest newer one still held by a slot.
             uint64_t oldest = UINT64_MAX;
-            for (uint32_t k = 0; k < slot_count; ++k) {
+            for (uint32_t k = 0; k < slots; ++k) {
                 // acquire: pairs with the release store of the slot's seq in publish().
                 uint64_t seq = header.slots[k].seq.load(std::memory_order_acquire);
                 if (seq >= next_seq && seq <= latest && seq < oldest) {
@@ -150,32 +178,52 @@ struct Subscriber::Impl {
         return {latest, find_slot(header, latest)};
     }
 
+    // A frame, or nullptr when the producer has gone and `reconnect` is set.
     std::shared_ptr<FrameLease> borrow_next(const std::shared_ptr<Connection> &attached, uint32_t lease_index,
-                                            int timeout_ms) {
+                                            uint64_t deadline, int timeout_ms) {
         const SharedHeader &header = attached->header();
+        const uint32_t slots = attached->description().slot_count;
         std::atomic<uint64_t> &lease = attached->lease_page().leases[lease_index];
-        uint64_t start = monotonic_ns();
-        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+        uint64_t unmapped_latest = 0;  // a newest frame found in no slot (see below)
         while (true) {
             if (closing.load(std::memory_order_relaxed))
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
             // acquire: pairs with the producer's release store of latest_seq.
             uint64_t latest = header.latest_seq.load(std::memory_order_acquire);
+            if (latest > kMaxSeq)
+                throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' announced frame " +
+                                                       std::to_string(latest) + ", beyond any sequence number");
             if (latest >= next_seq) {
-                auto [seq, slot] = choose(header, latest);
-                if (slot != kNoSlot && slot >= slot_count)
+                auto [seq, slot] = choose(header, slots, latest);
+                if (slot != kNoSlot && slot >= slots)
                     throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' published slot " +
-                                                           std::to_string(slot) + " of " + std::to_string(slot_count));
+                                                           std::to_string(slot) + " of " + std::to_string(slots));
                 if (slot != kNoSlot && try_borrow(header, lease, seq, slot))
                     return make_lease(attached, lease_index, seq, slot);
-                // That frame was overwritten between the lookup and the lease
-                // (or the ring moved on): it is gone, so look past it. The
-                // newest frame's slot is never reclaimed, so a newer one exists.
-                if (slot != kNoSlot) next_seq = std::max(next_seq, seq + 1);
+                if (slot != kNoSlot) {
+                    // That frame was overwritten between the lookup and the
+                    // lease (or the ring moved on): it is gone, so look past
+                    // it. The newest frame's slot is never reclaimed, so a
+                    // newer one exists.
+                    next_seq = std::max(next_seq, seq + 1);
+                    unmapped_latest = 0;
+                    continue;
+                }
+                // The producer writes a frame's ring entry before latest_seq
+                // and overwrites it only 256 frames later, so an honest
+                // producer's newest frame is always mapped unless latest_seq
+                // moved on meanwhile. The same unmapped latest_seq twice is a
+                // broken header: fail rather than spin.
+                if (latest == unmapped_latest)
+                    throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' announced frame " +
+                                                           std::to_string(latest) + " but no slot holds it");
+                unmapped_latest = latest;
                 continue;
             }
-            if (attached->producer_gone())
+            if (attached->producer_gone()) {
+                if (reconnect) return nullptr;
                 throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+            }
             uint64_t now = monotonic_ns();
             if (now >= deadline)
                 throw Error(CUFRAMES_ERR_TIMEOUT, "no frame from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
@@ -189,6 +237,56 @@ struct Subscriber::Impl {
         }
     }
 
+    // Waits for the key's next producer and switches to it. Throws TIMEOUT at
+    // the deadline, STATE when closed meanwhile, FORMAT when the new producer
+    // publishes something else, or whatever its handshake fails with.
+    void reconnect_after(const Connection &gone, uint64_t deadline, int timeout_ms) {
+        // Frames the old producer published after the last one we took. Its
+        // header stays mapped (and sealed) after its death; acquire pairs
+        // with its last release store of latest_seq.
+        uint64_t old_latest = gone.header().latest_seq.load(std::memory_order_acquire);
+        uint64_t lost = old_latest >= next_seq ? old_latest - next_seq + 1 : 0;
+        std::shared_ptr<Connection> fresh;
+        while (!fresh) {
+            if (closing.load(std::memory_order_relaxed))
+                throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for its producer to return");
+            uint64_t now = monotonic_ns();
+            if (now >= deadline)
+                throw Error(CUFRAMES_ERR_TIMEOUT, "the producer of '" + key + "' has gone and none came back within " +
+                                                      std::to_string(timeout_ms) + " ms");
+            // Short slices, so that close() is noticed while we wait.
+            int slice_ms = static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kReconnectSliceMs));
+            try {
+                fresh = std::make_shared<Connection>(key, socket_path, slice_ms);
+            } catch (const Error &error) {
+                // Not up yet, or it died again during the handshake: keep waiting.
+                if (error.status() != CUFRAMES_ERR_NOT_FOUND && error.status() != CUFRAMES_ERR_DISCONNECTED) throw;
+            }
+        }
+        const FrameLayout &now_layout = fresh->layout();
+        if (fresh->backend() != backend || now_layout.format != layout.format || now_layout.width != layout.width ||
+            now_layout.height != layout.height)
+            throw Error(CUFRAMES_ERR_FORMAT,
+                        "the producer of '" + key + "' restarted with " + std::to_string(now_layout.width) + "x" +
+                            std::to_string(now_layout.height) + " " + format_name(now_layout.format) + " on " +
+                            backend_name(fresh->backend()) + "; this subscriber reads " + std::to_string(layout.width) +
+                            "x" + std::to_string(layout.height) + " " + format_name(layout.format) + " on " +
+                            backend_name(backend) + " (open a new Subscriber)");
+        {
+            std::lock_guard<std::mutex> guard(connection_mutex);
+            if (closing.load(std::memory_order_relaxed))
+                throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while reconnecting");
+            connection = fresh;
+        }
+        adopt(*fresh);
+        reconnect_count.fetch_add(1, std::memory_order_relaxed);
+        reconnected_pending = true;
+        missed_across_restart = lost;
+        // Latest joins at the newest frame; Sequential at the oldest still in the pool.
+        uint64_t latest = fresh->header().latest_seq.load(std::memory_order_acquire);
+        next_seq = delivery == Delivery::Sequential || latest == 0 ? 1 : latest;
+    }
+
     std::shared_ptr<FrameLease> make_lease(const std::shared_ptr<Connection> &attached, uint32_t lease_index,
                                            uint64_t seq, uint32_t slot) {
         const SlotRecord &record = attached->header().slots[slot];
@@ -200,14 +298,22 @@ struct Subscriber::Impl {
         info.timestamp_ns = record.timestamp_ns;
         info.slot = slot;
         info.data = attached->slots().address(slot);
-        info.size = slot_size;
-        uint64_t previous = last_seq.load(std::memory_order_relaxed);
-        info.missed = previous == 0 ? 0 : seq - previous - 1;
+        info.size = attached->description().slot_size;
+        info.epoch = attached->description().epoch;
+        if (reconnected_pending) {
+            // Lost from the old producer, plus the new one's frames before this.
+            info.missed = missed_across_restart + (seq - 1);
+            info.reconnected = true;
+        } else {
+            uint64_t previous = last_seq.load(std::memory_order_relaxed);
+            info.missed = previous == 0 ? 0 : seq - previous - 1;
+        }
         uint32_t metadata_size = record.metadata_size;
         if (metadata_size > kMetadataStride)
             throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' wrote " + std::to_string(metadata_size) +
                                                    " bytes of metadata (at most " + std::to_string(kMetadataStride) + ")");
         auto frame = std::make_shared<FrameLease>(attached, info, lease_index, attached->metadata_area(slot), metadata_size);
+        reconnected_pending = false;
         missed_total.fetch_add(info.missed, std::memory_order_relaxed);
         last_seq.store(seq, std::memory_order_relaxed);
         next_seq = seq + 1;
@@ -238,18 +344,20 @@ bool Subscriber::closed() const noexcept { return impl_->current_connection() ==
 const std::string &Subscriber::key() const noexcept { return impl_->key; }
 const std::string &Subscriber::socket_path() const noexcept { return impl_->socket_path; }
 Backend Subscriber::backend() const noexcept { return impl_->backend; }
-int Subscriber::device() const noexcept { return impl_->device; }
+int Subscriber::device() const noexcept { return impl_->device.load(std::memory_order_relaxed); }
 const FrameLayout &Subscriber::layout() const noexcept { return impl_->layout; }
-uint32_t Subscriber::slot_count() const noexcept { return impl_->slot_count; }
-uint64_t Subscriber::slot_size() const noexcept { return impl_->slot_size; }
-uint32_t Subscriber::max_held() const noexcept { return impl_->max_held; }
+uint32_t Subscriber::slot_count() const noexcept { return impl_->slot_count.load(std::memory_order_relaxed); }
+uint64_t Subscriber::slot_size() const noexcept { return impl_->slot_size.load(std::memory_order_relaxed); }
+uint32_t Subscriber::max_held() const noexcept { return impl_->max_held.load(std::memory_order_relaxed); }
 uint32_t Subscriber::held_count() const noexcept {
     std::shared_ptr<Connection> attached = impl_->current_connection();
     return attached ? attached->held_count() : 0;
 }
 uint64_t Subscriber::last_seq() const noexcept { return impl_->last_seq.load(std::memory_order_relaxed); }
 uint64_t Subscriber::missed_total() const noexcept { return impl_->missed_total.load(std::memory_order_relaxed); }
-uint64_t Subscriber::epoch() const noexcept { return impl_->epoch; }
+uint64_t Subscriber::epoch() const noexcept { return impl_->epoch.load(std::memory_order_relaxed); }
 Delivery Subscriber::delivery() const noexcept { return impl_->delivery; }
+bool Subscriber::reconnect() const noexcept { return impl_->reconnect; }
+uint64_t Subscriber::reconnect_count() const noexcept { return impl_->reconnect_count.load(std::memory_order_relaxed); }
 
 }  // namespace cuframes

@@ -1,6 +1,9 @@
 #include "wire.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -8,6 +11,33 @@
 #include "cuframes/types.hpp"
 
 namespace cuframes {
+namespace {
+
+// True when no new descriptor can be opened now (EMFILE).
+bool out_of_descriptors() noexcept {
+    int probe = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+        ::close(probe);
+        return false;
+    }
+    // EBADF: fd 0 is closed; then the probe says nothing, try another way.
+    if (errno == EBADF) {
+        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ::close(fd);
+            return false;
+        }
+    }
+    return errno == EMFILE;
+}
+
+std::string descriptor_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "unknown";
+    return limit.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(limit.rlim_cur);
+}
+
+}  // namespace
 
 void send_message(int socket, MessageType type, const void *body, uint32_t body_bytes, const int *fds,
                   uint32_t fd_count) {
@@ -84,8 +114,16 @@ ReceivedMessage receive_message(int socket, int timeout_ms, const std::string &p
         }
     }
     if (received == 0) throw Error(CUFRAMES_ERR_DISCONNECTED, peer + " closed the connection");
-    if (message.msg_flags & MSG_CTRUNC)
+    if (message.msg_flags & MSG_CTRUNC) {
+        // The kernel also truncates when it cannot install the descriptors
+        // here: tell that apart from a peer that sent too many.
+        if (out_of_descriptors())
+            throw Error(CUFRAMES_ERR_LIMIT,
+                        "this process is out of file descriptors (RLIMIT_NOFILE " + descriptor_limit() +
+                            ") and could not receive those sent by " + peer + "; raise the limit (ulimit -n)",
+                        EMFILE);
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent more descriptors than a message may carry");
+    }
     if (message.msg_flags & MSG_TRUNC || static_cast<size_t>(received) > sizeof(MessageHeader) + kMaxMessageBody)
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent an oversized message");
     if (static_cast<size_t>(received) < sizeof(MessageHeader))

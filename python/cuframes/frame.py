@@ -157,8 +157,19 @@ class Frame(_FrameBase):
 
     @property
     def missed(self) -> int:
-        """Frames this subscriber skipped just before this one (it fell behind)."""
+        """Frames this subscriber skipped just before this one (it fell behind,
+        or, on a ``reconnected`` frame, the frames lost while the producer restarted)."""
         return self._live().missed
+
+    @property
+    def epoch(self) -> int:
+        """Random id of the producer instance that published this frame."""
+        return self._live().epoch
+
+    @property
+    def reconnected(self) -> bool:
+        """True on the first frame from a restarted producer (``Subscriber(reconnect=True)``)."""
+        return self._live().reconnected
 
     @property
     def metadata(self) -> bytes:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import grp
+import pwd
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from . import _core
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
-from .errors import StateError
+from .errors import InvalidArgumentError, StateError
 from .frame import WritableFrame
 
 __all__ = ["Publisher", "Backend", "Format"]
@@ -26,15 +29,25 @@ class Publisher(StreamInfo):
         with cuframes.Publisher("cam0", 1920, 1080, "nv12") as pub:
             with pub.frame(pts=0) as f:
                 f.copy_from(image)      # published when the block ends
+
+    Access control: the socket gets ``mode`` (default ``0o660``) and, if given,
+    ``group`` (a gid or group name); the kernel checks both at connect. With
+    ``allowed_uids`` or ``allowed_gids`` (ids or names), each subscriber's
+    credentials (``SO_PEERCRED``) must also match the producer's own uid, a
+    listed uid, or a listed group (primary or supplementary); a refused one
+    gets :class:`~cuframes.PermissionDeniedError` and never a descriptor.
     """
 
     def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
                  backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
-                 max_subscribers: int = 4, max_held: int = 2) -> None:
+                 max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
+                 allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = ()) -> None:
         self._key = key
         self._core: _core.Publisher | None = None
         self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
-                                     max_subscribers, max_held)
+                                     max_subscribers, max_held,
+                                     -1 if group is None else _group_id(group),
+                                     [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids])
         self._current: WritableFrame | None = None
 
     def _core_live(self) -> _core.Publisher:
@@ -97,3 +110,21 @@ class Publisher(StreamInfo):
     def last_seq(self) -> int:
         """Sequence number of the newest published frame; 0 before the first."""
         return self._core_live().last_seq
+
+
+def _user_id(user: int | str) -> int:
+    if isinstance(user, int):
+        return user
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise InvalidArgumentError(f"no user named {user!r} on this machine") from None
+
+
+def _group_id(group: int | str) -> int:
+    if isinstance(group, int):
+        return group
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InvalidArgumentError(f"no group named {group!r} on this machine") from None

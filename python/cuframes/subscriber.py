@@ -38,13 +38,21 @@ class Subscriber(StreamInfo):
         with cuframes.Subscriber("cam0") as sub:
             for frame in sub:           # ends when the producer closes
                 tensor = torch.from_dlpack(frame.y)
+
+    With ``reconnect=True`` the subscriber follows the key across producer
+    restarts instead of raising :class:`~cuframes.DisconnectedError`: it waits
+    (within each call's timeout) for the next producer, imports its slots and
+    carries on. The first frame from it has ``frame.reconnected`` set and a new
+    ``frame.epoch``, and its ``frame.missed`` counts the frames lost in between.
+    Iteration then only ends when you stop it. The new producer must publish the
+    same backend, format and size, or :class:`~cuframes.FormatError` is raised.
     """
 
     def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 delivery: Delivery = "latest") -> None:
+                 delivery: Delivery = "latest", reconnect: bool = False) -> None:
         self._key = key
         self._core: _core.Subscriber | None = None
-        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery)
+        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery, reconnect)
 
     def _core_live(self) -> _core.Subscriber:
         core = self._core
@@ -83,8 +91,9 @@ class Subscriber(StreamInfo):
         return self._wait(lambda t: core.read_into(buf.ptr, buf.nbytes, buf.is_device, copy_stream, t), timeout)
 
     def frames(self, timeout: float | None = None) -> Iterator[Frame]:
-        """Yields frames until the producer closes or dies. Each frame is released
-        when the loop advances (or ends), so keep a copy, not the frame."""
+        """Yields frames until the producer closes or dies (never, with
+        ``reconnect=True``). Each frame is released when the loop advances (or
+        ends), so keep a copy, not the frame."""
         frame: Frame | None = None
         try:
             while True:
@@ -133,6 +142,16 @@ class Subscriber(StreamInfo):
     def epoch(self) -> int:
         """Random id of the producer instance."""
         return self._core_live().epoch
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether this subscriber follows the key across producer restarts."""
+        return self._core_live().reconnect
+
+    @property
+    def reconnect_count(self) -> int:
+        """Producer restarts followed so far."""
+        return self._core_live().reconnect_count
 
     @property
     def delivery(self) -> Delivery:

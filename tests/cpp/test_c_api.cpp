@@ -170,6 +170,11 @@ TEST(CApiStatus, OptionDefaults) {
     EXPECT_EQ(pub.backend, CUFRAMES_BACKEND_AUTO);
     EXPECT_EQ(pub.device, 0);
     EXPECT_EQ(pub.socket_mode, 0660u);
+    EXPECT_EQ(pub.socket_group, -1);
+    EXPECT_EQ(pub.allowed_uids, nullptr);
+    EXPECT_EQ(pub.allowed_uid_count, 0u);
+    EXPECT_EQ(pub.allowed_gids, nullptr);
+    EXPECT_EQ(pub.allowed_gid_count, 0u);
     cuframes_subscriber_options sub;
     std::memset(&sub, 0x5A, sizeof sub);
     cuframes_subscriber_options_init(&sub);
@@ -178,6 +183,7 @@ TEST(CApiStatus, OptionDefaults) {
     EXPECT_EQ(sub.dir, nullptr);
     EXPECT_EQ(sub.connect_timeout_ms, 5000);
     EXPECT_EQ(sub.delivery, CUFRAMES_DELIVERY_LATEST);
+    EXPECT_EQ(sub.reconnect, 0);
     cuframes_publisher_options_init(nullptr);  // must not crash
     cuframes_subscriber_options_init(nullptr);
 }
@@ -550,6 +556,65 @@ TEST_F(CApi, ProducerCloseDisconnectsButHeldFramesStayReadable) {
     EXPECT_TRUE(pattern_matches(info));
     cuframes_frame_release(frame);
     EXPECT_TRUE(dir.entries().empty()) << "left behind: " << joined(dir.entries());
+}
+
+TEST_F(CApi, AllowListsAndSocketGroupAreChecked) {
+    pub_options.allowed_uid_count = 2;  // without a list
+    expect_create_fails(CUFRAMES_ERR_INVALID_ARGUMENT, "uid count without a list");
+    pub_options.allowed_uid_count = 0;
+    pub_options.allowed_gid_count = 1;
+    expect_create_fails(CUFRAMES_ERR_INVALID_ARGUMENT, "gid count without a list");
+    pub_options.allowed_gid_count = 0;
+    pub_options.socket_group = -2;
+    expect_create_fails(CUFRAMES_ERR_INVALID_ARGUMENT, "negative group");
+    pub_options.socket_group = -1;
+    // The producer's own uid is always allowed, so a list naming only others still admits us.
+    const uint32_t others[] = {4242, 4343};
+    pub_options.allowed_uids = others;
+    pub_options.allowed_uid_count = 2;
+    create_both();
+    publish_pattern(1);
+    cuframes_frame *frame = nullptr;
+    ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
+    cuframes_frame_info info;
+    cuframes_frame_get_info(frame, &info);
+    EXPECT_EQ(info.seq, 1u);
+    EXPECT_EQ(info.reconnected, 0u);
+    EXPECT_NE(info.epoch, 0u);
+    cuframes_frame_release(frame);
+}
+
+TEST_F(CApi, ReconnectFollowsARestartedProducer) {
+    sub_options.reconnect = 2;
+    create_publisher();
+    EXPECT_EQ(cuframes_subscriber_create(&sub_options, &sub), CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(sub, nullptr);
+    sub_options.reconnect = 1;
+    ASSERT_EQ(cuframes_subscriber_create(&sub_options, &sub), CUFRAMES_OK) << cuframes_last_error();
+    publish_pattern(1);
+    cuframes_frame *frame = nullptr;
+    ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
+    cuframes_frame_info info;
+    cuframes_frame_get_info(frame, &info);
+    const uint64_t first_epoch = info.epoch;
+    cuframes_frame_release(frame);
+    publish_pattern(2);  // never taken: lost in the restart
+    cuframes_publisher_destroy(pub);
+    pub = nullptr;
+    EXPECT_EQ(cuframes_subscriber_next(sub, 0, &frame), CUFRAMES_OK);  // frame 2 is still readable
+    cuframes_frame_release(frame);
+    EXPECT_EQ(cuframes_subscriber_next(sub, 50, &frame), CUFRAMES_ERR_TIMEOUT) << cuframes_last_error();
+    create_publisher();
+    publish_pattern(7);
+    publish_pattern(8);
+    ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
+    cuframes_frame_get_info(frame, &info);
+    EXPECT_EQ(info.seq, 2u);
+    EXPECT_EQ(info.pts, 8);
+    EXPECT_EQ(info.missed, 1u);  // the new producer's frame 1
+    EXPECT_EQ(info.reconnected, 1u);
+    EXPECT_NE(info.epoch, first_epoch);
+    cuframes_frame_release(frame);
 }
 
 }  // namespace

@@ -111,6 +111,8 @@ typedef struct cuframes_frame_info {
     cuframes_plane planes[CUFRAMES_MAX_PLANES];
     const void *metadata;    /* valid while the frame is held */
     uint32_t metadata_size;
+    uint32_t reconnected;    /* 1 on the first frame from a restarted producer (reconnect) */
+    uint64_t epoch;          /* random id of the producer instance that published it */
 } cuframes_frame_info;
 
 typedef struct cuframes_publisher cuframes_publisher;
@@ -130,6 +132,16 @@ typedef struct cuframes_publisher_options {
     cuframes_backend backend;    /* default AUTO */
     int32_t device;              /* CUDA device ordinal; default 0 */
     uint32_t socket_mode;        /* default 0660 */
+    /* Access control. The kernel checks the socket's mode and group at connect; then the
+     * subscriber's credentials (SO_PEERCRED) must match the producer's own uid, one of
+     * allowed_uids, or a group (primary or supplementary) in allowed_gids. With both lists
+     * empty, anyone the socket's mode admits may subscribe. A refused subscriber gets
+     * CUFRAMES_ERR_PERMISSION and never receives a descriptor. */
+    int64_t socket_group;            /* chown the socket to this gid; -1 (default) keeps the creator's */
+    const uint32_t *allowed_uids;    /* allowed_uid_count entries; may be NULL when the count is 0 */
+    uint32_t allowed_uid_count;
+    const uint32_t *allowed_gids;
+    uint32_t allowed_gid_count;
 } cuframes_publisher_options;
 
 /* Which frame a subscriber that fell behind gets next. */
@@ -148,6 +160,12 @@ typedef struct cuframes_subscriber_options {
     const char *dir;
     int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
     cuframes_delivery delivery;  /* default CUFRAMES_DELIVERY_LATEST */
+    /* 1: when the producer closes or dies, wait (within each call's timeout) for the next
+     * producer of the key and carry on with it: a new epoch, the slots imported again, and
+     * the first frame after it flagged `reconnected`, its `missed` counting the frames lost
+     * in between. The new producer must publish the same backend, format and size.
+     * 0 (default): CUFRAMES_ERR_DISCONNECTED. */
+    int32_t reconnect;
 } cuframes_subscriber_options;
 
 CUFRAMES_API void cuframes_publisher_options_init(cuframes_publisher_options *options);

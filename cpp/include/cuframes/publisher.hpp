@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
@@ -21,7 +22,14 @@ struct PublisherOptions {
     uint32_t max_held = 2;  // frames one subscriber may hold at once
     Backend backend = Backend::Auto;
     int device = 0;
+    // Who may subscribe. The socket file's mode and group are checked by the
+    // kernel at connect; then the peer's credentials (SO_PEERCRED) must match
+    // the producer's own uid, a uid in allowed_uids or a group (primary or
+    // supplementary) in allowed_gids. Both lists empty: anyone the mode admits.
     uint32_t socket_mode = 0660;
+    int64_t socket_group = -1;  // chown the socket to this gid; -1 keeps the creator's
+    std::vector<uint32_t> allowed_uids;
+    std::vector<uint32_t> allowed_gids;
 };
 
 // A slot the producer may write into until publish() or abort().

@@ -16,6 +16,13 @@ struct SubscriberOptions {
     std::string dir;                // "" means default_dir()
     int connect_timeout_ms = 5000;  // wait for a producer that is not up yet; -1 forever
     Delivery delivery = Delivery::Latest;
+    // Follow the key across producer restarts: when the producer closes or
+    // dies, next() waits (within its timeout) for the next producer of the key,
+    // imports its slots and carries on; the first frame from it has
+    // `reconnected` set and `missed` counts the frames lost in between. The
+    // new producer must publish the same backend, format and size (FORMAT
+    // otherwise). Without it, next() throws DISCONNECTED.
+    bool reconnect = false;
 };
 
 struct FrameInfo {
@@ -26,6 +33,8 @@ struct FrameInfo {
     uint32_t slot = 0;
     uint64_t data = 0;          // read-only view: CUdeviceptr on cuda, CPU address on host
     uint64_t size = 0;
+    uint64_t epoch = 0;        // random id of the producer instance that published it
+    bool reconnected = false;  // first frame from a restarted producer (SubscriberOptions::reconnect)
 };
 
 class Connection;  // the imported pool and shared mappings (internal)
@@ -72,8 +81,8 @@ public:
     // The next frame. Delivery::Latest: the newest frame newer than the last
     // one returned. Delivery::Sequential: the one right after it, or the oldest
     // still in the pool. FrameInfo::missed counts the frames skipped.
-    // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED, LIMIT
-    // (already holding max_held frames) or STATE (closed).
+    // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED (unless
+    // reconnecting), LIMIT (already holding max_held frames) or STATE (closed).
     std::shared_ptr<FrameLease> next(int timeout_ms);
     // next(), a packed copy into dst that is complete on return, then release.
     FrameInfo read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream);
@@ -92,8 +101,10 @@ public:
     uint32_t held_count() const noexcept;
     uint64_t last_seq() const noexcept;     // last frame returned, 0 before the first
     uint64_t missed_total() const noexcept;
-    uint64_t epoch() const noexcept;        // random id of the producer instance
+    uint64_t epoch() const noexcept;        // random id of the current producer instance
     Delivery delivery() const noexcept;
+    bool reconnect() const noexcept;
+    uint64_t reconnect_count() const noexcept;  // producer restarts followed so far
 
     struct Impl;
 
