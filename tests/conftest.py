@@ -116,6 +116,12 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
+    def send(self, line: str) -> None:
+        """Writes one line to the child's stdin (spawned with ``stdin=True``)."""
+        assert self.proc.stdin is not None, "spawn(..., stdin=True) to talk to the child"
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
     @property
     def returncode(self) -> int | None:
         return self.proc.returncode
@@ -127,6 +133,8 @@ class Child:
         return self.proc.wait(timeout=timeout)
 
     def join_readers(self) -> None:
+        if self.proc.stdin is not None and self.proc.poll() is not None:
+            self.proc.stdin.close()
         for reader in self._readers:
             reader.join(timeout=5)
         if self.proc.poll() is not None:
@@ -142,14 +150,16 @@ class Children:
         self.procs: list[Child] = []
 
     def spawn(self, code: str, *args: str, env: dict[str, str] | None = None,
-              prefix: list[str] | None = None) -> Child:
-        """Starts ``python -c code args...`` (optionally behind a command prefix such as unshare)."""
+              prefix: list[str] | None = None, stdin: bool = False) -> Child:
+        """Starts ``python -c code args...`` (optionally behind a command prefix such as unshare).
+        With ``stdin`` the child's standard input is a pipe: ``child.send(line)`` writes to it."""
         full_env = dict(os.environ)
         full_env["PYTHONUNBUFFERED"] = "1"
         if env:
             full_env.update(env)
         cmd = (prefix or []) + [sys.executable, "-c", textwrap.dedent(code), *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                 text=True, env=full_env, start_new_session=True)
         child = Child(proc)
         self.procs.append(child)
@@ -243,3 +253,28 @@ def frame_bytes():
         return ((np.arange(size, dtype=np.uint64) * 2654435761 + salt * 977) >> np.uint64(7)).astype(np.uint8)
 
     return fill
+
+
+# Figures that tests measure on the way (distributions, counts), printed at the
+# end of the run and appended to $CUFRAMES_TEST_REPORT when set: the GPU check
+# quotes them. They are reported, never asserted against speed targets.
+_REPORTED: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """Returns report(line): keeps a line for the end-of-run summary."""
+    def add(line: str) -> None:
+        _REPORTED.append(line)
+        path = os.environ.get("CUFRAMES_TEST_REPORT")
+        if path:
+            with open(path, "a", encoding="utf-8") as sink:
+                sink.write(line + "\n")
+    return add
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _REPORTED:
+        terminalreporter.section("cuframes figures measured by the tests")
+        for line in _REPORTED:
+            terminalreporter.write_line(line)

@@ -61,3 +61,18 @@ def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key
     assert len(frames) == 10, sub.stdout + sub.stderr
     for seq, pts, _missed, y00 in frames:
         assert int(y00) == (4 * int(pts)) % 256  # bit-exact through the namespace boundary
+
+
+def test_follow_restarts_example_carries_on_with_a_restarted_producer(children, key, backend) -> None:
+    follower = run_example(children, "follow_restarts.py", "--key", key, "--restarts", "1", "--frames-after", "3")
+    for _ in range(2):  # the second producer replaces the first under the same key
+        publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
+                                "--fps", "100", "--frames", "60", "--backend", backend)
+        if _ == 0:
+            children.read_line(follower, "connected", timeout=60)
+        assert children.wait(publisher, timeout=60).returncode == 0
+    result = children.wait(follower, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    restarts = re.findall(r"producer restarted: epoch 0x[0-9a-f]+, (\d+) frames lost", result.stdout)
+    assert len(restarts) == 1, result.stdout
+    assert len(re.findall(r"seq=\d+ pts=\d+", result.stdout)) == 3, result.stdout
