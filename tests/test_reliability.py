@@ -241,6 +241,23 @@ def test_close_ends_a_wait_for_a_restarted_producer(key, backend) -> None:
     assert not waiter.is_alive() and len(outcome) == 1 and isinstance(outcome[0], cuframes.StateError), outcome
 
 
+def frame_publisher(pub: cuframes.Publisher):
+    """Returns publish_frames(count): publishes frames whose bytes are seq % 256
+    and returns how long each send took."""
+    frame = np.empty(pub.packed_size, np.uint8)
+
+    def publish_frames(count: int) -> list[float]:
+        durations = []
+        for _ in range(count):
+            frame[:] = (pub.last_seq + 1) % 256
+            started = time.perf_counter()
+            pub.send(frame)
+            durations.append(time.perf_counter() - started)
+        return durations
+
+    return publish_frames
+
+
 HOLDER = """
 import sys, time, cuframes
 sub = cuframes.Subscriber(sys.argv[1], connect_timeout=10)
@@ -259,16 +276,7 @@ def test_killed_subscriber_holding_frames_never_slows_the_producer(key, backend,
     """The pool has no spare slot beyond max_subscribers * max_held + 2: if the dead
     subscriber's two slots did not come back, acquire() would fail with LimitError."""
     with cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=6, max_subscribers=2, max_held=2) as pub:
-        frame = np.empty(pub.packed_size, np.uint8)
-
-        def publish_frames(count: int) -> list[float]:
-            durations = []
-            for _ in range(count):
-                frame[:] = (pub.last_seq + 1) % 256
-                started = time.perf_counter()
-                pub.send(frame)
-                durations.append(time.perf_counter() - started)
-            return durations
+        publish_frames = frame_publisher(pub)
 
         holder = children.spawn(HOLDER, key)
         while not children.read_line(holder, "holding", timeout=0.05, required=False):
@@ -296,16 +304,7 @@ def test_killed_subscriber_holding_frames_never_slows_the_producer(key, backend,
 
 def test_stalled_subscriber_gets_the_newest_frame_and_the_missed_count(key, backend, children) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=2) as pub:
-        frame = np.empty(pub.packed_size, np.uint8)
-
-        def publish_frames(count: int) -> list[float]:
-            durations = []
-            for _ in range(count):
-                frame[:] = (pub.last_seq + 1) % 256
-                started = time.perf_counter()
-                pub.send(frame)
-                durations.append(time.perf_counter() - started)
-            return durations
+        publish_frames = frame_publisher(pub)
 
         holder = children.spawn(HOLDER, key, stdin=True)
         line = None
