@@ -154,9 +154,18 @@ void Connection::wake_waiters() noexcept {
 void Connection::handshake(int timeout_ms) {
     std::string peer = "the producer of '" + key_ + "'";
     HelloBody hello{kProtocolVersion, 0, 0};
-    send_message(socket_.get(), MessageType::Hello, &hello, sizeof hello);
+    bool hung_up = false;
+    try {
+        send_message(socket_.get(), MessageType::Hello, &hello, sizeof hello);
+    } catch (const Error &error) {
+        // A producer that refuses at once (out of descriptors, too many
+        // handshakes) may send its reject and close before our hello is out:
+        // the reject is still queued for us, so read it before giving up.
+        if (error.status() != CUFRAMES_ERR_DISCONNECTED) throw;
+        hung_up = true;
+    }
 
-    ReceivedMessage reply = receive_message(socket_.get(), timeout_ms, peer);
+    ReceivedMessage reply = receive_message(socket_.get(), hung_up ? 0 : timeout_ms, peer);
     if (reply.type() == MessageType::Reject) {
         // Reject's layout is the same in every version: read it first.
         RejectBody reject = reply.body_as<RejectBody>("reject");

@@ -149,11 +149,17 @@ void Server::accept_pending() {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 int err = errno;
+                if (err == EMFILE && reserve_fd_) {
+                    // Linux reserves the descriptor before it looks at the
+                    // queue, so EMFILE can mean "nobody waiting" too.
+                    Refusal refusal = refuse_for_lack_of_descriptors();
+                    if (refusal == Refusal::NobodyWaiting) return;
+                    // Refusing frees nothing for long, so keep going only while
+                    // each round both refuses a peer and gets the reserve back.
+                    if (refusal == Refusal::Refused && reserve_fd_) continue;
+                }
                 std::fprintf(stderr, "cuframes: key '%s' cannot accept a subscriber: %s\n", stream_.key.c_str(),
                              std::strerror(err));
-                // Refusing frees nothing for long, so keep going only while
-                // each round both refuses a peer and gets the reserve back.
-                if (err == EMFILE && reserve_fd_ && refuse_for_lack_of_descriptors() && reserve_fd_) continue;
                 pause_accepting();
                 return;
             }
@@ -178,17 +184,21 @@ void Server::accept_pending() {
     }
 }
 
-bool Server::refuse_for_lack_of_descriptors() noexcept {
+Server::Refusal Server::refuse_for_lack_of_descriptors() noexcept {
     reserve_fd_.reset();
     UniqueFd peer(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    bool refused = peer.valid();
+    Refusal refusal = Refusal::Failed;
     if (peer) {
+        std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", out_of_descriptors_reason_.c_str());
         send_reject(peer.get(), CUFRAMES_ERR_LIMIT, out_of_descriptors_reason_);
         discard_pending_input(peer.get());
+        refusal = Refusal::Refused;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        refusal = Refusal::NobodyWaiting;
     }
     peer.reset();
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    return refused;
+    return refusal;
 }
 
 void Server::pause_accepting() {
@@ -214,8 +224,10 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
         try {
             handshake(session, token);
         } catch (const Error &error) {
-            // Tell the subscriber why (no descriptors, a bad hello...), then let it go.
-            send_reject(session.socket.get(), error.status(), error.what());
+            // Tell the subscriber why (no descriptors, a bad hello...), then let
+            // it go. Our own EMFILE must not read as the subscriber's.
+            bool out_of_descriptors = error.os_errno() == EMFILE || error.os_errno() == ENFILE;
+            send_reject(session.socket.get(), error.status(), out_of_descriptors ? out_of_descriptors_reason_ : error.what());
             drop(token);
         }
         return;

@@ -57,8 +57,8 @@ private:
     void run() noexcept;
     void accept_pending();
     // Accepts one peer on the reserve descriptor and rejects it with LIMIT.
-    // Returns whether a peer was refused.
-    bool refuse_for_lack_of_descriptors() noexcept;
+    enum class Refusal { Refused, NobodyWaiting, Failed };
+    Refusal refuse_for_lack_of_descriptors() noexcept;
     void on_session_event(uint64_t token, uint32_t events);
     void handshake(Session &session, uint64_t token);
     void drop(uint64_t token);
