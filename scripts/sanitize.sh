@@ -217,6 +217,8 @@ if "$VPY" -m pip install --no-build-isolation ".[test]" \
     (
         sanitizer_env pytest 0
         [ "$KIND" = address ] && export PYTHONMALLOC=malloc
+        # Tests that measure memory or exhaust descriptors adapt to this.
+        export CUFRAMES_SANITIZER="$KIND"
         # libstdc++ right after the runtime: python itself does not link it, and
         # ASan resolves its __cxa_throw interceptor when it starts, so without it
         # the first C++ exception dies in "CHECK failed: real___cxa_throw != 0".

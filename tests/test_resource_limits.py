@@ -22,6 +22,14 @@ import pytest
 
 import cuframes
 
+# The sanitizer runtimes need free descriptors of their own (report files,
+# symbolizer) and misbehave when a process has none: ASan aborts on a report
+# file it cannot open, and UBSan's vptr check flagged std::make_shared's
+# control block only in a process at EMFILE (the same path at NotFoundError is
+# clean). These tests run in the plain suite; see docs/reliability.md.
+pytestmark = pytest.mark.skipif(bool(os.environ.get("CUFRAMES_SANITIZER")),
+                                reason="descriptor exhaustion starves the sanitizer runtime itself")
+
 W, H = 64, 48
 SLOTS = 10  # a subscriber receives 2 + SLOTS descriptors
 MAX_SUBSCRIBERS = 4  # SLOTS >= MAX_SUBSCRIBERS * max_held (2) + 2
