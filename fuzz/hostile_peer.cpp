@@ -125,35 +125,15 @@ std::vector<uint8_t> frame_message(uint32_t magic, uint16_t version, uint16_t ty
 }
 
 bool send_raw(int socket, const void *bytes, size_t size, const int *fds, size_t fd_count) {
-    // SCM_MAX_FD: the kernel refuses more in one message.
-    constexpr size_t kMaxFds = 253;
-    fd_count = std::min(fd_count, kMaxFds);
-    iovec io{const_cast<void *>(bytes), size};
-    msghdr message{};
-    message.msg_iov = &io;
-    message.msg_iovlen = 1;
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFds)> control{};
-    if (fd_count > 0) {
-        message.msg_control = control.data();
-        message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-        cmsghdr *entry = CMSG_FIRSTHDR(&message);
-        entry->cmsg_level = SOL_SOCKET;
-        entry->cmsg_type = SCM_RIGHTS;
-        entry->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-        std::memcpy(CMSG_DATA(entry), fds, sizeof(int) * fd_count);
-    }
-    ssize_t sent;
-    do {
-        sent = ::sendmsg(socket, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    return sent >= 0;
+    fd_count = std::min(fd_count, cuframes::kScmMaxFd);
+    return cuframes::send_with_descriptors(socket, bytes, size, fds, fd_count, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0;
 }
 
 bool drain(int socket) {
     while (true) {
         std::array<uint8_t, 4096> buffer{};
         iovec io{buffer.data(), buffer.size()};
-        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 253)> control{};
+        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * cuframes::kScmMaxFd)> control{};
         msghdr message{};
         message.msg_iov = &io;
         message.msg_iovlen = 1;

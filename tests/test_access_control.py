@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 import cuframes
+from isolation import isolated_round_trip
 
 W, H = 64, 48
 ALLOWED_UID, OTHER_UID = 4242, 4343
@@ -155,35 +155,9 @@ def test_refused_peers_never_disturb_the_served_ones(key, backend, shared_dir, c
         assert pub.subscriber_count == 1
 
 
-# The container case, in one child: new namespaces, a private /dev/shm, then
-# drop to another uid in the allowed group. Checks every byte of the frame.
-ISOLATED = """
-import sys, numpy as np, cuframes
-key, size = sys.argv[1], int(sys.argv[2])
-expected = ((np.arange(size, dtype=np.uint64) * 2654435761 + 11 * 977) >> np.uint64(7)).astype(np.uint8)
-with cuframes.Subscriber(key, connect_timeout=20) as sub:
-    print("connected", sub.backend, flush=True)
-    frame = sub.next(timeout=20)
-    ok = np.array_equal(frame.to_numpy().reshape(-1), expected)
-    print("frame", frame.seq, "exact" if ok else "MISMATCH", flush=True)
-    sys.exit(0 if ok else 1)
-"""
-
-
 def test_isolated_subscriber_under_another_uid_in_the_allowed_group(key, backend, shared_dir, children,
                                                                     frame_bytes) -> None:
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare is not installed")
-    # A new PID namespace needs its own /proc (as a container has); the tmpfs is
-    # mounted as root, then setpriv drops to the subscriber's uid.
-    prefix = ["unshare", "--pid", "--ipc", "--mount", "--net", "--fork", "--mount-proc", "sh", "-c",
-              'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$@"', "sh",
-              *as_user(ALLOWED_UID, OTHER_GID, [ALLOWED_GID])]
+    # The namespaces are made as root, then setpriv drops to the subscriber's uid.
     with cuframes.Publisher(key, 320, 240, "nv12", backend=backend, mode=0o660, group=ALLOWED_GID,
                             allowed_gids=[ALLOWED_GID]) as pub:
-        child = children.spawn(ISOLATED, key, str(pub.packed_size), prefix=prefix)
-        children.read_line(child, "connected", timeout=30)
-        pub.send(frame_bytes(pub.packed_size, salt=11), pts=1)
-        result = children.wait(child, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"connected {backend}" in result.stdout and "frame 1 exact" in result.stdout
+        isolated_round_trip(pub, key, children, frame_bytes, as_user=as_user(ALLOWED_UID, OTHER_GID, [ALLOWED_GID]))

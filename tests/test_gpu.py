@@ -4,13 +4,12 @@ namespaces (that one also runs on the host backend)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 import cuframes
+from isolation import isolated_round_trip
 
 W, H = 640, 360
 
@@ -98,42 +97,11 @@ def test_read_into_a_torch_cuda_tensor_and_copy_from_one(cuda_pub, key, frame_by
         assert torch.equal(dst_host.reshape(-1), source.flip(0).cpu())
 
 
-NAMESPACED_SUBSCRIBER = """
-import sys, numpy as np, cuframes
-key, size = sys.argv[1], int(sys.argv[2])
-expected = ((np.arange(size, dtype=np.uint64) * 2654435761 + 6 * 977) >> np.uint64(7)).astype(np.uint8)
-with cuframes.Subscriber(key, connect_timeout=20) as sub:
-    print("connected", sub.backend, flush=True)
-    frame = sub.next(timeout=20)
-    ok = np.array_equal(frame.to_numpy().reshape(-1), expected)
-    print("frame", frame.seq, "exact" if ok else "MISMATCH", flush=True)
-    sys.exit(0 if ok else 1)
-"""
-
-
-def namespaced_round_trip(pub: cuframes.Publisher, key: str, children, frame_bytes) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("unshare with a private /dev/shm needs root")
-    if shutil.which("unshare") is None:
-        pytest.skip("unshare is not installed")
-    # New PID, IPC and mount namespaces with a private /dev/shm: only the socket folder is shared.
-    # A new PID namespace needs its own /proc (as a container has): without it cuInit fails with
-    # CUDA_ERROR_OPERATING_SYSTEM.
-    prefix = ["unshare", "--pid", "--ipc", "--mount", "--fork", "--mount-proc", "sh", "-c",
-              'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$@"', "sh"]
-    child = children.spawn(NAMESPACED_SUBSCRIBER, key, str(pub.packed_size), prefix=prefix)
-    children.read_line(child, "connected", timeout=30)
-    pub.send(frame_bytes(pub.packed_size, salt=6), pts=1)
-    result = children.wait(child, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"connected {pub.backend}" in result.stdout and "frame 1 exact" in result.stdout
-
-
 @pytest.mark.gpu
 def test_cuda_subscriber_in_new_pid_ipc_mount_namespaces(cuda_pub, key, children, frame_bytes) -> None:
-    namespaced_round_trip(cuda_pub, key, children, frame_bytes)
+    isolated_round_trip(cuda_pub, key, children, frame_bytes)
 
 
 def test_subscriber_in_new_pid_ipc_mount_namespaces(key, backend, children, frame_bytes) -> None:
     with cuframes.Publisher(key, W, H, "nv12", backend=backend) as pub:
-        namespaced_round_trip(pub, key, children, frame_bytes)
+        isolated_round_trip(pub, key, children, frame_bytes)

@@ -34,6 +34,7 @@ enum class StreamState : uint32_t { Running = 1, Closed = 2 };
 
 // A published frame's (sequence, slot) in one word, so that one atomic load
 // gives both. Slot indices fit in 8 bits (kMaxSlots <= 256).
+constexpr uint64_t kMaxSeq = (uint64_t{1} << 56) - 1;  // what pack_slot_ref can carry
 inline uint64_t pack_slot_ref(uint64_t seq, uint32_t slot) { return (seq << 8) | (slot & 0xffu); }
 inline uint64_t slot_ref_seq(uint64_t ref) { return ref >> 8; }
 inline uint32_t slot_ref_slot(uint64_t ref) { return static_cast<uint32_t>(ref & 0xffu); }

@@ -24,8 +24,6 @@ constexpr int64_t kLivenessCheckNs = 20'000'000;
 // a backstop for a wake-up that raced with the check before the sleep
 // (Connection::watch, close()). Four wake-ups a second cost no measurable CPU.
 constexpr int64_t kWakeBackstopNs = 250'000'000;
-// pack_slot_ref keeps 56 bits of sequence number; a larger one is a lie.
-constexpr uint64_t kMaxSeq = (uint64_t{1} << 56) - 1;
 // While waiting for a restarted producer, how often close() is checked.
 constexpr uint64_t kReconnectSliceMs = 100;
 
@@ -190,6 +188,7 @@ struct Subscriber::Impl {
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
             // acquire: pairs with the producer's release store of latest_seq.
             uint64_t latest = header.latest_seq.load(std::memory_order_acquire);
+            // A slot reference carries 56 bits of sequence number: a larger one is a lie.
             if (latest > kMaxSeq)
                 throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' announced frame " +
                                                        std::to_string(latest) + ", beyond any sequence number");

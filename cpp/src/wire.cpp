@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -13,22 +13,14 @@
 namespace cuframes {
 namespace {
 
-// True when no new descriptor can be opened now (EMFILE).
+// True when this process cannot open one more descriptor now.
 bool out_of_descriptors() noexcept {
-    int probe = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+    int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (probe >= 0) {
         ::close(probe);
         return false;
     }
-    // EBADF: fd 0 is closed; then the probe says nothing, try another way.
-    if (errno == EBADF) {
-        int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ::close(fd);
-            return false;
-        }
-    }
-    return errno == EMFILE;
+    return errno == EMFILE || errno == ENFILE;
 }
 
 std::string descriptor_limit() {
@@ -39,21 +31,17 @@ std::string descriptor_limit() {
 
 }  // namespace
 
-void send_message(int socket, MessageType type, const void *body, uint32_t body_bytes, const int *fds,
-                  uint32_t fd_count) {
-    if (body_bytes > kMaxMessageBody || fd_count > kMaxFdsPerMessage)
-        throw Error(CUFRAMES_ERR_STATE, "internal: message too large to send");
-    MessageHeader header{kWireMagic, static_cast<uint16_t>(kProtocolVersion), static_cast<uint16_t>(type), body_bytes,
-                         fd_count};
-    std::array<uint8_t, sizeof(MessageHeader) + kMaxMessageBody> buffer{};
-    std::memcpy(buffer.data(), &header, sizeof header);
-    if (body_bytes > 0) std::memcpy(buffer.data() + sizeof header, body, body_bytes);
-
-    iovec io{buffer.data(), sizeof header + body_bytes};
+ssize_t send_with_descriptors(int socket, const void *bytes, size_t size, const int *fds, size_t fd_count,
+                              int flags) noexcept {
+    if (fd_count > kScmMaxFd) {
+        errno = EINVAL;
+        return -1;
+    }
+    iovec io{const_cast<void *>(bytes), size};
     msghdr message{};
     message.msg_iov = &io;
     message.msg_iovlen = 1;
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)> control{};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kScmMaxFd)> control{};
     if (fd_count > 0) {
         message.msg_control = control.data();
         message.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
@@ -65,14 +53,29 @@ void send_message(int socket, MessageType type, const void *body, uint32_t body_
     }
     ssize_t sent;
     do {
-        sent = ::sendmsg(socket, &message, MSG_NOSIGNAL);
+        sent = ::sendmsg(socket, &message, flags);
     } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+void send_message(int socket, MessageType type, const void *body, uint32_t body_bytes, const int *fds,
+                  uint32_t fd_count) {
+    if (body_bytes > kMaxMessageBody || fd_count > kMaxFdsPerMessage)
+        throw Error(CUFRAMES_ERR_STATE, "internal: message too large to send");
+    MessageHeader header{kWireMagic, static_cast<uint16_t>(kProtocolVersion), static_cast<uint16_t>(type), body_bytes,
+                         fd_count};
+    std::array<uint8_t, sizeof(MessageHeader) + kMaxMessageBody> buffer{};
+    std::memcpy(buffer.data(), &header, sizeof header);
+    if (body_bytes > 0) std::memcpy(buffer.data() + sizeof header, body, body_bytes);
+
+    size_t size = sizeof header + body_bytes;
+    ssize_t sent = send_with_descriptors(socket, buffer.data(), size, fds, fd_count, MSG_NOSIGNAL);
     if (sent < 0) {
         if (errno == EPIPE || errno == ECONNRESET) throw Error(CUFRAMES_ERR_DISCONNECTED, "peer closed the socket", errno);
         throw_os_error("sendmsg");
     }
-    if (static_cast<size_t>(sent) != io.iov_len)
-        throw Error(CUFRAMES_ERR_OS, "sendmsg sent " + std::to_string(sent) + " of " + std::to_string(io.iov_len) + " bytes");
+    if (static_cast<size_t>(sent) != size)
+        throw Error(CUFRAMES_ERR_OS, "sendmsg sent " + std::to_string(sent) + " of " + std::to_string(size) + " bytes");
 }
 
 ReceivedMessage receive_message(int socket, int timeout_ms, const std::string &peer) {

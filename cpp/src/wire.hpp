@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <sys/types.h>
 #include <type_traits>
 #include <vector>
 
@@ -23,7 +24,7 @@
 namespace cuframes {
 
 constexpr uint32_t kWireMagic = 0x4D524643u;  // "CFRM"
-// SCM_MAX_FD is 253; smaller chunks keep each message's ancillary data small.
+// Below SCM_MAX_FD (kScmMaxFd): smaller chunks keep each message's ancillary data small.
 constexpr uint32_t kMaxFdsPerMessage = 64;
 constexpr size_t kMaxMessageBody = 512;
 
@@ -88,6 +89,16 @@ struct ReceivedMessage {
         return value;
     }
 };
+
+// SCM_MAX_FD: the most descriptors the kernel takes in one message.
+constexpr size_t kScmMaxFd = 253;
+
+// One sendmsg of `size` bytes with fd_count (<= kScmMaxFd) descriptors as
+// SCM_RIGHTS, retried on EINTR; no checks on the bytes. Returns what sendmsg
+// returns (-1 with errno set). send_message is built on it; test harnesses
+// that must send malformed messages use it directly.
+ssize_t send_with_descriptors(int socket, const void *bytes, size_t size, const int *fds, size_t fd_count,
+                              int flags) noexcept;
 
 // Sends one message with fd_count descriptors attached. MSG_NOSIGNAL: a
 // vanished peer gives an error, never SIGPIPE. Throws DISCONNECTED or OS.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grp
 import pwd
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from . import _core
@@ -112,19 +112,19 @@ class Publisher(StreamInfo):
         return self._core_live().last_seq
 
 
-def _user_id(user: int | str) -> int:
-    if isinstance(user, int):
-        return user
+def _resolve(value: int | str, lookup: Callable[[str], int], what: str) -> int:
+    """A uid or gid given as a number or as a name known to this machine."""
+    if isinstance(value, int):
+        return value
     try:
-        return pwd.getpwnam(user).pw_uid
+        return lookup(value)
     except KeyError:
-        raise InvalidArgumentError(f"no user named {user!r} on this machine") from None
+        raise InvalidArgumentError(f"no {what} named {value!r} on this machine") from None
+
+
+def _user_id(user: int | str) -> int:
+    return _resolve(user, lambda name: pwd.getpwnam(name).pw_uid, "user")
 
 
 def _group_id(group: int | str) -> int:
-    if isinstance(group, int):
-        return group
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise InvalidArgumentError(f"no group named {group!r} on this machine") from None
+    return _resolve(group, lambda name: grp.getgrnam(name).gr_gid, "group")
