@@ -76,3 +76,13 @@ def test_follow_restarts_example_carries_on_with_a_restarted_producer(children, 
     restarts = re.findall(r"producer restarted: epoch 0x[0-9a-f]+, (\d+) frames lost", result.stdout)
     assert len(restarts) == 1, result.stdout
     assert len(re.findall(r"seq=\d+ pts=\d+", result.stdout)) == 3, result.stdout
+
+
+def test_low_latency_example_reports_its_figures(children, key, backend) -> None:
+    run = run_example(children, "low_latency.py", "--key", key, "--frames", "50", "--backend", backend)
+    done = children.wait(run, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"50 frames on {backend}, stream_ordered={backend == 'cuda'}, spin=5 ms" in done.stdout
+    latency = float(re.search(r"holds the frame: p50 ([0-9.]+) us", done.stdout).group(1))
+    overhead = float(re.search(r"over the sync .*: p50 ([0-9.]+) us", done.stdout).group(1))
+    assert 0 < latency < 100_000 and 0 < overhead < 100_000

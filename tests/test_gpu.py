@@ -105,3 +105,30 @@ def test_cuda_subscriber_in_new_pid_ipc_mount_namespaces(cuda_pub, key, children
 def test_subscriber_in_new_pid_ipc_mount_namespaces(key, backend, children, frame_bytes) -> None:
     with cuframes.Publisher(key, W, H, "nv12", backend=backend) as pub:
         isolated_round_trip(pub, key, children, frame_bytes)
+
+
+@pytest.mark.gpu
+def test_stream_ordered_publish_returns_before_the_gpu_and_subscribers_wait(key, gpu_required, frame_bytes) -> None:
+    """publish() only queues the frame's completion; next() hands the frame out
+    once the GPU has finished it, so its bytes are whole."""
+    torch = pytest.importorskip("torch")
+    import time
+
+    with cuframes.Publisher(key, W, H, "nv12", backend="cuda", stream_ordered=True) as pub, \
+            cuframes.Subscriber(key) as sub:
+        stream = torch.cuda.Stream(device=pub.device)
+        for salt in range(3):
+            data = frame_bytes(pub.packed_size, salt=salt)
+            source = torch.from_numpy(data).to(f"cuda:{pub.device}")
+            frame = pub.acquire(pts=salt, stream=stream)
+            with torch.cuda.stream(stream):
+                torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU time before the copy
+            frame.copy_from(source, stream=stream)
+            start = time.monotonic()
+            frame.publish()
+            returned_after = time.monotonic() - start
+            assert returned_after < 0.05, f"publish() waited {returned_after * 1e3:.0f} ms for the GPU"
+            with sub.next(timeout=10) as got:
+                assert got.pts == salt
+                np.testing.assert_array_equal(got.to_numpy().reshape(-1), data)
+        assert pub.last_timing.sync_ns < 50_000_000

@@ -33,7 +33,11 @@ def connect(cf_dir: Path, key: str) -> socket.socket:
     return sock
 
 
-def hello(version: int = 1) -> bytes:
+VERSION = cuframes.PROTOCOL_VERSION
+OTHER_VERSION = VERSION + 1
+
+
+def hello(version: int = VERSION) -> bytes:
     return HEADER.pack(MAGIC, version, HELLO, 16, 0) + struct.pack("<IIQ", version, 0, 0)
 
 
@@ -62,15 +66,15 @@ def attach_raw(cf_dir: Path, key: str) -> tuple[socket.socket, list[int]]:
 def test_producer_refuses_another_protocol_version_and_says_why(cf_dir, key, backend) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend) as pub:
         with connect(cf_dir, key) as sock:
-            sock.send(hello(version=2))
+            sock.send(hello(version=OTHER_VERSION))
             status, reason = read_reject(sock)
         assert status == cuframes.VersionMismatchError.default_status
-        assert "v1" in reason and "v2" in reason
+        assert f"v{VERSION}" in reason and f"v{OTHER_VERSION}" in reason
         assert pub.subscriber_count == 0
 
 
 def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key) -> None:
-    """A fake producer that answers in protocol v2."""
+    """A fake producer that answers in the next protocol version."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server.bind(str(cf_dir / f"{key}.sock"))
     server.listen(1)
@@ -79,13 +83,13 @@ def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key) -> None:
         conn, _ = server.accept()
         with conn:
             conn.recv(1024)
-            conn.send(HEADER.pack(MAGIC, 2, WELCOME, 176, 0) + bytes(176))
+            conn.send(HEADER.pack(MAGIC, OTHER_VERSION, WELCOME, 176, 0) + bytes(176))
             time.sleep(0.5)
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     try:
-        with pytest.raises(cuframes.VersionMismatchError, match="v2.*v1"):
+        with pytest.raises(cuframes.VersionMismatchError, match=f"v{OTHER_VERSION}.*v{VERSION}"):
             cuframes.Subscriber(key, connect_timeout=5)
     finally:
         thread.join(timeout=5)
@@ -94,9 +98,9 @@ def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key) -> None:
 
 @pytest.mark.parametrize("message", [
     b"not the cuframes protocol",
-    HEADER.pack(0xDEADBEEF, 1, HELLO, 16, 0) + bytes(16),     # bad magic
-    HEADER.pack(MAGIC, 1, HELLO, 99, 0) + bytes(16),           # length field lies
-    HEADER.pack(MAGIC, 1, FDS, 8, 0) + bytes(8),               # not a hello
+    HEADER.pack(0xDEADBEEF, VERSION, HELLO, 16, 0) + bytes(16),     # bad magic
+    HEADER.pack(MAGIC, VERSION, HELLO, 99, 0) + bytes(16),           # length field lies
+    HEADER.pack(MAGIC, VERSION, FDS, 8, 0) + bytes(8),               # not a hello
 ])
 def test_garbage_from_a_peer_never_disturbs_the_producer(cf_dir, key, backend, message) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend) as pub, cuframes.Subscriber(key) as good:

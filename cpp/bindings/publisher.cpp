@@ -63,12 +63,27 @@ void register_publisher(py::module_ &m) {
                    " size=" + std::to_string(s.size) + ((s.token && s.token->load()) ? "" : " done") + ">";
         });
 
+    py::class_<cuframes::PublishTiming>(m, "PublishTiming",
+                                        "Where the last acquire() and publish() spent their time, in ns.")
+        .def_readonly("acquire_ns", &cuframes::PublishTiming::acquire_ns, "acquire(): finding a free slot.")
+        .def_readonly("sync_ns", &cuframes::PublishTiming::sync_ns, "publish(): cuStreamSynchronize (0 on host).")
+        .def_readonly("ring_ns", &cuframes::PublishTiming::ring_ns, "publish(): record, ring entry, sequence update.")
+        .def_readonly("wake_ns", &cuframes::PublishTiming::wake_ns, "publish(): FUTEX_WAKE of sleeping subscribers.")
+        .def_property_readonly("overhead_ns",
+                               [](const cuframes::PublishTiming &t) { return t.acquire_ns + t.ring_ns + t.wake_ns; },
+                               "What cuframes adds on top of the stream sync.")
+        .def("__repr__", [](const cuframes::PublishTiming &t) {
+            return "<cuframes.PublishTiming acquire_ns=" + std::to_string(t.acquire_ns) + " sync_ns=" +
+                   std::to_string(t.sync_ns) + " ring_ns=" + std::to_string(t.ring_ns) +
+                   " wake_ns=" + std::to_string(t.wake_ns) + ">";
+        });
+
     py::class_<PublisherState, std::shared_ptr<PublisherState>>(m, "Publisher")
         .def(py::init([](const std::string &key, const py::int_ &width, const py::int_ &height,
                          const std::string &format, const py::int_ &slots, const std::string &backend,
                          int device, const std::string &dir, const py::int_ &mode, const py::int_ &max_subscribers,
                          const py::int_ &max_held, const py::int_ &group, const std::vector<py::int_> &allowed_uids,
-                         const std::vector<py::int_> &allowed_gids) {
+                         const std::vector<py::int_> &allowed_gids, bool stream_ordered) {
                  cuframes::PublisherOptions options;
                  options.key = key;
                  options.dir = dir;
@@ -84,6 +99,7 @@ void register_publisher(py::module_ &m) {
                  options.socket_group = group.cast<int64_t>() < 0 ? -1 : static_cast<int64_t>(to_u32(group, "group"));
                  for (const auto &uid : allowed_uids) options.allowed_uids.push_back(to_u32(uid, "allowed_uids"));
                  for (const auto &gid : allowed_gids) options.allowed_gids.push_back(to_u32(gid, "allowed_gids"));
+                 options.stream_ordered = stream_ordered;
                  auto state = std::make_shared<PublisherState>();
                  {
                      py::gil_scoped_release unlocked;
@@ -94,7 +110,8 @@ void register_publisher(py::module_ &m) {
              py::arg("key"), py::arg("width"), py::arg("height"), py::arg("format") = "nv12", py::arg("slots") = 10,
              py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
              py::arg("max_subscribers") = 4, py::arg("max_held") = 2, py::arg("group") = -1,
-             py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{})
+             py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{},
+             py::arg("stream_ordered") = false)
         .def("acquire",
              [](PublisherState &s) {
                  const cuframes::WritableSlot slot = s.core->acquire();
@@ -164,6 +181,7 @@ void register_publisher(py::module_ &m) {
         .def_property_readonly("max_held", [](const PublisherState &s) { return s.core->max_held(); })
         .def_property_readonly("subscriber_count", [](const PublisherState &s) { return s.core->subscriber_count(); })
         .def_property_readonly("last_seq", [](const PublisherState &s) { return s.core->last_seq(); })
+        .def_property_readonly("last_timing", [](const PublisherState &s) { return s.core->last_timing(); })
         .def_property_readonly("has_acquired", [](const PublisherState &s) { return s.core->has_acquired(); })
         .def_property_readonly("closed", [](const PublisherState &s) { return s.core->closed(); });
 }

@@ -1,6 +1,8 @@
 // cuframes._core.Subscriber, FrameLease and FrameInfo.
 #include "bindings.hpp"
 
+#include <cmath>
+
 #include "cuframes/subscriber.hpp"
 
 namespace cuframes_py {
@@ -17,6 +19,16 @@ struct HeldFrame {
         return *lease;
     }
 };
+
+// Seconds (None: until the timeout) to the core's nanoseconds (-1: until the timeout).
+int64_t to_spin_ns(const py::object &seconds) {
+    if (seconds.is_none()) return -1;
+    const double s = seconds.cast<double>();
+    if (std::isnan(s) || s < 0)
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
+                     "spin must be None (spin until the timeout) or >= 0 seconds, got " + std::string(py::repr(seconds)));
+    return s >= 9.2e9 ? -1 : static_cast<int64_t>(s * 1e9);
+}
 
 cuframes::MemoryKind memory_kind(bool is_device) {
     return is_device ? cuframes::MemoryKind::Device : cuframes::MemoryKind::Host;
@@ -87,18 +99,19 @@ void register_subscriber(py::module_ &m) {
 
     py::class_<cuframes::Subscriber>(m, "Subscriber")
         .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
-                         const std::string &delivery, bool reconnect) {
+                         const std::string &delivery, bool reconnect, const py::object &spin) {
                  cuframes::SubscriberOptions options;
                  options.key = key;
                  options.dir = dir;
                  options.connect_timeout_ms = to_timeout_ms(connect_timeout, "connect_timeout");
                  options.delivery = cuframes::parse_delivery(delivery);
                  options.reconnect = reconnect;
+                 options.spin_ns = to_spin_ns(spin);
                  py::gil_scoped_release unlocked;
                  return std::make_unique<cuframes::Subscriber>(options);
              }),
              py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("delivery") = "latest",
-             py::arg("reconnect") = false)
+             py::arg("reconnect") = false, py::arg("spin") = 0.0)
         .def("next",
              [](cuframes::Subscriber &s, const py::object &timeout) {
                  const int ms = to_timeout_ms(timeout, "timeout");

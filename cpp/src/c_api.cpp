@@ -152,6 +152,7 @@ void cuframes_publisher_options_init(cuframes_publisher_options *options) {
     options->device = defaults.device;
     options->socket_mode = defaults.socket_mode;
     options->socket_group = defaults.socket_group;
+    options->stream_ordered = defaults.stream_ordered ? 1 : 0;
 }
 
 void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
@@ -166,6 +167,7 @@ void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
     options->connect_timeout_ms = defaults.connect_timeout_ms;
     options->delivery = static_cast<cuframes_delivery>(defaults.delivery);
     options->reconnect = defaults.reconnect ? 1 : 0;
+    options->spin_ns = defaults.spin_ns;
 }
 
 const char *cuframes_last_error(void) { return last_error_message.c_str(); }
@@ -233,6 +235,9 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         cpp.socket_group = options->socket_group;
         cpp.allowed_uids = id_list(fn, "allowed_uids", options->allowed_uids, options->allowed_uid_count);
         cpp.allowed_gids = id_list(fn, "allowed_gids", options->allowed_gids, options->allowed_gid_count);
+        if (options->stream_ordered != 0 && options->stream_ordered != 1)
+            throw_invalid(fn, "options->stream_ordered must be 0 or 1, got " + std::to_string(options->stream_ordered));
+        cpp.stream_ordered = options->stream_ordered == 1;
         *out = new cuframes_publisher{cuframes::Publisher(cpp)};
     });
 }
@@ -325,6 +330,7 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *op
         if (options->reconnect != 0 && options->reconnect != 1)
             throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
         cpp.reconnect = options->reconnect == 1;
+        cpp.spin_ns = options->spin_ns;  // range-checked by the core
         *out = new cuframes_subscriber{cuframes::Subscriber(cpp)};
     });
 }

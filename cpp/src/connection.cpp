@@ -68,6 +68,10 @@ FrameLayout validate_description(const StreamDescription &description) {
     if (description.plane_count != layout.plane_count ||
         std::memcmp(description.planes, layout.planes.data(), sizeof description.planes) != 0)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's plane layout differs from the one this subscriber computes");
+    if ((description.flags & ~kKnownStreamFlags) != 0)
+        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced unknown stream flags " + std::to_string(description.flags));
+    if ((description.flags & kStreamFlagStreamOrdered) != 0 && description.backend != CUFRAMES_BACKEND_CUDA)
+        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced stream-ordered frames on the host backend");
     if (description.slot_count < 3 || description.slot_count > kMaxSlots)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced " + std::to_string(description.slot_count) + " slots");
     if (description.max_held < 1 || description.max_held > kMaxHeldLimit)

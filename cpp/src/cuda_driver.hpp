@@ -35,7 +35,12 @@ struct CudaDriver {
     X(cuMemUnmap)                                                                                      \
     X(cuMemSetAccess)                                                                                  \
     X(cuMemcpy2DAsync)                                                                                 \
-    X(cuStreamSynchronize)
+    X(cuStreamSynchronize)                                                                             \
+    X(cuCtxSynchronize)                                                                                \
+    X(cuMemHostRegister)                                                                               \
+    X(cuMemHostUnregister)                                                                             \
+    X(cuMemHostGetDevicePointer)                                                                       \
+    X(cuStreamWriteValue64)
 
 #define CUFRAMES_DECLARE_MEMBER(name) decltype(&::name) name = nullptr;
     CUFRAMES_CUDA_FUNCTIONS(CUFRAMES_DECLARE_MEMBER)

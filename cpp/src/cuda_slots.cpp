@@ -175,7 +175,10 @@ public:
             slots_.back()->map(handle, slot_size_, context_.device(), true, slot_context(i));
         }
     }
-    ~CudaSlotPool() override { release_slots(); }
+    ~CudaSlotPool() override {
+        disable_ready_signals();
+        release_slots();
+    }
 
     void release_slots() noexcept {
         try {
@@ -199,6 +202,50 @@ public:
         CUFRAMES_CU(cuda_driver().cuStreamSynchronize(reinterpret_cast<CUstream>(stream)), "publish");
     }
 
+    void enable_ready_signals(void *region, uint64_t bytes) override {
+        ScopedContext current(context_.get());
+        const CudaDriver &cu = cuda_driver();
+        // DEVICEMAP: the GPU writes the ready words through a device pointer;
+        // PORTABLE: from any context of this process.
+        CUFRAMES_CU(cu.cuMemHostRegister(region, bytes, CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_PORTABLE),
+                    "registering the shared header for stream-ordered publishing");
+        CUdeviceptr device_base = 0;
+        CUresult mapped = cu.cuMemHostGetDevicePointer(&device_base, region, 0);
+        if (mapped != CUDA_SUCCESS) {
+            cu.cuMemHostUnregister(region);
+            check_cuda(mapped, "cuMemHostGetDevicePointer", "the shared header");
+        }
+        signal_region_ = static_cast<uint8_t *>(region);
+        signal_bytes_ = bytes;
+        signal_device_base_ = device_base;
+    }
+
+    void signal_ready(StreamHandle stream, std::atomic<uint64_t> *word, uint64_t value) override {
+        auto *host = reinterpret_cast<uint8_t *>(word);
+        if (signal_region_ == nullptr || host < signal_region_ || host + sizeof(uint64_t) > signal_region_ + signal_bytes_)
+            throw Error(CUFRAMES_ERR_STATE, "a ready signal outside the registered header");
+        ScopedContext current(context_.get());
+        CUdeviceptr target = signal_device_base_ + static_cast<CUdeviceptr>(host - signal_region_);
+        CUFRAMES_CU(cuda_driver().cuStreamWriteValue64(reinterpret_cast<CUstream>(stream), target, value, 0),
+                    "stream-ordered publish");
+    }
+
+    void disable_ready_signals() noexcept override {
+        if (signal_region_ == nullptr) return;
+        try {
+            ScopedContext current(context_.get());
+            const CudaDriver &cu = cuda_driver();
+            // Signals still queued write into the header: let them land first.
+            if (CUresult r = cu.cuCtxSynchronize(); r != CUDA_SUCCESS)
+                std::fprintf(stderr, "cuframes: waiting for queued ready signals: %s\n", describe_cuda_error(r).c_str());
+            if (CUresult r = cu.cuMemHostUnregister(signal_region_); r != CUDA_SUCCESS)
+                std::fprintf(stderr, "cuframes: unregistering the shared header: %s\n", describe_cuda_error(r).c_str());
+        } catch (const Error &error) {
+            std::fprintf(stderr, "cuframes: unregistering the shared header: %s\n", error.what());
+        }
+        signal_region_ = nullptr;
+    }
+
     void copy_packed(uint32_t slot, const FrameLayout &layout, uint64_t user, uint64_t user_size, MemoryKind user_kind,
                      StreamHandle stream) override {
         check_packed_size(layout, user_size, CopyDirection::IntoSlot);
@@ -214,6 +261,10 @@ private:
     uint64_t slot_size_ = 0;
     std::vector<std::unique_ptr<MappedAllocation>> slots_;
     std::vector<UniqueFd> fds_;
+    // The header, registered for stream-ordered publishing; null when not.
+    uint8_t *signal_region_ = nullptr;
+    uint64_t signal_bytes_ = 0;
+    CUdeviceptr signal_device_base_ = 0;
 };
 
 // The local ordinal of the GPU with this UUID: ordinals differ between

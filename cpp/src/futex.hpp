@@ -16,4 +16,9 @@ int futex_wait(const std::atomic<uint32_t> *word, uint32_t expected, int64_t tim
 // Wakes every waiter on word. Returns 0 or the errno of the failure.
 int futex_wake_all(std::atomic<uint32_t> *word) noexcept;
 
+// The same pair for a word private to this process (FUTEX_PRIVATE_FLAG:
+// cheaper, no shared-mapping lookup), waking at most one thread.
+int thread_futex_wait(const std::atomic<uint32_t> *word, uint32_t expected, int64_t timeout_ns) noexcept;
+int thread_futex_wake_one(std::atomic<uint32_t> *word) noexcept;
+
 }  // namespace cuframes

@@ -69,6 +69,12 @@ public:
     int device() const noexcept override { return -1; }
     DeviceUuid device_uuid() const noexcept override { return {}; }
     void synchronize(StreamHandle) override {}
+    void enable_ready_signals(void *, uint64_t) override {
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "stream-ordered publishing needs the cuda backend: a host frame is "
+                                                   "complete when the CPU's copy returns");
+    }
+    void signal_ready(StreamHandle, std::atomic<uint64_t> *, uint64_t) override {}
+    void disable_ready_signals() noexcept override {}
     void copy_packed(uint32_t slot, const FrameLayout &layout, uint64_t user, uint64_t user_size, MemoryKind user_kind,
                      StreamHandle) override {
         require_host_memory(user_kind);

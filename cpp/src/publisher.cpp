@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -20,9 +21,17 @@
 #include "ring.hpp"
 #include "server.hpp"
 #include "slot_pool.hpp"
+#include "waker.hpp"
 
 namespace cuframes {
 namespace {
+
+// Up to this many subscribers, publish() wakes them itself: one FUTEX_WAKE of
+// a single sleeper costs about what notifying the waker thread does, and
+// saves the subscriber a second hop. Beyond it the waker thread wakes them
+// (the cost grows by about 1 us per sleeper) and claims the next slot ahead
+// (the lease scan grows with them too), so publish() stays flat.
+constexpr uint32_t kInlineWakeSubscribers = 1;
 
 void validate_options(const PublisherOptions &options) {
     validate_key(options.key);
@@ -107,6 +116,8 @@ struct Publisher::Impl {
     uint64_t slot_size = 0;
     int device = -1;
     uint64_t last_seq = 0;
+    PublishTiming timing;  // of the last acquire() and publish()
+    bool stream_ordered = false;
 
     // Serialises the calls below with close(): a binding may run publish()
     // without its interpreter lock while another thread closes.
@@ -123,6 +134,16 @@ struct Publisher::Impl {
     std::unique_ptr<Server> server;
     std::optional<uint32_t> acquired;
 
+    // The ring is claimed from two threads (acquire(), and the waker claiming
+    // ahead); this orders them. Never held while waiting for anything else.
+    std::mutex ring_mutex;
+    // A slot the waker claimed ahead for the next acquire(), or kNoSlot.
+    // Written only under ring_mutex.
+    std::atomic<uint32_t> claimed_ahead{kNoSlot};
+    std::atomic<bool> wake_pending{false};
+    std::atomic<int> waker_error{0};  // errno of a failed FUTEX_WAKE in the waker
+    std::unique_ptr<Waker> waker;     // created last, destroyed first
+
     explicit Impl(const PublisherOptions &options)
         : key(options.key),
           backend(resolve_backend(options.backend)),
@@ -130,11 +151,15 @@ struct Publisher::Impl {
           slot_count(options.slots),
           max_subscribers(options.max_subscribers),
           max_held(options.max_held) {
+        stream_ordered = options.stream_ordered;
         validate_options(options);
         dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);  // checks the length before anything is created
         if (backend == Backend::Cuda && !cuda_available())
             throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "cuda backend requested but unavailable: " + cuda_unavailable_reason());
+        if (stream_ordered && backend != Backend::Cuda)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "stream-ordered publishing needs the cuda backend: a host frame is "
+                                                       "complete when the CPU's copy returns");
         ensure_dir(dir);
         lock = std::make_unique<KeyLock>(lock_path(dir, key), key);
 
@@ -153,6 +178,7 @@ struct Publisher::Impl {
         description.max_held = max_held;
         description.slot_size = slot_size;
         description.epoch = random_epoch();
+        description.flags = options.stream_ordered ? kStreamFlagStreamOrdered : 0;
         std::memcpy(description.planes, layout.planes.data(), sizeof description.planes);
         DeviceUuid uuid = pool->device_uuid();
         std::memcpy(description.device_uuid, uuid.data(), uuid.size());
@@ -169,6 +195,7 @@ struct Publisher::Impl {
         header->metadata_stride = kMetadataStride;
         header->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
         seal_final(header_fd.get(), true, "the shared header");  // only our mapping writes
+        if (options.stream_ordered) pool->enable_ready_signals(header_map.data(), header_bytes);
         header_read_only_fd = reopen_read_only(header_fd.get(), "the shared header");
         ring = std::make_unique<ProducerRing>(header, slot_count);
 
@@ -185,7 +212,34 @@ struct Publisher::Impl {
         PathRemover remove_socket_on_failure(socket_path);
         UniqueFd listener = listen_on(socket_path, options.socket_mode, options.socket_group);
         server = std::make_unique<Server>(std::move(listener), std::move(served));
+        waker = std::make_unique<Waker>([this] { background(); });
         remove_socket_on_failure.disarm();
+    }
+
+    SlotMask leased_slots() const { return server->leased_slots(); }
+
+    // The waker's job: what publish() handed off.
+    void background() noexcept {
+        if (wake_pending.exchange(false, std::memory_order_acq_rel)) {
+            if (int err = ring->wake(); err != 0) waker_error.store(err, std::memory_order_relaxed);
+        }
+        try {
+            std::lock_guard<std::mutex> guard(ring_mutex);
+            if (claimed_ahead.load(std::memory_order_relaxed) == kNoSlot)
+                claimed_ahead.store(ring->try_claim([this] { return leased_slots(); }), std::memory_order_release);
+        } catch (...) {
+            // Claiming ahead is an optimisation: acquire() claims for itself and reports any failure.
+        }
+    }
+
+    // A slot for acquire(): the one claimed ahead, else one claimed now.
+    uint32_t claim() {
+        uint32_t slot = claimed_ahead.exchange(kNoSlot, std::memory_order_acq_rel);
+        if (slot != kNoSlot) return slot;
+        std::lock_guard<std::mutex> guard(ring_mutex);
+        // The waker may have claimed one while we waited for the lock.
+        slot = claimed_ahead.exchange(kNoSlot, std::memory_order_acq_rel);
+        return slot != kNoSlot ? slot : ring->claim([this] { return leased_slots(); });
     }
 
     bool closed() const noexcept { return lock == nullptr; }
@@ -197,11 +251,13 @@ struct Publisher::Impl {
     void close() noexcept {
         std::lock_guard<std::mutex> guard(mutex);
         if (closed()) return;
+        waker.reset();           // first: its job uses the ring and the server
         ring->close();           // subscribers learn at once through the header
         server.reset();          // hang up every connection
         remove_file_noexcept(socket_path);
         ring.reset();
         header_read_only_fd.reset();
+        pool->disable_ready_signals();  // the GPU's last writes into the header land first
         header_map.reset();
         header_fd.reset();
         pool.reset();
@@ -228,9 +284,10 @@ WritableSlot Publisher::acquire() {
     impl_->require_open("acquire");
     if (impl_->acquired)
         throw Error(CUFRAMES_ERR_STATE, "a slot is already acquired on '" + impl_->key + "': publish or abort it first");
-    Server *server = impl_->server.get();
-    uint32_t slot = impl_->ring->claim([server] { return server->leased_slots(); });
+    const uint64_t start = monotonic_ns();
+    uint32_t slot = impl_->claim();
     impl_->acquired = slot;
+    impl_->timing.acquire_ns = monotonic_ns() - start;
     return WritableSlot{slot, impl_->pool->address(slot), impl_->slot_size};
 }
 
@@ -245,19 +302,50 @@ uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metada
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "metadata is NULL but metadata_size is not 0");
     // The barrier of the protocol: the frame's bytes are complete before any
     // subscriber can see its sequence number.
-    impl_->pool->synchronize(stream);
-    uint64_t seq = impl_->ring->publish(*impl_->acquired, pts, monotonic_ns(), metadata, metadata_size);
+    const uint64_t start = monotonic_ns();
+    if (impl_->stream_ordered) {
+        // Queued after the frame's work: the GPU marks it complete itself. The
+        // ready word still holds the slot's previous, smaller sequence.
+        SharedHeader *header = static_cast<SharedHeader *>(impl_->header_map.data());
+        impl_->pool->signal_ready(stream, &header->slots[*impl_->acquired].ready_seq, impl_->ring->last_seq() + 1);
+    } else {
+        impl_->pool->synchronize(stream);
+    }
+    // The frame's timestamp: complete from here on (stream-ordered: queued).
+    const uint64_t synced = monotonic_ns();
+    uint64_t seq;
+    {
+        std::lock_guard<std::mutex> ring_guard(impl_->ring_mutex);
+        seq = impl_->ring->publish(*impl_->acquired, pts, synced, metadata, metadata_size);
+    }
     impl_->acquired.reset();
     impl_->last_seq = seq;
+    const uint64_t announced = monotonic_ns();
     // The frame is published whatever happens here; a failed wake-up only
     // delays sleeping subscribers until their next liveness check.
-    if (int err = impl_->ring->wake(); err != 0) throw_os_error("futex wake after publishing frame " + std::to_string(seq), err);
+    int err = impl_->waker_error.exchange(0, std::memory_order_relaxed);
+    if (err == 0) {
+        if (impl_->server->subscriber_count() <= kInlineWakeSubscribers) {
+            err = impl_->ring->wake();
+        } else {
+            impl_->wake_pending.store(true, std::memory_order_release);
+            err = impl_->waker->notify();
+        }
+    }
+    impl_->timing.sync_ns = synced - start;
+    impl_->timing.ring_ns = announced - synced;
+    impl_->timing.wake_ns = monotonic_ns() - announced;
+    if (err != 0) throw_os_error("futex wake after publishing frame " + std::to_string(seq), err);
     return seq;
 }
 
 void Publisher::abort() {
     std::lock_guard<std::mutex> guard(impl_->mutex);
     // The acquired slot's sequence is still 0, so it is simply free again.
+    if (impl_->acquired) {
+        std::lock_guard<std::mutex> ring_guard(impl_->ring_mutex);
+        impl_->ring->release(*impl_->acquired);
+    }
     impl_->acquired.reset();
 }
 
@@ -286,6 +374,10 @@ uint32_t Publisher::subscriber_count() const noexcept {
     return impl_->server ? impl_->server->subscriber_count() : 0;
 }
 uint64_t Publisher::last_seq() const noexcept { return impl_->last_seq; }
+PublishTiming Publisher::last_timing() const noexcept {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
+    return impl_->timing;
+}
 std::shared_ptr<const void> Publisher::slot_memory_owner() const {
     std::lock_guard<std::mutex> guard(impl_->mutex);
     return impl_->pool;

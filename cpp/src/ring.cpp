@@ -11,6 +11,14 @@ ProducerRing::ProducerRing(SharedHeader *header, uint32_t slot_count) noexcept
     : header_(header), slot_count_(slot_count) {}  // a fresh header: nothing published yet
 
 uint32_t ProducerRing::claim(const std::function<SlotMask()> &leased) {
+    uint32_t slot = try_claim(leased);
+    if (slot == kNoSlot)
+        throw Error(CUFRAMES_ERR_LIMIT, "no free slot: every slot is held by a subscriber, holds the newest frame "
+                                        "or is being written");
+    return slot;
+}
+
+uint32_t ProducerRing::try_claim(const std::function<SlotMask()> &leased) {
     // Only this thread publishes, so it knows the newest slot without reading
     // shared memory back.
     uint32_t newest = newest_slot_;
@@ -19,7 +27,7 @@ uint32_t ProducerRing::claim(const std::function<SlotMask()> &leased) {
         uint32_t candidate = kNoSlot;
         for (uint32_t i = 0; i < slot_count_; ++i) {
             uint32_t slot = (cursor_ + i) % slot_count_;
-            if (slot != newest && !held.test(slot)) {
+            if (slot != newest && !held.test(slot) && !reserved_.test(slot)) {
                 candidate = slot;
                 break;
             }
@@ -30,13 +38,14 @@ uint32_t ProducerRing::claim(const std::function<SlotMask()> &leased) {
         uint64_t previous = header_->slots[candidate].seq.exchange(0, std::memory_order_seq_cst);
         if (!leased().test(candidate)) {
             cursor_ = (candidate + 1) % slot_count_;
+            reserved_.set(candidate);
             return candidate;
         }
         // A subscriber leased it between the two scans and may have seen the
         // old sequence: put it back untouched and try another slot.
         header_->slots[candidate].seq.store(previous, std::memory_order_seq_cst);
     }
-    throw Error(CUFRAMES_ERR_LIMIT, "no free slot: every slot is held by a subscriber or holds the newest frame");
+    return kNoSlot;
 }
 
 uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata,
@@ -65,6 +74,7 @@ uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns
     header_->wake_word.fetch_add(1, std::memory_order_release);
     last_seq_ = seq;
     newest_slot_ = slot;
+    reserved_.reset(slot);
     return seq;
 }
 

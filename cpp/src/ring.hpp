@@ -20,18 +20,26 @@ namespace cuframes {
 using SlotMask = std::bitset<kMaxSlots>;
 constexpr uint32_t kNoSlot = 0xffffffffu;
 
+// Not thread-safe: the producer serialises claim, release and publish.
 class ProducerRing {
 public:
     // header: the producer's writable mapping, freshly initialised (nothing published).
     ProducerRing(SharedHeader *header, uint32_t slot_count) noexcept;
 
-    // A slot that no lease names and that does not hold the newest frame,
-    // invalidated so that no new lease on it can succeed. `leased` returns
-    // the slots named by any live subscriber's leases. Throws LIMIT if there
-    // is none (impossible while slots >= subscribers * max_held + 2).
+    // A slot that no lease names, that does not hold the newest frame and
+    // that is not already claimed, invalidated so that no new lease on it can
+    // succeed; it stays reserved until publish() or release(). `leased`
+    // returns the slots named by any live subscriber's leases. Throws LIMIT
+    // if there is none, which cannot happen while slots >= subscribers *
+    // max_held + 2 and at most one slot is claimed at a time (the publisher
+    // claims one ahead only when a spare slot allows it, see publisher.cpp).
     uint32_t claim(const std::function<SlotMask()> &leased);
-    // Makes `slot` the newest frame: record, ring entry, latest, wake word.
-    // Cannot fail; call wake() next.
+    // The same, but kNoSlot instead of LIMIT.
+    uint32_t try_claim(const std::function<SlotMask()> &leased);
+    // Hands a claimed slot back unpublished (its sequence is 0: simply free).
+    void release(uint32_t slot) noexcept { reserved_.reset(slot); }
+    // Makes the claimed `slot` the newest frame: record, ring entry, latest,
+    // wake word. Cannot fail; call wake() next.
     uint64_t publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns, const void *metadata,
                      uint32_t metadata_size) noexcept;
     // FUTEX_WAKE for every sleeping subscriber. Returns 0 or the errno.
@@ -46,6 +54,7 @@ private:
     uint32_t cursor_ = 0;  // round-robin start: spreads writes over all slots
     uint64_t last_seq_ = 0;
     uint32_t newest_slot_ = kNoSlot;  // slot of last_seq_: never reclaimed
+    SlotMask reserved_;               // claimed, not yet published or released
 };
 
 // The slot holding frame `seq`, if the ring still maps it; kNoSlot otherwise.

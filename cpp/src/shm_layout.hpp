@@ -32,6 +32,13 @@ constexpr uint32_t kMetadataStride = CUFRAMES_MAX_METADATA;
 
 enum class StreamState : uint32_t { Running = 1, Closed = 2 };
 
+// StreamDescription::flags.
+// Stream-ordered publishing: a frame's sequence is announced when its work is
+// queued on the producer's stream, and its SlotRecord::ready_seq reaches that
+// sequence when the GPU has finished it. Subscribers wait for both.
+constexpr uint32_t kStreamFlagStreamOrdered = 1u;
+constexpr uint32_t kKnownStreamFlags = kStreamFlagStreamOrdered;
+
 // A published frame's (sequence, slot) in one word, so that one atomic load
 // gives both. Slot indices fit in 8 bits (kMaxSlots <= 256).
 constexpr uint64_t kMaxSeq = (uint64_t{1} << 56) - 1;  // what pack_slot_ref can carry
@@ -50,7 +57,7 @@ struct StreamDescription {
     uint32_t plane_count;
     uint32_t slot_count;
     uint32_t max_held;
-    uint32_t reserved0;
+    uint32_t flags;  // kStreamFlag*
     uint64_t slot_size;
     uint64_t epoch;  // random per producer instance: tells restarts apart
     cuframes_plane planes[CUFRAMES_MAX_PLANES];
@@ -68,7 +75,10 @@ struct alignas(64) SlotRecord {
     uint64_t timestamp_ns;
     uint32_t metadata_size;
     uint32_t reserved0;
-    uint8_t reserved1[32];
+    // Stream-ordered streams only: written by the producer's GPU (a stream
+    // write-value) once the frame `seq` in this slot is complete.
+    std::atomic<uint64_t> ready_seq;
+    uint8_t reserved1[24];
 };
 static_assert(sizeof(SlotRecord) == 64);
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -36,6 +37,15 @@ public:
     // Stream-ordered copy of a packed frame (planes back to back) into `slot`.
     virtual void copy_packed(uint32_t slot, const FrameLayout &layout, uint64_t user, uint64_t user_size,
                              MemoryKind user_kind, StreamHandle stream) = 0;
+
+    // Stream-ordered publishing (cuda only; host throws INVALID_ARGUMENT):
+    // registers the shared header with the GPU so that signal_ready() can
+    // enqueue a write of a frame's ready word on the producer's stream.
+    virtual void enable_ready_signals(void *region, uint64_t bytes) = 0;
+    // Enqueues *word = value on `stream`, after the work already queued there.
+    virtual void signal_ready(StreamHandle stream, std::atomic<uint64_t> *word, uint64_t value) = 0;
+    // Waits for every queued signal, then unregisters the header. Idempotent.
+    virtual void disable_ready_signals() noexcept = 0;
 };
 
 class ImportedSlots {

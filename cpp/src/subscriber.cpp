@@ -1,5 +1,7 @@
 #include "cuframes/subscriber.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -26,6 +28,16 @@ constexpr int64_t kLivenessCheckNs = 20'000'000;
 constexpr int64_t kWakeBackstopNs = 250'000'000;
 // While waiting for a restarted producer, how often close() is checked.
 constexpr uint64_t kReconnectSliceMs = 100;
+
+// Tells the core a spin-wait is under way: saves power and lets a sibling
+// hyper-thread run.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
 
 }  // namespace
 
@@ -55,6 +67,7 @@ struct Subscriber::Impl {
     std::string socket_path;
     Delivery delivery;
     bool reconnect;
+    int64_t spin_ns;
     // Fixed for the subscriber's life: a restarted producer must match them.
     FrameLayout layout;
     Backend backend;
@@ -85,8 +98,9 @@ struct Subscriber::Impl {
     std::atomic<bool> closing{false};
 
     explicit Impl(const SubscriberOptions &options)
-        : key(options.key), delivery(options.delivery), reconnect(options.reconnect) {
+        : key(options.key), delivery(options.delivery), reconnect(options.reconnect), spin_ns(options.spin_ns) {
         validate_key(key);
+        if (spin_ns < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "spin must be >= 0 ns, or -1 to spin until the timeout");
         if (delivery != Delivery::Latest && delivery != Delivery::Sequential)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
         if (options.connect_timeout_ms < -1)
@@ -183,6 +197,9 @@ struct Subscriber::Impl {
         const uint32_t slots = attached->description().slot_count;
         std::atomic<uint64_t> &lease = attached->lease_page().leases[lease_index];
         uint64_t unmapped_latest = 0;  // a newest frame found in no slot (see below)
+        // The spin budget runs from the start of this call, not from each wake-up.
+        const uint64_t spin_until =
+            spin_ns < 0 ? UINT64_MAX : spin_ns == 0 ? 0 : monotonic_ns() + static_cast<uint64_t>(spin_ns);
         while (true) {
             if (closing.load(std::memory_order_relaxed))
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
@@ -197,8 +214,13 @@ struct Subscriber::Impl {
                 if (slot != kNoSlot && slot >= slots)
                     throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' published slot " +
                                                            std::to_string(slot) + " of " + std::to_string(slots));
-                if (slot != kNoSlot && try_borrow(header, lease, seq, slot))
+                if (slot != kNoSlot && try_borrow(header, lease, seq, slot)) {
+                    if (stream_ordered(*attached) && !wait_until_ready(*attached, lease, seq, slot, deadline, timeout_ms)) {
+                        if (reconnect) return nullptr;  // the producer died before its GPU finished the frame
+                        throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+                    }
                     return make_lease(attached, lease_index, seq, slot);
+                }
                 if (slot != kNoSlot) {
                     // That frame was overwritten between the lookup and the
                     // lease (or the ring moved on): it is gone, so look past
@@ -226,6 +248,10 @@ struct Subscriber::Impl {
             uint64_t now = monotonic_ns();
             if (now >= deadline)
                 throw Error(CUFRAMES_ERR_TIMEOUT, "no frame from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
+            if (now < spin_until) {
+                spin_for_frame(*attached, std::min(spin_until, deadline));
+                continue;  // a frame, the end of the spin, close() or the producer's end: re-check all
+            }
             // acquire: if the wake word already moved on, we see the new latest.
             uint32_t word = header.wake_word.load(std::memory_order_acquire);
             if (header.latest_seq.load(std::memory_order_acquire) >= next_seq) continue;
@@ -233,6 +259,65 @@ struct Subscriber::Impl {
             int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, static_cast<uint64_t>(limit)));
             if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
                 throw_os_error("futex wait on '" + key + "'", err);
+        }
+    }
+
+    // Polls the shared sequence until a frame newer than next_seq is out or
+    // `until` passes (or close(), or the producer's end). The clock and the
+    // other conditions are read once every kCheckEvery polls: a poll is one
+    // load of a cache line the producer writes once per frame.
+    void spin_for_frame(Connection &attached, uint64_t until) {
+        constexpr uint32_t kCheckEvery = 64;
+        const SharedHeader &header = attached.header();
+        for (uint32_t polls = 1;; ++polls) {
+            // acquire: pairs with the producer's release store of latest_seq.
+            if (header.latest_seq.load(std::memory_order_acquire) >= next_seq) return;
+            if (polls % kCheckEvery == 0 &&
+                (monotonic_ns() >= until || closing.load(std::memory_order_relaxed) || attached.producer_gone()))
+                return;
+            cpu_relax();
+        }
+    }
+
+    static bool stream_ordered(const Connection &attached) noexcept {
+        return (attached.description().flags & kStreamFlagStreamOrdered) != 0;
+    }
+
+    // Stream-ordered streams: the leased frame `seq` is announced but maybe
+    // not complete on the GPU yet. Waits for the producer's GPU to set the
+    // slot's ready word: spinning first (it is typically microseconds away),
+    // then in short sleeps. True when ready; false if the producer went away
+    // first (its queued work dies with it). TIMEOUT at the deadline; the
+    // caller clears the lease on any exit but success.
+    bool wait_until_ready(Connection &attached, std::atomic<uint64_t> &lease, uint64_t seq, uint32_t slot,
+                          uint64_t deadline, int timeout_ms) {
+        constexpr uint64_t kSpinNs = 200'000;
+        constexpr timespec kNap{0, 20'000};
+        const std::atomic<uint64_t> &ready = attached.header().slots[slot].ready_seq;
+        const uint64_t spin_until = monotonic_ns() + kSpinNs;
+        for (uint32_t polls = 1;; ++polls) {
+            // acquire: the GPU's write follows the frame's work on its stream.
+            if (ready.load(std::memory_order_acquire) >= seq) return true;
+            if (polls % 64 != 0) {
+                cpu_relax();
+                continue;
+            }
+            uint64_t now = monotonic_ns();
+            if (closing.load(std::memory_order_relaxed)) {
+                lease.store(0, std::memory_order_relaxed);
+                throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
+            }
+            if (attached.producer_gone() && ready.load(std::memory_order_acquire) < seq) {
+                lease.store(0, std::memory_order_relaxed);
+                return false;
+            }
+            if (now >= deadline) {
+                lease.store(0, std::memory_order_relaxed);
+                throw Error(CUFRAMES_ERR_TIMEOUT, "frame " + std::to_string(seq) + " of '" + key +
+                                                      "' was announced but its GPU work did not finish within " +
+                                                      std::to_string(timeout_ms) + " ms");
+            }
+            if (now >= spin_until) ::nanosleep(&kNap, nullptr);
         }
     }
 

@@ -40,6 +40,7 @@ FORMATS: tuple[str, ...] = tuple(_core.FORMATS)
 PROTOCOL_VERSION: int = _core.PROTOCOL_VERSION
 PlaneInfo = _core.PlaneInfo
 PlaneView = _core.PlaneView
+PublishTiming = _core.PublishTiming
 
 __all__ = [
     "__version__",
@@ -52,6 +53,7 @@ __all__ = [
     "FrameInfo",
     "PlaneInfo",
     "PlaneView",
+    "PublishTiming",
     "cuda_available",
     "cuda_unavailable_reason",
     "default_dir",

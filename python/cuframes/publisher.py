@@ -36,18 +36,26 @@ class Publisher(StreamInfo):
     credentials (``SO_PEERCRED``) must also match the producer's own uid, a
     listed uid, or a listed group (primary or supplementary); a refused one
     gets :class:`~cuframes.PermissionDeniedError` and never a descriptor.
+
+    ``stream_ordered=True`` (cuda only): ``publish()`` queues the frame's
+    completion on its stream (a GPU write into the shared header) instead of
+    waiting for the stream, and announces the frame at once; subscribers wait
+    for that completion before they hand the frame out. The producer's thread
+    never blocks on the GPU. Use one stream per publisher.
     """
 
     def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
                  backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
                  max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
-                 allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = ()) -> None:
+                 allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = (),
+                 stream_ordered: bool = False) -> None:
         self._key = key
         self._core: _core.Publisher | None = None
         self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
                                      max_subscribers, max_held,
                                      -1 if group is None else _group_id(group),
-                                     [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids])
+                                     [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
+                                     bool(stream_ordered))
         self._current: WritableFrame | None = None
 
     def _core_live(self) -> _core.Publisher:
@@ -110,6 +118,13 @@ class Publisher(StreamInfo):
     def last_seq(self) -> int:
         """Sequence number of the newest published frame; 0 before the first."""
         return self._core_live().last_seq
+
+    @property
+    def last_timing(self) -> _core.PublishTiming:
+        """Where the last ``acquire()`` and ``publish()`` spent their time (ns):
+        ``sync_ns`` is the stream sync; ``overhead_ns`` (acquire + ring + wake)
+        is what cuframes adds on top of it."""
+        return self._core_live().last_timing
 
 
 def _resolve(value: int | str, lookup: Callable[[str], int], what: str) -> int:

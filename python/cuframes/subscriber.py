@@ -10,7 +10,7 @@ from . import _core
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
-from .errors import DisconnectedError, StateError, TimeoutError
+from .errors import DisconnectedError, InvalidArgumentError, StateError, TimeoutError
 from .frame import Frame
 
 __all__ = ["Subscriber", "FrameInfo"]
@@ -46,13 +46,22 @@ class Subscriber(StreamInfo):
     ``frame.epoch``, and its ``frame.missed`` counts the frames lost in between.
     Iteration then only ends when you stop it. The new producer must publish the
     same backend, format and size, or :class:`~cuframes.FormatError` is raised.
+
+    ``spin`` (seconds) makes ``next()`` poll the shared sequence that long
+    before it sleeps: a sleeping subscriber pays the kernel's wake-up (about
+    10 µs), a spinning one a cache-line hand-off (well under 1 µs), for a CPU
+    core while it spins. ``spin=None`` spins until the frame or the timeout.
+    A budget a little over the frame period keeps a busy stream's subscriber
+    spinning and lets an idle one sleep. The default, 0, never spins.
     """
 
     def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 delivery: Delivery = "latest", reconnect: bool = False) -> None:
+                 delivery: Delivery = "latest", reconnect: bool = False, spin: float | None = 0.0) -> None:
         self._key = key
         self._core: _core.Subscriber | None = None
-        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery, reconnect)
+        if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
+            raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
+        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery, reconnect, spin)
 
     def _core_live(self) -> _core.Subscriber:
         core = self._core

@@ -142,6 +142,11 @@ typedef struct cuframes_publisher_options {
     uint32_t allowed_uid_count;
     const uint32_t *allowed_gids;
     uint32_t allowed_gid_count;
+    /* 1 (cuda only): publish queues the frame's completion on its stream (a stream
+     * write-value into the shared header) instead of waiting in cuStreamSynchronize;
+     * subscribers wait for the GPU's completion before they return the frame. Use one
+     * stream per publisher. 0 (default): publish synchronizes the stream. */
+    int32_t stream_ordered;
 } cuframes_publisher_options;
 
 /* Which frame a subscriber that fell behind gets next. */
@@ -166,6 +171,10 @@ typedef struct cuframes_subscriber_options {
      * in between. The new producer must publish the same backend, format and size.
      * 0 (default): CUFRAMES_ERR_DISCONNECTED. */
     int32_t reconnect;
+    /* Nanoseconds to spin on the shared sequence before sleeping on the futex: 0 (default)
+     * sleeps at once and costs no CPU while idle; -1 spins until the frame or the timeout.
+     * Spinning buys a few microseconds of wake-up latency for a core. */
+    int64_t spin_ns;
 } cuframes_subscriber_options;
 
 CUFRAMES_API void cuframes_publisher_options_init(cuframes_publisher_options *options);

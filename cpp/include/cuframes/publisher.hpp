@@ -30,6 +30,13 @@ struct PublisherOptions {
     int64_t socket_group = -1;  // chown the socket to this gid; -1 keeps the creator's
     std::vector<uint32_t> allowed_uids;
     std::vector<uint32_t> allowed_gids;
+    // cuda only. publish() queues the frame's completion on its stream (a
+    // stream write-value into the shared header) instead of waiting for it in
+    // cuStreamSynchronize, and announces the frame at once; subscribers wait
+    // for the GPU's completion before they hand the frame out. The producer's
+    // thread never blocks on the GPU. Use one stream per publisher: a frame's
+    // completion must not overtake an earlier frame's in the same slot.
+    bool stream_ordered = false;
 };
 
 // A slot the producer may write into until publish() or abort().
@@ -37,6 +44,15 @@ struct WritableSlot {
     uint32_t index = 0;
     uint64_t data = 0;  // CUdeviceptr on cuda, CPU address on host
     uint64_t size = 0;
+};
+
+// Where the producer's last frame spent its time (CLOCK_MONOTONIC, ns):
+// what cuframes adds on top of the stream sync, for benchmarks and monitors.
+struct PublishTiming {
+    uint64_t acquire_ns = 0;  // acquire(): finding a slot no subscriber holds
+    uint64_t sync_ns = 0;     // publish(): cuStreamSynchronize (0 on host)
+    uint64_t ring_ns = 0;     // publish(): record, ring entry, sequence update
+    uint64_t wake_ns = 0;     // publish(): FUTEX_WAKE of the sleeping subscribers
 };
 
 // Not thread-safe for concurrent producers of frames: acquire, publish and
@@ -54,7 +70,8 @@ public:
     // A free slot: not held by any subscriber and not the newest frame. Never
     // blocks. Throws STATE if a slot is already acquired.
     WritableSlot acquire();
-    // cuStreamSynchronize(stream), then the sequence update, then the wake-up.
+    // cuStreamSynchronize(stream) (stream_ordered: a queued completion signal
+    // instead), then the sequence update, then the wake-up.
     // Returns the new frame's sequence number. metadata_size <= 4096.
     uint64_t publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size);
     // Hands the acquired slot back unpublished. No-op when none is acquired.
@@ -79,6 +96,8 @@ public:
     uint32_t max_held() const noexcept;
     uint32_t subscriber_count() const noexcept;
     uint64_t last_seq() const noexcept;
+    // Timing of the last acquire() and publish().
+    PublishTiming last_timing() const noexcept;
     // Keeps the slots mapped while held, even after close(): for views of a
     // slot that may outlive the publisher. nullptr once closed.
     std::shared_ptr<const void> slot_memory_owner() const;

@@ -23,6 +23,13 @@ struct SubscriberOptions {
     // new producer must publish the same backend, format and size (FORMAT
     // otherwise). Without it, next() throws DISCONNECTED.
     bool reconnect = false;
+    // How long next() spins on the shared sequence before it sleeps on the
+    // futex, in nanoseconds: 0 sleeps at once (no CPU while idle); -1 spins
+    // until the frame comes or the timeout ends. Spinning trades a core for
+    // latency (a sleeping waiter pays the kernel's wake-up, a spinning one a
+    // cache-line hand-off); a budget a little longer than the frame period
+    // keeps a busy stream's subscriber spinning and an idle one asleep.
+    int64_t spin_ns = 0;
 };
 
 struct FrameInfo {
