@@ -57,6 +57,16 @@ else
     failed=1
     summary+=("install: FAILED")
 fi
+# Optional wheels carried to the offline GPU machine (.whl/, gitignored; the
+# device tool's `carry`): PyNvVideoCodec for the benchmark's NVDEC section.
+if compgen -G ".whl/*.whl" >/dev/null; then
+    if run_step "carried wheels" 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target /tmp/cuframes-carried .whl/*.whl; then
+        export PYTHONPATH=/tmp/cuframes-carried${PYTHONPATH:+:$PYTHONPATH}
+    else
+        log "note: the carried wheels did not install; the NVDEC benchmark will say it was skipped"
+    fi
+fi
 run_step "import" 60 "$PY" -c "import cuframes, cuframes._core as c; print(cuframes.__file__); print('cuda_available', c.cuda_available(), c.cuda_unavailable_reason())" || failed=1
 
 PYTEST=("$PY" -m pytest -p no:cacheprovider)
@@ -84,13 +94,11 @@ while IFS= read -r line; do summary+=("  $line"); done <"$REPORT"
 if run_step "cuframes demo" 120 "$PY" -m cuframes demo --seconds 4 --subscribers 3; then rc=0; else rc=$?; failed=1; fi
 summary+=("demo: $(grep -E '^(PASS|FAIL)' /tmp/gpu-check-step.out | tail -1) (exit $rc)")
 
-if [ -f bench/quick.py ]; then
-    if run_step "bench/quick.py" 240 "$PY" bench/quick.py; then rc=0; else rc=$?; failed=1; fi
-    bench_lines=$(tail -n 15 /tmp/gpu-check-step.out)
-    summary+=("bench/quick.py: exit $rc")
-else
-    bench_lines="(no bench/quick.py)"
-fi
+# The benchmark suite's quick mode: cuframes against the floor and the
+# alternatives, with the verdict on each target (bench/RESULTS.md has a full run).
+if run_step "bench/run.py --quick" 300 "$PY" bench/run.py --quick; then rc=0; else rc=$?; failed=1; fi
+bench_lines=$(sed -n '/^targets:/,$p' /tmp/gpu-check-step.out | grep -v '^written:')
+summary+=("bench/run.py --quick: exit $rc")
 
 if run_step "bench/idle_and_disconnect.py" 120 "$PY" bench/idle_and_disconnect.py --kills 20 --idle-seconds 5; then rc=0; else rc=$?; failed=1; fi
 idle_lines=$(grep -E '^(idle|producer SIGKILL)' /tmp/gpu-check-step.out)

@@ -1,0 +1,167 @@
+"""What every benchmark section shares: settings, percentiles, frame sizes, child processes.
+
+A section is a module with ``run(settings: Settings) -> list[dict]``. Each dict is a
+*row*; rows share this shape so that the report can table and plot them together:
+
+    {"section": "latency",          # which part of the issue it answers
+     "method": "cuframes",          # cuframes | floor | legacy_ipc | host_path | torch_mp | nvdec ...
+     "case": "borrow-sleep",        # what was measured (borrow-spin, read_into, attach, ...)
+     "size": "1080p",               # 1080p | 4k | "-" where it does not apply
+     "latency_us": {...},           # percentiles(...) of the samples, when it is a latency
+     "value": 12.3, "unit": "fps",  # or a single figure (throughput, CPU %, cameras)
+     "missed": 0, "torn": 0,        # where frames are counted
+     "note": "..."}                 # anything a reader needs to interpret the row
+
+Latency is taken against a CLOCK_MONOTONIC stamp the producer takes when the frame is
+complete on the GPU (after its stream sync), carried with the frame, so every method is
+timed from the same point. Sources rotate over several buffers so that L2 hits do not
+flatter copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import os
+import platform
+import queue
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# Real frame sizes, NV12: a Y plane plus a half-height interleaved UV plane.
+FRAME_SIZES: dict[str, tuple[int, int]] = {"1080p": (1920, 1080), "4k": (3840, 2160)}
+SOURCE_BUFFERS = 4  # rotated: 4 x 12 MB of 4K frames is more than the H100's 50 MB L2
+
+
+def nv12_bytes(size: str) -> int:
+    width, height = FRAME_SIZES[size]
+    return width * height * 3 // 2
+
+
+@dataclasses.dataclass
+class Settings:
+    quick: bool = False
+    # Latency samples per case after warm-up (the issue asks for at least 10,000).
+    frames: int = 10_000
+    warmup: int = 500
+    sizes: tuple[str, ...] = ("1080p", "4k")
+    # Publishing period for latency cases: subscribers go back to sleep between frames.
+    period_s: float = 0.0003
+    work_dir: str = "/tmp"
+    device: int = 0
+    # Section time budget in seconds (a guard, not a target): a section that would
+    # run past it reports what it has.
+    budget_s: float = 90.0
+
+    @classmethod
+    def make(cls, quick: bool, work_dir: str) -> "Settings":
+        if quick:
+            return cls(quick=True, frames=2_000, warmup=200, sizes=("1080p",), work_dir=work_dir, budget_s=30.0)
+        return cls(work_dir=work_dir)
+
+
+def monotonic_ns() -> int:
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p99/p99.9/max/mean of samples (nearest rank), with their count."""
+    if not samples:
+        return {"n": 0}
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.50), "p99": pick(0.99), "p999": pick(0.999), "max": ordered[-1],
+            "mean": sum(ordered) / len(ordered), "n": len(ordered)}
+
+
+def row(section: str, method: str, case: str, size: str = "-", **fields: Any) -> dict[str, Any]:
+    return {"section": section, "method": method, "case": case, "size": size, **fields}
+
+
+def latency_row(section: str, method: str, case: str, size: str, samples_us: list[float], **fields: Any) -> dict[str, Any]:
+    return row(section, method, case, size, latency_us=percentiles(samples_us), **fields)
+
+
+class ChildError(RuntimeError):
+    """A benchmark child process failed, hung or died."""
+
+
+class Children:
+    """Child processes (spawned, so CUDA is never inherited across fork) that report
+    through one queue. Leaving the ``with`` block kills any survivor."""
+
+    def __init__(self) -> None:
+        self._ctx = mp.get_context("spawn")
+        self.results = self._ctx.Queue()
+        self._procs: list[Any] = []
+
+    def start(self, target: Callable[..., None], *args: Any) -> Any:
+        """Runs ``target(results_queue, *args)`` in a new process."""
+        proc = self._ctx.Process(target=target, args=(self.results, *args), daemon=True)
+        proc.start()
+        self._procs.append(proc)
+        return proc
+
+    def get(self, timeout: float, what: str = "a result") -> Any:
+        """The next message; raises ChildError on timeout, or at once if every child died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.results.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                pass
+            if time.monotonic() >= deadline:
+                raise ChildError(f"no {what} within {timeout:.0f} s")
+            if self._procs and all(not p.is_alive() for p in self._procs):
+                try:
+                    return self.results.get(timeout=0.5)
+                except queue.Empty:
+                    codes = [p.exitcode for p in self._procs]
+                    raise ChildError(f"every child exited (codes {codes}) before sending {what}") from None
+
+    def expect(self, tag: str, timeout: float) -> Any:
+        """The payload of the next message, which must be tagged ``tag`` (children send
+        ``("error", text)`` when they fail)."""
+        kind, payload = self.get(timeout, what=f"{tag!r}")
+        if kind != tag:
+            raise ChildError(f"expected {tag!r} from a child, got {kind!r}: {payload}")
+        return payload
+
+    def __enter__(self) -> "Children":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            proc.join(timeout=5 if exc[0] is None else 0.1)
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        self.results.close()
+        self.results.join_thread()
+
+
+@contextmanager
+def reporting_errors(results: Any) -> Iterator[None]:
+    """Wraps a child's body: any exception goes to the parent as ("error", text)."""
+    try:
+        yield
+    except BaseException as error:  # the parent fails the section with this text
+        results.put(("error", f"{type(error).__name__}: {error}"))
+
+
+def device_meta() -> dict[str, str]:
+    """Device name, driver and date for the results' stamp."""
+    meta = {"host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "cpus": str(os.cpu_count())}
+    try:
+        query = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=20, check=True)
+        name, driver = [part.strip() for part in query.stdout.splitlines()[0].split(",")]
+        meta.update(device=name, driver=driver)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        meta.update(device="no GPU", driver="-")
+    return meta
