@@ -274,8 +274,16 @@ with cuframes.Publisher(key + "-warm-up", {W}, {H}, "{FORMAT}", backend=backend)
         warm_up.send(frame_pattern(warm_up.last_seq + 1, warm_up.packed_size))
         one.next(timeout=10).release()
         two.next(timeout=10).release()
-while sorted(os.listdir("/proc/self/task")) != threads:
-    time.sleep(0.001)
+# Our threads are gone once the list is back to what it was, or, on cuda,
+# where the driver keeps threads of its own, once it stops changing.
+deadline, settled, last = time.monotonic() + 5, time.monotonic(), None
+while sorted(os.listdir("/proc/self/task")) != threads and time.monotonic() < deadline:
+    now = sorted(os.listdir("/proc/self/task"))
+    if now != last:
+        last, settled = now, time.monotonic()
+    elif time.monotonic() - settled > 0.5:
+        break
+    time.sleep(0.005)
 report("baseline")
 for round in range(3):
     go.wait()

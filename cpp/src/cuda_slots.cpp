@@ -1,12 +1,8 @@
 // CUDA backend: every slot is a VMM allocation (cuMemCreate) exported as a
 // POSIX file descriptor. Subscribers import it and map it read-only.
-#include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "cuda_driver.hpp"
@@ -380,42 +376,23 @@ public:
         range_->allow_reading(context_.device(), "read access to the slots");
     }
 
-    // Imports every descriptor. The imports are independent driver calls of
-    // about 50 us each, the bulk of an attach: a few threads run them side by
-    // side. On any failure every handle imported is released and the first
-    // failure (in slot order) is thrown.
+    // Imports every descriptor, in slot order. On a failure every handle
+    // imported so far is released. (Imports on four threads measured no
+    // faster on an H100: the driver serialises them.)
     std::vector<CUmemGenericAllocationHandle> import_handles(const std::vector<UniqueFd> &fds) {
-        constexpr size_t kImportThreads = 4;
         const CudaDriver &cu = cuda_driver();
-        const size_t count = fds.size();
-        std::vector<CUmemGenericAllocationHandle> handles(count);
-        std::vector<CUresult> results(count, CUDA_ERROR_NOT_INITIALIZED);
-        std::atomic<size_t> next{0};
-        CUcontext context = context_.get();
-        auto work = [&]() noexcept {
-            // The context is not needed by the import itself; current anyway, as for every call here.
-            if (cu.cuCtxPushCurrent(context) != CUDA_SUCCESS) return;  // its slots stay NOT_INITIALIZED
-            for (size_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-                void *fd = reinterpret_cast<void *>(static_cast<intptr_t>(fds[i].get()));
-                results[i] = cu.cuMemImportFromShareableHandle(&handles[i], fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+        std::vector<CUmemGenericAllocationHandle> handles;
+        handles.reserve(fds.size());
+        for (size_t i = 0; i < fds.size(); ++i) {
+            CUmemGenericAllocationHandle handle{};
+            void *fd = reinterpret_cast<void *>(static_cast<intptr_t>(fds[i].get()));
+            CUresult imported = cu.cuMemImportFromShareableHandle(&handle, fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+            if (imported != CUDA_SUCCESS) {
+                for (CUmemGenericAllocationHandle done : handles) cu.cuMemRelease(done);
+                check_cuda(imported, "cuMemImportFromShareableHandle",
+                           slot_context(static_cast<uint32_t>(i)) + " (the descriptor is not a CUDA allocation of this machine)");
             }
-            CUcontext popped = nullptr;
-            cu.cuCtxPopCurrent(&popped);
-        };
-        std::vector<std::thread> helpers;
-        try {
-            for (size_t t = 1; t < std::min(kImportThreads, count); ++t) helpers.emplace_back(work);
-        } catch (const std::system_error &) {
-            // No thread to spare: this one imports them all.
-        }
-        work();
-        for (std::thread &helper : helpers) helper.join();
-        for (size_t i = 0; i < count; ++i) {
-            if (results[i] == CUDA_SUCCESS) continue;
-            for (size_t j = 0; j < count; ++j)
-                if (results[j] == CUDA_SUCCESS) cu.cuMemRelease(handles[j]);
-            check_cuda(results[i], "cuMemImportFromShareableHandle",
-                       slot_context(static_cast<uint32_t>(i)) + " (the descriptor is not a CUDA allocation of this machine)");
+            handles.push_back(handle);
         }
         return handles;
     }
