@@ -97,6 +97,19 @@ for binary in "${BINARIES[@]}"; do
     summary+=("$line")
 done
 
+# The cross-process latency probe (host backend here; the GPU harness runs it
+# on cuda): a sleeping and a spinning subscriber.
+PROBE=$(cat "$BUILD/bench/cpp/latency_probe.txt")
+PROBE_FRAMES=$([ "$SMOKE" -eq 1 ] && echo 200 || echo 10000)
+for spin in 0 -1; do
+    echo "== latency_probe host spin_ns=$spin (p50 p99 p99.9 max us, missed)"
+    status=0
+    timeout --kill-after=10 "$LIMIT_S" "$PROBE" host "$spin" "$PROBE_FRAMES" 100 300 || status=$?
+    line="$(printf '%-32s        ' "latency_probe spin_ns=$spin")"
+    if [ "$status" -eq 0 ]; then line="$line  ok"; else failed=1; line="$line  FAILED (exit $status)"; fi
+    summary+=("$line")
+done
+
 echo "== summary$([ "$SMOKE" -eq 1 ] && echo ' (smoke: one iteration each, timings meaningless)')"
 printf '%s\n' "${summary[@]}"
 if [ -n "$OUT" ]; then echo "results: $OUT/<binary>.json"; fi
