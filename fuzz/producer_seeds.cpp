@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 
+#include "cuframes/types.hpp"
 #include "fuzz_input.hpp"
 #include "hostile_subscriber.hpp"
 #include "shm_layout.hpp"
@@ -78,7 +79,7 @@ bool write_producer_seeds(const std::string &dir) {
         op(out, Op::Drain, 0);
     }
     hello(add("hello-with-descriptors"), 1, 4);
-    hello(add("hello-other-version"), 1, 1, 2);
+    hello(add("hello-other-version"), 1, 1, static_cast<uint16_t>(cuframes::kProtocolVersion + 1));
     hello(add("hello-short"), 1, 8);
     {
         SeedWriter &out = add("message-too-many-descriptors");

@@ -85,6 +85,28 @@ def latency_row(section: str, method: str, case: str, size: str, samples_us: lis
     return row(section, method, case, size, latency_us=percentiles(samples_us), **fields)
 
 
+class PublishTimes:
+    """The producer's side of each frame: publish() as its caller sees it (sync
+    included), and the parts Publisher.last_timing reports, in microseconds."""
+
+    def __init__(self) -> None:
+        self.call_us: list[float] = []
+        self.sync_us: list[float] = []
+        self.overhead_us: list[float] = []
+        self.acquire_us: list[float] = []
+        self.wake_us: list[float] = []
+
+    def publish(self, pub: Any, frame: Any) -> None:
+        start = time.perf_counter_ns()
+        frame.publish()
+        self.call_us.append((time.perf_counter_ns() - start) / 1e3)
+        timing = pub.last_timing
+        self.sync_us.append(timing.sync_ns / 1e3)
+        self.overhead_us.append(timing.overhead_ns / 1e3)
+        self.acquire_us.append(timing.acquire_ns / 1e3)
+        self.wake_us.append(timing.wake_ns / 1e3)
+
+
 class ChildError(RuntimeError):
     """A benchmark child process failed, hung or died."""
 

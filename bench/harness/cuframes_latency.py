@@ -30,7 +30,8 @@ import os
 import time
 from typing import Any
 
-from .common import FRAME_SIZES, SOURCE_BUFFERS, Children, Settings, latency_row, percentiles, reporting_errors, row
+from .common import (FRAME_SIZES, SOURCE_BUFFERS, Children, PublishTimes, Settings, latency_row, reporting_errors,
+                     row)
 
 CASES = ("borrow-sleep", "borrow-spin", "borrow-sleep, core", "borrow-spin, core", "read_into", "read_into-spin", "split",
          "e2e borrow, sync publish", "e2e borrow, stream-ordered", "e2e read_into, sync publish",
@@ -104,10 +105,7 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
         stream = torch.cuda.Stream(device=pub.device)
         children.start(subscriber_main, key, settings.work_dir, case, wanted)
         children.expect("ready", timeout=60)
-        publish_us: list[float] = []
-        sync_us: list[float] = []
-        overhead_us: list[float] = []
-        wake_us: list[float] = []
+        times = PublishTimes()
         outcome = None
         deadline = time.monotonic() + settings.budget_s
         i = 0
@@ -117,13 +115,7 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
                                    f"{settings.budget_s:.0f} s")
             frame = pub.acquire(pts=time.clock_gettime_ns(time.CLOCK_MONOTONIC) if e2e else i, stream=stream)
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
-            start = time.perf_counter_ns()
-            frame.publish()
-            publish_us.append((time.perf_counter_ns() - start) / 1e3)
-            timing = pub.last_timing
-            sync_us.append(timing.sync_ns / 1e3)
-            overhead_us.append(timing.overhead_ns / 1e3)
-            wake_us.append(timing.wake_ns / 1e3)
+            times.publish(pub, frame)
             i += 1
             time.sleep(settings.period_s)  # the subscriber goes back to waiting between frames
             if not children.results.empty():
@@ -139,17 +131,17 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
         return [latency_row("publish-modes", "cuframes", case, size, payload["latencies"][skip:],
                             missed=payload["missed"], published=i),
                 latency_row("publish-modes", "cuframes", f"publish() call, {case.split(', ')[1]}, {case.split()[1]}",
-                            size, publish_us[skip:])]
+                            size, times.call_us[skip:])]
     rows = [latency_row("latency", "cuframes", case, size, payload["latencies"][skip:], missed=payload["missed"],
                         published=i)]
     if case == "borrow-sleep":
         # The producer's side, with one sleeping subscriber: publish() as the caller sees it
         # (sync included), the sync alone, and what cuframes adds on top of it.
-        rows += [latency_row("producer", "cuframes", "publish() incl. sync", size, publish_us[skip:]),
-                 latency_row("producer", "cuframes", "sync", size, sync_us[skip:]),
-                 latency_row("producer", "cuframes", "overhead (acquire+ring+wake)", size, overhead_us[skip:],
+        rows += [latency_row("producer", "cuframes", "publish() incl. sync", size, times.call_us[skip:]),
+                 latency_row("producer", "cuframes", "sync", size, times.sync_us[skip:]),
+                 latency_row("producer", "cuframes", "overhead (acquire+ring+wake)", size, times.overhead_us[skip:],
                              subscribers=1),
-                 latency_row("producer", "cuframes", "wake", size, wake_us[skip:], subscribers=1)]
+                 latency_row("producer", "cuframes", "wake", size, times.wake_us[skip:], subscribers=1)]
     return rows
 
 

@@ -19,7 +19,7 @@ import struct
 import time
 from typing import Any
 
-from .common import FRAME_SIZES, SOURCE_BUFFERS, Children, Settings, percentiles, reporting_errors, row
+from .common import FRAME_SIZES, SOURCE_BUFFERS, Children, PublishTimes, Settings, percentiles, reporting_errors, row
 
 SIZE = "1080p"
 
@@ -117,10 +117,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             children.start(subscriber_main, key, settings.work_dir, seconds, check_torn and index % 2 == 0)
         for _ in range(subscribers):
             children.expect("ready", timeout=120)
-        publish_us: list[float] = []
-        overhead_us: list[float] = []
-        acquire_us: list[float] = []
-        wake_us: list[float] = []
+        times = PublishTimes()
         done: list[dict] = []
         i = 0
         start = time.monotonic()
@@ -140,13 +137,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
                     view[0, :8].copy_(stamp)
                     view[-1, -8:].copy_(stamp)
                     del view
-            t0 = time.perf_counter_ns()
-            frame.publish()
-            publish_us.append((time.perf_counter_ns() - t0) / 1e3)
-            timing = pub.last_timing
-            overhead_us.append(timing.overhead_ns / 1e3)
-            acquire_us.append(timing.acquire_ns / 1e3)
-            wake_us.append(timing.wake_ns / 1e3)
+            times.publish(pub, frame)
             if fps is not None:
                 next_at += 1.0 / fps
                 time.sleep(max(0.0, next_at - time.monotonic()))
@@ -166,10 +157,10 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
                   cpu_percent_per_subscriber=percentiles([d["cpu_percent"] for d in done if not d["checked"]]
                                                          or [d["cpu_percent"] for d in done]),
                   cpu_percent_per_checking_subscriber=percentiles([d["cpu_percent"] for d in done if d["checked"]]))
-    skip = min(len(publish_us) // 10, 100)
-    return [row("fanout", "cuframes", case, SIZE, publish_latency_us=percentiles(publish_us[skip:]),
-                overhead_us=percentiles(overhead_us[skip:]), acquire_us=percentiles(acquire_us[skip:]),
-                wake_us=percentiles(wake_us[skip:]), **fields)]
+    skip = min(len(times.call_us) // 10, 100)
+    return [row("fanout", "cuframes", case, SIZE, publish_latency_us=percentiles(times.call_us[skip:]),
+                overhead_us=percentiles(times.overhead_us[skip:]), acquire_us=percentiles(times.acquire_us[skip:]),
+                wake_us=percentiles(times.wake_us[skip:]), **fields)]
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:
