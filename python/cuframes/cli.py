@@ -1,4 +1,4 @@
-"""The `cuframes` command line: `cuframes demo`, `cuframes info`."""
+"""The `cuframes` command line: `cuframes demo`, `cuframes info`, `cuframes cat`."""
 
 from __future__ import annotations
 
@@ -52,6 +52,43 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
         console.print("[yellow]interrupted[/]")
         code = 130
     sys.exit(code)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--frames", "what", flag_value="frames", default=True,
+              help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to wait for the producer, and for each frame.")
+@click.option("--fps", type=click.FloatRange(min=0.001), default=25.0, show_default=True,
+              help="Frame rate to state in --ffmpeg-args (frames carry no rate of their own).")
+@click.option("--ffmpeg-args", is_flag=True,
+              help="Print the ffmpeg input options that read this output, and exit.")
+def cat(url: str, what: str, count: int | None, timeout: float, fps: float, ffmpeg_args: bool) -> None:
+    """Write the frames of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
+
+    \b
+    ffmpeg reads them with the options --ffmpeg-args prints, e.g.:
+      cuframes cat cuframes://cam1 --count 250 | \\
+        ffmpeg $(cuframes cat cuframes://cam1 --ffmpeg-args) -c:v libx264 out.mp4
+    """
+    from .cat import ffmpeg_input_args, write_frames
+
+    err = Console(stderr=True)
+    try:
+        if ffmpeg_args:
+            click.echo(" ".join(ffmpeg_input_args(url, fps=fps, timeout=timeout)))
+            return
+        written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout)
+        err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away: a normal end for a pipe
+    except Error as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 @main.command()

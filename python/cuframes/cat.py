@@ -1,0 +1,50 @@
+"""What `cuframes cat` does: a stream's frames as rawvideo on a byte stream, and the
+ffmpeg input options that read it back."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import DisconnectedError
+from .subscriber import Subscriber
+from .urls import parse_url
+
+__all__ = ["write_frames", "ffmpeg_input_args", "FFMPEG_PIXEL_FORMATS"]
+
+# cuframes format -> ffmpeg pix_fmt of the same packed layout.
+FFMPEG_PIXEL_FORMATS = {
+    "nv12": "nv12", "p010": "p010le", "i420": "yuv420p", "rgb24": "rgb24", "bgr24": "bgr24",
+    "rgba": "rgba", "bgra": "bgra", "gray8": "gray",
+}
+
+
+def _subscribe(url: str, timeout: float) -> Subscriber:
+    address = parse_url(url)
+    # sequential: a recorder wants every frame still in the pool, in order.
+    return Subscriber(address.key, dir=address.dir, connect_timeout=timeout, delivery="sequential")
+
+
+def ffmpeg_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
+    """``-f rawvideo -pix_fmt ... -video_size WxH -framerate FPS -i -`` for the stream at url."""
+    with _subscribe(url, timeout) as sub:
+        return ["-f", "rawvideo", "-pix_fmt", FFMPEG_PIXEL_FORMATS[sub.format], "-video_size",
+                f"{sub.width}x{sub.height}", "-framerate", f"{fps:g}", "-i", "-"]
+
+
+def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float) -> int:
+    """Writes each frame, packed, to out until count frames, or the producer closes.
+    Returns how many were written."""
+    written = 0
+    with _subscribe(url, timeout) as sub:
+        buffer = np.empty(sub.packed_size, dtype=np.uint8)
+        while count is None or written < count:
+            try:
+                sub.read_into(buffer, timeout=timeout)
+            except DisconnectedError:
+                break
+            out.write(memoryview(buffer))
+            written += 1
+        out.flush()
+    return written

@@ -1,0 +1,106 @@
+"""`cuframes://` URLs and `cuframes cat --frames`: a stream's frames as rawvideo on
+stdout, byte-exact, and the ffmpeg options that read them (checked with a real
+ffmpeg when one is installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cuframes
+from cuframes.urls import StreamAddress, parse_url
+
+W, H = 64, 48
+
+PRODUCER = f"""
+import sys, time, numpy as np, cuframes
+key, backend = sys.argv[1], sys.argv[2]
+with cuframes.Publisher(key, {W}, {H}, "nv12", backend=backend) as pub:
+    print("up", flush=True)
+    for seq in range(1, 10_000):
+        # Each frame is its sequence number (mod 256) everywhere: easy to check byte by byte.
+        pub.send(np.full(pub.packed_size, seq % 256, dtype=np.uint8), pts=seq)
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cam1", StreamAddress("cam1")),
+    ("cuframes://cam1", StreamAddress("cam1")),
+    ("cuframes://Cam_1.a-b?dir=/run/shared", StreamAddress("Cam_1.a-b", "/run/shared")),
+])
+def test_urls_name_a_key_and_maybe_a_folder(text, expected):
+    assert parse_url(text) == expected
+    assert parse_url(expected.url()) == expected
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("http://cam1", "not a cuframes URL"),
+    ("cuframes://", "names no key"),
+    ("cuframes://cam1/extra", "nothing else"),
+    ("cuframes://cam1:80", "nothing else"),
+    ("cuframes://user@cam1", "nothing else"),
+    ("cuframes://cam1?fps=30", "unknown parameter"),
+    ("cuframes://cam1?dir=", "dir= once"),
+    ("cuframes://ca%20m", "contains a character"),
+    ("bad key", "contains a character"),
+])
+def test_bad_urls_say_what_is_wrong(text, complaint):
+    with pytest.raises(cuframes.InvalidArgumentError, match=complaint):
+        parse_url(text)
+
+
+def cat(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cuframes", "cat", *args], capture_output=True, timeout=timeout)
+
+
+def test_cat_writes_packed_frames_in_order(children, key, backend, cf_dir):
+    producer = children.spawn(PRODUCER, key, backend)
+    children.read_line(producer, "up")
+    done = cat(f"cuframes://{key}?dir={cf_dir}", "--frames", "--count", "20")
+    assert done.returncode == 0, done.stderr.decode()
+    packed = W * H * 3 // 2
+    assert len(done.stdout) == 20 * packed
+    frames = np.frombuffer(done.stdout, dtype=np.uint8).reshape(20, packed)
+    values = frames[:, 0].astype(int)
+    assert all((frames == values[:, None]).all(axis=1)), "a frame is not uniform: torn or misplaced bytes"
+    steps = np.diff(values) % 256
+    assert (steps >= 1).all(), f"frames out of order: {values.tolist()}"  # sequential delivery
+    assert b"20 frame(s) written" in done.stderr
+
+
+def test_cat_prints_ffmpeg_input_options(children, key, backend):
+    producer = children.spawn(PRODUCER, key, backend)
+    children.read_line(producer, "up")
+    done = cat(key, "--ffmpeg-args", "--fps", "30")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["-f", "rawvideo", "-pix_fmt", "nv12", "-video_size", f"{W}x{H}",
+                                            "-framerate", "30", "-i", "-"]
+
+
+def test_cat_of_a_missing_key_fails_clearly(key):
+    done = cat(f"cuframes://{key}", "--timeout", "0.2")
+    assert done.returncode == 1
+    assert key.encode() in done.stderr and b"error" in done.stderr
+    assert done.stdout == b""
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+                    reason="ffmpeg and ffprobe are not installed")
+def test_ffmpeg_reads_what_cat_writes(children, key, backend, tmp_path):
+    producer = children.spawn(PRODUCER, key, backend)
+    children.read_line(producer, "up")
+    options = cat(key, "--ffmpeg-args").stdout.decode().split()
+    out = tmp_path / "out.mkv"
+    frames = cat(key, "--count", "12")
+    encoded = subprocess.run(["ffmpeg", "-v", "error", *options, "-c:v", "ffv1", str(out)], input=frames.stdout,
+                             capture_output=True, timeout=60)
+    assert encoded.returncode == 0, encoded.stderr.decode()
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                            "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", str(out)],
+                           capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip() == f"ffv1,{W},{H},12"
