@@ -20,7 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,6 +120,12 @@ struct Peer {
     UniqueFd socket;                                 // a raw connection
     bool awaiting = false;                           // sent something not answered yet
     std::unique_ptr<cuframes::Connection> attached;  // an honest subscriber
+    // The leases this subscriber took by the protocol (try_borrow succeeded),
+    // by entry; 0 once the entry is overwritten by raw bytes. Only these bind
+    // the producer: a lease written without the check against the slot's seq
+    // protects nothing, and a hostile peer's reads of a slot it never leased
+    // properly are its own affair.
+    std::array<uint64_t, cuframes::kMaxHeldLimit> valid_leases{};
 };
 
 // One input's peers: all hang up when it ends.
@@ -238,9 +246,14 @@ void write_lease(Run &run, Peer &peer) {
     uint8_t length = run.in.u8() % 64;
     std::vector<uint8_t> bytes = run.in.take(length);
     if (!peer.attached || bytes.empty()) return;
-    // Only this thread writes the page, and the producer reads it only in
-    // acquire(), on this thread too: no race, whatever the bytes.
+    // The producer reads the page with atomic loads, here and on its waker
+    // thread (claiming a slot ahead), as it would a hostile process's page.
     std::memcpy(reinterpret_cast<uint8_t *>(&peer.attached->lease_page()) + offset, bytes.data(), bytes.size());
+    // Entries touched by raw bytes no longer hold a lease taken by the protocol.
+    for (uint32_t i = 0; i < cuframes::kMaxHeldLimit; ++i) {
+        size_t begin = offsetof(cuframes::LeasePage, leases) + i * sizeof(uint64_t);
+        if (offset < begin + sizeof(uint64_t) && begin < offset + bytes.size()) peer.valid_leases[i] = 0;
+    }
 }
 
 void borrow(Run &run, Peer &peer) {
@@ -252,11 +265,15 @@ void borrow(Run &run, Peer &peer) {
     uint64_t seq = header.latest_seq.load(std::memory_order_acquire) - age;
     uint32_t slot = cuframes::find_slot(header, seq);
     if (slot == cuframes::kNoSlot || slot >= kSlots) return;
-    (void)cuframes::try_borrow(header, peer.attached->lease_page().leases[entry], seq, slot);
+    bool held = cuframes::try_borrow(header, peer.attached->lease_page().leases[entry], seq, slot);
+    peer.valid_leases[entry] = held ? cuframes::pack_slot_ref(seq, slot) : 0;
 }
 
-// The producer's promise: a slot it hands out is named by no live lease and
-// does not hold the newest frame.
+// The producer's promise: a slot it hands out is named by no lease taken by
+// the protocol and still in place, and does not hold the newest frame. (The
+// producer may claim a slot ahead, before acquire(); a lease written after
+// that claim without the protocol's check names a slot whose seq is 0, which
+// an honest subscriber would have seen and backed off from.)
 void check_acquired(const Run &run, uint32_t slot) {
     if (slot >= kSlots) fail("acquire() returned slot " + std::to_string(slot));
     if (slot == run.stream.newest_slot) fail("acquire() returned the newest frame's slot " + std::to_string(slot));
@@ -265,7 +282,7 @@ void check_acquired(const Run &run, uint32_t slot) {
         const cuframes::LeasePage &page = run.peers[p].attached->lease_page();
         for (uint32_t i = 0; i < kMaxHeld; ++i) {
             uint64_t ref = page.leases[i].load(std::memory_order_seq_cst);
-            if (ref != 0 && cuframes::slot_ref_slot(ref) == slot)
+            if (ref != 0 && ref == run.peers[p].valid_leases[i] && cuframes::slot_ref_slot(ref) == slot)
                 fail("acquire() returned slot " + std::to_string(slot) + ", which lease " + std::to_string(i) +
                      " of peer " + std::to_string(p) + " names");
         }
