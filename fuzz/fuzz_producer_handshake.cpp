@@ -87,12 +87,7 @@ struct Stream {
     uint64_t inputs = 0;
 
     Stream() {
-        const char *tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/cuframes-fuzz-XXXXXX";
-        std::vector<char> name(pattern.begin(), pattern.end());
-        name.push_back('\0');
-        require(::mkdtemp(name.data()) != nullptr, "mkdtemp");
-        dir = name.data();
+        dir = make_scratch_dir();
         cuframes::PublisherOptions options;
         options.key = kKey;
         options.dir = dir;

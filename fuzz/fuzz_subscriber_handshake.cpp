@@ -32,6 +32,7 @@
 #include "cuframes/subscriber.hpp"
 #include "fake_producer.hpp"
 #include "fd_census.hpp"
+#include "hostile_peer.hpp"
 #include "paths.hpp"
 #include "ring.hpp"
 
@@ -63,12 +64,7 @@ struct Rendezvous {
     UniqueFd cancel;  // eventfd: the subscriber gave up, stop waiting for it
 
     Rendezvous() {
-        const char *tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/cuframes-fuzz-XXXXXX";
-        std::vector<char> name(pattern.begin(), pattern.end());
-        name.push_back('\0');
-        require(::mkdtemp(name.data()) != nullptr, "mkdtemp");
-        dir = name.data();
+        dir = make_scratch_dir();
         socket_path = cuframes::socket_path(dir, kKey);
         listener.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
         require(listener.valid(), "socket");

@@ -156,4 +156,13 @@ bool drain(int socket) {
     }
 }
 
+std::string make_scratch_dir() {
+    const char *tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/cuframes-fuzz-XXXXXX";
+    std::vector<char> name(pattern.begin(), pattern.end());
+    name.push_back('\0');
+    require(::mkdtemp(name.data()) != nullptr, "mkdtemp");
+    return name.data();
+}
+
 }  // namespace cuframes_fuzz

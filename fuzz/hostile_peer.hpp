@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "unique_fd.hpp"
@@ -49,5 +50,9 @@ bool send_raw(int socket, const void *bytes, size_t size, const int *fds, size_t
 // Reads and discards every message queued on `socket`, closing the
 // descriptors they carry. Returns false once the peer has hung up.
 bool drain(int socket);
+
+// A new, empty folder under $TMPDIR (or /tmp) for a target's sockets.
+// Aborts if it cannot be made.
+std::string make_scratch_dir();
 
 }  // namespace cuframes_fuzz

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import cuframes
+from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 MAGIC = 0x4D524643
@@ -220,20 +221,7 @@ time.sleep(60)
 def test_close_while_another_thread_waits_in_next(key, backend) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend):
         sub = cuframes.Subscriber(key)
-        outcome: list[BaseException] = []
-
-        def wait() -> None:
-            try:
-                sub.next(timeout=10)
-            except BaseException as error:  # reported to the test
-                outcome.append(error)
-
-        thread = threading.Thread(target=wait)
-        thread.start()
-        time.sleep(0.2)
-        sub.close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
+        outcome = error_when_closed_while_waiting(sub, wait_s=10, close_after_s=0.2)
         assert len(outcome) == 1 and isinstance(outcome[0], cuframes.StateError), outcome
 
 

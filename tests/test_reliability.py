@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import cuframes
+from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 SOAK_KILLS = int(os.environ.get("CUFRAMES_SOAK_KILLS", "200"))
@@ -225,20 +226,8 @@ def test_reconnect_refuses_a_producer_of_another_format(key, backend) -> None:
 def test_close_ends_a_wait_for_a_restarted_producer(key, backend) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend):
         follower = cuframes.Subscriber(key, reconnect=True)
-    outcome: list[BaseException] = []
-
-    def wait() -> None:
-        try:
-            follower.next(timeout=30)
-        except BaseException as error:  # reported to the test
-            outcome.append(error)
-
-    waiter = threading.Thread(target=wait)
-    waiter.start()
-    time.sleep(0.3)
-    follower.close()
-    waiter.join(timeout=5)
-    assert not waiter.is_alive() and len(outcome) == 1 and isinstance(outcome[0], cuframes.StateError), outcome
+    outcome = error_when_closed_while_waiting(follower, wait_s=30, close_after_s=0.3)
+    assert len(outcome) == 1 and isinstance(outcome[0], cuframes.StateError), outcome
 
 
 def frame_publisher(pub: cuframes.Publisher):

@@ -13,14 +13,17 @@
 // bench/harness/core_probe.py against the installed package, or by CMake with
 // the micro-benchmarks.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -79,6 +82,10 @@ int main(int argc, char **argv) {
     const size_t frames = std::strtoull(argv[3], nullptr, 10);
     const size_t warmup = std::strtoull(argv[4], nullptr, 10);
     const long period_us = std::atol(argv[5]);
+    if (frames < 1 || period_us < 0 || period_us >= 1000000) {
+        std::fprintf(stderr, "latency_probe: FRAMES must be >= 1 and PERIOD_US in 0..999999\n");
+        return 2;
+    }
     char dir_template[] = "/tmp/cuframes-probe-XXXXXX";
     if (::mkdtemp(dir_template) == nullptr) {
         std::perror("mkdtemp");
@@ -92,6 +99,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int status = 1;
+    pid_t child = -1;
     try {
         cuframes::PublisherOptions options;
         options.key = key;
@@ -103,8 +111,8 @@ int main(int argc, char **argv) {
         options.max_subscribers = 1;
         options.backend = backend == "cuda" ? cuframes::Backend::Cuda : cuframes::Backend::Host;
         // Fork before the publisher exists: a CUDA context must not cross a fork.
-        pid_t child = ::fork();
-        if (child < 0) throw std::runtime_error("fork failed");
+        child = ::fork();
+        if (child < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
         if (child == 0) {
             ::close(pipe_fds[0]);
             int code = 4;
@@ -124,7 +132,8 @@ int main(int argc, char **argv) {
         const size_t want = samples.size() * sizeof(uint64_t);
         timespec period{0, period_us * 1000};
         const uint64_t deadline = now_ns() + 120ull * 1000000000ull;
-        ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+        if (::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK) != 0)
+            throw std::runtime_error(std::string("fcntl O_NONBLOCK: ") + std::strerror(errno));
         int64_t pts = 0;
         while (got < want) {
             if (now_ns() > deadline) throw std::runtime_error("the subscriber did not finish in 120 s");
@@ -134,9 +143,12 @@ int main(int argc, char **argv) {
             ssize_t n = ::read(pipe_fds[0], into + got, want - got);
             if (n > 0) got += static_cast<size_t>(n);
             if (n == 0) throw std::runtime_error("the subscriber exited early");
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                throw std::runtime_error(std::string("read from the subscriber: ") + std::strerror(errno));
         }
         int child_status = 0;
-        ::waitpid(child, &child_status, 0);
+        if (::waitpid(child, &child_status, 0) != child) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+        child = -1;
         if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0)
             throw std::runtime_error("the subscriber failed");
         const uint64_t missed = samples.back();
@@ -149,7 +161,12 @@ int main(int argc, char **argv) {
     } catch (const std::exception &error) {
         std::fprintf(stderr, "latency_probe: %s\n", error.what());
     }
-    std::string cleanup = "rm -rf '" + dir + "'";
-    if (std::system(cleanup.c_str()) != 0) std::fprintf(stderr, "latency_probe: could not remove %s\n", dir.c_str());
+    if (child > 0) {  // failed before the subscriber was reaped: leave nothing behind
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+    }
+    ::close(pipe_fds[0]);
+    // The publisher removed its socket and lock: the folder is empty again.
+    if (::rmdir(dir.c_str()) != 0) std::fprintf(stderr, "latency_probe: rmdir %s: %s\n", dir.c_str(), std::strerror(errno));
     return status;
 }

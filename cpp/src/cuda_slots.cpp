@@ -14,6 +14,13 @@ namespace {
 
 std::string slot_context(uint32_t slot) { return "slot " + std::to_string(slot); }
 
+// For calls that release something, on paths that must not throw (destructors,
+// clean-up before rethrowing): a failure is reported, not raised.
+void report(CUresult result, const char *call) {
+    if (result != CUDA_SUCCESS)
+        std::fprintf(stderr, "cuframes: %s failed: %s\n", call, describe_cuda_error(result).c_str());
+}
+
 CUmemAllocationProp allocation_properties(CUdevice device) {
     CUmemAllocationProp properties{};
     properties.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -65,10 +72,6 @@ public:
     CUdeviceptr address() const noexcept { return address_; }
 
 private:
-    static void report(CUresult result, const char *call) {
-        if (result != CUDA_SUCCESS)
-            std::fprintf(stderr, "cuframes: %s failed: %s\n", call, describe_cuda_error(result).c_str());
-    }
     std::optional<CUmemGenericAllocationHandle> handle_;
     CUdeviceptr address_ = 0;
     uint64_t size_ = 0;
@@ -116,10 +119,6 @@ public:
     CUdeviceptr address(size_t slot) const noexcept { return base_ + slot * slot_size_; }
 
 private:
-    static void report(CUresult result, const char *call) {
-        if (result != CUDA_SUCCESS)
-            std::fprintf(stderr, "cuframes: %s failed: %s\n", call, describe_cuda_error(result).c_str());
-    }
     uint64_t slot_size_;
     size_t capacity_;
     size_t mapped_ = 0;
@@ -220,17 +219,14 @@ public:
             int fd = -1;
             CUresult exported = cu.cuMemExportToShareableHandle(&fd, handle, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
             if (exported != CUDA_SUCCESS) {
-                cu.cuMemRelease(handle);
+                report(cu.cuMemRelease(handle), "cuMemRelease");
                 check_cuda(exported, "cuMemExportToShareableHandle", slot_context(i));
             }
             fds_.emplace_back(fd);
             slots_.back()->map(handle, slot_size_, context_.device(), true, slot_context(i));
         }
     }
-    ~CudaSlotPool() override {
-        disable_ready_signals();
-        release_slots();
-    }
+    ~CudaSlotPool() override { release_slots(); }
 
     void release_slots() noexcept {
         try {
@@ -264,7 +260,7 @@ public:
         CUdeviceptr device_base = 0;
         CUresult mapped = cu.cuMemHostGetDevicePointer(&device_base, region, 0);
         if (mapped != CUDA_SUCCESS) {
-            cu.cuMemHostUnregister(region);
+            report(cu.cuMemHostUnregister(region), "cuMemHostUnregister");
             check_cuda(mapped, "cuMemHostGetDevicePointer", "the shared header");
         }
         signal_region_ = static_cast<uint8_t *>(region);
@@ -288,10 +284,8 @@ public:
             ScopedContext current(context_.get());
             const CudaDriver &cu = cuda_driver();
             // Signals still queued write into the header: let them land first.
-            if (CUresult r = cu.cuCtxSynchronize(); r != CUDA_SUCCESS)
-                std::fprintf(stderr, "cuframes: waiting for queued ready signals: %s\n", describe_cuda_error(r).c_str());
-            if (CUresult r = cu.cuMemHostUnregister(signal_region_); r != CUDA_SUCCESS)
-                std::fprintf(stderr, "cuframes: unregistering the shared header: %s\n", describe_cuda_error(r).c_str());
+            report(cu.cuCtxSynchronize(), "cuCtxSynchronize (queued ready signals)");
+            report(cu.cuMemHostUnregister(signal_region_), "cuMemHostUnregister (the shared header)");
         } catch (const Error &error) {
             std::fprintf(stderr, "cuframes: unregistering the shared header: %s\n", error.what());
         }
@@ -369,7 +363,7 @@ public:
                 // producer's claimed size is checked by the driver here.
                 range_->map_next(handles[i], slot_context(static_cast<uint32_t>(i)));
             } catch (...) {
-                for (size_t j = i + 1; j < handles.size(); ++j) cu.cuMemRelease(handles[j]);
+                for (size_t j = i + 1; j < handles.size(); ++j) report(cu.cuMemRelease(handles[j]), "cuMemRelease");
                 throw;
             }
         }
@@ -388,7 +382,7 @@ public:
             void *fd = reinterpret_cast<void *>(static_cast<intptr_t>(fds[i].get()));
             CUresult imported = cu.cuMemImportFromShareableHandle(&handle, fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
             if (imported != CUDA_SUCCESS) {
-                for (CUmemGenericAllocationHandle done : handles) cu.cuMemRelease(done);
+                for (CUmemGenericAllocationHandle done : handles) report(cu.cuMemRelease(done), "cuMemRelease");
                 check_cuda(imported, "cuMemImportFromShareableHandle",
                            slot_context(static_cast<uint32_t>(i)) + " (the descriptor is not a CUDA allocation of this machine)");
             }

@@ -26,6 +26,30 @@
 namespace cuframes {
 namespace {
 
+// Stream-ordered publishing's registration of the header with the GPU, for
+// as long as the header stays mapped: a member declared after the mapping,
+// so that it goes first on every path, a constructor that throws included.
+class ReadySignals {
+public:
+    ReadySignals() = default;
+    ReadySignals(const ReadySignals &) = delete;
+    ReadySignals &operator=(const ReadySignals &) = delete;
+    ~ReadySignals() { stop(); }
+
+    void start(SlotPool &pool, void *header, uint64_t bytes) {
+        pool.enable_ready_signals(header, bytes);
+        pool_ = &pool;
+    }
+    // Waits for the signals still queued, then unregisters. Idempotent.
+    void stop() noexcept {
+        if (pool_ != nullptr) pool_->disable_ready_signals();
+        pool_ = nullptr;
+    }
+
+private:
+    SlotPool *pool_ = nullptr;
+};
+
 // Up to this many subscribers, publish() wakes them itself: one FUTEX_WAKE of
 // a single sleeper costs about what notifying the waker thread does, and
 // saves the subscriber a second hop. Beyond it the waker thread wakes them
@@ -130,6 +154,7 @@ struct Publisher::Impl {
     UniqueFd header_fd;
     UniqueFd header_read_only_fd;
     MemoryMap header_map;
+    ReadySignals ready_signals;  // stream-ordered only
     std::unique_ptr<ProducerRing> ring;
     std::unique_ptr<Server> server;
     std::optional<uint32_t> acquired;
@@ -195,7 +220,7 @@ struct Publisher::Impl {
         header->metadata_stride = kMetadataStride;
         header->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
         seal_final(header_fd.get(), true, "the shared header");  // only our mapping writes
-        if (options.stream_ordered) pool->enable_ready_signals(header_map.data(), header_bytes);
+        if (options.stream_ordered) ready_signals.start(*pool, header_map.data(), header_bytes);
         header_read_only_fd = reopen_read_only(header_fd.get(), "the shared header");
         ring = std::make_unique<ProducerRing>(header, slot_count);
 
@@ -257,7 +282,7 @@ struct Publisher::Impl {
         remove_file_noexcept(socket_path);
         ring.reset();
         header_read_only_fd.reset();
-        pool->disable_ready_signals();  // the GPU's last writes into the header land first
+        ready_signals.stop();   // the GPU's last writes into the header land first
         header_map.reset();
         header_fd.reset();
         pool.reset();

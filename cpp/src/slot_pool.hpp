@@ -45,6 +45,8 @@ public:
     // Enqueues *word = value on `stream`, after the work already queued there.
     virtual void signal_ready(StreamHandle stream, std::atomic<uint64_t> *word, uint64_t value) = 0;
     // Waits for every queued signal, then unregisters the header. Idempotent.
+    // The caller does it while the header is still mapped (the publisher's
+    // ReadySignals member).
     virtual void disable_ready_signals() noexcept = 0;
 };
 

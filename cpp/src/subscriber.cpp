@@ -215,7 +215,7 @@ struct Subscriber::Impl {
                     throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' published slot " +
                                                            std::to_string(slot) + " of " + std::to_string(slots));
                 if (slot != kNoSlot && try_borrow(header, lease, seq, slot)) {
-                    if (stream_ordered(*attached) && !wait_until_ready(*attached, lease, seq, slot, deadline, timeout_ms)) {
+                    if (stream_ordered(*attached) && !wait_until_ready(*attached, seq, slot, deadline, timeout_ms)) {
                         if (reconnect) return nullptr;  // the producer died before its GPU finished the frame
                         throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
                     }
@@ -287,10 +287,9 @@ struct Subscriber::Impl {
     // not complete on the GPU yet. Waits for the producer's GPU to set the
     // slot's ready word: spinning first (it is typically microseconds away),
     // then in short sleeps. True when ready; false if the producer went away
-    // first (its queued work dies with it). TIMEOUT at the deadline; the
-    // caller clears the lease on any exit but success.
-    bool wait_until_ready(Connection &attached, std::atomic<uint64_t> &lease, uint64_t seq, uint32_t slot,
-                          uint64_t deadline, int timeout_ms) {
+    // first (its queued work dies with it). TIMEOUT at the deadline. next()
+    // releases the lease on every exit but success.
+    bool wait_until_ready(Connection &attached, uint64_t seq, uint32_t slot, uint64_t deadline, int timeout_ms) {
         constexpr uint64_t kSpinNs = 200'000;
         constexpr timespec kNap{0, 20'000};
         const std::atomic<uint64_t> &ready = attached.header().slots[slot].ready_seq;
@@ -303,20 +302,13 @@ struct Subscriber::Impl {
                 continue;
             }
             uint64_t now = monotonic_ns();
-            if (closing.load(std::memory_order_relaxed)) {
-                lease.store(0, std::memory_order_relaxed);
+            if (closing.load(std::memory_order_relaxed))
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
-            }
-            if (attached.producer_gone() && ready.load(std::memory_order_acquire) < seq) {
-                lease.store(0, std::memory_order_relaxed);
-                return false;
-            }
-            if (now >= deadline) {
-                lease.store(0, std::memory_order_relaxed);
+            if (attached.producer_gone() && ready.load(std::memory_order_acquire) < seq) return false;
+            if (now >= deadline)
                 throw Error(CUFRAMES_ERR_TIMEOUT, "frame " + std::to_string(seq) + " of '" + key +
                                                       "' was announced but its GPU work did not finish within " +
                                                       std::to_string(timeout_ms) + " ms");
-            }
             if (now >= spin_until) ::nanosleep(&kNap, nullptr);
         }
     }
