@@ -98,6 +98,8 @@ struct Stream {
         options.max_subscribers = kMaxSubscribers;
         options.max_held = kMaxHeld;
         options.backend = cuframes::Backend::Host;
+        // Packet subscribers and observers are peers too: welcome them all.
+        options.packet_ring_bytes = 64 * 1024;
         publisher = std::make_unique<cuframes::Publisher>(options);
     }
     ~Stream() {
@@ -191,7 +193,9 @@ void send_hello(Run &run, Peer &peer) {
     uint8_t faults = run.in.u8();
     uint16_t version = run.in.u16();
     uint32_t client_version = run.in.u32();
-    cuframes::HelloBody hello{faults & 2 ? client_version : cuframes::kProtocolVersion, 0, 0};
+    // Bits 4-5: the role (frames, packets, observe, and one no producer knows).
+    uint32_t role = (faults >> 4) & 3u;
+    cuframes::HelloBody hello{faults & 2 ? client_version : cuframes::kProtocolVersion, role, 0};
     size_t body = sizeof hello - ((faults >> 3) & 1);
     uint16_t wire_version = faults & 1 ? version : static_cast<uint16_t>(cuframes::kProtocolVersion);
     uint8_t fd_spec = faults & 4 ? (1 << 3) : 0;  // three memfds

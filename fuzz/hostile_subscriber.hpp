@@ -20,7 +20,8 @@ enum class Op : uint8_t {
     SendMessage,      // u8 faults (0 bad magic, 1 length field lies, 2 count field lies), u16 version, u16 type,
                       // u8 body length, u8 descriptors (as SendRaw), the body
     SendHello,        // u8 faults (0 version from the next u16, 1 client_version from the next u32, 2 a
-                      // descriptor attached, 3 a byte short), u16 version, u32 client_version
+                      // descriptor attached, 3 a byte short, 4-5 the role: frames, packets, observe,
+                      // unknown), u16 version, u32 client_version
     Drain,            // wait for the producer's answer to what was sent, read it and close what it carried
     Handshake,        // a real Connection (the subscriber's handshake code) on a fresh socket
     WriteLease,       // u8 offset, u8 length % 64, the bytes: written into the peer's lease page

@@ -23,7 +23,7 @@ CC=${CC:-clang}
 CXX=${CXX:-clang++}
 PYTHON=${PYTHON:-python3}
 JOBS=${JOBS:-$(nproc)}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_subscriber_handshake fuzz_producer_handshake"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_subscriber_handshake fuzz_producer_handshake fuzz_packet_ring"}
 BUILD=build/fuzz
 
 # Inputs longer than this cannot mean more: the largest the target reads.
@@ -31,6 +31,7 @@ max_len() {
     case "$1" in
         fuzz_subscriber_handshake) echo 19264 ;;  # kMaxInputBytes in fuzz/fake_producer.hpp
         fuzz_producer_handshake) echo 4096 ;;     # 64 operations (hostile_subscriber.hpp)
+        fuzz_packet_ring) echo 8192 ;;            # 16 patches and an access unit
         *) echo 4096 ;;
     esac
 }

@@ -108,3 +108,31 @@ def test_c_subscriber_fails_cleanly_on_a_bad_key(examples_build: Path, cf_dir: P
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "CUFRAMES_ERR_INVALID_ARGUMENT" in result.stderr
+
+
+def test_c_recorder_writes_a_decodable_stream_of_the_packets(
+    examples_build: Path, children, backend: str, cf_dir: Path, key: str, tmp_path: Path
+) -> None:
+    av = pytest.importorskip("av")
+    producer = children.spawn("""
+        import sys, time, cuframes
+        sys.path.insert(0, "tests")
+        from encoded import encode
+        packets, _ = encode("h264", frames=40, gop=10)
+        with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
+            print("up", flush=True)
+            while pub.packet_subscriber_count == 0:
+                time.sleep(0.01)
+            for p in packets:
+                pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe)
+            time.sleep(0.2)
+    """, key, backend)
+    children.read_line(producer, "up")
+    out = tmp_path / "recording.h264"
+    result = subprocess.run([str(examples_build / "record_packets"), "1000", key, str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"recorded 40 packets (4 keyframes, 0 lost to overruns) to {out}" in result.stdout
+    with av.open(str(out), format="h264") as recording:
+        assert sum(1 for _ in recording.decode(video=0)) == 40
+    children.wait(producer)

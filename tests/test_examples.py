@@ -86,3 +86,41 @@ def test_low_latency_example_reports_its_figures(children, key, backend) -> None
     latency = float(re.search(r"holds the frame: p50 ([0-9.]+) us", done.stdout).group(1))
     overhead = float(re.search(r"over the sync .*: p50 ([0-9.]+) us", done.stdout).group(1))
     assert 0 < latency < 100_000 and 0 < overhead < 100_000
+
+
+PACKET_PRODUCER = """
+import sys, time, cuframes
+sys.path.insert(0, "tests")
+from encoded import encode
+packets, _ = encode(sys.argv[3], frames=30, gop=10)
+with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
+    print("up", flush=True)
+    while pub.packet_subscriber_count == 0:
+        time.sleep(0.01)
+    for p in packets:
+        pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe, codec=sys.argv[3])
+        time.sleep(0.002)
+    time.sleep(0.2)
+"""
+
+
+def test_record_packets_writes_a_stream_that_decodes(children, key, backend, tmp_path) -> None:
+    av = __import__("pytest").importorskip("av")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "hevc")
+    children.read_line(producer, "up")
+    out = tmp_path / "cam.hevc"
+    recorder = children.wait(run_example(children, "record_packets.py", "--key", key, "--out", str(out)))
+    assert recorder.returncode == 0, recorder.stderr
+    assert f"recorded 30 hevc packets (3 keyframes, 0 lost) to {out}" in recorder.stdout
+    with av.open(str(out), format="hevc") as recording:
+        assert sum(1 for _ in recording.decode(video=0)) == 30
+
+
+def test_decode_with_pyav_prints_every_frame_with_its_pts(children, key, backend) -> None:
+    __import__("pytest").importorskip("av")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "h264")
+    children.read_line(producer, "up")
+    decoder = children.wait(run_example(children, "decode_with_pyav.py", "--key", key))
+    assert decoder.returncode == 0, decoder.stderr
+    assert re.findall(r"frame pts=(\d+) 160x96 h264", decoder.stdout) == [str(i) for i in range(30)]
+    assert "decoded 30 frames" in decoder.stdout

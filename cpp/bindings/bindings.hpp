@@ -25,6 +25,8 @@ void register_formats(py::module_ &m);
 void register_plane_view(py::module_ &m);
 void register_publisher(py::module_ &m);
 void register_subscriber(py::module_ &m);
+void register_packets(py::module_ &m);
+void register_observe(py::module_ &m);
 
 [[noreturn]] inline void throw_status(cuframes::Status status, const std::string &message) {
     throw cuframes::Error(status, message);
@@ -34,6 +36,23 @@ void register_subscriber(py::module_ &m);
 // larger than 32 bits) become INVALID_ARGUMENT instead of pybind's TypeError,
 // so that "width=-1" and "width=2**40" fail like "width=0" does.
 uint32_t to_u32(const py::int_ &value, const char *what);
+uint64_t to_u64(const py::int_ &value, const char *what);
+
+// The bytes of any object with the buffer protocol (bytes, memoryview, a
+// contiguous numpy array...), held for as long as this lives. Anything else,
+// or a non-contiguous buffer, is INVALID_ARGUMENT naming `what`.
+class ContiguousBytes {
+public:
+    ContiguousBytes(const py::object &source, const char *what);
+    ~ContiguousBytes() { PyBuffer_Release(&view_); }
+    ContiguousBytes(const ContiguousBytes &) = delete;
+    ContiguousBytes &operator=(const ContiguousBytes &) = delete;
+    const void *data() const noexcept { return view_.buf; }
+    uint64_t size() const noexcept { return static_cast<uint64_t>(view_.len); }
+
+private:
+    Py_buffer view_{};
+};
 // Seconds (float or None) -> milliseconds for the core: None is -1 (forever).
 int to_timeout_ms(const py::object &seconds, const char *what);
 

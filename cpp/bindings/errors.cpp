@@ -40,6 +40,19 @@ uint32_t to_u32(const py::int_ &value, const char *what) {
     return static_cast<uint32_t>(v);
 }
 
+uint64_t to_u64(const py::int_ &value, const char *what) {
+    int overflow = 0;
+    const unsigned long long v = PyLong_AsUnsignedLongLong(value.ptr());
+    if (v == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        overflow = 1;
+    }
+    if (overflow != 0)
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
+                     std::string(what) + " must be a non-negative 64-bit integer, got " + std::string(py::str(value)));
+    return static_cast<uint64_t>(v);
+}
+
 int to_timeout_ms(const py::object &seconds, const char *what) {
     if (seconds.is_none()) return -1;
     const double s = seconds.cast<double>();

@@ -1,6 +1,7 @@
 // cuframes._core.Publisher and WritableSlot.
 #include "bindings.hpp"
 
+#include "cuframes/packets.hpp"
 #include "cuframes/publisher.hpp"
 
 namespace cuframes_py {
@@ -83,7 +84,8 @@ void register_publisher(py::module_ &m) {
                          const std::string &format, const py::int_ &slots, const std::string &backend,
                          int device, const std::string &dir, const py::int_ &mode, const py::int_ &max_subscribers,
                          const py::int_ &max_held, const py::int_ &group, const std::vector<py::int_> &allowed_uids,
-                         const std::vector<py::int_> &allowed_gids, bool stream_ordered) {
+                         const std::vector<py::int_> &allowed_gids, bool stream_ordered,
+                         const py::int_ &packet_ring_bytes, const std::string &description) {
                  cuframes::PublisherOptions options;
                  options.key = key;
                  options.dir = dir;
@@ -100,6 +102,8 @@ void register_publisher(py::module_ &m) {
                  for (const auto &uid : allowed_uids) options.allowed_uids.push_back(to_u32(uid, "allowed_uids"));
                  for (const auto &gid : allowed_gids) options.allowed_gids.push_back(to_u32(gid, "allowed_gids"));
                  options.stream_ordered = stream_ordered;
+                 options.packet_ring_bytes = to_u64(packet_ring_bytes, "packet_ring_bytes");
+                 options.description = description;
                  auto state = std::make_shared<PublisherState>();
                  {
                      py::gil_scoped_release unlocked;
@@ -111,7 +115,7 @@ void register_publisher(py::module_ &m) {
              py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
              py::arg("max_subscribers") = 4, py::arg("max_held") = 2, py::arg("group") = -1,
              py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{},
-             py::arg("stream_ordered") = false)
+             py::arg("stream_ordered") = false, py::arg("packet_ring_bytes") = 0, py::arg("description") = "")
         .def("acquire",
              [](PublisherState &s) {
                  const cuframes::WritableSlot slot = s.core->acquire();
@@ -159,6 +163,22 @@ void register_publisher(py::module_ &m) {
              },
              py::arg("src_ptr"), py::arg("src_size"), py::arg("src_is_device"), py::arg("stream") = 0,
              "Copies a packed frame into the acquired slot on `stream`.")
+        .def("publish_packet",
+             [](PublisherState &s, const py::object &data, int64_t pts, int64_t dts, const std::string &codec,
+                bool keyframe) {
+                 ContiguousBytes bytes(data, "packet data");
+                 cuframes_codec parsed = cuframes::parse_codec(codec);
+                 py::gil_scoped_release unlocked;
+                 return s.core->publish_packet(bytes.data(), bytes.size(), pts, dts, parsed, keyframe);
+             },
+             py::arg("data"), py::arg("pts"), py::arg("dts"), py::arg("codec"), py::arg("keyframe"),
+             "Appends one Annex-B access unit to the packet ring; returns its sequence number.")
+        .def("set_parameter_sets",
+             [](PublisherState &s, const std::string &codec, const py::object &data) {
+                 ContiguousBytes bytes(data, "parameter sets");
+                 s.core->set_parameter_sets(cuframes::parse_codec(codec), bytes.data(), bytes.size());
+             },
+             py::arg("codec"), py::arg("data"))
         .def("close",
              [](PublisherState &s) {
                  s.invalidate_slot();
@@ -181,6 +201,10 @@ void register_publisher(py::module_ &m) {
         .def_property_readonly("max_held", [](const PublisherState &s) { return s.core->max_held(); })
         .def_property_readonly("subscriber_count", [](const PublisherState &s) { return s.core->subscriber_count(); })
         .def_property_readonly("last_seq", [](const PublisherState &s) { return s.core->last_seq(); })
+        .def_property_readonly("packet_subscriber_count",
+                               [](const PublisherState &s) { return s.core->packet_subscriber_count(); })
+        .def_property_readonly("packet_ring_bytes", [](const PublisherState &s) { return s.core->packet_ring_bytes(); })
+        .def_property_readonly("last_packet_seq", [](const PublisherState &s) { return s.core->last_packet_seq(); })
         .def_property_readonly("last_timing", [](const PublisherState &s) { return s.core->last_timing(); })
         .def_property_readonly("has_acquired", [](const PublisherState &s) { return s.core->has_acquired(); })
         .def_property_readonly("closed", [](const PublisherState &s) { return s.core->closed(); });

@@ -18,10 +18,8 @@
 #include "cuframes/publisher.hpp"
 #include "cuframes/subscriber.hpp"
 #include "cuframes/types.hpp"
-
-struct cuframes_publisher {
-    cuframes::Publisher publisher;
-};
+#include "c_api_support.hpp"
+#include "c_api_types.hpp"
 
 struct cuframes_subscriber {
     cuframes::Subscriber subscriber;
@@ -31,75 +29,9 @@ struct cuframes_frame {
     std::shared_ptr<cuframes::FrameLease> lease;
 };
 
+using namespace cuframes::c_api;
+
 namespace {
-
-thread_local std::string last_error_message = "no error";
-
-cuframes_status fail(cuframes_status status, std::string message) noexcept {
-    try {
-        last_error_message = std::move(message);
-    } catch (...) {
-        // Keeping the previous message is the best we can do without memory.
-    }
-    return status;
-}
-
-// Runs `body` and turns whatever it throws into a status and a message.
-template <typename Body>
-cuframes_status guarded(const char *function, Body &&body) noexcept {
-    try {
-        body();
-        return CUFRAMES_OK;
-    } catch (const cuframes::Error &error) {
-        return fail(error.status(), error.what());
-    } catch (const std::bad_alloc &) {
-        return fail(CUFRAMES_ERR_OS, std::string(function) + ": out of memory");
-    } catch (const std::exception &error) {
-        return fail(CUFRAMES_ERR_OS, std::string(function) + ": " + error.what());
-    } catch (...) {
-        return fail(CUFRAMES_ERR_OS, std::string(function) + ": unknown exception");
-    }
-}
-
-cuframes_status null_argument(const char *function, const char *argument) noexcept {
-    return fail(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(function) + ": " + argument + " is NULL");
-}
-
-void throw_invalid(const char *function, const std::string &what) {
-    throw cuframes::Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(function) + ": " + what);
-}
-
-void check_struct_size(const char *function, uint32_t given, size_t expected) {
-    if (given != expected) {
-        throw_invalid(function, "options struct_size mismatch (" + std::to_string(given) + ", expected " +
-                                    std::to_string(expected) +
-                                    "): built against a different cuframes.h, or *_options_init() was not called");
-    }
-}
-
-std::vector<uint32_t> id_list(const char *function, const char *name, const uint32_t *ids, uint32_t count) {
-    if (count > 0 && ids == nullptr) throw_invalid(function, std::string(name) + " is NULL but its count is " + std::to_string(count));
-    if (count > 65536) throw_invalid(function, std::string(name) + " has " + std::to_string(count) + " entries (at most 65536)");
-    return std::vector<uint32_t>(ids, ids + count);
-}
-
-void check_timeout(const char *function, int32_t timeout_ms) {
-    if (timeout_ms < -1) {
-        throw_invalid(function, "timeout_ms must be -1 (forever), 0 (poll) or positive, got " +
-                                    std::to_string(timeout_ms));
-    }
-}
-
-// The integer a C caller stored in an enum field. C allows any int there, but
-// loading an out-of-range value through the C++ enum type is undefined, so
-// read the bytes instead.
-template <typename Enum>
-int64_t raw_enum_value(const Enum &field) noexcept {
-    std::underlying_type_t<Enum> value;
-    static_assert(sizeof(value) == sizeof(field), "enum size");
-    std::memcpy(&value, &field, sizeof(value));
-    return static_cast<int64_t>(value);
-}
 
 cuframes::StreamHandle stream_handle(void *stream) noexcept {
     return static_cast<cuframes::StreamHandle>(reinterpret_cast<uintptr_t>(stream));
@@ -153,6 +85,8 @@ void cuframes_publisher_options_init(cuframes_publisher_options *options) {
     options->socket_mode = defaults.socket_mode;
     options->socket_group = defaults.socket_group;
     options->stream_ordered = defaults.stream_ordered ? 1 : 0;
+    options->packet_ring_bytes = defaults.packet_ring_bytes;
+    options->description = nullptr;
 }
 
 void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
@@ -238,6 +172,8 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         if (options->stream_ordered != 0 && options->stream_ordered != 1)
             throw_invalid(fn, "options->stream_ordered must be 0 or 1, got " + std::to_string(options->stream_ordered));
         cpp.stream_ordered = options->stream_ordered == 1;
+        cpp.packet_ring_bytes = options->packet_ring_bytes;  // range-checked by the core
+        if (options->description != nullptr) cpp.description = options->description;
         *out = new cuframes_publisher{cuframes::Publisher(cpp)};
     });
 }

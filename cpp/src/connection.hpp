@@ -11,6 +11,7 @@
 
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
+#include "hangup_watcher.hpp"
 #include "memory_map.hpp"
 #include "shm_layout.hpp"
 #include "slot_pool.hpp"
@@ -27,7 +28,6 @@ public:
     // waiting at most handshake_timeout_ms for each message (0: only what is
     // already queued). For harnesses that play the producer over a socketpair.
     Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms);
-    // Stops the watcher thread.
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -55,7 +55,7 @@ public:
     // True when a watcher thread wakes waiters as soon as the producer goes,
     // so they may sleep without a limit; false if it could not be started
     // (then waiters must wake now and then to call producer_gone()).
-    bool watched() const noexcept { return watcher_.joinable(); }
+    bool watched() const noexcept { return watcher_.running(); }
     // FUTEX_WAKE on the header's wake word: ends every wait in progress, so
     // that waiters re-check (used by close() and the watcher).
     void wake_waiters() noexcept;
@@ -63,7 +63,6 @@ public:
 private:
     void handshake(int timeout_ms);
     void start_watcher() noexcept;
-    void watch() noexcept;
 
     std::string key_;
     UniqueFd socket_;
@@ -74,8 +73,7 @@ private:
     std::unique_ptr<ImportedSlots> slots_;
     std::atomic<uint32_t> used_leases_{0};  // bit i: lease entry i is in use
     std::atomic<bool> gone_{false};
-    UniqueFd stop_watcher_;  // eventfd that ends the watcher thread
-    std::thread watcher_;    // blocks in poll() on the socket until it hangs up
+    HangupWatcher watcher_;  // last: stopped before anything it touches goes
 };
 
 }  // namespace cuframes

@@ -17,6 +17,7 @@
 #include "key_lock.hpp"
 #include "memfd.hpp"
 #include "memory_map.hpp"
+#include "packet_ring.hpp"
 #include "paths.hpp"
 #include "ring.hpp"
 #include "server.hpp"
@@ -142,6 +143,8 @@ struct Publisher::Impl {
     uint64_t last_seq = 0;
     PublishTiming timing;  // of the last acquire() and publish()
     bool stream_ordered = false;
+    uint64_t packet_ring_bytes = 0;
+    uint64_t last_packet_seq = 0;  // under packet_mutex
 
     // Serialises the calls below with close(): a binding may run publish()
     // without its interpreter lock while another thread closes.
@@ -156,6 +159,10 @@ struct Publisher::Impl {
     MemoryMap header_map;
     ReadySignals ready_signals;  // stream-ordered only
     std::unique_ptr<ProducerRing> ring;
+    // The packet ring has its own lock: packets may come from another thread
+    // than frames, and never wait behind a frame's stream sync.
+    std::mutex packet_mutex;
+    std::unique_ptr<PacketRingWriter> packets;
     std::unique_ptr<Server> server;
     std::optional<uint32_t> acquired;
 
@@ -223,6 +230,8 @@ struct Publisher::Impl {
         if (options.stream_ordered) ready_signals.start(*pool, header_map.data(), header_bytes);
         header_read_only_fd = reopen_read_only(header_fd.get(), "the shared header");
         ring = std::make_unique<ProducerRing>(header, slot_count);
+        packet_ring_bytes = options.packet_ring_bytes;
+        if (packet_ring_bytes != 0) packets = std::make_unique<PacketRingWriter>(packet_ring_bytes, description.epoch);
 
         ServedStream served;
         served.description = description;
@@ -234,6 +243,11 @@ struct Publisher::Impl {
         served.access.gids = options.allowed_gids;
         served.access.owner_uid = ::geteuid();
         served.key = key;
+        served.producer_note = options.description;
+        if (packets) {
+            served.packet_ring_fd = packets->read_only_fd();
+            served.packet_ring_bytes = packets->region_bytes();
+        }
         PathRemover remove_socket_on_failure(socket_path);
         UniqueFd listener = listen_on(socket_path, options.socket_mode, options.socket_group);
         server = std::make_unique<Server>(std::move(listener), std::move(served));
@@ -278,7 +292,13 @@ struct Publisher::Impl {
         if (closed()) return;
         waker.reset();           // first: its job uses the ring and the server
         ring->close();           // subscribers learn at once through the header
-        server.reset();          // hang up every connection
+        {
+            // publish_packet() uses the server too: both go under its lock.
+            std::lock_guard<std::mutex> packet_guard(packet_mutex);
+            if (packets) packets->close();
+            server.reset();      // hang up every connection
+            packets.reset();
+        }
         remove_file_noexcept(socket_path);
         ring.reset();
         header_read_only_fd.reset();
@@ -379,6 +399,41 @@ void Publisher::copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind s
     impl_->require_open("copy_into_acquired");
     if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "copy into a frame of '" + impl_->key + "' without an acquired slot");
     impl_->pool->copy_packed(*impl_->acquired, impl_->layout, src, src_size, src_kind, stream);
+}
+
+uint64_t Publisher::publish_packet(const void *data, uint64_t size, int64_t pts, int64_t dts, cuframes_codec codec,
+                                  bool keyframe) {
+    std::lock_guard<std::mutex> guard(impl_->packet_mutex);
+    if (!impl_->packets) {
+        if (impl_->packet_ring_bytes == 0)
+            throw Error(CUFRAMES_ERR_STATE, "publisher '" + impl_->key + "' has no packet ring (packet_ring_bytes is 0)");
+        throw Error(CUFRAMES_ERR_STATE, "publish_packet on a closed publisher ('" + impl_->key + "')");
+    }
+    uint64_t seq = impl_->packets->write(static_cast<const uint8_t *>(data), size, pts, dts, codec, keyframe);
+    impl_->last_packet_seq = seq;
+    // The server is alive while the packet ring is (close() resets it in between).
+    if (impl_->server->packet_subscriber_count() > 0) {
+        if (int err = impl_->packets->wake(); err != 0)
+            throw_os_error("futex wake after publishing packet " + std::to_string(seq), err);
+    }
+    return seq;
+}
+
+void Publisher::set_parameter_sets(cuframes_codec codec, const void *data, uint64_t size) {
+    std::lock_guard<std::mutex> guard(impl_->packet_mutex);
+    if (!impl_->packets)
+        throw Error(CUFRAMES_ERR_STATE, "publisher '" + impl_->key + "' has no open packet ring");
+    impl_->packets->set_parameter_sets(codec, static_cast<const uint8_t *>(data), size);
+}
+
+uint32_t Publisher::packet_subscriber_count() const noexcept {
+    std::lock_guard<std::mutex> guard(impl_->mutex);
+    return impl_->server ? impl_->server->packet_subscriber_count() : 0;
+}
+uint64_t Publisher::packet_ring_bytes() const noexcept { return impl_->packet_ring_bytes; }
+uint64_t Publisher::last_packet_seq() const noexcept {
+    std::lock_guard<std::mutex> guard(impl_->packet_mutex);
+    return impl_->last_packet_seq;
 }
 
 void Publisher::close() noexcept { impl_->close(); }

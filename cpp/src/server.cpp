@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -74,6 +75,7 @@ void Server::stop() noexcept {
     std::lock_guard<std::mutex> lock(sessions_mutex_);
     sessions_.clear();  // closes every socket: subscribers see the hang-up
     active_count_.store(0, std::memory_order_relaxed);
+    packet_count_.store(0, std::memory_order_relaxed);
     listener_.reset();
 }
 
@@ -81,7 +83,7 @@ SlotMask Server::leased_slots() const {
     SlotMask held;
     std::lock_guard<std::mutex> lock(sessions_mutex_);
     for (const auto &[token, session] : sessions_) {
-        if (!session->active) continue;
+        if (!session->active || session->role != HelloRole::Frames) continue;
         const auto *page = static_cast<const LeasePage *>(session->lease_page.data());
         // The page is the subscriber's to write: only our own max_held bounds
         // the scan, and slot numbers out of range are ignored.
@@ -240,15 +242,13 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
 void Server::handshake(Session &session, uint64_t token) {
     ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
     // Credentials first: a refused peer learns nothing but why, and gets no descriptor.
-    if (stream_.access.restricted()) {
-        PeerCredentials peer = peer_credentials(session.socket.get());
-        if (!stream_.access.allows(peer)) {
-            std::string reason = stream_.access.refusal(peer, stream_.key);
-            std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", reason.c_str());
-            send_reject(session.socket.get(), CUFRAMES_ERR_PERMISSION, reason);
-            drop(token);
-            return;
-        }
+    session.peer = peer_credentials(session.socket.get());
+    if (stream_.access.restricted() && !stream_.access.allows(session.peer)) {
+        std::string reason = stream_.access.refusal(session.peer, stream_.key);
+        std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", reason.c_str());
+        send_reject(session.socket.get(), CUFRAMES_ERR_PERMISSION, reason);
+        drop(token);
+        return;
     }
     if (hello.type() != MessageType::Hello || !hello.fds.empty()) {
         send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
@@ -264,6 +264,26 @@ void Server::handshake(Session &session, uint64_t token) {
         drop(token);
         return;
     }
+    switch (static_cast<HelloRole>(body.role)) {
+        case HelloRole::Frames: welcome_frames(session, token); return;
+        case HelloRole::Packets: welcome_packets(session, token); return;
+        case HelloRole::Observe: answer_observer(session, token); return;
+    }
+    send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "unknown role " + std::to_string(body.role) + " in the hello");
+    drop(token);
+}
+
+void Server::activate(Session &session, HelloRole role) {
+    // Counted before the welcome goes out, so that by the time the subscriber
+    // is attached the producer already reports it (and scans its leases).
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    session.active = true;
+    session.role = role;
+    --pending_count_;
+    (role == HelloRole::Frames ? active_count_ : packet_count_).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Server::welcome_frames(Session &session, uint64_t token) {
     if (active_count_.load(std::memory_order_relaxed) >= stream_.max_subscribers) {
         send_reject(session.socket.get(), CUFRAMES_ERR_LIMIT,
                     "key '" + stream_.key + "' already has its maximum of " + std::to_string(stream_.max_subscribers) +
@@ -279,16 +299,11 @@ void Server::handshake(Session &session, uint64_t token) {
     page->magic = kLeasePageMagic;
     page->version = kProtocolVersion;
     page->max_held = stream_.description.max_held;
-
-    // Counted before the welcome goes out, so that by the time the subscriber
-    // is attached the producer already reports it (and scans its leases).
     {
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         session.lease_page = std::move(lease_page);
-        session.active = true;
-        --pending_count_;
-        active_count_.fetch_add(1, std::memory_order_relaxed);
     }
+    activate(session, HelloRole::Frames);
 
     WelcomeBody welcome{};
     welcome.stream = stream_.description;
@@ -306,6 +321,81 @@ void Server::handshake(Session &session, uint64_t token) {
     }
 }
 
+void Server::welcome_packets(Session &session, uint64_t token) {
+    if (stream_.packet_ring_fd < 0) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_NOT_FOUND,
+                    "the producer of '" + stream_.key + "' publishes no packets (it has no packet ring)");
+        drop(token);
+        return;
+    }
+    if (packet_count_.load(std::memory_order_relaxed) >= stream_.max_subscribers) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_LIMIT,
+                    "key '" + stream_.key + "' already has its maximum of " + std::to_string(stream_.max_subscribers) +
+                        " packet subscribers (max_subscribers)");
+        drop(token);
+        return;
+    }
+    activate(session, HelloRole::Packets);
+    PacketWelcomeBody welcome{};
+    welcome.ring_bytes = stream_.packet_ring_bytes;
+    welcome.epoch = stream_.description.epoch;
+    welcome.subscriber_id = static_cast<uint32_t>(token);
+    int fd = stream_.packet_ring_fd;
+    send_message(session.socket.get(), MessageType::PacketWelcome, &welcome, sizeof welcome, &fd, 1);
+}
+
+UniqueFd Server::subscriber_snapshot(uint32_t &rows) const {
+    std::vector<SubscriberRow> table;
+    {
+        std::lock_guard<std::mutex> lock(sessions_mutex_);
+        for (const auto &[token, session] : sessions_) {
+            if (!session->active) continue;
+            SubscriberRow row{};
+            row.id = token;
+            row.role = static_cast<uint32_t>(session->role);
+            row.uid = session->peer.uid;
+            row.pid = session->peer.pid;
+            if (session->role == HelloRole::Frames) {
+                // The subscriber's own counters: shown, never acted on.
+                const auto *page = static_cast<const LeasePage *>(session->lease_page.data());
+                for (uint32_t i = 0; i < stream_.description.max_held; ++i)
+                    if (page->leases[i].load(std::memory_order_relaxed) != 0) ++row.held;
+                row.frames_received = page->frames_received.load(std::memory_order_relaxed);
+                row.frames_missed = page->frames_missed.load(std::memory_order_relaxed);
+                row.latency_ns = page->last_latency_ns.load(std::memory_order_relaxed);
+            }
+            table.push_back(row);
+        }
+    }
+    rows = static_cast<uint32_t>(table.size());
+    // Never empty: a memfd of size 0 cannot be mapped.
+    uint64_t bytes = std::max<uint64_t>(1, table.size()) * sizeof(SubscriberRow);
+    UniqueFd snapshot = create_sealed_memfd("cuframes-subscribers", bytes);
+    {
+        MemoryMap map(snapshot.get(), bytes, true, "the subscriber snapshot");
+        if (!table.empty()) std::memcpy(map.data(), table.data(), table.size() * sizeof(SubscriberRow));
+    }
+    seal_final(snapshot.get(), true, "the subscriber snapshot");
+    return snapshot;
+}
+
+void Server::answer_observer(Session &session, uint64_t token) {
+    ObservationBody body{};
+    UniqueFd snapshot = subscriber_snapshot(body.subscriber_rows);
+    body.stream = stream_.description;
+    body.header_bytes = stream_.header_bytes;
+    body.max_subscribers = stream_.max_subscribers;
+    body.packet_ring_bytes = stream_.packet_ring_fd >= 0 ? stream_.packet_ring_bytes : 0;
+    std::snprintf(body.description, sizeof body.description, "%s", stream_.producer_note.c_str());
+    std::vector<int> fds{stream_.header_fd, snapshot.get()};
+    if (stream_.packet_ring_fd >= 0) fds.push_back(stream_.packet_ring_fd);
+    body.total_fds = static_cast<uint32_t>(fds.size());
+    send_message(session.socket.get(), MessageType::Observation, &body, sizeof body, fds.data(),
+                 static_cast<uint32_t>(fds.size()));
+    // One answer, then the observer is on its own: what it maps stays valid.
+    drop(token);
+}
+
 void Server::drop(uint64_t token) {
     std::lock_guard<std::mutex> lock(sessions_mutex_);
     auto found = sessions_.find(token);
@@ -314,7 +404,7 @@ void Server::drop(uint64_t token) {
     // which closing it below makes moot.
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, found->second->socket.get(), nullptr);
     if (found->second->active)
-        active_count_.fetch_sub(1, std::memory_order_relaxed);
+        (found->second->role == HelloRole::Frames ? active_count_ : packet_count_).fetch_sub(1, std::memory_order_relaxed);
     else
         --pending_count_;
     sessions_.erase(found);

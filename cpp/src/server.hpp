@@ -29,6 +29,9 @@ struct ServedStream {
     uint32_t max_subscribers = 0;
     AccessPolicy access;  // checked against each peer's credentials before anything is sent
     std::string key;
+    std::string producer_note;   // free text shown to observers (PublisherOptions::description)
+    int packet_ring_fd = -1;     // read-only descriptor of the packet ring; -1: none
+    uint64_t packet_ring_bytes = 0;
 };
 
 class Server {
@@ -44,14 +47,18 @@ public:
     // Slots named by any connected subscriber's leases (seq_cst loads: the
     // producer half of the lease protocol, see ring.hpp).
     SlotMask leased_slots() const;
+    // Frame subscribers (they hold leases); packet subscribers apart.
     uint32_t subscriber_count() const noexcept { return active_count_.load(std::memory_order_relaxed); }
+    uint32_t packet_subscriber_count() const noexcept { return packet_count_.load(std::memory_order_relaxed); }
 
 private:
     struct Session {
         UniqueFd socket;
-        MemoryMap lease_page;  // mapped once the handshake succeeded
+        MemoryMap lease_page;  // frame subscribers: mapped once the handshake succeeded
         uint64_t handshake_deadline_ns = 0;
         bool active = false;
+        HelloRole role = HelloRole::Frames;
+        PeerCredentials peer;
     };
 
     void run() noexcept;
@@ -61,6 +68,12 @@ private:
     Refusal refuse_for_lack_of_descriptors() noexcept;
     void on_session_event(uint64_t token, uint32_t events);
     void handshake(Session &session, uint64_t token);
+    // The three answers to a hello, by role.
+    void welcome_frames(Session &session, uint64_t token);
+    void welcome_packets(Session &session, uint64_t token);
+    void answer_observer(Session &session, uint64_t token);
+    UniqueFd subscriber_snapshot(uint32_t &rows) const;
+    void activate(Session &session, HelloRole role);
     void drop(uint64_t token);
     void drop_expired_handshakes();
     void drop_hung_up_handshakes();
@@ -80,7 +93,8 @@ private:
     std::string too_many_handshakes_reason_;  // built up front: no allocation when out of resources
     std::thread thread_;
     std::atomic<bool> stopped_{false};
-    std::atomic<uint32_t> active_count_{0};
+    std::atomic<uint32_t> active_count_{0};  // frame subscribers
+    std::atomic<uint32_t> packet_count_{0};  // packet subscribers
     uint64_t next_token_ = 2;  // 0: listener, 1: stop event
     size_t pending_count_ = 0;  // sessions still in the handshake (server thread only)
     uint64_t accept_paused_until_ns_ = 0;

@@ -129,6 +129,8 @@ struct alignas(64) LeasePage {
     // Counters the subscriber keeps for observers; the producer never acts on them.
     std::atomic<uint64_t> frames_received;
     std::atomic<uint64_t> frames_missed;
+    // Publish-to-take latency of the last frame taken (CLOCK_MONOTONIC), ns.
+    std::atomic<uint64_t> last_latency_ns;
 };
 static_assert(std::is_standard_layout_v<LeasePage>);
 static_assert(offsetof(LeasePage, leases) == 64);

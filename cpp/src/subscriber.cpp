@@ -397,6 +397,8 @@ struct Subscriber::Impl {
         // relaxed: counters for observers only.
         page.frames_received.fetch_add(1, std::memory_order_relaxed);
         page.frames_missed.fetch_add(info.missed, std::memory_order_relaxed);
+        uint64_t now = monotonic_ns();
+        page.last_latency_ns.store(now > info.timestamp_ns ? now - info.timestamp_ns : 0, std::memory_order_relaxed);
         return frame;
     }
 };

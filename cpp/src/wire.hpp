@@ -1,8 +1,14 @@
 // Handshake messages on the key's SOCK_SEQPACKET Unix socket.
 //
-// subscriber -> producer   Hello
-// producer -> subscriber   Welcome, then Fds chunks (header memfd, lease page,
-//                          one descriptor per slot), or a single Reject.
+// peer -> producer   Hello, naming its role:
+//   Frames:   producer answers Welcome, then Fds chunks (header memfd, lease
+//             page, one descriptor per slot).
+//   Packets:  producer answers PacketWelcome with one descriptor (the packet ring).
+//   Observe:  producer answers Observation with the header, a snapshot of its
+//             subscribers and the packet ring if any, then hangs up. An
+//             observer holds no lease and is no subscriber: `cuframes stat`
+//             reads a live producer without disturbing it.
+// Any of them may be a single Reject instead.
 // Every message starts with MessageHeader. Reject's layout is frozen across
 // protocol versions so that a peer of another version can still read why it
 // was refused.
@@ -28,7 +34,9 @@ constexpr uint32_t kWireMagic = 0x4D524643u;  // "CFRM"
 constexpr uint32_t kMaxFdsPerMessage = 64;
 constexpr size_t kMaxMessageBody = 512;
 
-enum class MessageType : uint16_t { Hello = 1, Welcome = 2, Reject = 3, Fds = 4 };
+enum class MessageType : uint16_t { Hello = 1, Welcome = 2, Reject = 3, Fds = 4, PacketWelcome = 5, Observation = 6 };
+
+enum class HelloRole : uint32_t { Frames = 0, Packets = 1, Observe = 2 };
 
 struct MessageHeader {
     uint32_t magic;
@@ -41,8 +49,8 @@ static_assert(sizeof(MessageHeader) == 16);
 
 struct HelloBody {
     uint32_t client_version;
-    uint32_t reserved0;
-    uint64_t reserved1;
+    uint32_t role;  // HelloRole
+    uint64_t reserved;
 };
 static_assert(sizeof(HelloBody) == 16);
 
@@ -54,6 +62,39 @@ struct WelcomeBody {
     uint32_t subscriber_id;
 };
 static_assert(sizeof(WelcomeBody) == 176);
+
+struct PacketWelcomeBody {
+    uint64_t ring_bytes;  // the packet ring memfd, sent with this message
+    uint64_t epoch;       // the producer instance's (StreamDescription::epoch)
+    uint32_t subscriber_id;
+    uint32_t reserved;
+};
+static_assert(sizeof(PacketWelcomeBody) == 24);
+
+// One row per connected subscriber, in the observation's snapshot memfd.
+struct SubscriberRow {
+    uint64_t id;
+    uint32_t role;  // HelloRole
+    uint32_t uid;
+    int32_t pid;    // as the producer sees it (0 outside its PID namespace)
+    uint32_t held;  // frames held now (lease entries in use)
+    uint64_t frames_received;
+    uint64_t frames_missed;
+    uint64_t latency_ns;  // the subscriber's last publish-to-take latency, 0 if unknown
+};
+static_assert(sizeof(SubscriberRow) == 48);
+constexpr uint64_t kMaxSubscriberRows = 2 * 1024;  // frame and packet subscribers together
+
+struct ObservationBody {
+    StreamDescription stream;
+    uint32_t header_bytes;
+    uint32_t max_subscribers;
+    uint64_t packet_ring_bytes;  // 0: no packet ring (and no descriptor for it)
+    uint32_t subscriber_rows;    // rows in the snapshot memfd
+    uint32_t total_fds;          // header, snapshot, then the packet ring if any
+    char description[128];       // free text from the producer (its source), NUL-terminated
+};
+static_assert(sizeof(ObservationBody) == 312);
 
 struct RejectBody {
     uint32_t status;          // cuframes_status the subscriber should raise
@@ -67,7 +108,8 @@ struct FdsBody {
     uint32_t count;
 };
 
-static_assert(sizeof(WelcomeBody) <= kMaxMessageBody && sizeof(RejectBody) <= kMaxMessageBody);
+static_assert(sizeof(WelcomeBody) <= kMaxMessageBody && sizeof(RejectBody) <= kMaxMessageBody &&
+              sizeof(ObservationBody) <= kMaxMessageBody);
 
 struct ReceivedMessage {
     MessageHeader header{};

@@ -30,7 +30,10 @@ from .errors import (
     VersionMismatchError,
 )
 from .frame import Frame, WritableFrame
+from .observe import list_streams, stat
+from .packets import Packet, PacketSubscriber
 from .publisher import Publisher
+from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus
 from .subscriber import FrameInfo, Subscriber
 
 __version__: str = _core.__version__
@@ -48,6 +51,14 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Publisher",
     "Subscriber",
+    "PacketSubscriber",
+    "Packet",
+    "stat",
+    "list_streams",
+    "StreamStatus",
+    "SubscriberStatus",
+    "PacketStatus",
+    "KeyEntry",
     "Frame",
     "WritableFrame",
     "FrameInfo",

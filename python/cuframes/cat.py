@@ -1,17 +1,24 @@
-"""What `cuframes cat` does: a stream's frames as rawvideo on a byte stream, and the
-ffmpeg input options that read it back."""
+"""What `cuframes cat` does: a stream's frames as rawvideo, or its encoded packets as
+an Annex-B elementary stream, on a byte stream; and the ffmpeg input options that
+read them back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
 
 from .errors import DisconnectedError
+from .packets import PacketSubscriber
 from .subscriber import Subscriber
 from .urls import parse_url
 
-__all__ = ["write_frames", "ffmpeg_input_args", "FFMPEG_PIXEL_FORMATS"]
+__all__ = ["write_frames", "write_packets", "ffmpeg_input_args", "ffmpeg_packet_input_args", "FFMPEG_PIXEL_FORMATS",
+           "FFMPEG_DEMUXERS"]
+
+# cuframes codec -> ffmpeg's demuxer of its Annex-B elementary stream.
+FFMPEG_DEMUXERS = {"h264": "h264", "hevc": "hevc"}
 
 # cuframes format -> ffmpeg pix_fmt of the same packed layout.
 FFMPEG_PIXEL_FORMATS = {
@@ -45,6 +52,40 @@ def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float) 
             except DisconnectedError:
                 break
             out.write(memoryview(buffer))
+            written += 1
+        out.flush()
+    return written
+
+
+def _subscribe_packets(url: str, timeout: float) -> PacketSubscriber:
+    address = parse_url(url)
+    return PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout)
+
+
+def ffmpeg_packet_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
+    """``-f h264|hevc -framerate FPS -i -`` for the packets at url (the codec
+    is the first packet's: it waits for one)."""
+    with _subscribe_packets(url, timeout) as sub:
+        codec = sub.next(timeout).codec
+    return ["-f", FFMPEG_DEMUXERS[codec], "-framerate", f"{fps:g}", "-i", "-"]
+
+
+def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float,
+                  on_overrun: Callable[[int], None] = lambda lost: None) -> int:
+    """Writes each packet (Annex-B) to out until count packets, or the producer
+    closes. The stream starts at a keyframe with its parameter sets, so it
+    decodes from the first byte; after falling behind it resumes at a keyframe
+    and on_overrun(lost packets) is called. Returns how many were written."""
+    written = 0
+    with _subscribe_packets(url, timeout) as sub:
+        while count is None or written < count:
+            try:
+                packet = sub.next(timeout)
+            except DisconnectedError:
+                break
+            if packet.overruns:
+                on_overrun(packet.overruns)
+            out.write(packet.data)
             written += 1
         out.flush()
     return written

@@ -1,4 +1,4 @@
-"""The `cuframes` command line: `cuframes demo`, `cuframes info`, `cuframes cat`."""
+"""The `cuframes` command line: demo, publish, ls, stat, cat, snapshot, bench, info."""
 
 from __future__ import annotations
 
@@ -58,30 +58,43 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
 @click.argument("url")
 @click.option("--frames", "what", flag_value="frames", default=True,
               help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo.")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
+@click.option("--packets", "what", flag_value="packets",
+              help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames or packets.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds to wait for the producer, and for each frame.")
 @click.option("--fps", type=click.FloatRange(min=0.001), default=25.0, show_default=True,
-              help="Frame rate to state in --ffmpeg-args (frames carry no rate of their own).")
+              help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own).")
 @click.option("--ffmpeg-args", is_flag=True,
               help="Print the ffmpeg input options that read this output, and exit.")
 def cat(url: str, what: str, count: int | None, timeout: float, fps: float, ffmpeg_args: bool) -> None:
-    """Write the frames of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
+    """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
-    ffmpeg reads them with the options --ffmpeg-args prints, e.g.:
+    Record the camera's own stream, without re-encoding:
+      cuframes cat cuframes://cam1 --packets | ffmpeg -f h264 -i - -c copy cam1.mp4
+    \b
+    Or encode the decoded frames; ffmpeg reads them with the options --ffmpeg-args prints:
       cuframes cat cuframes://cam1 --count 250 | \\
         ffmpeg $(cuframes cat cuframes://cam1 --ffmpeg-args) -c:v libx264 out.mp4
     """
-    from .cat import ffmpeg_input_args, write_frames
+    from .cat import ffmpeg_input_args, ffmpeg_packet_input_args, write_frames, write_packets
 
     err = Console(stderr=True)
     try:
         if ffmpeg_args:
-            click.echo(" ".join(ffmpeg_input_args(url, fps=fps, timeout=timeout)))
+            args = ffmpeg_packet_input_args if what == "packets" else ffmpeg_input_args
+            click.echo(" ".join(args(url, fps=fps, timeout=timeout)))
             return
-        written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout)
-        err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
+        if what == "packets":
+            def overrun(lost: int) -> None:
+                err.print(f"cuframes cat: fell behind, {lost} packet(s) lost; resumed at a keyframe", highlight=False)
+
+            written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, on_overrun=overrun)
+            err.print(f"cuframes cat: {written} packet(s) written", highlight=False)
+        else:
+            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout)
+            err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away: a normal end for a pipe
     except Error as error:
@@ -103,6 +116,18 @@ def info() -> None:
     console.print(f"default dir: {default_dir()}", highlight=False)
     console.print(f"formats: {', '.join(FORMATS)}", highlight=False)
 
+
+def _register_subcommands() -> None:
+    # Each lives in its own module; importing them pulls in no optional
+    # package (PyAV, prometheus_client): those load when a command runs.
+    from .cli_inspect import COMMANDS
+    from .cli_publish import publish
+
+    for command in (*COMMANDS, publish):
+        main.add_command(command)
+
+
+_register_subcommands()
 
 if __name__ == "__main__":
     main()

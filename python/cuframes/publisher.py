@@ -13,10 +13,11 @@ from ._streams import StreamLike
 from .errors import InvalidArgumentError, StateError
 from .frame import WritableFrame
 
-__all__ = ["Publisher", "Backend", "Format"]
+__all__ = ["Publisher", "Backend", "Format", "Codec"]
 
 Backend = Literal["auto", "cuda", "host"]
 Format = Literal["nv12", "p010", "i420", "rgb24", "bgr24", "rgba", "bgra", "gray8"]
+Codec = Literal["h264", "hevc"]
 
 
 class Publisher(StreamInfo):
@@ -42,20 +43,27 @@ class Publisher(StreamInfo):
     waiting for the stream, and announces the frame at once; subscribers wait
     for that completion before they hand the frame out. The producer's thread
     never blocks on the GPU. Use one stream per publisher.
+
+    ``packet_ring_bytes`` (e.g. ``8 << 20``) adds a packet ring beside the
+    frames, under the same key: :meth:`publish_packet` appends encoded access
+    units (Annex-B H.264/H.265) that :class:`~cuframes.PacketSubscriber`
+    receives, e.g. a recorder that stores the camera's own stream without
+    re-encoding. ``description`` is free text that ``cuframes stat`` and
+    ``cuframes ls`` show, such as the source.
     """
 
     def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
                  backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
                  max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
                  allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = (),
-                 stream_ordered: bool = False) -> None:
+                 stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "") -> None:
         self._key = key
         self._core: _core.Publisher | None = None
         self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
                                      max_subscribers, max_held,
                                      -1 if group is None else _group_id(group),
                                      [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
-                                     bool(stream_ordered))
+                                     bool(stream_ordered), packet_ring_bytes, description)
         self._current: WritableFrame | None = None
 
     def _core_live(self) -> _core.Publisher:
@@ -85,6 +93,37 @@ class Publisher(StreamInfo):
             frame.abort()
             raise
         return frame.publish()
+
+    # --- encoded packets ---
+    def publish_packet(self, data: Any, *, pts: int, dts: int | None = None, keyframe: bool = False,
+                       codec: Codec | str = "h264") -> int:
+        """Appends one encoded access unit (Annex-B: start codes included) to
+        the packet ring and returns its sequence number. Give it the pts of the
+        frame it decodes to, so that consumers can join packets and frames.
+        Never blocks; a keyframe's in-band parameter sets (VPS/SPS/PPS) are
+        kept for subscribers that join later. ``data`` is any contiguous
+        bytes-like object. StateError without a packet ring."""
+        return self._core_live().publish_packet(data, pts, pts if dts is None else dts, codec, bool(keyframe))
+
+    def set_parameter_sets(self, data: Any, *, codec: Codec | str = "h264") -> None:
+        """Parameter sets (Annex-B VPS/SPS/PPS, e.g. a container's extradata
+        converted to Annex-B) to put in front of a joining subscriber's first
+        keyframe when it does not carry them. In-band ones replace them."""
+        self._core_live().set_parameter_sets(codec, data)
+
+    @property
+    def packet_ring_bytes(self) -> int:
+        """Size of the packet ring; 0 when there is none."""
+        return self._core_live().packet_ring_bytes
+
+    @property
+    def packet_subscriber_count(self) -> int:
+        return self._core_live().packet_subscriber_count
+
+    @property
+    def last_packet_seq(self) -> int:
+        """Sequence number of the newest packet; 0 before the first."""
+        return self._core_live().last_packet_seq
 
     # --- lifetime ---
     def close(self) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from . import _core
+from ._core import default_dir
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
-from .errors import DisconnectedError, InvalidArgumentError, StateError, TimeoutError
+from ._slices import call_in_slices, producer_absent
+from .errors import DisconnectedError, InvalidArgumentError, NotFoundError, StateError, TimeoutError
 from .frame import Frame
 
 __all__ = ["Subscriber", "FrameInfo"]
@@ -61,7 +62,10 @@ class Subscriber(StreamInfo):
         self._core: _core.Subscriber | None = None
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
-        self._core = _core.Subscriber(key, dir or "", connect_timeout, delivery, reconnect, spin)
+        self._core = call_in_slices(
+            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout, NotFoundError,
+            lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
+            retry_if=producer_absent)
 
     def _core_live(self) -> _core.Subscriber:
         core = self._core
@@ -70,16 +74,8 @@ class Subscriber(StreamInfo):
         return core
 
     def _wait(self, call: Any, timeout: float | None) -> Any:
-        if timeout is not None and timeout <= _WAIT_SLICE_S:
-            return call(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            remaining = _WAIT_SLICE_S if deadline is None else min(_WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
-            try:
-                return call(remaining)
-            except TimeoutError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"no frame from {self._key!r} within {timeout} s") from None
+        return call_in_slices(call, timeout, TimeoutError, lambda: f"no frame from {self._key!r} within {timeout} s",
+                              slice_s=_WAIT_SLICE_S)
 
     # --- frames ---
     def next(self, timeout: float | None = None) -> Frame:

@@ -617,4 +617,76 @@ TEST_F(CApi, ReconnectFollowsARestartedProducer) {
     cuframes_frame_release(frame);
 }
 
+// Encoded packets through the C ABI: a keyframe with its parameter sets, then
+// a slice; a buffer too small is LIMIT with the size, and the packet waits.
+TEST_F(CApi, PacketsGoThroughAndATooSmallBufferKeepsThePacket) {
+    pub_options.packet_ring_bytes = 1 << 20;
+    pub_options.description = "c test";
+    create_publisher();
+    cuframes_packet_subscriber_options options;
+    cuframes_packet_subscriber_options_init(&options);
+    options.key = "cam0";
+    options.dir = dir.c_str();
+    cuframes_packet_subscriber *packets = nullptr;
+    ASSERT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_OK) << cuframes_last_error();
+
+    const unsigned char keyframe[] = {0, 0, 0, 1, 0x67, 0x42, 0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88};
+    const unsigned char slice[] = {0, 0, 0, 1, 0x41, 0x9a, 0x10};
+    uint64_t seq = 0;
+    ASSERT_EQ(cuframes_publisher_publish_packet(pub, keyframe, sizeof keyframe, 100, 99, CUFRAMES_CODEC_H264, 1, &seq),
+              CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(seq, 1u);
+    ASSERT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 101, 100, CUFRAMES_CODEC_H264, 0, &seq),
+              CUFRAMES_OK);
+
+    unsigned char small[4];
+    cuframes_packet_info info;
+    EXPECT_EQ(cuframes_packet_subscriber_next(packets, 1000, small, sizeof small, &info), CUFRAMES_ERR_LIMIT);
+    EXPECT_EQ(info.size, sizeof keyframe);
+    std::vector<unsigned char> buffer(64);
+    ASSERT_EQ(cuframes_packet_subscriber_next(packets, 1000, buffer.data(), buffer.size(), &info), CUFRAMES_OK);
+    EXPECT_EQ(info.seq, 1u);
+    EXPECT_EQ(info.pts, 100);
+    EXPECT_EQ(info.dts, 99);
+    EXPECT_EQ(info.keyframe, 1u);
+    EXPECT_EQ(info.discontinuity, 1u);
+    EXPECT_EQ(info.codec, CUFRAMES_CODEC_H264);
+    EXPECT_EQ(std::memcmp(buffer.data(), keyframe, sizeof keyframe), 0);
+    ASSERT_EQ(cuframes_packet_subscriber_next(packets, 1000, buffer.data(), buffer.size(), &info), CUFRAMES_OK);
+    EXPECT_EQ(info.seq, 2u);
+    EXPECT_EQ(info.size, sizeof slice);
+    EXPECT_EQ(info.keyframe, 0u);
+    EXPECT_EQ(cuframes_packet_subscriber_next(packets, 0, buffer.data(), buffer.size(), &info), CUFRAMES_ERR_TIMEOUT);
+    cuframes_packet_subscriber_destroy(packets);
+}
+
+TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
+    create_publisher();  // no packet ring
+    const unsigned char slice[] = {0, 0, 1, 0x41};
+    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 0, nullptr),
+              CUFRAMES_ERR_STATE);
+    EXPECT_EQ(cuframes_publisher_publish_packet(nullptr, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 0, nullptr),
+              CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(9), 0,
+                                                nullptr),
+              CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(cuframes_last_error()).find("codec must be"), std::string::npos);
+    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 2, nullptr),
+              CUFRAMES_ERR_INVALID_ARGUMENT);
+
+    cuframes_packet_subscriber_options options;
+    cuframes_packet_subscriber_options_init(&options);
+    options.key = "cam0";
+    options.dir = dir.c_str();
+    cuframes_packet_subscriber *packets = reinterpret_cast<cuframes_packet_subscriber *>(0x1);
+    EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_NOT_FOUND);
+    EXPECT_EQ(packets, nullptr);
+    EXPECT_NE(std::string(cuframes_last_error()).find("publishes no packets"), std::string::npos);
+    options.struct_size = 4;
+    EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_INVALID_ARGUMENT);
+    cuframes_packet_info info;
+    EXPECT_EQ(cuframes_packet_subscriber_next(nullptr, 0, nullptr, 0, &info), CUFRAMES_ERR_INVALID_ARGUMENT);
+    cuframes_packet_subscriber_destroy(nullptr);
+}
+
 }  // namespace

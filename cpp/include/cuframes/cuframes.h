@@ -75,6 +75,12 @@ typedef enum cuframes_format {
     CUFRAMES_FORMAT_GRAY8 = 8
 } cuframes_format;
 
+/* Codec of the encoded packets in a stream's packet ring (Annex-B byte streams). */
+typedef enum cuframes_codec {
+    CUFRAMES_CODEC_H264 = 1,
+    CUFRAMES_CODEC_HEVC = 2
+} cuframes_codec;
+
 /* Where one plane lies inside a slot. */
 typedef struct cuframes_plane {
     uint64_t offset;      /* bytes from the start of the slot */
@@ -147,6 +153,12 @@ typedef struct cuframes_publisher_options {
      * subscribers wait for the GPU's completion before they return the frame. Use one
      * stream per publisher. 0 (default): publish synchronizes the stream. */
     int32_t stream_ordered;
+    /* Bytes of the packet ring for encoded packets (cuframes_publisher_publish_packet) beside
+     * the frames, under the same key; 0 (default): none. 8 MiB holds several seconds of
+     * 1080p H.264. */
+    uint64_t packet_ring_bytes;
+    /* Free text that `cuframes stat` and `ls` show, e.g. the source; NULL: none. */
+    const char *description;
 } cuframes_publisher_options;
 
 /* Which frame a subscriber that fell behind gets next. */
@@ -225,6 +237,58 @@ CUFRAMES_API cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *
 CUFRAMES_API uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber);
 /* Closes the connection. Held frames stay readable until released. NULL is allowed. */
 CUFRAMES_API void cuframes_subscriber_destroy(cuframes_subscriber *subscriber);
+
+/* ---- encoded packets ----
+ * A producer created with packet_ring_bytes > 0 also publishes encoded access units
+ * (Annex-B H.264/H.265, start codes included) beside its frames. Packet subscribers join
+ * at the latest keyframe, with the parameter sets (VPS/SPS/PPS) in front of it, and then
+ * get every packet in order. The producer never waits for them: one that falls more than
+ * the ring behind rejoins at the next keyframe and is told how many packets it lost. */
+typedef struct cuframes_packet_subscriber cuframes_packet_subscriber;
+
+typedef struct cuframes_packet_subscriber_options {
+    uint32_t struct_size;
+    const char *key;
+    const char *dir;
+    int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
+} cuframes_packet_subscriber_options;
+
+typedef struct cuframes_packet_info {
+    uint64_t seq;                /* number of the packet in the ring: 1, 2, ... */
+    int64_t pts;                 /* as published: the pts of the frame it decodes to */
+    int64_t dts;
+    uint64_t timestamp_ns;       /* CLOCK_MONOTONIC when the producer wrote it */
+    uint64_t size;               /* bytes of the packet (also when it did not fit) */
+    uint64_t overruns;           /* packets lost just before this one (the subscriber fell behind) */
+    cuframes_codec codec;
+    uint32_t keyframe;           /* 1 for a keyframe */
+    uint32_t discontinuity;      /* 1 on joining or rejoining: a keyframe a decoder can start at */
+    uint32_t parameter_sets_prepended; /* 1 when the kept VPS/SPS/PPS were put in front of it */
+} cuframes_packet_info;
+
+/* Appends one access unit to the packet ring and wakes packet subscribers. Never blocks.
+ * CUFRAMES_ERR_STATE without a packet ring; CUFRAMES_ERR_INVALID_ARGUMENT when it is empty,
+ * larger than half the ring, or not Annex-B. keyframe: 0 or 1. */
+CUFRAMES_API cuframes_status cuframes_publisher_publish_packet(cuframes_publisher *publisher, const void *data,
+                                                               uint64_t size, int64_t pts, int64_t dts,
+                                                               cuframes_codec codec, int32_t keyframe,
+                                                               uint64_t *seq_out);
+/* Parameter sets (Annex-B VPS/SPS/PPS, e.g. from a container's extradata) to give joining
+ * subscribers whose first keyframe lacks them. In-band ones replace them as they come. */
+CUFRAMES_API cuframes_status cuframes_publisher_set_parameter_sets(cuframes_publisher *publisher, cuframes_codec codec,
+                                                                   const void *data, uint64_t size);
+
+CUFRAMES_API void cuframes_packet_subscriber_options_init(cuframes_packet_subscriber_options *options);
+CUFRAMES_API cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscriber_options *options,
+                                                               cuframes_packet_subscriber **out);
+/* Waits up to timeout_ms (-1 forever, 0 poll) for the next packet and copies it into dst.
+ * When it needs more than dst_capacity bytes: CUFRAMES_ERR_LIMIT, info->size says how many,
+ * and the same packet is returned by the next call. info must not be NULL. */
+CUFRAMES_API cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber,
+                                                             int32_t timeout_ms, void *dst, uint64_t dst_capacity,
+                                                             cuframes_packet_info *info);
+/* Closes the connection. NULL is allowed. */
+CUFRAMES_API void cuframes_packet_subscriber_destroy(cuframes_packet_subscriber *subscriber);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cuframes/cuframes.h"
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
 
@@ -37,6 +38,12 @@ struct PublisherOptions {
     // thread never blocks on the GPU. Use one stream per publisher: a frame's
     // completion must not overtake an earlier frame's in the same slot.
     bool stream_ordered = false;
+    // Bytes of the packet ring, for encoded packets published with
+    // publish_packet() beside the frames under the same key (e.g. 8 MiB:
+    // several seconds of 1080p H.264). 0: no packet ring.
+    uint64_t packet_ring_bytes = 0;
+    // Free text shown by `cuframes stat`/`ls`, e.g. the source ("rtsp://...").
+    std::string description;
 };
 
 // A slot the producer may write into until publish() or abort().
@@ -79,6 +86,17 @@ public:
     // Copies a packed frame (planes back to back, no row padding) into the
     // acquired slot, on `stream`; the copy is ordered before publish(stream).
     void copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream);
+    // Appends one encoded access unit (Annex-B, start codes included) to the
+    // packet ring and wakes its subscribers; returns its sequence number. Give
+    // it the pts of the frame it decodes to. Never blocks on subscribers.
+    // Thread-safe with respect to the frame calls. Throws STATE without a
+    // packet ring or once closed, INVALID_ARGUMENT for a malformed packet.
+    uint64_t publish_packet(const void *data, uint64_t size, int64_t pts, int64_t dts, cuframes_codec codec,
+                            bool keyframe);
+    // The parameter sets (Annex-B VPS/SPS/PPS) to put in front of a joining
+    // subscriber's first keyframe when it does not carry them in-band (e.g.
+    // from a container's extradata). In-band ones replace them as they come.
+    void set_parameter_sets(cuframes_codec codec, const void *data, uint64_t size);
     // Stops serving: tells subscribers, removes the socket and lock. Idempotent.
     void close() noexcept;
 
@@ -94,7 +112,10 @@ public:
     uint64_t slot_size() const noexcept;
     uint32_t max_subscribers() const noexcept;
     uint32_t max_held() const noexcept;
-    uint32_t subscriber_count() const noexcept;
+    uint32_t subscriber_count() const noexcept;         // frame subscribers
+    uint32_t packet_subscriber_count() const noexcept;  // packet subscribers
+    uint64_t packet_ring_bytes() const noexcept;        // 0: no packet ring
+    uint64_t last_packet_seq() const noexcept;
     uint64_t last_seq() const noexcept;
     // Timing of the last acquire() and publish().
     PublishTiming last_timing() const noexcept;

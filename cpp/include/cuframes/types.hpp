@@ -38,7 +38,9 @@ enum class MemoryKind : uint32_t { Host = 0, Device = 1, Unknown = 2 };
 using StreamHandle = uint64_t;
 
 // Protocol version spoken on the socket and written in the shared header.
-constexpr uint32_t kProtocolVersion = 2;  // 2: stream-ordered publishing (ready_seq)
+// 2: stream-ordered publishing (ready_seq). 3: roles in the hello (frames,
+// packets, observe), the packet ring, subscriber latency in the lease page.
+constexpr uint32_t kProtocolVersion = 3;
 
 // 1 when the cuda backend is usable here: libcuda loads, cuInit succeeds and a
 // device is visible. Never throws.

@@ -1,0 +1,56 @@
+// cuframes._core.PacketSubscriber and Packet.
+#include "bindings.hpp"
+
+#include "cuframes/packets.hpp"
+
+namespace cuframes_py {
+
+void register_packets(py::module_ &m) {
+    py::class_<cuframes::PacketInfo>(m, "PacketInfo", "What came with one packet.")
+        .def_readonly("seq", &cuframes::PacketInfo::seq)
+        .def_readonly("pts", &cuframes::PacketInfo::pts)
+        .def_readonly("dts", &cuframes::PacketInfo::dts)
+        .def_readonly("timestamp_ns", &cuframes::PacketInfo::timestamp_ns)
+        .def_property_readonly("codec", [](const cuframes::PacketInfo &i) { return cuframes::codec_name(i.codec); })
+        .def_readonly("keyframe", &cuframes::PacketInfo::keyframe)
+        .def_readonly("overruns", &cuframes::PacketInfo::overruns)
+        .def_readonly("discontinuity", &cuframes::PacketInfo::discontinuity)
+        .def_readonly("parameter_sets_prepended", &cuframes::PacketInfo::parameter_sets_prepended);
+
+    py::class_<cuframes::PacketSubscriber>(m, "PacketSubscriber")
+        .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout) {
+                 cuframes::PacketSubscriberOptions options;
+                 options.key = key;
+                 options.dir = dir;
+                 options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
+                 py::gil_scoped_release unlocked;
+                 return std::make_unique<cuframes::PacketSubscriber>(options);
+             }),
+             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0)
+        .def("next",
+             [](cuframes::PacketSubscriber &s, const py::object &timeout) {
+                 int timeout_ms = to_timeout_ms(timeout, "timeout");
+                 cuframes::Packet packet;
+                 {
+                     py::gil_scoped_release unlocked;
+                     packet = s.next(timeout_ms);
+                 }
+                 py::bytes data(reinterpret_cast<const char *>(packet.data.data()), packet.data.size());
+                 return py::make_tuple(data, packet.info);
+             },
+             py::arg("timeout") = py::none(), "(data: bytes, info: PacketInfo) of the next packet.")
+        .def("close",
+             [](cuframes::PacketSubscriber &s) {
+                 py::gil_scoped_release unlocked;
+                 s.close();
+             })
+        .def_property_readonly("closed", &cuframes::PacketSubscriber::closed)
+        .def_property_readonly("key", &cuframes::PacketSubscriber::key)
+        .def_property_readonly("socket_path", &cuframes::PacketSubscriber::socket_path)
+        .def_property_readonly("ring_bytes", &cuframes::PacketSubscriber::ring_bytes)
+        .def_property_readonly("last_seq", &cuframes::PacketSubscriber::last_seq)
+        .def_property_readonly("overruns_total", &cuframes::PacketSubscriber::overruns_total)
+        .def_property_readonly("epoch", &cuframes::PacketSubscriber::epoch);
+}
+
+}  // namespace cuframes_py

@@ -1,0 +1,83 @@
+// Encoded packets: a subscriber of a stream's packet ring (Annex-B H.264 or
+// H.265 access units that the producer publishes beside its frames, e.g. for
+// a recorder that must not re-encode). The producer side is
+// Publisher::publish_packet().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuframes/cuframes.h"
+
+namespace cuframes {
+
+// "h264" or "hevc".
+const char *codec_name(cuframes_codec codec) noexcept;
+// "h264"/"avc" or "hevc"/"h265" (case-insensitive); throws INVALID_ARGUMENT otherwise.
+cuframes_codec parse_codec(const std::string &name);
+
+struct PacketSubscriberOptions {
+    std::string key;
+    std::string dir;                // "" means default_dir()
+    int connect_timeout_ms = 5000;  // wait for a producer that is not up yet; -1 forever
+};
+
+struct PacketInfo {
+    uint64_t seq = 0;            // the packet's number in the ring (1, 2, ...)
+    int64_t pts = 0;             // as the producer gave it: equal to the decoded frame's pts
+    int64_t dts = 0;
+    uint64_t timestamp_ns = 0;   // CLOCK_MONOTONIC when the producer wrote it
+    cuframes_codec codec = CUFRAMES_CODEC_H264;
+    bool keyframe = false;
+    // Packets lost just before this one: the subscriber fell more than the
+    // ring's length behind (the producer never waits) and rejoined here.
+    uint64_t overruns = 0;
+    // First packet after joining or rejoining: a keyframe, with the parameter
+    // sets in front of it (prepended from the kept ones when it lacked them).
+    bool discontinuity = false;
+    bool parameter_sets_prepended = false;
+};
+
+struct Packet {
+    PacketInfo info;
+    std::vector<uint8_t> data;  // a private copy: Annex-B, start codes included
+};
+
+// Joins at the latest keyframe (or waits for the first one), then returns
+// every packet in order. A subscriber that falls behind by more than the ring
+// holds rejoins at the next keyframe and reports the lost packets in
+// PacketInfo::overruns. next() may be called from several threads; they take
+// turns. close() may come from any thread.
+class PacketSubscriber {
+public:
+    explicit PacketSubscriber(const PacketSubscriberOptions &options);
+    ~PacketSubscriber();
+    PacketSubscriber(PacketSubscriber &&) noexcept;
+    PacketSubscriber &operator=(PacketSubscriber &&) noexcept;
+    PacketSubscriber(const PacketSubscriber &) = delete;
+    PacketSubscriber &operator=(const PacketSubscriber &) = delete;
+
+    // The next packet. timeout_ms: -1 forever, 0 poll. Throws TIMEOUT,
+    // DISCONNECTED (after the packets still in the ring), STATE (closed) or
+    // PROTOCOL (a malformed record).
+    Packet next(int timeout_ms);
+    // Drops the connection. Idempotent.
+    void close() noexcept;
+
+    bool closed() const noexcept;
+    const std::string &key() const noexcept;
+    const std::string &socket_path() const noexcept;
+    uint64_t ring_bytes() const noexcept;    // the ring's data capacity
+    uint64_t last_seq() const noexcept;      // last packet returned, 0 before the first
+    uint64_t overruns_total() const noexcept;
+    uint64_t epoch() const noexcept;         // random id of the producer instance
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cuframes

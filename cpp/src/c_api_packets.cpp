@@ -1,0 +1,117 @@
+// The C ABI's encoded-packet calls (cuframes.h, "encoded packets").
+#include <cstring>
+#include <optional>
+
+#include "c_api_support.hpp"
+#include "c_api_types.hpp"
+#include "cuframes/cuframes.h"
+#include "cuframes/packets.hpp"
+
+using namespace cuframes::c_api;
+
+struct cuframes_packet_subscriber {
+    cuframes::PacketSubscriber subscriber;
+    // A packet that did not fit the caller's buffer: returned by the next call.
+    std::optional<cuframes::Packet> pending;
+};
+
+namespace {
+
+cuframes_codec checked_codec(const char *function, const cuframes_codec &field) {
+    int64_t codec = raw_enum_value(field);
+    if (codec != CUFRAMES_CODEC_H264 && codec != CUFRAMES_CODEC_HEVC)
+        throw_invalid(function, "codec must be CUFRAMES_CODEC_H264 or CUFRAMES_CODEC_HEVC, got " + std::to_string(codec));
+    return static_cast<cuframes_codec>(codec);
+}
+
+void fill_packet_info(const cuframes::Packet &packet, cuframes_packet_info *info) noexcept {
+    std::memset(info, 0, sizeof(*info));
+    info->seq = packet.info.seq;
+    info->pts = packet.info.pts;
+    info->dts = packet.info.dts;
+    info->timestamp_ns = packet.info.timestamp_ns;
+    info->size = packet.data.size();
+    info->overruns = packet.info.overruns;
+    info->codec = packet.info.codec;
+    info->keyframe = packet.info.keyframe ? 1 : 0;
+    info->discontinuity = packet.info.discontinuity ? 1 : 0;
+    info->parameter_sets_prepended = packet.info.parameter_sets_prepended ? 1 : 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+cuframes_status cuframes_publisher_publish_packet(cuframes_publisher *publisher, const void *data, uint64_t size,
+                                                  int64_t pts, int64_t dts, cuframes_codec codec, int32_t keyframe,
+                                                  uint64_t *seq_out) {
+    constexpr const char *fn = "cuframes_publisher_publish_packet";
+    if (publisher == nullptr) return null_argument(fn, "publisher");
+    if (data == nullptr) return null_argument(fn, "data");
+    return guarded(fn, [&] {
+        if (keyframe != 0 && keyframe != 1) throw_invalid(fn, "keyframe must be 0 or 1, got " + std::to_string(keyframe));
+        uint64_t seq = publisher->publisher.publish_packet(data, size, pts, dts, checked_codec(fn, codec), keyframe == 1);
+        if (seq_out != nullptr) *seq_out = seq;
+    });
+}
+
+cuframes_status cuframes_publisher_set_parameter_sets(cuframes_publisher *publisher, cuframes_codec codec,
+                                                      const void *data, uint64_t size) {
+    constexpr const char *fn = "cuframes_publisher_set_parameter_sets";
+    if (publisher == nullptr) return null_argument(fn, "publisher");
+    if (data == nullptr) return null_argument(fn, "data");
+    return guarded(fn, [&] { publisher->publisher.set_parameter_sets(checked_codec(fn, codec), data, size); });
+}
+
+void cuframes_packet_subscriber_options_init(cuframes_packet_subscriber_options *options) {
+    if (options == nullptr) return;
+    std::memset(options, 0, sizeof(*options));
+    const cuframes::PacketSubscriberOptions defaults;
+    options->struct_size = sizeof(*options);
+    options->connect_timeout_ms = defaults.connect_timeout_ms;
+}
+
+cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscriber_options *options,
+                                                  cuframes_packet_subscriber **out) {
+    constexpr const char *fn = "cuframes_packet_subscriber_create";
+    if (out == nullptr) return null_argument(fn, "out");
+    *out = nullptr;
+    if (options == nullptr) return null_argument(fn, "options");
+    if (options->key == nullptr) return null_argument(fn, "options->key");
+    return guarded(fn, [&] {
+        check_struct_size(fn, options->struct_size, sizeof(cuframes_packet_subscriber_options));
+        cuframes::PacketSubscriberOptions cpp;
+        cpp.key = options->key;
+        cpp.dir = options->dir != nullptr ? options->dir : "";
+        cpp.connect_timeout_ms = options->connect_timeout_ms;  // range-checked by the core
+        *out = new cuframes_packet_subscriber{cuframes::PacketSubscriber(cpp), std::nullopt};
+    });
+}
+
+cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber, int32_t timeout_ms, void *dst,
+                                                uint64_t dst_capacity, cuframes_packet_info *info) {
+    constexpr const char *fn = "cuframes_packet_subscriber_next";
+    if (subscriber == nullptr) return null_argument(fn, "subscriber");
+    if (info == nullptr) return null_argument(fn, "info");
+    if (dst == nullptr && dst_capacity > 0) return null_argument(fn, "dst (with dst_capacity > 0)");
+    return guarded(fn, [&] {
+        check_timeout(fn, timeout_ms);
+        if (!subscriber->pending) subscriber->pending = subscriber->subscriber.next(timeout_ms);
+        const cuframes::Packet &packet = *subscriber->pending;
+        fill_packet_info(packet, info);
+        if (packet.data.size() > dst_capacity)
+            throw cuframes::Error(CUFRAMES_ERR_LIMIT, std::string(fn) + ": the packet needs " +
+                                                          std::to_string(packet.data.size()) + " bytes, dst has " +
+                                                          std::to_string(dst_capacity));
+        std::memcpy(dst, packet.data.data(), packet.data.size());
+        subscriber->pending.reset();
+    });
+}
+
+void cuframes_packet_subscriber_destroy(cuframes_packet_subscriber *subscriber) {
+    if (subscriber == nullptr) return;
+    subscriber->subscriber.close();
+    delete subscriber;
+}
+
+}  // extern "C"

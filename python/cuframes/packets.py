@@ -1,0 +1,141 @@
+"""The encoded side of a stream: packets for recorders and remuxers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import _core
+from ._slices import call_in_slices, producer_absent
+from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
+
+__all__ = ["Packet", "PacketSubscriber"]
+
+# Long waits are cut into slices so that Ctrl-C runs between them (the core
+# waits with the GIL released).
+_WAIT_SLICE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One encoded access unit, copied out of the producer's packet ring."""
+
+    data: bytes  #: Annex-B, start codes included
+    seq: int  #: its number in the ring: 1, 2, ...
+    pts: int  #: the pts of the frame it decodes to
+    dts: int
+    timestamp_ns: int  #: CLOCK_MONOTONIC when the producer wrote it
+    codec: str  #: "h264" or "hevc"
+    keyframe: bool
+    #: packets lost just before this one: the subscriber fell more than the
+    #: ring behind (the producer never waits) and rejoined at this keyframe
+    overruns: int
+    #: first packet after joining or rejoining: a keyframe a decoder can start at
+    discontinuity: bool
+    #: the kept VPS/SPS/PPS were put in front of it (the keyframe lacked them)
+    parameter_sets_prepended: bool
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+class PacketSubscriber:
+    """Receives the encoded packets published under ``key``.
+
+    Joins at the latest keyframe, with the parameter sets in front of it (or
+    waits for the first keyframe), then returns every packet in order. The
+    producer never waits for it: a subscriber that falls more than the ring
+    behind rejoins at the next keyframe, and that packet's ``overruns`` says
+    how many were lost. Needs no GPU and no CUDA, even when the frames are on
+    the cuda backend::
+
+        with cuframes.PacketSubscriber("cam1") as packets, open("cam1.h264", "wb") as out:
+            for packet in packets:      # ends when the producer closes
+                out.write(packet.data)
+    """
+
+    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0) -> None:
+        self._key = key
+        self._core: _core.PacketSubscriber | None = None
+        self._core = call_in_slices(
+            lambda t: _core.PacketSubscriber(key, dir or "", t), connect_timeout, NotFoundError,
+            lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
+            retry_if=producer_absent)
+
+    def _core_live(self) -> _core.PacketSubscriber:
+        core = self._core
+        if core is None or core.closed:
+            raise StateError(f"packet subscriber {self._key!r} is closed")
+        return core
+
+    def next(self, timeout: float | None = None) -> Packet:
+        """The next packet. ``timeout`` in seconds (None: forever, 0: poll).
+        Raises TimeoutError, or DisconnectedError once the producer has gone
+        and its last packets were read."""
+        core = self._core_live()
+        data, info = call_in_slices(core.next, timeout, TimeoutError,
+                                    lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
+        return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
+                      codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
+                      discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended)
+
+    def packets(self, timeout: float | None = None) -> Iterator[Packet]:
+        """Yields packets until the producer closes or dies."""
+        while True:
+            try:
+                yield self.next(timeout)
+            except DisconnectedError:
+                return
+
+    def __iter__(self) -> Iterator[Packet]:
+        return self.packets()
+
+    def close(self) -> None:
+        """Drops the connection. Idempotent."""
+        core, self._core = self._core, None
+        if core is not None:
+            core.close()
+
+    def __enter__(self) -> PacketSubscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        core = self._core
+        if core is None or core.closed:
+            return f"<cuframes.PacketSubscriber {self._key!r} closed>"
+        return (f"<cuframes.PacketSubscriber {self._key!r} ring={core.ring_bytes} last_seq={core.last_seq} "
+                f"overruns={core.overruns_total} open>")
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def closed(self) -> bool:
+        core = self._core
+        return core is None or core.closed
+
+    @property
+    def last_seq(self) -> int:
+        """Number of the last packet returned; 0 before the first."""
+        return self._core_live().last_seq
+
+    @property
+    def overruns_total(self) -> int:
+        """Packets lost so far by falling behind."""
+        return self._core_live().overruns_total
+
+    @property
+    def ring_bytes(self) -> int:
+        return self._core_live().ring_bytes
+
+    @property
+    def epoch(self) -> int:
+        """Random id of the producer instance."""
+        return self._core_live().epoch

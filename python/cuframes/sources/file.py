@@ -1,0 +1,83 @@
+"""A video file read with PyAV: packets to the packet ring, frames decoded on the CPU."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError
+from .items import SourceItem, VideoSource
+from .pyav_session import PyAVSession, import_av
+from .timeline import PtsTimeline, ticks_per_frame
+
+__all__ = ["FileSource"]
+
+log = logging.getLogger("cuframes.sources")
+
+
+class FileSource(VideoSource):
+    """Plays ``path`` once, or forever with ``loop``. Not live: the publish loop
+    paces it at the file's own rate. On each new pass the pts continue where the
+    previous pass ended, so they keep growing."""
+
+    live = False
+
+    def __init__(self, path: str, *, loop: bool = False) -> None:
+        super().__init__()
+        self.path = path
+        self.loop = loop
+        self._session: PyAVSession | None = None
+        if not os.path.exists(path):
+            raise SourceNotFoundError(f"no video file at {path!r}")
+        if os.path.isdir(path):
+            raise UnsupportedSourceError(f"{path!r} is a folder, not a video file")
+        self._out_size: tuple[int, int] | None = None
+        self._session = self._open()  # errors surface here, and the size is known
+        first = self._session
+        self.width, self.height = self._out_size = (first.width, first.height)
+        self.fps = first.fps
+        self.time_base = first.time_base
+        self.codec = first.codec
+        self.codec_name = first.codec_name
+        self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
+        loop_note = ", looped" if loop else ""
+        self.description = (f"file {os.path.basename(path)} ({first.codec_name} {self.width}x{self.height} "
+                            f"{self.fps:g} fps{loop_note})")
+        if self.codec is None:
+            log.warning("%s: codec %s is not H.264/H.265: publishing frames only, no packets", path,
+                        first.codec_name)
+
+    def _open(self) -> PyAVSession:
+        av = import_av()
+        try:
+            return PyAVSession(self.path, options={}, timeout=None, out_size=self._out_size, frame_threads=True)
+        except av.error.FileNotFoundError as error:
+            raise SourceNotFoundError(f"no video file at {self.path!r}") from error
+        except av.error.FFmpegError as error:
+            raise UnsupportedSourceError(f"{self.path!r} is not a video file PyAV can read: {error}") from error
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        av = import_av()
+        while not self.closed:
+            if self._session is None:
+                self._session = self._open()
+            session = self._session
+            try:
+                yield from session.items(self._timeline)
+            except av.error.FFmpegError as error:
+                raise SourceError(f"reading {self.path!r} failed: {error}") from error
+            finally:
+                session.close()
+                self._session = None
+            if not self.loop:
+                return
+            if session.frames == 0:
+                # Looping a file that gives no picture would spin: say so instead.
+                raise SourceError(f"{self.path!r} gave no decodable frame; nothing to loop")
+            self._timeline.new_segment()
+
+    def _release(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()

@@ -1,0 +1,160 @@
+"""One opened PyAV input (a pass over a file, or one RTSP connection): demuxes its
+first video stream into Annex-B access units and decodes it on the CPU into packed NV12."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .annexb import has_parameter_sets, is_annexb, is_length_prefixed, starts_random_access
+from .errors import DecoderUnavailableError, UnsupportedSourceError
+from .items import Codec, SourceItem, VideoFrame, VideoPacket
+from .timeline import PtsTimeline, ticks_per_frame
+from .timestamps import TimestampFiller
+
+__all__ = ["import_av", "PyAVSession", "PACKET_CODECS"]
+
+log = logging.getLogger("cuframes.sources")
+
+#: PyAV codec name -> the packet ring's codec name.
+PACKET_CODECS: dict[str, Codec] = {"h264": "h264", "hevc": "hevc"}
+
+
+def import_av() -> Any:
+    """PyAV, or an error that says how to install it (imported late: only these sources need it)."""
+    try:
+        import av
+    except ImportError as error:
+        raise DecoderUnavailableError(f"reading video files and RTSP needs PyAV, which is not installed "
+                                      f"({error}): pip install av") from error
+    return av
+
+
+class _AnnexB:
+    """Turns a stream's packets into Annex-B access units with in-band parameter sets.
+
+    MP4/MKV packets are length-prefixed (avcC/hvcC extradata): FFmpeg's
+    mp4toannexb filter rewrites them and inserts SPS/PPS before each keyframe.
+    Annex-B inputs (RTSP, .h264 files) may keep their parameter sets out of band
+    (the SDP's sprop-parameter-sets): those are put back before keyframes that lack them.
+    """
+
+    def __init__(self, av: Any, stream: Any, codec: Codec) -> None:
+        self.codec = codec
+        extradata = stream.codec_context.extradata
+        self._filter = None
+        self._parameter_sets = b""
+        if is_length_prefixed(extradata):
+            self._filter = av.bitstream.BitStreamFilterContext(f"{codec}_mp4toannexb", stream)
+        elif extradata and is_annexb(extradata):
+            self._parameter_sets = bytes(extradata)
+
+    def convert(self, packet: Any) -> Iterator[tuple[bytes, int | None, int | None, bool]]:
+        for out in (self._filter.filter(packet) if self._filter is not None else (packet,)):
+            data = bytes(out)
+            if not data:
+                continue
+            keyframe = bool(out.is_keyframe) or starts_random_access(data, self.codec)
+            if keyframe and self._parameter_sets and not has_parameter_sets(data, self.codec):
+                data = self._parameter_sets + data
+            yield data, out.pts, out.dts, keyframe
+
+
+class PyAVSession:
+    """An open input. ``width``/``height`` are the input's (rounded down to even);
+    frames come out scaled to ``out_size`` when given (a later session of a camera
+    whose resolution changed still fills the publisher's slots)."""
+
+    def __init__(self, url: str, *, options: dict[str, str], timeout: tuple[float, float] | None,
+                 out_size: tuple[int, int] | None = None, frame_threads: bool = False,
+                 count_missing_timestamps: bool = True, name: str | None = None) -> None:
+        av = import_av()
+        self._av = av
+        self.url = url
+        self.name = name or url  # for messages: a URL without its password
+        self.container = av.open(url, options=options, timeout=timeout)
+        try:
+            if not self.container.streams.video:
+                raise UnsupportedSourceError(f"{self.name} has no video stream")
+            self.stream = self.container.streams.video[0]
+            context = self.stream.codec_context
+            if frame_threads:
+                context.thread_type = "AUTO"  # throughput for files; live input keeps slice threads (no frame delay)
+            self.codec_name = context.name
+            self.codec: Codec | None = PACKET_CODECS.get(context.name)
+            self.width, self.height = int(context.width) & ~1, int(context.height) & ~1
+            if self.width <= 0 or self.height <= 0:
+                raise UnsupportedSourceError(f"{self.name}: the video stream's size is unknown ({context.width}x"
+                                             f"{context.height}); is it a video at all?")
+            self.out_width, self.out_height = out_size or (self.width, self.height)
+            self.time_base: Fraction = self.stream.time_base or Fraction(1, 90_000)
+            rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+            self.fps = float(rate) if rate else 25.0
+            self._annexb = _AnnexB(av, self.stream, self.codec) if self.codec else None
+        except BaseException:
+            self.container.close()
+            raise
+        self.frames = 0
+        self.packets = 0
+        self._timestamps = TimestampFiller(ticks_per_frame(self.fps, self.time_base),
+                                           count_from_zero=count_missing_timestamps)
+        self._decode_errors = 0
+
+    def items(self, timeline: PtsTimeline) -> Iterator[SourceItem]:
+        """Packets and frames, their timestamps filled in (see TimestampFiller) and
+        mapped onto ``timeline``, until the input ends (read errors propagate as
+        PyAV's exceptions: the caller knows whether they are fatal)."""
+        for raw in self._raw_items():
+            for item in self._timestamps.place(raw):
+                if isinstance(item, VideoPacket):
+                    pts, dts = timeline.map_packet(item.pts, item.dts)
+                    self.packets += 1
+                    yield replace(item, pts=pts, dts=dts)
+                else:
+                    self.frames += 1
+                    yield replace(item, pts=timeline.map_frame(item.pts))
+
+    def _raw_items(self) -> Iterator[SourceItem]:
+        """Packets and frames with the input's own timestamps (None where it has none)."""
+        for packet in self.container.demux(self.stream):
+            if packet.size == 0:  # the end: drain the decoder's delayed frames
+                yield from self._decode(None)
+                return
+            # Decoded first: the mp4toannexb filter takes the packet's data away.
+            frames = list(self._decode(packet))
+            if self._annexb is not None:
+                for data, pts, dts, keyframe in self._annexb.convert(packet):
+                    yield VideoPacket(data, pts, dts, keyframe, self._annexb.codec)
+            yield from frames
+
+    def _decode(self, packet: Any) -> Iterator[VideoFrame]:
+        try:
+            frames = self.stream.codec_context.decode(packet)
+        except self._av.error.InvalidDataError as error:
+            # A damaged packet, or a camera stream joined between keyframes: skip, keep going.
+            self._decode_errors += 1
+            if self._decode_errors == 1:
+                log.warning("%s: a packet did not decode (%s); skipping such packets", self.name,
+                            error.strerror or error)
+            return
+        for frame in frames:
+            yield VideoFrame(self._packed_nv12(frame), frame.pts)
+
+    def _packed_nv12(self, frame: Any) -> np.ndarray:
+        converted = frame.reformat(width=self.out_width, height=self.out_height, format="nv12")
+        # (height * 3/2, width): the Y rows then the UV rows, without the decoder's row padding.
+        return np.ascontiguousarray(converted.to_ndarray()).reshape(-1)
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> PyAVSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
