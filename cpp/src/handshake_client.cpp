@@ -1,5 +1,6 @@
 #include "handshake_client.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -24,9 +25,18 @@ UniqueFd connect_to_producer(const std::string &key, const std::string &path, in
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
     auto backoff = std::chrono::milliseconds(2);
     while (true) {
-        UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+        // Non-blocking: with the producer's backlog full (a wedged producer),
+        // a blocking connect would wait past any timeout; this one says
+        // EAGAIN and is retried within the deadline like a missing producer.
+        UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         if (!socket) throw_os_error("socket(AF_UNIX, SOCK_SEQPACKET)");
-        if (::connect(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) == 0) return socket;
+        if (::connect(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) == 0) {
+            // The handshake's sends expect a blocking socket (its receives poll with their own timeouts).
+            int flags = ::fcntl(socket.get(), F_GETFL);
+            if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
+                throw_os_error("fcntl(O_NONBLOCK) on the socket to " + path);
+            return socket;
+        }
         int err = errno;
         // ENOENT: no producer yet. ECONNREFUSED: a dead producer's socket
         // file, about to be replaced. Both are worth waiting out.

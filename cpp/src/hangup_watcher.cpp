@@ -8,26 +8,25 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <system_error>
 
 namespace cuframes {
 
 void HangupWatcher::start(int socket, const std::string &what, std::function<void()> mark_gone,
                           std::function<void()> wake_waiters) noexcept {
-    what_ = what;
-    mark_gone_ = std::move(mark_gone);
-    wake_waiters_ = std::move(wake_waiters);
-    stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!stop_) {
-        std::fprintf(stderr, "cuframes: eventfd failed (%s); '%s' falls back to polling for its peer\n",
-                     std::strerror(errno), what_.c_str());
-        return;
-    }
     try {
+        what_ = what;
+        mark_gone_ = std::move(mark_gone);
+        wake_waiters_ = std::move(wake_waiters);
+        stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!stop_) {
+            std::fprintf(stderr, "cuframes: eventfd failed (%s); '%s' falls back to polling for its peer\n",
+                         std::strerror(errno), what.c_str());
+            return;
+        }
         thread_ = std::thread([this, socket] { watch(socket); });
-    } catch (const std::system_error &error) {
-        std::fprintf(stderr, "cuframes: no watcher thread (%s); '%s' falls back to polling for its peer\n", error.what(),
-                     what_.c_str());
+    } catch (const std::exception &error) {  // std::system_error, or std::bad_alloc
+        std::fprintf(stderr, "cuframes: no watcher thread (%s); '%s' falls back to polling for its peer\n",
+                     error.what(), what.c_str());
     }
 }
 

@@ -107,6 +107,8 @@ uint64_t PacketRingWriter::write(const uint8_t *data, uint64_t size, int64_t pts
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
                     "packets must be Annex-B (start with a 00 00 01 start code); convert length-prefixed (MP4) "
                     "packets with the h264_mp4toannexb or hevc_mp4toannexb bitstream filter");
+    // Everything that can fail (allocate) comes before the first shared write.
+    std::string sets = keyframe ? extract_parameter_sets(codec, data, size) : std::string();
     const uint64_t seq = seq_ + 1;
     const uint64_t offset = end_;
     const uint64_t new_end = end_ + size;
@@ -127,8 +129,7 @@ uint64_t PacketRingWriter::write(const uint8_t *data, uint64_t size, int64_t pts
     record.timestamp_ns.store(monotonic_ns(), std::memory_order_relaxed);
     record.seq.store(seq, std::memory_order_release);
     if (keyframe) {
-        std::string sets = extract_parameter_sets(codec, data, size);
-        if (!sets.empty()) store_parameter_sets(codec, sets);
+        if (!sets.empty()) store_parameter_sets(codec, std::move(sets));
         header_->keyframes.fetch_add(1, std::memory_order_relaxed);
         header_->latest_keyframe_seq.store(seq, std::memory_order_release);
     }
@@ -149,18 +150,19 @@ void PacketRingWriter::set_parameter_sets(cuframes_codec codec, const uint8_t *d
                                                        " bytes (got " + std::to_string(size) + ")");
     if (!starts_with_start_code(data, size))
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "parameter sets must be Annex-B NAL units with start codes");
-    store_parameter_sets(codec, std::string(reinterpret_cast<const char *>(data), size));
+    std::string sets(reinterpret_cast<const char *>(data), size);
+    store_parameter_sets(codec, std::move(sets));
 }
 
-void PacketRingWriter::store_parameter_sets(cuframes_codec codec, const std::string &sets) noexcept {
+void PacketRingWriter::store_parameter_sets(cuframes_codec codec, std::string sets) noexcept {
     // Most keyframes repeat the same sets: rewrite only on a change.
     if (sets == parameter_sets_ || sets.size() > kMaxParameterSetBytes) return;
-    parameter_sets_ = sets;
+    parameter_sets_.swap(sets);  // no allocation: cannot throw
     uint64_t version = header_->parameter_sets_version.load(std::memory_order_relaxed);
     header_->parameter_sets_version.store(version + 1, std::memory_order_relaxed);  // odd: being written
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::memcpy(header_->parameter_sets, sets.data(), sets.size());
-    header_->parameter_sets_size.store(static_cast<uint32_t>(sets.size()), std::memory_order_relaxed);
+    std::memcpy(header_->parameter_sets, parameter_sets_.data(), parameter_sets_.size());
+    header_->parameter_sets_size.store(static_cast<uint32_t>(parameter_sets_.size()), std::memory_order_relaxed);
     header_->parameter_sets_codec.store(codec, std::memory_order_relaxed);
     header_->parameter_sets_version.store(version + 2, std::memory_order_release);
 }
@@ -211,12 +213,17 @@ PacketRingReader::PacketRingReader(UniqueFd fd, uint64_t region_bytes, uint64_t 
 
 PacketRingReader::Read PacketRingReader::read(uint64_t seq, PacketRecordCopy &out) const {
     const PacketRecord &record = records_[seq % kPacketIndexCount];
+    // latest_seq first: the producer stores a record before the latest_seq
+    // that names it, so once we have seen latest >= seq, the entry holds seq
+    // or something newer. Read the other way round, a record completed between
+    // the two loads would look overwritten (or, after the index wrapped, like
+    // a skipped one) to a reader that has simply caught up.
+    uint64_t latest = header_->latest_seq.load(std::memory_order_acquire);
     uint64_t before = record.seq.load(std::memory_order_acquire);
     if (before != seq) {
-        uint64_t latest = header_->latest_seq.load(std::memory_order_acquire);
         if (seq > latest) return Read::NotYet;
-        // A record is complete before latest_seq names it, so an older one in
-        // its entry means the producer skipped it: not something to wait for.
+        // Complete before latest_seq named it, so an older one in its entry
+        // means the producer skipped it: not something to wait for.
         if (before != 0 && before < seq)
             throw Error(CUFRAMES_ERR_PROTOCOL, peer_ + " announced packet " + std::to_string(seq) +
                                                    " but its index entry holds packet " + std::to_string(before));
@@ -254,8 +261,8 @@ PacketRingReader::Read PacketRingReader::read(uint64_t seq, PacketRecordCopy &ou
 
 PacketRingReader::Read PacketRingReader::peek_keyframe(uint64_t seq, bool &keyframe) const noexcept {
     const PacketRecord &record = records_[seq % kPacketIndexCount];
-    if (record.seq.load(std::memory_order_acquire) != seq)
-        return seq > header_->latest_seq.load(std::memory_order_acquire) ? Read::NotYet : Read::Overwritten;
+    uint64_t latest = header_->latest_seq.load(std::memory_order_acquire);  // first: see read()
+    if (record.seq.load(std::memory_order_acquire) != seq) return seq > latest ? Read::NotYet : Read::Overwritten;
     uint32_t flags = record.flags.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (record.seq.load(std::memory_order_relaxed) != seq) return Read::Overwritten;

@@ -44,7 +44,7 @@ public:
     uint64_t latest_seq() const noexcept { return seq_; }
 
 private:
-    void store_parameter_sets(cuframes_codec codec, const std::string &sets) noexcept;
+    void store_parameter_sets(cuframes_codec codec, std::string sets) noexcept;
     void retire_overwritten(uint64_t new_end) noexcept;
 
     UniqueFd fd_;

@@ -26,6 +26,8 @@ constexpr int kHandshakeTimeoutMs = 5000;
 constexpr int64_t kWakeBackstopNs = 250'000'000;
 // Without one: how often a sleeper checks the producer is alive.
 constexpr int64_t kLivenessCheckNs = 20'000'000;
+// No producer writes 2^62 packets (a million a second for 146,000 years).
+constexpr uint64_t kMaxPacketSeq = uint64_t{1} << 62;
 
 // The socket and the mapped ring of one producer.
 class PacketAttachment {
@@ -108,7 +110,7 @@ struct PacketSubscriber::Impl {
         // Join at the latest keyframe there is now, or at the first one after.
         const PacketRingHeader &header = attachment->ring().header();
         uint64_t keyframe = header.latest_keyframe_seq.load(std::memory_order_acquire);
-        uint64_t latest = header.latest_seq.load(std::memory_order_acquire);
+        uint64_t latest = checked_latest(attachment->ring());
         min_join = keyframe != 0 && keyframe <= latest ? keyframe : latest + 1;
     }
 
@@ -125,6 +127,15 @@ struct PacketSubscriber::Impl {
             attached = std::move(attachment);
         }
         if (attached) attached->wake_waiters();  // a next() asleep now re-checks and sees `closing`
+    }
+
+    // latest_seq, refused when no producer could have reached it: far below
+    // the point where seq + 1 or a scan up to it could wrap around.
+    uint64_t checked_latest(const PacketRingReader &ring) const {
+        uint64_t latest = ring.header().latest_seq.load(std::memory_order_acquire);
+        if (latest > kMaxPacketSeq)
+            throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' announced packet " + std::to_string(latest));
+        return latest;
     }
 
     // One step of reading: a packet into `out`, or false when there is none yet.
@@ -149,12 +160,12 @@ struct PacketSubscriber::Impl {
         // The first keyframe at or after min_join that is still intact. Older
         // index entries than one ring's worth are overwritten for sure, which
         // also bounds the scan whatever the header claims.
-        uint64_t latest = ring.header().latest_seq.load(std::memory_order_acquire);
+        uint64_t latest = checked_latest(ring);
         uint64_t oldest = ring.header().oldest_seq.load(std::memory_order_acquire);
         uint64_t seq = std::max(min_join, oldest <= latest ? oldest : uint64_t{1});
         if (latest >= kPacketIndexCount) seq = std::max(seq, latest - kPacketIndexCount + 1);
         uint64_t keyframe = 0;
-        for (; seq <= latest; ++seq) {
+        for (; seq <= latest; ++seq) {  // at most one ring of entries: latest is bounded above
             bool is_keyframe = false;
             if (ring.peek_keyframe(seq, is_keyframe) != PacketRingReader::Read::Ok || !is_keyframe) continue;
             PacketRingReader::Read read = ring.read(seq, record);

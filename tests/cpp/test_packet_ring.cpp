@@ -5,6 +5,9 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
+#include <thread>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -87,6 +90,42 @@ TEST(PacketRing, IndexEntriesAreReusedAfterOneRingOfRecords) {
     EXPECT_EQ(reader.read(3, out), PacketRingReader::Read::Overwritten);
     EXPECT_EQ(reader.read(4, out), PacketRingReader::Read::Ok);
     EXPECT_EQ(reader.read(kPacketIndexCount + 3, out), PacketRingReader::Read::Ok);
+}
+
+// A reader that keeps up with a writer running at the same time never sees
+// an overrun or a protocol error: not even across the index's wrap, and not
+// when a record completes between the reader's loads (review finding: the
+// reader once loaded the entry before latest_seq and saw false overruns).
+TEST(PacketRing, AReaderThatKeepsUpSeesEveryRecordWhileTheWriterRuns) {
+    PacketRingWriter writer(kMinPacketRingBytes, kEpoch);
+    PacketRingReader reader = reader_of(writer);
+    constexpr uint64_t kRecords = 40 * kPacketIndexCount + 17;
+    std::atomic<uint64_t> consumed{0};
+    std::thread producer([&] {
+        std::string data = packet_of(24, 'w');
+        for (uint64_t seq = 1; seq <= kRecords; ++seq) {
+            while (seq > consumed.load(std::memory_order_acquire) + 3) std::this_thread::yield();
+            data[5] = static_cast<char>(seq);
+            writer.write(reinterpret_cast<const uint8_t *>(data.data()), data.size(), static_cast<int64_t>(seq), 0,
+                         CUFRAMES_CODEC_H264, false);
+        }
+    });
+    uint64_t overwritten = 0, wrong = 0;
+    for (uint64_t seq = 1; seq <= kRecords;) {
+        PacketRecordCopy out;
+        PacketRingReader::Read read = reader.read(seq, out);
+        if (read == PacketRingReader::Read::NotYet) continue;
+        if (read == PacketRingReader::Read::Overwritten) {
+            ++overwritten;
+        } else if (out.pts != static_cast<int64_t>(seq) || out.data.size() != 24 ||
+                   out.data[5] != static_cast<uint8_t>(seq)) {
+            ++wrong;
+        }
+        consumed.store(seq++, std::memory_order_release);
+    }
+    producer.join();
+    EXPECT_EQ(overwritten, 0u);
+    EXPECT_EQ(wrong, 0u);
 }
 
 TEST(PacketRing, KeyframesParameterSetsAreKeptAndCanBeSetExplicitly) {

@@ -49,7 +49,9 @@ struct Packet {
 // every packet in order. A subscriber that falls behind by more than the ring
 // holds rejoins at the next keyframe and reports the lost packets in
 // PacketInfo::overruns. next() may be called from several threads; they take
-// turns. close() may come from any thread.
+// turns. close() may come from any thread: a next() waiting meanwhile ends
+// with STATE at once (at worst within 250 ms, when the wake-up races with the
+// start of its sleep).
 class PacketSubscriber {
 public:
     explicit PacketSubscriber(const PacketSubscriberOptions &options);
