@@ -124,3 +124,17 @@ def test_decode_with_pyav_prints_every_frame_with_its_pts(children, key, backend
     assert decoder.returncode == 0, decoder.stderr
     assert re.findall(r"frame pts=(\d+) 160x96 h264", decoder.stdout) == [str(i) for i in range(30)]
     assert "decoded 30 frames" in decoder.stdout
+
+
+def test_subscribe_torch_takes_frames_through_dlpack(children, key, backend) -> None:
+    # Runs wherever torch is installed (the GPU machine: on the cuda backend, tensors on the GPU).
+    __import__("pytest").importorskip("torch")
+    subscriber = run_example(children, "subscribe_torch.py", "--key", key, "--frames", "5")
+    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
+                            "--fps", "100", "--frames", "300", "--backend", backend)
+    sub = children.wait(subscriber, timeout=120)
+    children.wait(publisher, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    device = "cuda:0" if backend == "cuda" else "cpu"
+    lines = re.findall(rf"seq=\d+ missed=\d+ device={device} mean_luma=", sub.stdout)
+    assert len(lines) == 5, sub.stdout
