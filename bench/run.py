@@ -42,6 +42,7 @@ SECTIONS: dict[str, str] = {
     "fanout": "bench.harness.fanout",
     "idle": "bench.harness.idle",
     "nvdec": "bench.harness.alt_nvdec",
+    "packets": "bench.harness.packets",
     "mps": "bench.harness.mps",
 }
 

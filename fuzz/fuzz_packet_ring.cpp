@@ -98,14 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size) {
     {
         MemoryMap map(fd.get(), region_bytes, true, "fuzz packet ring");
         auto *base = static_cast<uint8_t *>(map.data());
-        auto *header = new (base) PacketRingHeader{};
-        header->magic = kPacketRingMagic;
-        header->version = kProtocolVersion;
-        header->index_count = kPacketIndexCount;
-        header->data_bytes = kDataBytes;
-        header->data_offset = packet_data_offset(kPacketIndexCount);
-        header->region_bytes = region_bytes;
-        header->epoch = kEpoch;
+        auto *header = &init_packet_ring_header(base, kDataBytes, kEpoch);
         auto *records = reinterpret_cast<PacketRecord *>(base + packet_index_offset());
         uint8_t setup = in.u8();
         if (setup & 1) write_honest_records(*header, records, base + header->data_offset);

@@ -55,6 +55,20 @@ cuframes_codec parse_codec(const std::string &name) {
 // Writer
 // ---------------------------------------------------------------------------
 
+PacketRingHeader &init_packet_ring_header(void *region, uint64_t data_bytes, uint64_t epoch) {
+    auto *header = new (region) PacketRingHeader{};
+    header->magic = kPacketRingMagic;
+    header->version = kProtocolVersion;
+    header->index_count = kPacketIndexCount;
+    header->data_bytes = data_bytes;
+    header->data_offset = packet_data_offset(kPacketIndexCount);
+    header->region_bytes = packet_region_bytes(data_bytes);
+    header->epoch = epoch;
+    header->oldest_seq.store(1, std::memory_order_relaxed);
+    header->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
+    return *header;
+}
+
 PacketRingWriter::PacketRingWriter(uint64_t data_bytes, uint64_t epoch) {
     if (data_bytes < kMinPacketRingBytes || data_bytes > kMaxPacketRingBytes)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "packet_ring_bytes is " + std::to_string(data_bytes) + "; it must be " +
@@ -63,16 +77,7 @@ PacketRingWriter::PacketRingWriter(uint64_t data_bytes, uint64_t epoch) {
     uint64_t region = packet_region_bytes(data_bytes);
     fd_ = create_sealed_memfd("cuframes-packets", region);
     map_ = MemoryMap(fd_.get(), region, true, "the packet ring");
-    header_ = new (map_.data()) PacketRingHeader{};
-    header_->magic = kPacketRingMagic;
-    header_->version = kProtocolVersion;
-    header_->index_count = kPacketIndexCount;
-    header_->data_bytes = data_bytes;
-    header_->data_offset = packet_data_offset(kPacketIndexCount);
-    header_->region_bytes = region;
-    header_->epoch = epoch;
-    header_->oldest_seq.store(1, std::memory_order_relaxed);
-    header_->state.store(static_cast<uint32_t>(StreamState::Running), std::memory_order_relaxed);
+    header_ = &init_packet_ring_header(map_.data(), data_bytes, epoch);
     // The memfd is zero-filled: every record starts with seq 0 (empty).
     records_ = reinterpret_cast<PacketRecord *>(static_cast<uint8_t *>(map_.data()) + packet_index_offset());
     data_ = static_cast<uint8_t *>(map_.data()) + header_->data_offset;

@@ -15,6 +15,12 @@
 
 namespace cuframes {
 
+// Writes a fresh header (this version, the fixed index, an empty ring of
+// data_bytes) at the start of a zero-filled region of
+// packet_region_bytes(data_bytes). The writer's layout; tests and the fuzzer
+// start from it too.
+PacketRingHeader &init_packet_ring_header(void *region, uint64_t data_bytes, uint64_t epoch);
+
 class PacketRingWriter {
 public:
     // A sealed memfd with a byte ring of data_bytes, mapped writable here.

@@ -177,14 +177,7 @@ protected:
         bytes_ = packet_region_bytes(kMinPacketRingBytes);
         fd_ = create_sealed_memfd("hostile-packets", bytes_);
         map_ = MemoryMap(fd_.get(), bytes_, true, "hostile ring");
-        header_ = new (map_.data()) PacketRingHeader{};
-        header_->magic = kPacketRingMagic;
-        header_->version = kProtocolVersion;
-        header_->index_count = kPacketIndexCount;
-        header_->data_bytes = kMinPacketRingBytes;
-        header_->data_offset = packet_data_offset(kPacketIndexCount);
-        header_->region_bytes = bytes_;
-        header_->epoch = kEpoch;
+        header_ = &init_packet_ring_header(map_.data(), kMinPacketRingBytes, kEpoch);
         records_ = reinterpret_cast<PacketRecord *>(static_cast<uint8_t *>(map_.data()) + packet_index_offset());
     }
     Status open_status() {

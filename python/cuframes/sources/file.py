@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError
 from .items import SourceItem, VideoSource
-from .pyav_session import PyAVSession, import_av
-from .timeline import PtsTimeline, ticks_per_frame
+from .pyav_session import PyAVSession, adopt_stream_facts, import_av
 
 __all__ = ["FileSource"]
 
@@ -35,12 +34,7 @@ class FileSource(VideoSource):
         self._out_size: tuple[int, int] | None = None
         self._session = self._open()  # errors surface here, and the size is known
         first = self._session
-        self.width, self.height = self._out_size = (first.width, first.height)
-        self.fps = first.fps
-        self.time_base = first.time_base
-        self.codec = first.codec
-        self.codec_name = first.codec_name
-        self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
+        adopt_stream_facts(self, first)
         loop_note = ", looped" if loop else ""
         self.description = (f"file {os.path.basename(path)} ({first.codec_name} {self.width}x{self.height} "
                             f"{self.fps:g} fps{loop_note})")

@@ -17,7 +17,7 @@ from .items import Codec, SourceItem, VideoFrame, VideoPacket
 from .timeline import PtsTimeline, ticks_per_frame
 from .timestamps import TimestampFiller
 
-__all__ = ["import_av", "PyAVSession", "PACKET_CODECS"]
+__all__ = ["import_av", "PyAVSession", "PACKET_CODECS", "adopt_stream_facts"]
 
 log = logging.getLogger("cuframes.sources")
 
@@ -33,6 +33,18 @@ def import_av() -> Any:
         raise DecoderUnavailableError(f"reading video files and RTSP needs PyAV, which is not installed "
                                       f"({error}): pip install av") from error
     return av
+
+
+def adopt_stream_facts(source: Any, first: "PyAVSession") -> None:
+    """Gives a PyAV-backed source the facts of its first session: size, rate,
+    time base, codec, and the pts timeline later sessions (loops, reconnects)
+    continue. Later sessions must keep the size (``source._out_size``)."""
+    source.width, source.height = source._out_size = (first.width, first.height)
+    source.fps = first.fps
+    source.time_base = first.time_base
+    source.codec = first.codec
+    source.codec_name = first.codec_name
+    source._timeline = PtsTimeline(ticks_per_frame(first.fps, first.time_base))
 
 
 class _AnnexB:

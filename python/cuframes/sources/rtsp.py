@@ -19,8 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import SourceUnreachableError, UnsupportedSourceError
 from .items import SourceItem, VideoFrame, VideoSource
-from .pyav_session import PyAVSession, import_av
-from .timeline import PtsTimeline, ticks_per_frame
+from .pyav_session import PyAVSession, adopt_stream_facts, import_av
 
 __all__ = ["RtspSource", "Backoff", "DEFAULT_BACKOFF"]
 
@@ -95,12 +94,7 @@ class RtspSource(VideoSource):
         self._session: PyAVSession | None = None
         self._session = self._connect()  # a bad URL fails here, not in the loop
         first = self._session
-        self.width, self.height = self._out_size = (first.width, first.height)
-        self.fps = first.fps
-        self.time_base = first.time_base
-        self.codec = first.codec
-        self.codec_name = first.codec_name
-        self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
+        adopt_stream_facts(self, first)
         self.description = (f"rtsp {redact(url)} ({first.codec_name} {self.width}x{self.height} {self.fps:g} fps, "
                             f"{transport})")
         if self.codec is None:
