@@ -15,18 +15,22 @@ void register_packets(py::module_ &m) {
         .def_readonly("keyframe", &cuframes::PacketInfo::keyframe)
         .def_readonly("overruns", &cuframes::PacketInfo::overruns)
         .def_readonly("discontinuity", &cuframes::PacketInfo::discontinuity)
-        .def_readonly("parameter_sets_prepended", &cuframes::PacketInfo::parameter_sets_prepended);
+        .def_readonly("parameter_sets_prepended", &cuframes::PacketInfo::parameter_sets_prepended)
+        .def_readonly("reconnected", &cuframes::PacketInfo::reconnected)
+        .def_readonly("epoch", &cuframes::PacketInfo::epoch);
 
     py::class_<cuframes::PacketSubscriber>(m, "PacketSubscriber")
-        .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout) {
+        .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
+                         bool reconnect) {
                  cuframes::PacketSubscriberOptions options;
                  options.key = key;
                  options.dir = dir;
                  options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
+                 options.reconnect = reconnect;
                  py::gil_scoped_release unlocked;
                  return std::make_unique<cuframes::PacketSubscriber>(options);
              }),
-             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0)
+             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("reconnect") = false)
         .def("next",
              [](cuframes::PacketSubscriber &s, const py::object &timeout) {
                  int timeout_ms = to_timeout_ms(timeout, "timeout");
@@ -50,7 +54,9 @@ void register_packets(py::module_ &m) {
         .def_property_readonly("ring_bytes", &cuframes::PacketSubscriber::ring_bytes)
         .def_property_readonly("last_seq", &cuframes::PacketSubscriber::last_seq)
         .def_property_readonly("overruns_total", &cuframes::PacketSubscriber::overruns_total)
-        .def_property_readonly("epoch", &cuframes::PacketSubscriber::epoch);
+        .def_property_readonly("epoch", &cuframes::PacketSubscriber::epoch)
+        .def_property_readonly("reconnect", &cuframes::PacketSubscriber::reconnect)
+        .def_property_readonly("reconnect_count", &cuframes::PacketSubscriber::reconnect_count);
 }
 
 }  // namespace cuframes_py

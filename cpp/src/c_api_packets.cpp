@@ -36,6 +36,8 @@ void fill_packet_info(const cuframes::Packet &packet, cuframes_packet_info *info
     info->keyframe = packet.info.keyframe ? 1 : 0;
     info->discontinuity = packet.info.discontinuity ? 1 : 0;
     info->parameter_sets_prepended = packet.info.parameter_sets_prepended ? 1 : 0;
+    info->reconnected = packet.info.reconnected ? 1 : 0;
+    info->epoch = packet.info.epoch;
 }
 
 }  // namespace
@@ -84,6 +86,9 @@ cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscrib
         cpp.key = options->key;
         cpp.dir = options->dir != nullptr ? options->dir : "";
         cpp.connect_timeout_ms = options->connect_timeout_ms;  // range-checked by the core
+        if (options->reconnect != 0 && options->reconnect != 1)
+            throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
+        cpp.reconnect = options->reconnect == 1;
         *out = new cuframes_packet_subscriber{cuframes::PacketSubscriber(cpp), std::nullopt};
     });
 }

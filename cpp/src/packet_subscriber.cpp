@@ -78,11 +78,17 @@ private:
 
 }  // namespace
 
+// While following a restart, how often close() is checked.
+constexpr int kReconnectSliceMs = 100;
+
 struct PacketSubscriber::Impl {
     std::string key;
     std::string socket_path;
-    uint64_t ring_bytes = 0;
-    uint64_t epoch = 0;
+    bool reconnect = false;
+    std::atomic<uint64_t> ring_bytes{0};
+    std::atomic<uint64_t> epoch{0};
+    std::atomic<uint64_t> reconnect_count{0};
+    bool reconnected_pending = false;  // under next_mutex: set by a reconnect, consumed by the next packet
 
     // Turns of next(); close() takes the attachment out under attachment_mutex
     // and wakes the waiter, which notices `closing`.
@@ -99,19 +105,59 @@ struct PacketSubscriber::Impl {
     std::atomic<uint64_t> last_seq{0};
     std::atomic<uint64_t> overruns_total{0};
 
-    explicit Impl(const PacketSubscriberOptions &options) : key(options.key) {
+    explicit Impl(const PacketSubscriberOptions &options) : key(options.key), reconnect(options.reconnect) {
         validate_key(key);
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         socket_path = cuframes::socket_path(resolve_dir(options.dir), key);
         attachment = std::make_shared<PacketAttachment>(key, socket_path, options.connect_timeout_ms);
-        ring_bytes = attachment->ring().data_bytes();
-        epoch = attachment->epoch();
-        // Join at the latest keyframe there is now, or at the first one after.
-        const PacketRingHeader &header = attachment->ring().header();
+        adopt(*attachment);
+    }
+
+    // Takes a (new) producer's facts, and joins its ring at the latest
+    // keyframe there is now, or at the first one after.
+    void adopt(const PacketAttachment &attached) {
+        ring_bytes.store(attached.ring().data_bytes(), std::memory_order_relaxed);
+        epoch.store(attached.epoch(), std::memory_order_relaxed);
+        const PacketRingHeader &header = attached.ring().header();
         uint64_t keyframe = header.latest_keyframe_seq.load(std::memory_order_acquire);
-        uint64_t latest = checked_latest(attachment->ring());
+        uint64_t latest = checked_latest(attached.ring());
+        joined = false;
+        lost_from = 0;
         min_join = keyframe != 0 && keyframe <= latest ? keyframe : latest + 1;
+    }
+
+    // Waits for the key's next producer and switches to it. Throws TIMEOUT at
+    // the deadline, STATE when closed meanwhile, or what its handshake fails
+    // with (NOT_FOUND from a producer without a packet ring).
+    void reconnect_now(uint64_t deadline, int timeout_ms) {
+        std::shared_ptr<PacketAttachment> fresh;
+        while (!fresh) {
+            if (closing.load(std::memory_order_relaxed))
+                throw Error(CUFRAMES_ERR_STATE, "packet subscriber of '" + key + "' closed while waiting for its producer");
+            uint64_t now = monotonic_ns();
+            if (now >= deadline)
+                throw Error(CUFRAMES_ERR_TIMEOUT, "the producer of '" + key + "' has gone and none came back within " +
+                                                      std::to_string(timeout_ms) + " ms");
+            // Short slices, so that close() is noticed while we wait.
+            int slice_ms = static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kReconnectSliceMs));
+            try {
+                fresh = std::make_shared<PacketAttachment>(key, socket_path, slice_ms);
+            } catch (const Error &error) {
+                // Not up yet (the connect's errno says so), or it died again in the handshake: keep waiting.
+                bool not_up = error.status() == CUFRAMES_ERR_NOT_FOUND && error.os_errno() != 0;
+                if (!not_up && error.status() != CUFRAMES_ERR_DISCONNECTED) throw;
+            }
+        }
+        {
+            std::lock_guard<std::mutex> guard(attachment_mutex);
+            if (closing.load(std::memory_order_relaxed))
+                throw Error(CUFRAMES_ERR_STATE, "packet subscriber of '" + key + "' closed while reconnecting");
+            attachment = fresh;
+        }
+        adopt(*fresh);
+        reconnect_count.fetch_add(1, std::memory_order_relaxed);
+        reconnected_pending = true;
     }
 
     std::shared_ptr<PacketAttachment> current() const {
@@ -201,6 +247,9 @@ struct PacketSubscriber::Impl {
         out.info.keyframe = (record.flags & kPacketFlagKeyframe) != 0;
         out.info.overruns = overruns;
         out.info.discontinuity = discontinuity;
+        out.info.epoch = epoch.load(std::memory_order_relaxed);
+        out.info.reconnected = reconnected_pending;
+        reconnected_pending = false;
         out.data = std::move(record.data);
         next_seq = record.seq + 1;
         last_seq.store(record.seq, std::memory_order_relaxed);
@@ -223,7 +272,9 @@ struct PacketSubscriber::Impl {
             if (attached->producer_gone()) {
                 // What it wrote before it went is still ours to read.
                 if (try_take(*attached, packet)) return packet;
-                throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+                if (!reconnect) throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+                reconnect_now(deadline, timeout_ms);
+                continue;
             }
             uint64_t now = monotonic_ns();
             if (now >= deadline)
@@ -254,9 +305,13 @@ void PacketSubscriber::close() noexcept { impl_->close(); }
 bool PacketSubscriber::closed() const noexcept { return impl_->current() == nullptr; }
 const std::string &PacketSubscriber::key() const noexcept { return impl_->key; }
 const std::string &PacketSubscriber::socket_path() const noexcept { return impl_->socket_path; }
-uint64_t PacketSubscriber::ring_bytes() const noexcept { return impl_->ring_bytes; }
+uint64_t PacketSubscriber::ring_bytes() const noexcept { return impl_->ring_bytes.load(std::memory_order_relaxed); }
 uint64_t PacketSubscriber::last_seq() const noexcept { return impl_->last_seq.load(std::memory_order_relaxed); }
 uint64_t PacketSubscriber::overruns_total() const noexcept { return impl_->overruns_total.load(std::memory_order_relaxed); }
-uint64_t PacketSubscriber::epoch() const noexcept { return impl_->epoch; }
+uint64_t PacketSubscriber::epoch() const noexcept { return impl_->epoch.load(std::memory_order_relaxed); }
+bool PacketSubscriber::reconnect() const noexcept { return impl_->reconnect; }
+uint64_t PacketSubscriber::reconnect_count() const noexcept {
+    return impl_->reconnect_count.load(std::memory_order_relaxed);
+}
 
 }  // namespace cuframes

@@ -27,10 +27,10 @@ FFMPEG_PIXEL_FORMATS = {
 }
 
 
-def _subscribe(url: str, timeout: float) -> Subscriber:
+def _subscribe(url: str, timeout: float, follow: bool = False) -> Subscriber:
     address = parse_url(url)
     # sequential: a recorder wants every frame still in the pool, in order.
-    return Subscriber(address.key, dir=address.dir, connect_timeout=timeout, delivery="sequential")
+    return Subscriber(address.key, dir=address.dir, connect_timeout=timeout, delivery="sequential", reconnect=follow)
 
 
 def ffmpeg_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
@@ -40,11 +40,11 @@ def ffmpeg_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
                 f"{sub.width}x{sub.height}", "-framerate", f"{fps:g}", "-i", "-"]
 
 
-def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float) -> int:
-    """Writes each frame, packed, to out until count frames, or the producer closes.
-    Returns how many were written."""
+def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False) -> int:
+    """Writes each frame, packed, to out until count frames, or the producer closes
+    (with ``follow``, across producer restarts instead). Returns how many were written."""
     written = 0
-    with _subscribe(url, timeout) as sub:
+    with _subscribe(url, timeout, follow) as sub:
         buffer = np.empty(sub.packed_size, dtype=np.uint8)
         while count is None or written < count:
             try:
@@ -57,9 +57,9 @@ def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float) 
     return written
 
 
-def _subscribe_packets(url: str, timeout: float) -> PacketSubscriber:
+def _subscribe_packets(url: str, timeout: float, follow: bool = False) -> PacketSubscriber:
     address = parse_url(url)
-    return PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout)
+    return PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout, reconnect=follow)
 
 
 def ffmpeg_packet_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
@@ -70,19 +70,24 @@ def ffmpeg_packet_input_args(url: str, *, fps: float, timeout: float) -> list[st
     return ["-f", FFMPEG_DEMUXERS[codec], "-framerate", f"{fps:g}", "-i", "-"]
 
 
-def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float,
-                  on_overrun: Callable[[int], None] = lambda lost: None) -> int:
+def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
+                  on_overrun: Callable[[int], None] = lambda lost: None,
+                  on_reconnect: Callable[[], None] = lambda: None) -> int:
     """Writes each packet (Annex-B) to out until count packets, or the producer
-    closes. The stream starts at a keyframe with its parameter sets, so it
-    decodes from the first byte; after falling behind it resumes at a keyframe
-    and on_overrun(lost packets) is called. Returns how many were written."""
+    closes (with ``follow``, across producer restarts instead: on_reconnect is
+    called and the stream goes on at the new producer's first keyframe). The
+    stream starts at a keyframe with its parameter sets, so it decodes from
+    the first byte; after falling behind it resumes at a keyframe and
+    on_overrun(lost packets) is called. Returns how many were written."""
     written = 0
-    with _subscribe_packets(url, timeout) as sub:
+    with _subscribe_packets(url, timeout, follow) as sub:
         while count is None or written < count:
             try:
                 packet = sub.next(timeout)
             except DisconnectedError:
                 break
+            if packet.reconnected:
+                on_reconnect()
             if packet.overruns:
                 on_overrun(packet.overruns)
             out.write(packet.data)

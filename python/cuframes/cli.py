@@ -62,12 +62,15 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
               help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames or packets.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds to wait for the producer, and for each frame.")
+              help="Seconds to wait for the producer, and for each frame or packet.")
+@click.option("--follow", is_flag=True,
+              help="Follow the key across producer restarts instead of ending when the producer goes "
+                   "(frames: the new producer must publish the same format and size).")
 @click.option("--fps", type=click.FloatRange(min=0.001), default=25.0, show_default=True,
               help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own).")
 @click.option("--ffmpeg-args", is_flag=True,
               help="Print the ffmpeg input options that read this output, and exit.")
-def cat(url: str, what: str, count: int | None, timeout: float, fps: float, ffmpeg_args: bool) -> None:
+def cat(url: str, what: str, count: int | None, timeout: float, follow: bool, fps: float, ffmpeg_args: bool) -> None:
     """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
@@ -90,10 +93,14 @@ def cat(url: str, what: str, count: int | None, timeout: float, fps: float, ffmp
             def overrun(lost: int) -> None:
                 err.print(f"cuframes cat: fell behind, {lost} packet(s) lost; resumed at a keyframe", highlight=False)
 
-            written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, on_overrun=overrun)
+            def reconnected() -> None:
+                err.print("cuframes cat: the producer restarted; going on at its first keyframe", highlight=False)
+
+            written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
+                                    on_overrun=overrun, on_reconnect=reconnected)
             err.print(f"cuframes cat: {written} packet(s) written", highlight=False)
         else:
-            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout)
+            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow)
             err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away: a normal end for a pipe

@@ -34,6 +34,10 @@ class Packet:
     discontinuity: bool
     #: the kept VPS/SPS/PPS were put in front of it (the keyframe lacked them)
     parameter_sets_prepended: bool
+    #: first packet from a restarted producer (``reconnect=True``)
+    reconnected: bool = False
+    #: random id of the producer instance that wrote it
+    epoch: int = 0
 
     def __len__(self) -> int:
         return len(self.data)
@@ -50,18 +54,25 @@ class PacketSubscriber:
     producer never waits for it: a subscriber that falls more than the ring
     behind rejoins at the next keyframe, and that packet's ``overruns`` says
     how many were lost. Needs no GPU and no CUDA, even when the frames are on
-    the cuda backend::
+    the cuda backend.
+
+    With ``reconnect=True`` it follows the key across producer restarts: after
+    the old producer's last packets it waits (within each call's timeout) for
+    the next one and joins it at a keyframe, flagged ``reconnected``, so a
+    recorder outlives camera restarts. Iteration then only ends when you stop
+    it::
 
         with cuframes.PacketSubscriber("cam1") as packets, open("cam1.h264", "wb") as out:
             for packet in packets:      # ends when the producer closes
                 out.write(packet.data)
     """
 
-    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0) -> None:
+    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
+                 reconnect: bool = False) -> None:
         self._key = key
         self._core: _core.PacketSubscriber | None = None
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t), connect_timeout, NotFoundError,
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout, NotFoundError,
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
             retry_if=producer_absent)
 
@@ -80,10 +91,11 @@ class PacketSubscriber:
                                     lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
         return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
                       codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
-                      discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended)
+                      discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
+                      reconnected=info.reconnected, epoch=info.epoch)
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
-        """Yields packets until the producer closes or dies."""
+        """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""
         while True:
             try:
                 yield self.next(timeout)
@@ -130,6 +142,11 @@ class PacketSubscriber:
     def overruns_total(self) -> int:
         """Packets lost so far by falling behind."""
         return self._core_live().overruns_total
+
+    @property
+    def reconnect_count(self) -> int:
+        """Producer restarts followed so far."""
+        return self._core_live().reconnect_count
 
     @property
     def ring_bytes(self) -> int:

@@ -667,7 +667,7 @@ TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
               CUFRAMES_ERR_STATE);
     EXPECT_EQ(cuframes_publisher_publish_packet(nullptr, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 0, nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(9), 0,
+    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(3), 0,
                                                 nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(cuframes_last_error()).find("codec must be"), std::string::npos);
@@ -682,6 +682,10 @@ TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
     EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_NOT_FOUND);
     EXPECT_EQ(packets, nullptr);
     EXPECT_NE(std::string(cuframes_last_error()).find("publishes no packets"), std::string::npos);
+    options.reconnect = 2;
+    EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(cuframes_last_error()).find("reconnect must be 0 or 1"), std::string::npos);
+    options.reconnect = 0;
     options.struct_size = 4;
     EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_INVALID_ARGUMENT);
     cuframes_packet_info info;

@@ -251,6 +251,10 @@ typedef struct cuframes_packet_subscriber_options {
     const char *key;
     const char *dir;
     int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
+    /* 1: when the producer closes or dies, return the packets still in its ring, then wait
+     * (within each call's timeout) for the key's next producer and join it at a keyframe,
+     * flagged `reconnected`. 0 (default): CUFRAMES_ERR_DISCONNECTED. */
+    int32_t reconnect;
 } cuframes_packet_subscriber_options;
 
 typedef struct cuframes_packet_info {
@@ -264,6 +268,8 @@ typedef struct cuframes_packet_info {
     uint32_t keyframe;           /* 1 for a keyframe */
     uint32_t discontinuity;      /* 1 on joining or rejoining: a keyframe a decoder can start at */
     uint32_t parameter_sets_prepended; /* 1 when the kept VPS/SPS/PPS were put in front of it */
+    uint32_t reconnected;        /* 1 on the first packet from a restarted producer (reconnect) */
+    uint64_t epoch;              /* random id of the producer instance that wrote it */
 } cuframes_packet_info;
 
 /* Appends one access unit to the packet ring and wakes packet subscribers. Never blocks.

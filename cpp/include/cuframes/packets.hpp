@@ -22,6 +22,13 @@ struct PacketSubscriberOptions {
     std::string key;
     std::string dir;                // "" means default_dir()
     int connect_timeout_ms = 5000;  // wait for a producer that is not up yet; -1 forever
+    // Follow the key across producer restarts: when the producer closes or
+    // dies, next() returns the packets still in its ring, then waits (within
+    // its timeout) for the key's next producer and joins it at a keyframe;
+    // that packet has `reconnected` and `discontinuity` set. The new producer
+    // must have a packet ring (NOT_FOUND otherwise). Without it, next() throws
+    // DISCONNECTED. A recorder that must outlive camera restarts wants it.
+    bool reconnect = false;
 };
 
 struct PacketInfo {
@@ -38,6 +45,9 @@ struct PacketInfo {
     // sets in front of it (prepended from the kept ones when it lacked them).
     bool discontinuity = false;
     bool parameter_sets_prepended = false;
+    // First packet from a restarted producer (PacketSubscriberOptions::reconnect).
+    bool reconnected = false;
+    uint64_t epoch = 0;  // random id of the producer instance that wrote it
 };
 
 struct Packet {
@@ -74,7 +84,9 @@ public:
     uint64_t ring_bytes() const noexcept;    // the ring's data capacity
     uint64_t last_seq() const noexcept;      // last packet returned, 0 before the first
     uint64_t overruns_total() const noexcept;
-    uint64_t epoch() const noexcept;         // random id of the producer instance
+    uint64_t epoch() const noexcept;         // random id of the current producer instance
+    bool reconnect() const noexcept;
+    uint64_t reconnect_count() const noexcept;  // producer restarts followed so far
 
     struct Impl;
 
