@@ -81,6 +81,9 @@ PacketRingWriter::PacketRingWriter(uint64_t data_bytes, uint64_t epoch) {
     // The memfd is zero-filled: every record starts with seq 0 (empty).
     records_ = reinterpret_cast<PacketRecord *>(static_cast<uint8_t *>(map_.data()) + packet_index_offset());
     data_ = static_cast<uint8_t *>(map_.data()) + header_->data_offset;
+    // Touch every page of the byte ring now (a few ms for megabytes), so that
+    // the first lap of publish_packet() pays no page faults.
+    std::memset(data_, 0, header_->data_bytes);
     seal_final(fd_.get(), true, "the packet ring");  // only our mapping writes
     read_only_fd_ = reopen_read_only(fd_.get(), "the packet ring");
 }
