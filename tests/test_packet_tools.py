@@ -163,3 +163,37 @@ def test_av_open_decode_gives_frames_with_the_producers_pts(children, key, backe
     assert [f.pts for f in frames] == list(range(30))
     assert {(f.width, f.height) for f in frames} == {(320, 240)}
     children.wait(producer)
+
+
+PAUSING_PRODUCER = """
+import sys, time, cuframes
+sys.path.insert(0, "tests")
+from encoded import encode
+packets, _ = encode("h264", frames=10, gop=5)
+with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
+    print("up", flush=True)
+    while pub.packet_subscriber_count == 0:
+        time.sleep(0.01)
+    for index, p in enumerate(packets):
+        if index == 5:
+            time.sleep(2.5)  # a camera's outage, longer than cat's --timeout
+        pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe)
+    time.sleep(0.2)
+"""
+
+
+def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, backend):
+    producer = children.spawn(PAUSING_PRODUCER, key, backend)
+    children.read_line(producer, "up")
+    result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--timeout", "1"],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"10 packet(s) written" in result.stderr
+    children.wait(producer)
+    # --idle-timeout gives up sooner, with a clear error.
+    producer = children.spawn(PAUSING_PRODUCER, key, backend)
+    children.read_line(producer, "up")
+    result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--idle-timeout", "1"],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 1 and b"no packet from" in result.stderr, result.stderr.decode()
+    children.wait(producer)

@@ -17,13 +17,13 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from .cat import FFMPEG_DEMUXERS
 from .errors import DisconnectedError
 from .packets import Packet, PacketSubscriber
 from .urls import parse_url
 
 __all__ = ["open", "PacketStream", "PacketContainer"]
 
-_DEMUXERS = {"h264": "h264", "hevc": "hevc"}
 
 
 class PacketStream(io.RawIOBase):
@@ -32,11 +32,13 @@ class PacketStream(io.RawIOBase):
     packets). ``overruns`` counts packets lost by falling behind; the stream
     then resumes at a keyframe."""
 
-    def __init__(self, url: str, *, timeout: float | None = 10.0, count: int | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float | None = 10.0, count: int | None = None,
+                 idle_timeout: float | None = None) -> None:
         super().__init__()
         address = parse_url(url)
         self._subscriber = PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout)
-        self._timeout = timeout
+        self._timeout = timeout  # for the producer and the first packet; then idle_timeout
+        self._idle_timeout = idle_timeout
         self._remaining = count
         self._pending = memoryview(b"")
         # (pts, dts) of each packet handed to the demuxer, oldest first.
@@ -62,7 +64,7 @@ class PacketStream(io.RawIOBase):
         if self._remaining is not None and self._remaining <= 0:
             return None
         try:
-            packet = self._subscriber.next(self._timeout)
+            packet = self._subscriber.next(self._timeout if self.packets == 0 else self._idle_timeout)
         except DisconnectedError:
             return None
         self.packets += 1
@@ -139,20 +141,23 @@ class PacketContainer:
         return f"<cuframes.av.PacketContainer {self.packet_stream.codec} over {self.container!r}>"
 
 
-def open(url: str, *, timeout: float | None = 10.0, count: int | None = None, **av_options: Any) -> PacketContainer:
+def open(url: str, *, timeout: float | None = 10.0, count: int | None = None, idle_timeout: float | None = None,
+         **av_options: Any) -> PacketContainer:
     """A PyAV input container over the packets of ``url`` (``cuframes://KEY[?dir=DIR]``
-    or a bare key). ``timeout``: seconds to wait for the producer and for each
-    packet. ``count``: end after that many packets. Other keyword arguments go
-    to :func:`av.open` (e.g. ``options={"framerate": "30"}``). Close it (or use
-    ``with``) to drop the subscription."""
+    or a bare key). ``timeout``: seconds to wait for the producer and its first
+    packet; ``idle_timeout``: then for each next one (None: as long as the
+    producer lives; a live input ends when its producer does). ``count``: end
+    after that many packets. Other keyword arguments go to :func:`av.open`
+    (e.g. ``options={"framerate": "30"}``). Close it (or use ``with``) to drop
+    the subscription."""
     import av  # optional: pip install av
 
-    stream = PacketStream(url, timeout=timeout, count=count)
+    stream = PacketStream(url, timeout=timeout, count=count, idle_timeout=idle_timeout)
     if stream.first is None:
         stream.close()
         raise DisconnectedError(f"the producer of {url!r} closed before its first packet")
     try:
-        container = av.open(stream, mode="r", format=_DEMUXERS[stream.codec], **av_options)
+        container = av.open(stream, mode="r", format=FFMPEG_DEMUXERS[stream.codec], **av_options)
     except BaseException:
         stream.close()
         raise

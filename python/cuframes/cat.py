@@ -40,15 +40,19 @@ def ffmpeg_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
                 f"{sub.width}x{sub.height}", "-framerate", f"{fps:g}", "-i", "-"]
 
 
-def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False) -> int:
+def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
+                 idle_timeout: float | None = None) -> int:
     """Writes each frame, packed, to out until count frames, or the producer closes
-    (with ``follow``, across producer restarts instead). Returns how many were written."""
+    (with ``follow``, across producer restarts instead). ``timeout`` bounds the wait
+    for the producer and its first frame; after that each frame is waited for
+    ``idle_timeout`` seconds (None: as long as the producer lives, as a recorder
+    wants through a camera's outage). Returns how many were written."""
     written = 0
     with _subscribe(url, timeout, follow) as sub:
         buffer = np.empty(sub.packed_size, dtype=np.uint8)
         while count is None or written < count:
             try:
-                sub.read_into(buffer, timeout=timeout)
+                sub.read_into(buffer, timeout=timeout if written == 0 else idle_timeout)
             except DisconnectedError:
                 break
             out.write(memoryview(buffer))
@@ -71,19 +75,20 @@ def ffmpeg_packet_input_args(url: str, *, fps: float, timeout: float) -> list[st
 
 
 def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
-                  on_overrun: Callable[[int], None] = lambda lost: None,
+                  idle_timeout: float | None = None, on_overrun: Callable[[int], None] = lambda lost: None,
                   on_reconnect: Callable[[], None] = lambda: None) -> int:
     """Writes each packet (Annex-B) to out until count packets, or the producer
     closes (with ``follow``, across producer restarts instead: on_reconnect is
     called and the stream goes on at the new producer's first keyframe). The
     stream starts at a keyframe with its parameter sets, so it decodes from
     the first byte; after falling behind it resumes at a keyframe and
-    on_overrun(lost packets) is called. Returns how many were written."""
+    on_overrun(lost packets) is called. ``timeout`` and ``idle_timeout`` as in
+    write_frames. Returns how many were written."""
     written = 0
     with _subscribe_packets(url, timeout, follow) as sub:
         while count is None or written < count:
             try:
-                packet = sub.next(timeout)
+                packet = sub.next(timeout if written == 0 else idle_timeout)
             except DisconnectedError:
                 break
             if packet.reconnected:

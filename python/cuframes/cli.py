@@ -62,7 +62,10 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
               help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames or packets.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds to wait for the producer, and for each frame or packet.")
+              help="Seconds to wait for the producer and its first frame or packet.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
+              help="Then, seconds to wait for each next one (default: as long as the producer lives, "
+                   "e.g. through a camera's outage).")
 @click.option("--follow", is_flag=True,
               help="Follow the key across producer restarts instead of ending when the producer goes "
                    "(frames: the new producer must publish the same format and size).")
@@ -70,7 +73,8 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
               help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own).")
 @click.option("--ffmpeg-args", is_flag=True,
               help="Print the ffmpeg input options that read this output, and exit.")
-def cat(url: str, what: str, count: int | None, timeout: float, follow: bool, fps: float, ffmpeg_args: bool) -> None:
+def cat(url: str, what: str, count: int | None, timeout: float, idle_timeout: float | None, follow: bool, fps: float,
+        ffmpeg_args: bool) -> None:
     """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
@@ -97,10 +101,11 @@ def cat(url: str, what: str, count: int | None, timeout: float, follow: bool, fp
                 err.print("cuframes cat: the producer restarted; going on at its first keyframe", highlight=False)
 
             written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                    on_overrun=overrun, on_reconnect=reconnected)
+                                    idle_timeout=idle_timeout, on_overrun=overrun, on_reconnect=reconnected)
             err.print(f"cuframes cat: {written} packet(s) written", highlight=False)
         else:
-            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow)
+            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
+                                   idle_timeout=idle_timeout)
             err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away: a normal end for a pipe

@@ -153,11 +153,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as sink:
             sink.write(data)
         os.replace(temporary, path)
-    except OSError as error:
+    except BaseException as error:  # Ctrl-C too: never leave the .partial file behind
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if not isinstance(error, OSError):
+            raise
         raise SystemCallError(f"cannot write {str(path)!r}: {error.strerror or error}", errno=error.errno) from None
 
 
