@@ -5,6 +5,7 @@ quiet on a pipe but for one summary line, and fails clearly on a bad SOURCE."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 
 import cuframes
 from cuframes._pattern import TestPattern
-from cuframes.cli_publish import publish
+from cuframes.cli_publish import default_packet_ring_bytes, publish
 from rtsp_server import RtspServerProcess, RtspServerUnavailable, free_port
 
 pytest.importorskip("av", reason="cuframes publish reads and encodes video through PyAV (pip install av)")
@@ -213,6 +214,76 @@ def test_ctrl_c_and_sigterm_stop_cleanly(cf_dir, key, survivors, signum, code):
     assert not (cf_dir / f"{key}.sock").exists(), "the publisher must close (its socket goes)"
 
 
+@needs_packet_ring
+@pytest.mark.timeout(60)
+def test_sigterm_on_a_stalled_camera_stops_within_docker_stops_grace(cf_dir, key, survivors):
+    """docker stop waits 10 s before SIGKILL: the publisher must not wait out a read timeout."""
+    server = RtspServerProcess()
+    try:
+        server.start()
+    except RtspServerUnavailable as missing:
+        pytest.skip(str(missing))
+    try:
+        proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--timeout", "10")
+        survivors.append(proc)
+        wait_for_socket(cf_dir, key, proc)
+        time.sleep(0.5)
+        server.signal(signal.SIGSTOP)  # the camera hangs, its connection stays open
+        time.sleep(0.5)
+        stopping = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+        took = time.monotonic() - stopping
+    finally:
+        server.kill()
+    assert proc.returncode == 0, stderr
+    assert took < 3, f"SIGTERM took {took:.1f} s on a stalled camera"
+    assert stderr.rstrip().endswith("; interrupted") and "Traceback" not in stderr
+    assert not (cf_dir / f"{key}.sock").exists(), "the publisher must close (its socket goes)"
+
+
+@needs_packet_ring
+@pytest.mark.timeout(60)
+def test_duration_ends_the_run_while_the_camera_is_away(cf_dir, key, survivors):
+    server = RtspServerProcess()
+    try:
+        server.start()
+    except RtspServerUnavailable as missing:
+        pytest.skip(str(missing))
+    try:
+        started = time.monotonic()
+        proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "3",
+                             "--timeout", "2", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+        survivors.append(proc)
+        wait_for_socket(cf_dir, key, proc)
+        server.kill()  # and it never comes back
+        _, stderr = proc.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        server.kill()
+    assert proc.returncode == 0, stderr
+    assert stderr.rstrip().endswith("; duration"), stderr
+    assert took < 7, f"--duration 3 ran {took:.1f} s with the camera away"
+
+
+@needs_packet_ring
+def test_a_keyframe_too_large_for_the_packet_ring_is_dropped_not_fatal(cf_dir, key):
+    done = run_publish("testsrc:1280x720@50", "--key", key, "--dir", str(cf_dir), "--backend", "host",
+                       "--frames", "10", "--gop", "5", "--no-pace", "--packet-ring-bytes", str(64 << 10))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    warnings = [line for line in lines if "does not fit the packet ring" in line]
+    assert len(warnings) == 1 and "--packet-ring-bytes" in warnings[0], lines
+    assert lines[-1].startswith(f"cuframes publish {key}: 10 frames in "), lines
+    assert "packets dropped (too large for the packet ring)" in lines[-1], lines
+
+
+def test_the_default_packet_ring_holds_a_few_keyframes_of_the_source():
+    assert default_packet_ring_bytes(320, 240) == 8 << 20
+    assert default_packet_ring_bytes(3840, 2160) // 2 >= 3840 * 2160 * 3 // 2, "a 4K keyframe the size of a picture"
+    assert default_packet_ring_bytes(16384, 16384) == 256 << 20
+
+
 # --------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------
@@ -247,11 +318,8 @@ def test_bad_arguments_are_usage_errors(cf_dir, key, args, complaint):
 
 
 def test_nvdec_without_its_package_names_the_extra(cf_dir, key, h264_clip):
-    try:
-        import PyNvVideoCodec  # noqa: F401
+    if importlib.util.find_spec("PyNvVideoCodec") is not None:
         pytest.skip("PyNvVideoCodec is installed")
-    except ImportError:
-        pass
     done = run_publish(str(h264_clip), "--decoder", "nvdec", "--key", key, "--dir", str(cf_dir))
     assert done.returncode == 1
     assert "pip install cuframes[nvdec]" in done.stderr

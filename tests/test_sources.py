@@ -6,6 +6,8 @@ records what it gets; one feeds a real cuframes.Publisher and reads it back."""
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import logging
 import shutil
 import signal
@@ -28,6 +30,7 @@ from cuframes.sources import (
     FileSource,
     NvdecFileSource,
     RtspSource,
+    SourceError,
     SourceNotFoundError,
     SourceUnreachableError,
     TestPatternSource,
@@ -38,8 +41,10 @@ from cuframes.sources import (
     parse_source,
     run_publish,
 )
+from cuframes.sources.rtsp import redact
 from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.timeline import PtsTimeline
+from cuframes.sources.timestamps import MAX_HELD_FRAMES, TimestampFiller
 from rtsp_server import RtspServerProcess, RtspServerUnavailable, free_port
 
 av = pytest.importorskip("av", reason="the video sources read and encode through PyAV (pip install av)")
@@ -209,12 +214,33 @@ def test_timeline_keeps_pts_growing_across_segments_and_gaps():
     timeline = PtsTimeline(frame_ticks=10)
     assert [timeline.map_frame(t) for t in (0, 10, 20)] == [0, 10, 20]  # the first segment keeps its own
     timeline.new_segment()
-    assert timeline.map_packet(0, -10) == (40, 30)  # anchored on the dts: one frame after the latest (20)
-    assert timeline.map_frame(0) == 40
+    assert timeline.map_packet(0, -10) == (30, 20)  # the pts one frame after the latest (20); no dts before
+    assert timeline.map_frame(0) == 30
     timeline.new_segment(gap_ticks=1000)
-    assert timeline.map_frame(5000) == 40 + 10 + 1000
-    assert timeline.map_frame(5010) == 1060
+    assert timeline.map_frame(5000) == 30 + 10 + 1000
+    assert timeline.map_frame(5010) == 1050
     assert timeline.map_frame(None) is None
+
+
+def test_timeline_loops_a_b_frame_stream_without_a_hole():
+    """A B-frame MP4's dts run two frames behind its pts (edit list: pts from 0, dts
+    from -2 frames). Each pass must follow the last with no missing frame."""
+    frames, tick = 6, 10
+    display = [0, 3, 1, 2, 5, 4]  # decode order -> display index (I P B B P B)
+
+    def one_pass(timeline):
+        pts = []
+        for decode_index, shown in enumerate(display):
+            packet_pts, _ = timeline.map_packet(shown * tick, (decode_index - 2) * tick)
+            pts.append(packet_pts)
+        return sorted(pts)
+
+    timeline = PtsTimeline(frame_ticks=tick)
+    first = one_pass(timeline)
+    timeline.new_segment()
+    second = one_pass(timeline)
+    assert first == [n * tick for n in range(frames)]
+    assert second == [n * tick for n in range(frames, 2 * frames)], "a hole at the loop"
 
 
 # --------------------------------------------------------------------------------------
@@ -319,6 +345,68 @@ def test_publish_loop_reports_progress_and_ends_with_a_summary():
     assert stats.summary().startswith("5 frames in ") and stats.summary().endswith("; frames")
 
 
+class _TooLargeKeyframes(FakePublisher):
+    """A packet ring that takes no keyframe: the core's error for a packet over half the ring."""
+
+    def publish_packet(self, data, **kwargs) -> int:
+        if kwargs.get("keyframe"):
+            raise cuframes.InvalidArgumentError(f"a packet of {len(data)} bytes exceeds the largest 32768 this "
+                                                "packet ring takes (half of packet_ring_bytes)")
+        return super().publish_packet(data, **kwargs)
+
+
+def test_publish_loop_drops_packets_too_large_for_the_ring_and_keeps_publishing(caplog):
+    caplog.set_level(logging.WARNING, logger="cuframes.sources")
+    pub = _TooLargeKeyframes()
+    with TestPatternSource(W, H, 25, gop=5) as source:
+        stats = run_publish(source, pub, pace=False, max_frames=12)
+    assert stats.frames == 12 and len(pub.frames) == 12, "frames go on when a packet does not fit"
+    assert (stats.packets_dropped, stats.packets_too_large, stats.packets) == (3, 3, 9)  # keyframes 0, 5, 10
+    assert "3 packets dropped (too large for the packet ring)" in stats.summary()
+    warnings = [r.getMessage() for r in caplog.records if "does not fit the packet ring" in r.getMessage()]
+    assert len(warnings) == 1 and "--packet-ring-bytes" in warnings[0], warnings
+
+
+def test_publish_loop_raises_other_packet_errors():
+    class Refusing(FakePublisher):
+        def publish_packet(self, data, **kwargs):
+            raise cuframes.InvalidArgumentError("packets must be Annex-B")
+
+    with TestPatternSource(W, H, 25) as source, pytest.raises(cuframes.InvalidArgumentError, match="Annex-B"):
+        run_publish(source, Refusing(), pace=False, max_frames=3)
+
+
+def test_publish_loop_hands_each_frame_over_before_the_next_is_read():
+    """The test pattern renders every frame into one buffer: the reader thread must
+    not ask for the next frame while the loop still publishes this one."""
+    pattern = TestPattern("nv12", W, H)
+
+    class Slow(FakePublisher):
+        def send(self, src, *, pts: int = 0) -> int:
+            time.sleep(0.01)  # were the next frame rendered meanwhile, this copy would show it
+            return super().send(src, pts=pts)
+
+    pub = Slow()
+    with TestPatternSource(W, H, 25, encode=False) as source:
+        run_publish(source, pub, pace=False, max_frames=10)
+    assert [pattern.check(index, np.frombuffer(data, dtype=np.uint8)) for index, (data, _) in
+            enumerate(pub.frames)] == [[]] * 10
+
+
+def test_publish_loop_raises_the_source_error_and_closes_the_source():
+    class Failing(TestPatternSource):
+        def __iter__(self):
+            yield from itertools.islice(super().__iter__(), 4)
+            raise SourceError("the camera caught fire")
+
+    with Failing(W, H, 25, encode=False) as source:
+        with pytest.raises(SourceError, match="caught fire"):
+            run_publish(source, FakePublisher(), pace=False)
+    source = TestPatternSource(W, H, 25, encode=False)
+    run_publish(source, FakePublisher(), pace=False, max_frames=2)
+    assert source.closed, "the run closes the source it read in its thread"
+
+
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
@@ -353,6 +441,32 @@ def test_raw_annexb_file_without_timestamps_gets_counted_pts(clips):
     assert set(pub.frame_pts) <= {p.pts for p in pub.packets}, "every frame has its packet's pts"
 
 
+def test_raw_annexb_file_with_b_frames_warns_that_pts_may_not_join(clips, caplog):
+    caplog.set_level(logging.WARNING, logger="cuframes.sources")
+    with FileSource(str(clips("h264.h264"))) as source:  # ffmpeg's libx264 defaults to B-frames
+        run_publish(source, FakePublisher(), pace=False)
+    warnings = [r.getMessage() for r in caplog.records if "reorders frames" in r.getMessage()]
+    assert len(warnings) == 1 and "h264.h264" in warnings[0], warnings
+    caplog.clear()
+    with FileSource(str(clips("h264.mp4"))) as source:  # has timestamps: nothing to say
+        run_publish(source, FakePublisher(), pace=False)
+    assert not [r for r in caplog.records if "reorders frames" in r.getMessage()]
+
+
+def test_timestamp_filler_stops_holding_after_a_bound():
+    filler = TimestampFiller(10, count_from_zero=False)
+    out = []
+    for index in range(MAX_HELD_FRAMES + 5):
+        out += filler.place(VideoPacket(b"\0\0\1", None, None, False, "h264"))
+        got = filler.place(VideoFrame(None, None))
+        if index < MAX_HELD_FRAMES - 1:
+            assert got == [], "held while a first timestamp may still come"
+        out += got
+    frames = [item.pts for item in out if isinstance(item, VideoFrame)]
+    packets = [item.pts for item in out if isinstance(item, VideoPacket)]
+    assert frames == packets == [10 * n for n in range(MAX_HELD_FRAMES + 5)]
+
+
 def test_looped_file_keeps_pts_growing_and_joined(clips):
     with FileSource(str(clips("h264.mp4")), loop=True) as source:
         pub = FakePublisher()
@@ -360,6 +474,7 @@ def test_looped_file_keeps_pts_growing_and_joined(clips):
     assert stats.frames == CLIP_FRAMES * 2 + 20
     pts = pub.frame_pts
     assert all(b > a for a, b in zip(pts, pts[1:])), "pts must keep growing over the passes"
+    assert len({b - a for a, b in zip(pts, pts[1:])}) == 1, "one frame apart, at the loops too (B-frames)"
     assert set(pts) <= {p.pts for p in pub.packets}
     assert sum(p.keyframe for p in pub.packets) >= 5  # 2 per pass, and the third pass's first
 
@@ -504,16 +619,145 @@ def test_backoff_doubles_up_to_its_maximum():
         Backoff(2.0, 1.0)
 
 
+@pytest.mark.timeout(30)
+def test_publish_loop_ends_on_time_while_the_camera_is_away(rtsp_server):
+    with RtspSource(rtsp_server.url, open_timeout=1, read_timeout=1, backoff=Backoff(0.1, 0.2)) as source:
+        rtsp_server.kill()  # gone before the run: the source is reconnecting all along, nothing arrives
+        progress = []
+        started = time.monotonic()
+        stats = run_publish(source, FakePublisher(), duration=1.5, on_progress=progress.append,
+                            progress_interval=0.2)
+        took = time.monotonic() - started
+    assert stats.ended == "duration" and 1.5 <= took < 2.5, f"--duration 1.5 ran {took:.1f} s"
+    assert len(progress) >= 5, "the progress line goes on while nothing arrives"
+
+
+@pytest.mark.timeout(30)
+def test_publish_loop_stops_at_once_on_a_stalled_camera(rtsp_server):
+    with RtspSource(rtsp_server.url, open_timeout=5, read_timeout=5) as source:
+        stop = threading.Event()
+        stop_set_at: list[float] = []
+        pub = FakePublisher()
+
+        def stall_then_stop():
+            while len(pub.frames) < 30:  # past the burst FFmpeg buffered while it probed
+                time.sleep(0.01)
+            rtsp_server.signal(signal.SIGSTOP)  # the connection stays open: reads block until the read timeout
+            time.sleep(0.5)
+            stop_set_at.append(time.monotonic())
+            stop.set()
+
+        threading.Thread(target=stall_then_stop, daemon=True).start()
+        stats = run_publish(source, pub, stop=stop)
+        took = time.monotonic() - stop_set_at[0]
+    rtsp_server.signal(signal.SIGCONT)
+    assert stats.ended == "stopped" and stats.frames >= 30 and source.closed
+    assert took < 1.0, f"stopping took {took:.1f} s (the read timeout is 5 s)"
+
+
+@pytest.mark.timeout(30)
+def test_close_from_another_thread_ends_an_rtsp_iteration(rtsp_server):
+    with RtspSource(rtsp_server.url, open_timeout=5, read_timeout=3) as source:
+        items = iter(source)
+        collect(items, 5)
+        threading.Thread(target=source.close).start()
+        time.sleep(0.2)
+        rest = list(itertools.islice(items, 200))  # a stream that keeps sending: bounded by the close
+    assert len(rest) <= 2, f"{len(rest)} items after close()"
+
+
+def test_close_ends_a_looped_file_iteration(clips):
+    with FileSource(str(clips("h264.mp4")), loop=True) as source:
+        items = iter(source)
+        collect(items, 5)
+        source.close()
+        assert list(itertools.islice(items, 500)) == []
+
+
+# A scripted camera, without a server: each connection gives some frames, or fails to open.
+
+@dataclass(frozen=True)
+class RecordingBackoff(Backoff):
+    waits: list = field(default_factory=list, compare=False)
+
+    def delays(self):
+        for delay in super().delays():
+            self.waits.append(delay)
+            yield delay
+
+
+class ScriptedCamera:
+    """Stands in for PyAVSession: connection n follows script[n] (a frame count, or an exception to raise)."""
+
+    def __init__(self, script: list) -> None:
+        self.script = list(script)
+
+    def __call__(self, url, **kwargs):
+        step = self.script.pop(0) if self.script else OSError("refused")
+        if isinstance(step, BaseException):
+            raise step
+        return _ScriptedSession(step)
+
+
+class _ScriptedSession:
+    width, height, fps, time_base, codec, codec_name = W, H, 25.0, Fraction(1, 90_000), "h264", "h264"
+
+    def __init__(self, frames: int) -> None:
+        self._frames = frames
+
+    def items(self, timeline):
+        for index in range(self._frames):
+            yield VideoFrame(np.zeros(W * H * 3 // 2, np.uint8), timeline.map_frame(index * 3600))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.timeout(15)
+def test_a_booting_camera_is_retried_not_fatal(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="cuframes.sources")
+    booting = UnsupportedSourceError("rtsp://cam has no video stream")
+    monkeypatch.setattr("cuframes.sources.rtsp.PyAVSession", ScriptedCamera([3, booting, booting, 3]))
+    with RtspSource("rtsp://cam/x", backoff=Backoff(0.01, 0.02)) as source:
+        frames, _ = collect(iter(source), 6)
+        assert len(frames) == 6
+        assert (source.health.reconnects, source.health.failed_attempts) == (1, 2)
+    failed = [r for r in caplog.records if "reconnect attempt failed" in r.getMessage()]
+    assert len(failed) == 2 and all(r.levelno == logging.INFO and "no video stream" in r.getMessage()
+                                    for r in failed)
+
+
+@pytest.mark.timeout(15)
+def test_a_camera_that_accepts_then_drops_is_retried_ever_more_slowly(monkeypatch):
+    monkeypatch.setattr("cuframes.sources.rtsp.PyAVSession", ScriptedCamera([3, 0, 0, 0, 3, 0, 3]))
+    backoff = RecordingBackoff(0.01, 0.04)
+    with RtspSource("rtsp://cam/x", backoff=backoff) as source:
+        items = iter(source)
+        collect(items, 6)
+        assert backoff.waits == [0.01, 0.02, 0.04, 0.04], "the waits must not start again at each open"
+        assert source.health.reconnects == 1, "a reconnect counts when pictures come back, not at each open"
+        collect(items, 3)
+        assert backoff.waits[4:] == [0.01, 0.02], "after pictures came back, a new loss starts from the first wait"
+        assert source.health.reconnects == 2
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://admin:hunter2@[fe80::1]:554/s", "rtsp://admin:***@[fe80::1]:554/s"),
+    ("rtsp://admin:hunter2@cam.local/s", "rtsp://admin:***@cam.local/s"),
+    ("rtsp://cam/s?user=a&password=hunter2&channel=1", "rtsp://cam/s?user=a&password=***&channel=1"),
+    ("rtsp://cam/s?PWD=hunter2;token=abc", "rtsp://cam/s?PWD=***;token=***"),
+    ("rtsp://[::1]/s?passage=1", "rtsp://[::1]/s?passage=1"),
+])
+def test_redact_hides_passwords_and_keeps_the_rest(url, shown):
+    assert redact(url) == shown
+
+
 # --------------------------------------------------------------------------------------
 # NVDEC (PyNvVideoCodec)
 # --------------------------------------------------------------------------------------
 
 def _has_pynvvideocodec() -> bool:
-    try:
-        import PyNvVideoCodec  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("PyNvVideoCodec") is not None
 
 
 @pytest.mark.skipif(_has_pynvvideocodec(), reason="PyNvVideoCodec is installed: nothing is missing")
@@ -521,6 +765,74 @@ def test_nvdec_without_pynvvideocodec_says_how_to_install_it(clips):
     with pytest.raises(DecoderUnavailableError, match=r"pip install cuframes\[nvdec\]") as caught:
         NvdecFileSource(str(clips("h264.mp4")))
     assert isinstance(caught.value, ImportError)
+
+
+class FakeNvc:
+    """A stand-in for PyNvVideoCodec 2.x that fails where it is told to (``fail``:
+    "demuxer", "decoder" or "decode"); NVDEC cannot run here, its error handling can."""
+
+    def __init__(self, fail: str) -> None:
+        self.fail = fail
+
+    def CreateDemuxer(self, filename):
+        if self.fail == "demuxer":
+            raise RuntimeError("Demuxer: avformat_open_input failed")
+        return _FakeDemuxer()
+
+    def CreateDecoder(self, **kwargs):
+        if self.fail == "decoder":
+            raise RuntimeError("CUDA_ERROR_NO_DEVICE")
+        return _FakeDecoder()
+
+
+class _FakeDemuxer:
+    def Width(self):
+        return W
+
+    def Height(self):
+        return H
+
+    def BitDepth(self):
+        return 8
+
+    def GetNvCodecId(self):
+        return "cudaVideoCodec.H264"
+
+    def FrameRate(self):
+        return 25.0
+
+    def __iter__(self):
+        yield type("Packet", (), {"bsl": 0})()
+
+
+class _FakeDecoder:
+    def Decode(self, packet):
+        raise ValueError("cuvidDecodePicture failed")
+
+
+@pytest.mark.parametrize("fail, complaint", [("demuxer", "cannot open"), ("decoder", "cannot start NVDEC"),
+                                             ("decode", "decoding .* with NVDEC failed")])
+def test_nvdec_failures_are_source_errors(clips, monkeypatch, fail, complaint):
+    monkeypatch.setattr("cuframes.sources.nvdec.import_nvc", lambda: FakeNvc(fail))
+    with pytest.raises(SourceError, match=complaint) as caught:
+        with NvdecFileSource(str(clips("h264.mp4"))) as source:
+            run_publish(source, FakePublisher(), pace=False)
+    assert str(caught.value.__cause__) in str(caught.value)
+
+
+def test_nvdec_refuses_folders_and_inputs_without_timestamps(clips, monkeypatch, tmp_path):
+    monkeypatch.setattr("cuframes.sources.nvdec.import_nvc", lambda: FakeNvc("none"))
+    with pytest.raises(UnsupportedSourceError, match="folder"):
+        NvdecFileSource(str(tmp_path))
+    with pytest.raises(UnsupportedSourceError, match="MP4/MKV"):
+        NvdecFileSource(str(clips("h264.h264")))
+
+
+def test_a_looped_file_without_pictures_is_an_error_not_a_spin(clips, monkeypatch):
+    monkeypatch.setattr("cuframes.sources.file.PyAVSession.items", lambda self, timeline: iter(()))
+    with FileSource(str(clips("h264.mp4")), loop=True) as source:
+        with pytest.raises(UnsupportedSourceError, match="nothing to loop"):  # as NvdecFileSource says it
+            list(source)
 
 
 @pytest.mark.gpu

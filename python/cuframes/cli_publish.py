@@ -30,7 +30,16 @@ from .sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSourc
 __all__ = ["publish"]
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
-DEFAULT_PACKET_RING_BYTES = 8 << 20
+MIN_DEFAULT_PACKET_RING_BYTES = 8 << 20
+MAX_DEFAULT_PACKET_RING_BYTES = 256 << 20
+
+
+def default_packet_ring_bytes(width: int, height: int) -> int:
+    """A packet ring for a source of this size: its largest packet is half the ring,
+    so room for 2 keyframes as large as an uncompressed NV12 picture (4 ordinary
+    ones), at least 8 MiB and at most 256 MiB. 4K: 47 MiB."""
+    uncompressed = width * height * 3 // 2
+    return min(MAX_DEFAULT_PACKET_RING_BYTES, max(MIN_DEFAULT_PACKET_RING_BYTES, 2 * 2 * uncompressed))
 
 
 @click.command("publish", context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,8 +53,10 @@ DEFAULT_PACKET_RING_BYTES = 8 << 20
               help="cpu: PyAV (files, RTSP). nvdec: PyNvVideoCodec on the GPU (files; needs the cuda backend).")
 @click.option("--device", type=click.IntRange(min=0), default=0, show_default=True,
               help="CUDA device for the cuda backend and NVDEC.")
-@click.option("--packet-ring-bytes", type=click.IntRange(min=0), default=DEFAULT_PACKET_RING_BYTES,
-              show_default=True, help="Size of the packet ring for H.264/H.265 access units; 0: frames only.")
+@click.option("--packet-ring-bytes", type=click.IntRange(min=0), default=None,
+              show_default="4 x an NV12 frame's size, 8 to 256 MiB",
+              help="Size of the packet ring for H.264/H.265 access units; 0: frames only. A packet larger than "
+                   "half of it is dropped (with a warning).")
 @click.option("--slots", type=click.IntRange(min=1), default=10, show_default=True, help="Frame slots.")
 @click.option("--max-subscribers", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--width", type=click.IntRange(min=2), default=1280, show_default=True, help="testsrc width.")
@@ -71,7 +82,7 @@ DEFAULT_PACKET_RING_BYTES = 8 << 20
 @click.option("--verbose", "-v", is_flag=True, help="Also log each failed reconnect attempt.")
 @click.pass_context
 def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend: str, decoder: str, device: int,
-            packet_ring_bytes: int, slots: int, max_subscribers: int, width: int, height: int, fps: float,
+            packet_ring_bytes: int | None, slots: int, max_subscribers: int, width: int, height: int, fps: float,
             gop: int | None, loop: bool, no_pace: bool, speed: float, rtsp_transport: str, timeout: float,
             reconnect_initial: float, reconnect_max: float, duration: float | None, max_frames: int | None,
             verbose: bool) -> None:
@@ -111,7 +122,7 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
                       "rtsp_transport": rtsp_transport, "timeout": timeout, "backoff": backoff, "device": device}
     publisher_options = {"slots": slots, "backend": backend, "device": device, "dir": dir_,
                          "max_subscribers": max_subscribers, "packet_ring_bytes": packet_ring_bytes}
-    run_options = {"pace": not no_pace, "speed": speed, "publish_packets": packet_ring_bytes > 0,
+    run_options = {"pace": not no_pace, "speed": speed, "publish_packets": packet_ring_bytes != 0,
                    "max_frames": max_frames, "duration": duration}
     with _log_to(err, verbose):
         code = _publish(err, key, spec, source_options, publisher_options, run_options)
@@ -126,7 +137,7 @@ def _publish(err: Console, key: str, spec: SourceSpec, source_options: dict[str,
     try:
         with _sigterm_stops(terminated), open_source(spec, **source_options) as source, \
                 Publisher(key, source.width, source.height, "nv12", description=source.description,
-                          **publisher_options) as pub, \
+                          **_sized_for(source, publisher_options)) as pub, \
                 _Progress(err, key, source) as progress:
             stats = run_publish(source, pub, on_progress=progress.update, **run_options)
     except Error as error:  # the sources' errors are cuframes.Error too
@@ -139,6 +150,13 @@ def _publish(err: Console, key: str, spec: SourceSpec, source_options: dict[str,
     if stats.ended == "interrupted" and not terminated.is_set():
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _sized_for(source: VideoSource, publisher_options: dict[str, Any]) -> dict[str, Any]:
+    """The publisher's options, the packet ring sized for the source when left at its default."""
+    if publisher_options["packet_ring_bytes"] is not None:
+        return publisher_options
+    return {**publisher_options, "packet_ring_bytes": default_packet_ring_bytes(source.width, source.height)}
 
 
 class _Progress:

@@ -16,6 +16,7 @@ __all__ = [
     "SourceUnreachableError",
     "UnsupportedSourceError",
     "DecoderUnavailableError",
+    "nothing_to_loop",
 ]
 
 
@@ -47,3 +48,8 @@ class DecoderUnavailableError(SourceError, ImportError):
     """An optional package the source needs (PyAV, PyNvVideoCodec) is not installed."""
 
     default_status = ERR_INVALID_ARGUMENT
+
+
+def nothing_to_loop(path: str) -> UnsupportedSourceError:
+    """A looped file that gave no picture: looping it would spin."""
+    return UnsupportedSourceError(f"{path!r} gave no decodable frame; nothing to loop")

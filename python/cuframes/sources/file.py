@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 
-from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError
-from .items import SourceItem, VideoSource
+from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError, nothing_to_loop
+from .items import SourceItem, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
 
 __all__ = ["FileSource"]
-
-log = logging.getLogger("cuframes.sources")
 
 
 class FileSource(VideoSource):
@@ -27,6 +24,7 @@ class FileSource(VideoSource):
         self.path = path
         self.loop = loop
         self._session: PyAVSession | None = None
+        self._iterating = False
         if not os.path.exists(path):
             raise SourceNotFoundError(f"no video file at {path!r}")
         if os.path.isdir(path):
@@ -39,8 +37,7 @@ class FileSource(VideoSource):
         self.description = (f"file {os.path.basename(path)} ({first.codec_name} {self.width}x{self.height} "
                             f"{self.fps:g} fps{loop_note})")
         if self.codec is None:
-            log.warning("%s: codec %s is not H.264/H.265: publishing frames only, no packets", path,
-                        first.codec_name)
+            warn_frames_only(path, first.codec_name)
 
     def _open(self) -> PyAVSession:
         av = import_av()
@@ -53,25 +50,35 @@ class FileSource(VideoSource):
 
     def __iter__(self) -> Iterator[SourceItem]:
         av = import_av()
-        while not self.closed:
-            if self._session is None:
-                self._session = self._open()
-            session = self._session
-            try:
-                yield from session.items(self._timeline)
-            except av.error.FFmpegError as error:
-                raise SourceError(f"reading {self.path!r} failed: {error}") from error
-            finally:
-                session.close()
-                self._session = None
-            if not self.loop:
-                return
-            if session.frames == 0:
-                # Looping a file that gives no picture would spin: say so instead.
-                raise SourceError(f"{self.path!r} gave no decodable frame; nothing to loop")
-            self._timeline.new_segment()
+        self._iterating = True
+        try:
+            while not self.closed:
+                if self._session is None:
+                    self._session = self._open()
+                session = self._session
+                try:
+                    for item in session.items(self._timeline):
+                        yield item
+                        if self.closed:
+                            return  # close() from another thread
+                except av.error.FFmpegError as error:
+                    raise SourceError(f"reading {self.path!r} failed: {error}") from error
+                finally:
+                    session.close()
+                    self._session = None
+                if not self.loop or self.closed:
+                    return
+                if session.frames == 0:
+                    raise nothing_to_loop(self.path)  # looping would spin
+                self._timeline.new_segment()
+        finally:
+            self._iterating = False
 
     def _release(self) -> None:
+        # While a loop iterates, the session is its to close (a container must not be
+        # closed under a read in progress on another thread); otherwise it is ours.
+        if self._iterating:
+            return
         session, self._session = self._session, None
         if session is not None:
             session.close()

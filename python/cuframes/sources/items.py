@@ -10,15 +10,23 @@ feeds the items to a publisher, paces them and counts them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, TypeVar, Union
 
-__all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSource", "Codec"]
+__all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSource", "Codec", "warn_frames_only"]
+
+log = logging.getLogger("cuframes.sources")
 
 #: Compressed codecs whose access units go to the packet ring.
 Codec = Literal["h264", "hevc"]
+
+
+def warn_frames_only(name: str, codec_name: object) -> None:
+    """The one warning of a source whose codec the packet ring does not take."""
+    log.warning("%s: codec %s is not H.264/H.265: publishing frames only, no packets", name, codec_name)
 
 
 @dataclass(frozen=True)

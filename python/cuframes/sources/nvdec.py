@@ -13,11 +13,13 @@ import ctypes
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .annexb import is_annexb, starts_random_access
-from .errors import DecoderUnavailableError, SourceNotFoundError, UnsupportedSourceError
-from .items import Codec, SourceItem, VideoFrame, VideoPacket, VideoSource
+from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError,
+                     nothing_to_loop)
+from .items import Codec, SourceItem, VideoFrame, VideoPacket, VideoSource, warn_frames_only
 from .pyav_session import import_av
 from .timeline import PtsTimeline, ticks_per_frame
 
@@ -27,6 +29,8 @@ log = logging.getLogger("cuframes.sources")
 
 _INSTALL_HINT = "pip install cuframes[nvdec]"
 _NO_TIMESTAMP = -(2**63)  # FFmpeg's AV_NOPTS_VALUE, as the demuxer passes it on
+# FFmpeg's demuxers of raw elementary streams, which give no timestamps.
+_RAW_FORMATS = ("h264", "hevc")
 
 
 def import_nvc() -> Any:
@@ -100,31 +104,45 @@ class NvdecFileSource(VideoSource):
         super().__init__()
         if not os.path.exists(path):
             raise SourceNotFoundError(f"no video file at {path!r}")
+        if os.path.isdir(path):
+            raise UnsupportedSourceError(f"{path!r} is a folder, not a video file")
         self._nvc = import_nvc()
         self.path, self.loop, self.device = path, loop, device
-        demuxer = self._nvc.CreateDemuxer(filename=path)
-        self.width, self.height = int(demuxer.Width()), int(demuxer.Height())
+        with _nvdec_errors(f"cannot open {path!r} for NVDEC"):
+            demuxer = self._nvc.CreateDemuxer(filename=path)
+            self.width, self.height = int(demuxer.Width()), int(demuxer.Height())
         if self.width % 2 or self.height % 2:
             raise UnsupportedSourceError(f"{path!r} is {self.width}x{self.height}; NV12 needs an even size")
-        bit_depth = int(demuxer.BitDepth())
+        with _nvdec_errors(f"cannot open {path!r} for NVDEC"):
+            bit_depth = int(demuxer.BitDepth())
+            self._codec_id = demuxer.GetNvCodecId()
+            frame_rate = float(demuxer.FrameRate())
         if bit_depth != 8:
             raise UnsupportedSourceError(f"{path!r} is {bit_depth}-bit video; the NV12 publisher takes 8-bit only")
-        self._codec_id = demuxer.GetNvCodecId()
         self.codec = _codec_of(self._codec_id)
         # PyNvVideoCodec's demuxer is FFmpeg's: its timestamps are in the stream's
         # time base, which it does not expose; PyAV reads the same header.
         av = import_av()
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            self.time_base = stream.time_base
-            rate = stream.average_rate or stream.guessed_rate
-        self.fps = float(rate) if rate else float(demuxer.FrameRate())
+        try:
+            with av.open(path) as container:
+                if container.format.name in _RAW_FORMATS:
+                    raise UnsupportedSourceError(f"{path!r} is a raw {container.format.name} stream without "
+                                                 "timestamps; --decoder nvdec needs them: use an MP4/MKV (or "
+                                                 "--decoder cpu)")
+                if not container.streams.video:
+                    raise UnsupportedSourceError(f"{path!r} has no video stream")
+                stream = container.streams.video[0]
+                self.time_base = stream.time_base
+                rate = stream.average_rate or stream.guessed_rate
+        except av.error.FFmpegError as error:
+            raise UnsupportedSourceError(f"{path!r} is not a video file PyAV can read: {error}") from error
+        self.fps = float(rate) if rate else frame_rate
         self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
         self._warned_packets = False
         self.description = (f"file {os.path.basename(path)} ({self.codec or self._codec_id} {self.width}x{self.height} "
                             f"{self.fps:g} fps, nvdec on GPU {device}{', looped' if loop else ''})")
         if self.codec is None:
-            log.warning("%s: codec %s is not H.264/H.265: publishing frames only, no packets", path, self._codec_id)
+            warn_frames_only(path, self._codec_id)
 
     def __iter__(self) -> Iterator[SourceItem]:
         while not self.closed:
@@ -135,30 +153,39 @@ class NvdecFileSource(VideoSource):
             if not self.loop:
                 return
             if frames == 0:
-                raise UnsupportedSourceError(f"{self.path!r} gave no decodable frame; nothing to loop")
+                raise nothing_to_loop(self.path)
             self._timeline.new_segment()
 
     def _one_pass(self) -> Iterator[SourceItem]:
         nvc = self._nvc
-        demuxer = nvc.CreateDemuxer(filename=self.path)  # kept alive while its packets are decoded
-        decoder = nvc.CreateDecoder(gpuid=self.device, codec=self._codec_id, usedevicememory=True)
-        for packet in demuxer:
+        with _nvdec_errors(f"cannot start NVDEC on GPU {self.device} for {self.path!r}"):
+            demuxer = nvc.CreateDemuxer(filename=self.path)  # kept alive while its packets are decoded
+            decoder = nvc.CreateDecoder(gpuid=self.device, codec=self._codec_id, usedevicememory=True)
+        packets = iter(demuxer)
+        while True:
+            with _nvdec_errors(f"reading {self.path!r} failed"):
+                packet = next(packets, None)
+            if packet is None:
+                return
             if packet.bsl:
                 packet_item = self._packet_item(packet)
                 if packet_item is not None:
                     yield packet_item
-            # The empty end-of-stream packet flushes the decoder's last frames.
-            decoded = decoder.Decode(packet)
-            if not decoded:
-                continue
-            if hasattr(decoder, "WaitOnCUStream"):
-                # The copy into the slot runs on the default stream (copy_from without a
-                # stream): order it after the decoder's writes to these frames.
-                decoder.WaitOnCUStream(0)
-            for frame in decoded:
+            with _nvdec_errors(f"decoding {self.path!r} with NVDEC failed"):
+                # The empty end-of-stream packet flushes the decoder's last frames.
+                decoded = decoder.Decode(packet)
+                if decoded and hasattr(decoder, "WaitOnCUStream"):
+                    # The copy into the slot runs on the default stream (copy_from without a
+                    # stream): order it after the decoder's writes to these frames.
+                    decoder.WaitOnCUStream(0)
+            for frame in decoded or ():
                 address = _packed_address(frame, self.width, self.height)
+                pts = _timestamp(frame.getPTS())
+                if pts is None:
+                    raise UnsupportedSourceError(f"{self.path!r} gave a frame without a timestamp; --decoder nvdec "
+                                                 "needs them: use an MP4/MKV (or --decoder cpu)")
                 yield VideoFrame(_DeviceNv12(address, self.width * self.height * 3 // 2, frame),
-                                 self._timeline.map_frame(int(frame.getPTS())), on_device=True)
+                                 self._timeline.map_frame(pts), on_device=True)
             if self.closed:
                 return
 
@@ -178,6 +205,18 @@ class NvdecFileSource(VideoSource):
         if pts is None:
             return None  # no timestamp to join a frame to
         return VideoPacket(data, pts, dts, keyframe, self.codec)
+
+
+@contextmanager
+def _nvdec_errors(doing: str) -> Iterator[None]:
+    """PyNvVideoCodec's and FFmpeg's exceptions (RuntimeError, ValueError, ...) as a
+    SourceError that says what was being done, so `cuframes publish` prints one line."""
+    try:
+        yield
+    except SourceError:
+        raise
+    except Exception as error:
+        raise SourceError(f"{doing}: {error or type(error).__name__}") from error
 
 
 def _timestamp(value: Any) -> int | None:

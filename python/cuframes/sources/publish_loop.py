@@ -3,12 +3,15 @@ packet ring, paced in real time for sources that are not live, with limits and c
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from ..errors import InvalidArgumentError
 from .items import SourceHealth, VideoFrame, VideoPacket, VideoSource
+from .source_reader import END, SourceReader
 
 __all__ = ["run_publish", "PublishStats", "PacketPublisher"]
 
@@ -16,6 +19,15 @@ __all__ = ["run_publish", "PublishStats", "PacketPublisher"]
 # process) restarts the clock instead of bursting to catch up.
 _MAX_LAG_S = 1.0
 _FPS_WINDOW_S = 2.0
+# How often the loop looks at its limits, ``stop`` and the progress while no item comes.
+_POLL_S = 0.1
+# How long a stopped run waits for the reader to finish (it is left behind when in a blocking read).
+_JOIN_S = 0.25
+# With max_frames reached, the run also ends when the source gives nothing for this
+# long (a camera away), instead of waiting for a next frame to stop at.
+_QUIET_S = 1.0
+
+log = logging.getLogger("cuframes.sources")
 
 
 class PacketPublisher(Protocol):
@@ -35,10 +47,10 @@ class PublishStats:
     packets: int = 0
     packet_bytes: int = 0
     keyframes: int = 0
-    #: Packets not published: the publisher has no packet ring.
+    #: Packets not published: the publisher has no packet ring, or the packet is too large for it.
     packets_dropped: int = 0
-    #: pts of the newest frame (None before the first).
-    last_pts: int | None = None
+    #: Of those, packets larger than the packet ring takes (half its size).
+    packets_too_large: int = 0
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
     #: Frames per second over the last couple of seconds.
@@ -62,8 +74,10 @@ class PublishStats:
         average = self.frames / self.elapsed if self.elapsed > 0 else 0.0
         line = (f"{self.frames} frames in {self.elapsed:.1f} s ({average:.1f} fps), {self.packets} packets "
                 f"({self.packet_bytes / 1e6:.1f} MB, {self.keyframes} keyframe(s))")
-        if self.packets_dropped:
-            line += f", {self.packets_dropped} packets dropped (no packet ring)"
+        if self.packets_too_large:
+            line += f", {self.packets_too_large} packets dropped (too large for the packet ring)"
+        if self.packets_dropped > self.packets_too_large:
+            line += f", {self.packets_dropped - self.packets_too_large} packets dropped (no packet ring)"
         if self.health.reconnects or self.health.failed_attempts:
             line += f", {self.health.reconnects} reconnects, {self.health.seconds_lost:.1f} s lost"
         return line + (f"; {self.ended}" if self.ended else "")
@@ -104,61 +118,107 @@ def run_publish(source: VideoSource, publisher: PacketPublisher, *, pace: bool =
 
     ``pace``: sources that are not live are held to their own rate (pts), times
     ``speed``; live sources always go as they come. ``publish_packets=False``
-    (a publisher without a packet ring) counts packets as dropped instead.
+    (a publisher without a packet ring) counts packets as dropped instead, and so
+    is a packet too large for the packet ring (with one warning).
     With ``max_frames``, the packets of the last frame are still published: the
-    run stops at the next frame. ``on_progress`` gets the stats at most every
-    ``progress_interval`` seconds, and once at the end.
+    run stops at the next frame, or after a second without any item. ``on_progress``
+    gets the stats at most every ``progress_interval`` seconds, and once at the end.
 
-    Ctrl-C (KeyboardInterrupt) ends the run like ``stop``, with ``ended ==
-    "interrupted"``, so the caller still gets the counts. The source is left open:
-    its owner closes it.
+    The source is read in a daemon thread (see SourceReader), so the limits,
+    ``stop`` and the progress are checked every few tenths of a second even while
+    the source is blocked (a camera away or stalled). Ctrl-C (KeyboardInterrupt)
+    ends the run like ``stop``, with ``ended == "interrupted"``, so the caller
+    still gets the counts. The run closes the source when it ends: a read in
+    progress in the reader cannot be taken back, so the source cannot be iterated again.
     """
     stop = stop or threading.Event()
     stats = PublishStats(started=clock(), health=source.health)
     pacer = _Pacer(source.time_base, speed, clock, stop.wait) if pace and not source.live else None
     deadline = stats.started + duration if duration is not None else None
     next_progress = stats.started
-    items = iter(source)
+    reader = SourceReader(source)
+    last_item_at = stats.started
     try:
-        for item in items:
+        while True:
             now = clock()
+            if on_progress is not None and now >= next_progress:
+                stats.elapsed = now - stats.started
+                on_progress(stats)
+                next_progress = now + progress_interval
             if stop.is_set():
                 stats.ended = "stopped"
                 break
             if deadline is not None and now >= deadline:
                 stats.ended = "duration"
                 break
-            if isinstance(item, VideoFrame):
-                if max_frames is not None and stats.frames >= max_frames:
+            wait = _POLL_S if deadline is None else max(0.0, min(_POLL_S, deadline - now))
+            item = reader.get(timeout=wait)
+            if item is END:
+                break
+            if item is None:
+                if max_frames is not None and stats.frames >= max_frames and clock() - last_item_at >= _QUIET_S:
                     stats.ended = "frames"
                     break
-                if pacer is not None and not pacer.wait_for(item.pts):
-                    stats.ended = "stopped"
-                    break
-                publisher.send(item.data, pts=item.pts)
-                stats.last_pts = item.pts
-                stats._count_frame(clock())
+                continue
+            last_item_at = clock()
+            if stop.is_set():
+                stats.ended = "stopped"
+                break
+            if isinstance(item, VideoFrame):
+                try:
+                    if not _publish_frame(item, publisher, pacer, max_frames, stats, clock):
+                        break
+                finally:
+                    reader.frame_done()
             elif isinstance(item, VideoPacket):
-                if publish_packets:
-                    publisher.publish_packet(item.data, pts=item.pts, dts=item.dts, keyframe=item.keyframe,
-                                             codec=item.codec)
-                    stats.packets += 1
-                    stats.packet_bytes += len(item.data)
-                    stats.keyframes += item.keyframe
-                else:
-                    stats.packets_dropped += 1
-            if on_progress is not None and now >= next_progress:
-                stats.elapsed = now - stats.started
-                on_progress(stats)
-                next_progress = now + progress_interval
+                _publish_packet(item, publisher, publish_packets, stats)
     except KeyboardInterrupt:
         stats.ended = "interrupted"
     finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()  # a generator's own clean-up (its open input) runs now, not at garbage collection
+        reader.stop()
+        source.close()  # ends a backoff wait, and the iteration at its next item
+        reader.join(_JOIN_S)  # a reader in a blocking read is left behind: it is a daemon
     stats.ended = stats.ended or "end of source"
     stats.elapsed = clock() - stats.started
     if on_progress is not None:
         on_progress(stats)
     return stats
+
+
+def _publish_frame(frame: VideoFrame, publisher: PacketPublisher, pacer: _Pacer | None, max_frames: int | None,
+                   stats: PublishStats, clock: Callable[[], float]) -> bool:
+    """Publishes one frame when it is due; False (and ``stats.ended`` set) when the run ends instead."""
+    if max_frames is not None and stats.frames >= max_frames:
+        stats.ended = "frames"
+        return False
+    if pacer is not None and not pacer.wait_for(frame.pts):
+        stats.ended = "stopped"
+        return False
+    publisher.send(frame.data, pts=frame.pts)
+    stats._count_frame(clock())
+    return True
+
+
+def _publish_packet(packet: VideoPacket, publisher: PacketPublisher, publish_packets: bool,
+                    stats: PublishStats) -> None:
+    if not publish_packets:
+        stats.packets_dropped += 1
+        return
+    try:
+        publisher.publish_packet(packet.data, pts=packet.pts, dts=packet.dts, keyframe=packet.keyframe,
+                                 codec=packet.codec)
+    except InvalidArgumentError as error:
+        # One huge access unit (a 4K keyframe) must not end the run: the frames still
+        # go out, and the packet ring starts again at the next keyframe that fits.
+        if "exceeds the largest" not in str(error):
+            raise
+        stats.packets_dropped += 1
+        stats.packets_too_large += 1
+        if stats.packets_too_large == 1:
+            log.warning("a %d-byte packet does not fit the packet ring (%s); dropping such packets: give a larger "
+                        "--packet-ring-bytes (packet_ring_bytes), at least twice the largest keyframe",
+                        len(packet.data), error)
+        return
+    stats.packets += 1
+    stats.packet_bytes += len(packet.data)
+    stats.keyframes += packet.keyframe

@@ -116,6 +116,8 @@ class PyAVSession:
         self._timestamps = TimestampFiller(ticks_per_frame(self.fps, self.time_base),
                                            count_from_zero=count_missing_timestamps)
         self._decode_errors = 0
+        # Only inputs whose timestamps get counted (files) can be warned about (RTSP's come later).
+        self._warned_reordering = not count_missing_timestamps
 
     def items(self, timeline: PtsTimeline) -> Iterator[SourceItem]:
         """Packets and frames, their timestamps filled in (see TimestampFiller) and
@@ -154,8 +156,19 @@ class PyAVSession:
                 log.warning("%s: a packet did not decode (%s); skipping such packets", self.name,
                             error.strerror or error)
             return
+        if packet is not None and not self._warned_reordering:
+            self._warn_if_reordered_without_timestamps(packet)
         for frame in frames:
             yield VideoFrame(self._packed_nv12(frame), frame.pts)
+
+    def _warn_if_reordered_without_timestamps(self, packet: Any) -> None:
+        """Counted timestamps (see TimestampFiller) number packets in decode order and
+        frames in display order: with B-frames, a packet and the frame of the same
+        pts are then not the same picture. Said once, for such inputs only."""
+        if packet.pts is None and packet.dts is None and self.stream.codec_context.has_b_frames:
+            self._warned_reordering = True
+            log.warning("%s has no timestamps and reorders frames (B-frames): its packets and frames get counted "
+                        "pts that may not match picture for picture; an MP4/MKV keeps them joined", self.name)
 
     def _packed_nv12(self, frame: Any) -> np.ndarray:
         converted = frame.reformat(width=self.out_width, height=self.out_height, format="nv12")
@@ -165,8 +178,3 @@ class PyAVSession:
     def close(self) -> None:
         self.container.close()
 
-    def __enter__(self) -> PyAVSession:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -11,14 +11,15 @@ subscribers keep their connection.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import SourceUnreachableError, UnsupportedSourceError
-from .items import SourceItem, VideoFrame, VideoSource
+from .errors import SourceError, SourceUnreachableError, UnsupportedSourceError
+from .items import SourceItem, VideoFrame, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
 
 __all__ = ["RtspSource", "Backoff", "DEFAULT_BACKOFF"]
@@ -49,13 +50,22 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
+_SECRET_QUERY = re.compile(r"(?i)(^|[&;])(password|passwd|pass|pwd|token)=[^&;]*")
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for logs and errors."""
+    """The URL without its password (user info and ``password=``/``token=``-like
+    query parameters), for logs and errors."""
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc = parts.netloc
+    if parts.password is not None:
+        # Everything after the user info is kept as written: an IPv6 host keeps its brackets.
+        host = netloc.rpartition("@")[2]
+        netloc = f"{parts.username}:***@{host}"
+    query = _SECRET_QUERY.sub(r"\1\2=***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _reason(error: BaseException, waited: float, timeout: float) -> str:
@@ -98,8 +108,7 @@ class RtspSource(VideoSource):
         self.description = (f"rtsp {redact(url)} ({first.codec_name} {self.width}x{self.height} {self.fps:g} fps, "
                             f"{transport})")
         if self.codec is None:
-            log.warning("%s: codec %s is not H.264/H.265: publishing frames only, no packets", redact(url),
-                        first.codec_name)
+            warn_frames_only(redact(url), first.codec_name)
 
     def _connect(self) -> PyAVSession:
         av = import_av()
@@ -119,11 +128,15 @@ class RtspSource(VideoSource):
         last_picture: float | None = None  # time.monotonic() of the newest frame
         last_item = time.monotonic()  # of the newest packet or frame, to tell a read timeout
         lost_at: float | None = None  # set while a gap is open
+        # The waits of the open gap: kept until a picture comes, so that a camera that
+        # accepts and drops again at once is retried ever more slowly, not every `initial` s.
+        delays: Iterator[float] | None = None
         self._iterating = True
         try:
             while not self.closed:
                 if self._session is None:
-                    session = self._reconnect()
+                    delays = delays or self.backoff.delays()
+                    session = self._reconnect(delays)
                     if session is None:
                         return  # closed while waiting
                     # The new session's pts go after the old ones, plus the time lost.
@@ -139,8 +152,10 @@ class RtspSource(VideoSource):
                             last_picture = time.monotonic()
                             if lost_at is not None:
                                 self._gap_closed(last_picture - lost_at)
-                                lost_at = None
+                                lost_at, delays = None, None
                         yield item
+                        if self.closed:
+                            return  # close() from another thread, on a stream that keeps sending
                     reason = "the stream ended"
                 except (av.error.FFmpegError, OSError) as error:
                     reason = _reason(error, time.monotonic() - last_item, self.read_timeout)
@@ -152,25 +167,31 @@ class RtspSource(VideoSource):
                     self.health.reconnecting = True
                     log.warning("%s: lost (%s); reconnecting (after %g s, doubling to %g s)", redact(self.url),
                                 reason, self.backoff.initial, self.backoff.maximum)
+                elif not self.closed:
+                    log.info("%s: lost again before a picture came (%s)", redact(self.url), reason)
         finally:
             self._iterating = False
 
-    def _reconnect(self) -> PyAVSession | None:
-        """Retries until a connection opens (counted as a reconnect), or close()."""
-        for delay in self.backoff.delays():
+    def _reconnect(self, delays: Iterator[float]) -> PyAVSession | None:
+        """Retries after each of ``delays`` until a connection opens, or close().
+
+        Any source error counts as a failed attempt: a camera still booting
+        accepts connections before it has a video stream (no stream, size 0).
+        A new size is no error: the frames are scaled to the first session's
+        size (``_out_size``), which subscribers read.
+        """
+        for delay in delays:
             if self._stop.wait(delay):
                 return None
             try:
-                session = self._connect()
-            except SourceUnreachableError as error:
+                return self._connect()
+            except SourceError as error:
                 self.health.failed_attempts += 1
                 log.info("%s: reconnect attempt failed: %s", redact(self.url), error)
-                continue
-            self.health.reconnects += 1
-            return session
         raise AssertionError("Backoff.delays() never ends")
 
     def _gap_closed(self, seconds: float) -> None:
+        self.health.reconnects += 1  # counted once pictures flow again, not at each connection that opens
         self.health.seconds_lost += seconds
         self.health.reconnecting = False
         log.warning("%s: back after a %.1f s gap (%d reconnect(s), %.1f s lost in all)", redact(self.url), seconds,

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from .items import SourceItem, VideoFrame, VideoPacket
 
-__all__ = ["TimestampFiller"]
+__all__ = ["TimestampFiller", "MAX_HELD_FRAMES"]
+
+log = logging.getLogger("cuframes.sources")
+
+#: Frames held back waiting for a first timestamp before giving up and counting from 0
+#: (the items would otherwise pile up in memory for an input that never gives one).
+MAX_HELD_FRAMES = 50
+
 
 class TimestampFiller:
     """Gives every packet and frame of one input a pts (in the input's units), in order.
@@ -17,7 +25,8 @@ class TimestampFiller:
     - An input whose first picture has none (an RTSP session: FFmpeg knows the
       RTP timing from the next picture on): those items are held back and placed
       one frame before the first timestamp that follows, so that the session's
-      first keyframe still reaches the packet ring.
+      first keyframe still reaches the packet ring. After ``MAX_HELD_FRAMES``
+      frames without one, they are counted from 0 instead.
     - A later item without one: one frame after the previous item of its kind.
     A packet without a pts takes its dts when it has one.
     """
@@ -41,24 +50,25 @@ class TimestampFiller:
                 pts = 0
             else:
                 self._held.append(item)
-                return []
+                if sum(isinstance(held, VideoFrame) for held in self._held) < MAX_HELD_FRAMES:
+                    return []
+                log.warning("no timestamp in the first %d frames; counting them from 0", MAX_HELD_FRAMES)
+                self._count_from_zero = True
+                return self._backdate(before=None)
         ready = self._backdate(before=pts) if self._held else []
         self._last[type(item)] = pts
         ready.append(replace(item, pts=pts))
         return ready
 
-    def _backdate(self, before: int) -> list[SourceItem]:
+    def _backdate(self, before: int | None) -> list[SourceItem]:
+        """The held items, each kind one frame apart: ending one frame ``before``, or from 0 when None."""
         held, self._held = self._held, []
         pts_of: dict[int, int] = {}
         for kind in (VideoPacket, VideoFrame):
             mine = [index for index, item in enumerate(held) if type(item) is kind]
             for rank, index in enumerate(mine):
-                pts_of[index] = before - self._step * (len(mine) - rank)
+                pts_of[index] = (self._step * rank if before is None
+                                 else before - self._step * (len(mine) - rank))
             if mine:
                 self._last[kind] = pts_of[mine[-1]]
         return [replace(item, pts=pts_of[index]) for index, item in enumerate(held)]
-
-    @property
-    def holding(self) -> int:
-        """How many items wait for a timestamp (dropped if the input ends first)."""
-        return len(self._held)

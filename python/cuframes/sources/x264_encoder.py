@@ -54,10 +54,6 @@ class X264Encoder:
         for packet in self._context.encode(frame):
             yield from self._unpack(packet)
 
-    def flush(self) -> Iterator[tuple[bytes, int, int, bool]]:
-        for packet in self._context.encode(None):
-            yield from self._unpack(packet)
-
     @staticmethod
     def _unpack(packet: Any) -> Iterator[tuple[bytes, int, int, bool]]:
         yield bytes(packet), packet.pts, packet.dts, bool(packet.is_keyframe)
