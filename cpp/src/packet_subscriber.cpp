@@ -78,9 +78,6 @@ private:
 
 }  // namespace
 
-// While following a restart, how often close() is checked.
-constexpr int kReconnectSliceMs = 100;
-
 struct PacketSubscriber::Impl {
     std::string key;
     std::string socket_path;
@@ -131,24 +128,9 @@ struct PacketSubscriber::Impl {
     // the deadline, STATE when closed meanwhile, or what its handshake fails
     // with (NOT_FOUND from a producer without a packet ring).
     void reconnect_now(uint64_t deadline, int timeout_ms) {
-        std::shared_ptr<PacketAttachment> fresh;
-        while (!fresh) {
-            if (closing.load(std::memory_order_relaxed))
-                throw Error(CUFRAMES_ERR_STATE, "packet subscriber of '" + key + "' closed while waiting for its producer");
-            uint64_t now = monotonic_ns();
-            if (now >= deadline)
-                throw Error(CUFRAMES_ERR_TIMEOUT, "the producer of '" + key + "' has gone and none came back within " +
-                                                      std::to_string(timeout_ms) + " ms");
-            // Short slices, so that close() is noticed while we wait.
-            int slice_ms = static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kReconnectSliceMs));
-            try {
-                fresh = std::make_shared<PacketAttachment>(key, socket_path, slice_ms);
-            } catch (const Error &error) {
-                // Not up yet (the connect's errno says so), or it died again in the handshake: keep waiting.
-                bool not_up = error.status() == CUFRAMES_ERR_NOT_FOUND && error.os_errno() != 0;
-                if (!not_up && error.status() != CUFRAMES_ERR_DISCONNECTED) throw;
-            }
-        }
+        std::shared_ptr<PacketAttachment> fresh = wait_for_next_producer(
+            [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); }, closing,
+            deadline, timeout_ms, key, "packet subscriber");
         {
             std::lock_guard<std::mutex> guard(attachment_mutex);
             if (closing.load(std::memory_order_relaxed))

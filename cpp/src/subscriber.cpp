@@ -12,6 +12,7 @@
 #include "connection.hpp"
 #include "cuframes/error.hpp"
 #include "futex.hpp"
+#include "handshake_client.hpp"
 #include "paths.hpp"
 #include "ring.hpp"
 
@@ -26,8 +27,6 @@ constexpr int64_t kLivenessCheckNs = 20'000'000;
 // a backstop for a wake-up that raced with the check before the sleep
 // (Connection::watch, close()). Four wake-ups a second cost no measurable CPU.
 constexpr int64_t kWakeBackstopNs = 250'000'000;
-// While waiting for a restarted producer, how often close() is checked.
-constexpr uint64_t kReconnectSliceMs = 100;
 
 // Tells the core a spin-wait is under way: saves power and lets a sibling
 // hyper-thread run.
@@ -322,23 +321,9 @@ struct Subscriber::Impl {
         // with its last release store of latest_seq.
         uint64_t old_latest = gone.header().latest_seq.load(std::memory_order_acquire);
         uint64_t lost = old_latest >= next_seq ? old_latest - next_seq + 1 : 0;
-        std::shared_ptr<Connection> fresh;
-        while (!fresh) {
-            if (closing.load(std::memory_order_relaxed))
-                throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for its producer to return");
-            uint64_t now = monotonic_ns();
-            if (now >= deadline)
-                throw Error(CUFRAMES_ERR_TIMEOUT, "the producer of '" + key + "' has gone and none came back within " +
-                                                      std::to_string(timeout_ms) + " ms");
-            // Short slices, so that close() is noticed while we wait.
-            int slice_ms = static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kReconnectSliceMs));
-            try {
-                fresh = std::make_shared<Connection>(key, socket_path, slice_ms);
-            } catch (const Error &error) {
-                // Not up yet, or it died again during the handshake: keep waiting.
-                if (error.status() != CUFRAMES_ERR_NOT_FOUND && error.status() != CUFRAMES_ERR_DISCONNECTED) throw;
-            }
-        }
+        std::shared_ptr<Connection> fresh = wait_for_next_producer(
+            [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); }, closing, deadline,
+            timeout_ms, key, "subscriber");
         const FrameLayout &now_layout = fresh->layout();
         if (fresh->backend() != backend || now_layout.format != layout.format || now_layout.width != layout.width ||
             now_layout.height != layout.height)
