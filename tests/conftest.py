@@ -278,3 +278,18 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("cuframes figures measured by the tests")
         for line in _REPORTED:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def rtsp_server():
+    """A live RTSP server on loopback (GStreamer's gst-rtsp-server: 320x240, 25 fps, H.264, a keyframe
+    every 25 frames), killed after the test; skips when GStreamer's packages are missing."""
+    from rtsp_server import RtspServerProcess, RtspServerUnavailable
+
+    server = RtspServerProcess()
+    try:
+        server.start()
+    except RtspServerUnavailable as missing:
+        pytest.skip(str(missing))
+    yield server
+    server.kill()

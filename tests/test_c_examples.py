@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from packet_producer import PACKET_PRODUCER
 
 import cuframes
 
@@ -114,19 +115,7 @@ def test_c_recorder_writes_a_decodable_stream_of_the_packets(
     examples_build: Path, children, backend: str, cf_dir: Path, key: str, tmp_path: Path
 ) -> None:
     av = pytest.importorskip("av")
-    producer = children.spawn("""
-        import sys, time, cuframes
-        sys.path.insert(0, "tests")
-        from encoded import encode
-        packets, _ = encode("h264", frames=40, gop=10)
-        with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
-            print("up", flush=True)
-            while pub.packet_subscriber_count == 0:
-                time.sleep(0.01)
-            for p in packets:
-                pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe)
-            time.sleep(0.2)
-    """, key, backend)
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "40")
     children.read_line(producer, "up")
     out = tmp_path / "recording.h264"
     result = subprocess.run([str(examples_build / "record_packets"), "1000", key, str(out)],

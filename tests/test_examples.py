@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from packet_producer import PACKET_PRODUCER
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "python"
 
 
@@ -89,25 +91,11 @@ def test_low_latency_example_reports_its_figures(children, key, backend) -> None
     assert 0 < latency < 100_000 and 0 < overhead < 100_000
 
 
-PACKET_PRODUCER = """
-import sys, time, cuframes
-sys.path.insert(0, "tests")
-from encoded import encode
-packets, _ = encode(sys.argv[3], frames=30, gop=10)
-with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
-    print("up", flush=True)
-    while pub.packet_subscriber_count == 0:
-        time.sleep(0.01)
-    for p in packets:
-        pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe, codec=sys.argv[3])
-        time.sleep(0.002)
-    time.sleep(0.2)
-"""
 
 
 def test_record_packets_writes_a_stream_that_decodes(children, key, backend, tmp_path) -> None:
     av = __import__("pytest").importorskip("av")
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "hevc")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--codec", "hevc", "--interval", "0.002")
     children.read_line(producer, "up")
     out = tmp_path / "cam.hevc"
     recorder = children.wait(run_example(children, "record_packets.py", "--key", key, "--out", str(out)))
@@ -119,7 +107,7 @@ def test_record_packets_writes_a_stream_that_decodes(children, key, backend, tmp
 
 def test_decode_with_pyav_prints_every_frame_with_its_pts(children, key, backend) -> None:
     __import__("pytest").importorskip("av")
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "h264")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--interval", "0.002")
     children.read_line(producer, "up")
     decoder = children.wait(run_example(children, "decode_with_pyav.py", "--key", key))
     assert decoder.returncode == 0, decoder.stderr

@@ -15,32 +15,20 @@ import numpy as np
 import pytest
 
 import cuframes
+from packet_producer import PACKET_PRODUCER
 
 av = pytest.importorskip("av")
 
 FRAMES = 60
+# 10 packets with a 2.5 s pause after the fifth: a camera's outage, longer than cat's --timeout.
+PAUSING = ("--frames", "10", "--gop", "5", "--pause-at", "5", "--pause", "2.5")
 
-# Publishes FRAMES encoded packets (keyframe every 10) after the first
-# subscriber attaches, then closes; frames are published beside them.
-PRODUCER = """
-import sys, time, numpy as np, cuframes
-sys.path.insert(0, "tests")
-from encoded import encode
-key, backend, codec, frames = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-packets, _ = encode(codec, frames=frames, gop=10, width=320, height=240)
-image = np.zeros(cuframes.packed_size("nv12", 320, 240), np.uint8)
-with cuframes.Publisher(key, 320, 240, backend=backend, packet_ring_bytes=4 << 20,
-                        description="encoded pattern") as pub:
-    print("up", flush=True)
-    deadline = time.monotonic() + 20
-    while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    for p in packets:
-        pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe, codec=codec)
-        pub.send(image, pts=p.pts)
-        time.sleep(0.002)
-    time.sleep(0.2)
-"""
+
+def tools_producer(codec: str, frames: int) -> tuple[str, ...]:
+    """320x240, a keyframe every 10, a frame beside each packet."""
+    return ("--codec", codec, "--frames", str(frames), "--size", "320x240", "--ring", str(4 << 20),
+            "--description", "encoded pattern", "--frames-too", "--interval", "0.002")
+
 
 
 def ffprobe(path) -> dict:
@@ -53,7 +41,7 @@ def ffprobe(path) -> dict:
 @pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe")
 @pytest.mark.parametrize("codec", ["h264", "hevc"])
 def test_cat_packets_into_ffmpeg_copy_gives_a_playable_file(children, key, backend, codec, tmp_path):
-    producer = children.spawn(PRODUCER, key, backend, codec, str(FRAMES))
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer(codec, FRAMES))
     children.read_line(producer, "up")
     out, cat_log = tmp_path / "out.mp4", tmp_path / "cat.log"
     with open(cat_log, "wb") as log:
@@ -77,7 +65,7 @@ def test_cat_packets_into_ffmpeg_copy_gives_a_playable_file(children, key, backe
 
 
 def test_cat_packets_ffmpeg_args_name_the_demuxer(children, key, backend):
-    producer = children.spawn(PRODUCER, key, backend, "hevc", "20")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer("hevc", 20))
     children.read_line(producer, "up")
     result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--ffmpeg-args", "--fps", "30"],
                             capture_output=True, text=True, timeout=60)
@@ -86,7 +74,7 @@ def test_cat_packets_ffmpeg_args_name_the_demuxer(children, key, backend):
 
 
 def test_av_open_decodes_and_remuxes_like_any_input(children, key, backend, tmp_path):
-    producer = children.spawn(PRODUCER, key, backend, "h264", str(FRAMES))
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer("h264", FRAMES))
     children.read_line(producer, "up")
     out = tmp_path / "remuxed.mkv"
     import cuframes.av
@@ -154,7 +142,7 @@ def test_stat_of_a_missing_key_is_not_found_and_list_streams_reports_stale_socke
 
 
 def test_av_open_decode_gives_frames_with_the_producers_pts(children, key, backend):
-    producer = children.spawn(PRODUCER, key, backend, "hevc", "30")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer("hevc", 30))
     children.read_line(producer, "up")
     import cuframes.av
 
@@ -165,25 +153,10 @@ def test_av_open_decode_gives_frames_with_the_producers_pts(children, key, backe
     children.wait(producer)
 
 
-PAUSING_PRODUCER = """
-import sys, time, cuframes
-sys.path.insert(0, "tests")
-from encoded import encode
-packets, _ = encode("h264", frames=10, gop=5)
-with cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20) as pub:
-    print("up", flush=True)
-    while pub.packet_subscriber_count == 0:
-        time.sleep(0.01)
-    for index, p in enumerate(packets):
-        if index == 5:
-            time.sleep(2.5)  # a camera's outage, longer than cat's --timeout
-        pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe)
-    time.sleep(0.2)
-"""
 
 
 def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, backend):
-    producer = children.spawn(PAUSING_PRODUCER, key, backend)
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *PAUSING)
     children.read_line(producer, "up")
     result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--timeout", "1"],
                             capture_output=True, timeout=60)
@@ -191,7 +164,7 @@ def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, back
     assert b"10 packet(s) written" in result.stderr
     children.wait(producer)
     # --idle-timeout gives up sooner, with a clear error.
-    producer = children.spawn(PAUSING_PRODUCER, key, backend)
+    producer = children.spawn(PACKET_PRODUCER, key, backend, *PAUSING)
     children.read_line(producer, "up")
     result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--idle-timeout", "1"],
                             capture_output=True, timeout=60)

@@ -14,6 +14,7 @@ import pytest
 
 import cuframes
 from encoded import EncodedPacket, decode, encode
+from packet_producer import PACKET_PRODUCER
 
 RING = 1 << 20
 
@@ -225,31 +226,16 @@ def test_publish_packet_after_close_is_a_state_error(packet_publisher):
         packet_publisher.publish_packet(b"\0\0\1\x65", pts=0)
 
 
-RESTARTING_PRODUCER = """
-import sys, time, cuframes
-sys.path.insert(0, "tests")
-from encoded import encode
-key, backend, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
-packets, _ = encode("h264", frames=12, gop=6)
-with cuframes.Publisher(key, 160, 96, backend=backend, packet_ring_bytes=1 << 20) as pub:
-    print("epoch", pub.epoch if hasattr(pub, "epoch") else 0, flush=True)
-    deadline = time.monotonic() + 20
-    while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    for p in packets:
-        pub.publish_packet(p.data, pts=first + p.pts, keyframe=p.keyframe)
-    time.sleep(0.2)
-print("closed", flush=True)
-"""
+RESTARTING = ("--frames", "12", "--gop", "6")
 
 
 def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, key, backend):
-    first = children.spawn(RESTARTING_PRODUCER, key, backend, "0")
-    children.read_line(first, "epoch")
+    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING)
+    children.read_line(first, "up")
     with cuframes.PacketSubscriber(key, reconnect=True) as sub:
         before = [sub.next(10.0) for _ in range(12)]
         children.wait(first)
-        second = children.spawn(RESTARTING_PRODUCER, key, backend, "1000")
+        second = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--first-pts", "1000")
         after = [sub.next(10.0) for _ in range(12)]
         assert sub.reconnect_count == 1
     children.wait(second)
@@ -263,8 +249,8 @@ def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, 
 
 
 def test_without_reconnect_the_producers_end_is_final(children, key, backend):
-    first = children.spawn(RESTARTING_PRODUCER, key, backend, "0")
-    children.read_line(first, "epoch")
+    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING)
+    children.read_line(first, "up")
     with cuframes.PacketSubscriber(key) as sub:
         assert len(list(sub)) == 12  # iteration ends at the producer's close
         children.wait(first)

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import cuframes
 from cuframes._pattern import TestPattern
 from cuframes.cli_publish import default_packet_ring_bytes, publish
-from rtsp_server import RtspServerProcess, RtspServerUnavailable, free_port
+from rtsp_server import free_port
 
 pytest.importorskip("av", reason="cuframes publish reads and encodes video through PyAV (pip install av)")
 
@@ -159,34 +159,27 @@ def test_subscribers_get_the_pattern_whole_and_packets_with_its_pts(cf_dir, key,
 
 @needs_packet_ring
 @pytest.mark.timeout(60)
-def test_rtsp_camera_that_restarts_is_followed_and_reported(cf_dir, key, survivors):
-    server = RtspServerProcess()
-    try:
-        server.start()
-    except RtspServerUnavailable as missing:
-        pytest.skip(str(missing))
-    try:
-        proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "6",
-                             "--timeout", "3", "--reconnect-initial", "0.2", "--reconnect-max", "1")
-        survivors.append(proc)
-        wait_for_socket(cf_dir, key, proc)
-        with cuframes.Subscriber(key, dir=str(cf_dir), connect_timeout=10) as sub:
-            sub.next(timeout=10).release()
-            server.kill()
-            time.sleep(0.5)
-            server.start()
-            restarted_ns = time.monotonic_ns()  # CLOCK_MONOTONIC, as frame.timestamp_ns
-            # The publisher stayed up through the gap: this subscriber gets new frames again.
-            deadline = time.monotonic() + 10
-            while True:
-                with sub.next(timeout=10) as frame:
-                    if frame.timestamp_ns > restarted_ns:
-                        assert (frame.width, frame.height) == (W, H)
-                        break
-                assert time.monotonic() < deadline, "no frame published after the camera came back"
-        _, stderr = proc.communicate(timeout=30)
-    finally:
+def test_rtsp_camera_that_restarts_is_followed_and_reported(cf_dir, key, survivors, rtsp_server):
+    server = rtsp_server
+    proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "6",
+                         "--timeout", "3", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+    survivors.append(proc)
+    wait_for_socket(cf_dir, key, proc)
+    with cuframes.Subscriber(key, dir=str(cf_dir), connect_timeout=10) as sub:
+        sub.next(timeout=10).release()
         server.kill()
+        time.sleep(0.5)
+        server.start()
+        restarted_ns = time.monotonic_ns()  # CLOCK_MONOTONIC, as frame.timestamp_ns
+        # The publisher stayed up through the gap: this subscriber gets new frames again.
+        deadline = time.monotonic() + 10
+        while True:
+            with sub.next(timeout=10) as frame:
+                if frame.timestamp_ns > restarted_ns:
+                    assert (frame.width, frame.height) == (W, H)
+                    break
+            assert time.monotonic() < deadline, "no frame published after the camera came back"
+    _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     lines = stderr.splitlines()
     assert any(line.startswith("warning: ") and ": lost (" in line for line in lines), lines
@@ -216,26 +209,19 @@ def test_ctrl_c_and_sigterm_stop_cleanly(cf_dir, key, survivors, signum, code):
 
 @needs_packet_ring
 @pytest.mark.timeout(60)
-def test_sigterm_on_a_stalled_camera_stops_within_docker_stops_grace(cf_dir, key, survivors):
+def test_sigterm_on_a_stalled_camera_stops_within_docker_stops_grace(cf_dir, key, survivors, rtsp_server):
     """docker stop waits 10 s before SIGKILL: the publisher must not wait out a read timeout."""
-    server = RtspServerProcess()
-    try:
-        server.start()
-    except RtspServerUnavailable as missing:
-        pytest.skip(str(missing))
-    try:
-        proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--timeout", "10")
-        survivors.append(proc)
-        wait_for_socket(cf_dir, key, proc)
-        time.sleep(0.5)
-        server.signal(signal.SIGSTOP)  # the camera hangs, its connection stays open
-        time.sleep(0.5)
-        stopping = time.monotonic()
-        os.killpg(proc.pid, signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=15)
-        took = time.monotonic() - stopping
-    finally:
-        server.kill()
+    server = rtsp_server
+    proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--timeout", "10")
+    survivors.append(proc)
+    wait_for_socket(cf_dir, key, proc)
+    time.sleep(0.5)
+    server.signal(signal.SIGSTOP)  # the camera hangs, its connection stays open
+    time.sleep(0.5)
+    stopping = time.monotonic()
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=15)
+    took = time.monotonic() - stopping
     assert proc.returncode == 0, stderr
     assert took < 3, f"SIGTERM took {took:.1f} s on a stalled camera"
     assert stderr.rstrip().endswith("; interrupted") and "Traceback" not in stderr
@@ -244,23 +230,16 @@ def test_sigterm_on_a_stalled_camera_stops_within_docker_stops_grace(cf_dir, key
 
 @needs_packet_ring
 @pytest.mark.timeout(60)
-def test_duration_ends_the_run_while_the_camera_is_away(cf_dir, key, survivors):
-    server = RtspServerProcess()
-    try:
-        server.start()
-    except RtspServerUnavailable as missing:
-        pytest.skip(str(missing))
-    try:
-        started = time.monotonic()
-        proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "3",
-                             "--timeout", "2", "--reconnect-initial", "0.2", "--reconnect-max", "1")
-        survivors.append(proc)
-        wait_for_socket(cf_dir, key, proc)
-        server.kill()  # and it never comes back
-        _, stderr = proc.communicate(timeout=20)
-        took = time.monotonic() - started
-    finally:
-        server.kill()
+def test_duration_ends_the_run_while_the_camera_is_away(cf_dir, key, survivors, rtsp_server):
+    server = rtsp_server
+    started = time.monotonic()
+    proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "3",
+                         "--timeout", "2", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+    survivors.append(proc)
+    wait_for_socket(cf_dir, key, proc)
+    server.kill()  # and it never comes back
+    _, stderr = proc.communicate(timeout=20)
+    took = time.monotonic() - started
     assert proc.returncode == 0, stderr
     assert stderr.rstrip().endswith("; duration"), stderr
     assert took < 7, f"--duration 3 ran {took:.1f} s with the camera away"

@@ -45,7 +45,7 @@ from cuframes.sources.rtsp import redact
 from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.timeline import PtsTimeline
 from cuframes.sources.timestamps import MAX_HELD_FRAMES, TimestampFiller
-from rtsp_server import RtspServerProcess, RtspServerUnavailable, free_port
+from rtsp_server import free_port
 
 av = pytest.importorskip("av", reason="the video sources read and encode through PyAV (pip install av)")
 
@@ -526,17 +526,7 @@ def test_open_source_picks_the_source_of_the_string(clips):
 # RTSP, against a real server (GStreamer's gst-rtsp-server) on loopback
 # --------------------------------------------------------------------------------------
 
-@pytest.fixture
-def rtsp_server() -> Iterator[RtspServerProcess]:
-    """A live RTSP server on loopback (320x240, 25 fps, H.264, keyframe every 25 frames)."""
-    server = RtspServerProcess()
-    try:
-        server.start()
-    except RtspServerUnavailable as missing:
-        pytest.skip(str(missing))
-    yield server
-    server.kill()
-
+# The `rtsp_server` fixture (tests/conftest.py) starts one.
 
 @pytest.mark.timeout(60)
 def test_rtsp_source_yields_packets_and_frames_and_reconnects(rtsp_server, caplog):

@@ -54,6 +54,9 @@ from .peers import STALL_S, STARTUP_S, Budget, Inbox, monotonic_ns
 from .standalone import main
 
 PINGPONG_ROUNDS = 2000  # per ping-pong case, warm-up included
+# The timed loops below are written out on purpose: a helper taking the work
+# as a callable would put a Python call inside every sample, and these are the
+# floors that everything else is divided by.
 
 
 def _floor_child(results: Any, sizes: tuple[str, ...], warmup: int, frames: int, device: int, period_s: float,

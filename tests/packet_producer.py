@@ -1,0 +1,65 @@
+"""A producer of real encoded packets for the multi-process tests, run as a child:
+
+    children.spawn(PACKET_PRODUCER, KEY, BACKEND, *options)
+
+It encodes the test pattern (tests/encoded.py), prints "up", waits until a
+packet subscriber is attached, publishes every packet (and, with --frames-too,
+an NV12 frame of the same pts beside each), then closes. Options: --codec,
+--frames, --gop, --size WxH, --first-pts, --pause-at INDEX --pause S,
+--interval S (between packets), --ring BYTES, --description TEXT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import cuframes
+from encoded import encode
+
+#: What a test passes to children.spawn: runs main() with the child's arguments.
+PACKET_PRODUCER = "import sys; sys.path.insert(0, 'tests'); import packet_producer; packet_producer.main(sys.argv[1:])"
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("key")
+    parser.add_argument("backend")
+    parser.add_argument("--codec", default="h264")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--gop", type=int, default=10)
+    parser.add_argument("--size", default="160x96")
+    parser.add_argument("--first-pts", type=int, default=0)
+    parser.add_argument("--pause-at", type=int, default=-1)
+    parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--interval", type=float, default=0.0)
+    parser.add_argument("--ring", type=int, default=1 << 20)
+    parser.add_argument("--description", default="")
+    parser.add_argument("--frames-too", action="store_true")
+    args = parser.parse_args(argv)
+    width, height = (int(n) for n in args.size.split("x"))
+    packets, _ = encode(args.codec, frames=args.frames, gop=args.gop, width=width, height=height)
+    image = np.zeros(cuframes.packed_size("nv12", width, height), np.uint8)
+    with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
+                            description=args.description) as pub:
+        print("up", flush=True)
+        deadline = time.monotonic() + 20
+        while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for index, packet in enumerate(packets):
+            if index == args.pause_at:
+                time.sleep(args.pause)
+            pts = args.first_pts + packet.pts
+            pub.publish_packet(packet.data, pts=pts, keyframe=packet.keyframe, codec=args.codec)
+            if args.frames_too:
+                pub.send(image, pts=pts)
+            if args.interval:
+                time.sleep(args.interval)
+        time.sleep(0.2)  # the subscribers drain the ring before the producer's end
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
