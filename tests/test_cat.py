@@ -4,9 +4,11 @@ ffmpeg when one is installed)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -104,3 +106,57 @@ def test_ffmpeg_reads_what_cat_writes(children, key, backend, tmp_path):
                             "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", str(out)],
                            capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == f"ffv1,{W},{H},12"
+
+
+def start_late_reader(children, key: str, *args: str) -> tuple[subprocess.Popen, bytes, bytes]:
+    """Runs `cat --frames` into a pipe nobody reads until the producer has published 100
+    frames more than the pipe and the pool hold, then reads it all: (process, stdout, stderr)."""
+    producer = children.spawn(PRODUCER, key, "host")
+    children.read_line(producer, "up")
+    start = cuframes.stat(key, timeout=10).latest_seq
+    reader = subprocess.Popen([sys.executable, "-m", "cuframes", "cat", key, "--frames", "--count", "40", *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # Not a sleep: whatever the load, the producer gets 100 frames ahead before we read.
+        deadline = time.monotonic() + 30
+        while cuframes.stat(key, timeout=10).latest_seq < start + 100:
+            assert time.monotonic() < deadline, "the producer did not get 100 frames ahead"
+            time.sleep(0.05)
+        out, err = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    return reader, out, err
+
+
+def frame_values(data: bytes) -> list[int]:
+    frames = np.frombuffer(data, dtype=np.uint8).reshape(-1, W * H * 3 // 2)
+    assert all((frames == frames[:, :1]).all(axis=1)), "a frame is not uniform: torn or misplaced bytes"
+    return frames[:, 0].astype(int).tolist()
+
+
+def test_cat_into_a_late_reader_says_how_many_frames_it_lost(children, key):
+    reader, out, err = start_late_reader(children, key)
+    assert reader.returncode == 0, err.decode()
+    steps = np.diff(frame_values(out)) % 256
+    assert (steps >= 1).all(), "frames out of order"
+    lost = int((steps - 1).sum())
+    assert lost > 0, "the reader was 100 frames behind a smaller pool, yet nothing was lost"
+    reported = [int(n) for n in re.findall(rb"fell behind, (\d+) frame\(s\) lost", err)]
+    assert sum(reported) == lost, err.decode()
+    assert f"40 frame(s) written, {lost} lost".encode() in err, err.decode()
+
+
+def test_cat_on_loss_fail_stops_at_the_gap_and_exits_non_zero(children, key):
+    reader, out, err = start_late_reader(children, key, "--on-loss", "fail")
+    assert reader.returncode == 1, err.decode()
+    assert err.startswith(b"error: the reader fell behind: "), err.decode()
+    assert b"lost before frame" in err
+    assert (np.diff(frame_values(out)) % 256 == 1).all(), "a frame after the gap was written"
+
+
+def test_cat_refuses_frames_and_packets_together(key):
+    done = cat(key, "--frames", "--packets")
+    assert done.returncode == 2
+    assert b"--frames or --packets, not both" in done.stderr

@@ -9,13 +9,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import DisconnectedError
+from .errors import DisconnectedError, Error, ERR_LIMIT
 from .packets import PacketSubscriber
 from .subscriber import Subscriber
 from .urls import parse_url
 
 __all__ = ["write_frames", "write_packets", "ffmpeg_input_args", "ffmpeg_packet_input_args", "FFMPEG_PIXEL_FORMATS",
-           "FFMPEG_DEMUXERS"]
+           "FFMPEG_DEMUXERS", "LossError", "fail_on_loss"]
 
 # cuframes codec -> ffmpeg's demuxer of its Annex-B elementary stream.
 FFMPEG_DEMUXERS = {"h264": "h264", "hevc": "hevc"}
@@ -25,6 +25,22 @@ FFMPEG_PIXEL_FORMATS = {
     "nv12": "nv12", "p010": "p010le", "i420": "yuv420p", "rgb24": "rgb24", "bgr24": "bgr24",
     "rgba": "rgba", "bgra": "bgra", "gray8": "gray",
 }
+
+
+class LossError(Error):
+    """The reader fell behind and frames or packets were lost (``cat --on-loss fail``)."""
+
+    default_status = ERR_LIMIT
+
+
+def fail_on_loss(what: str) -> Callable[[int, int], None]:
+    """An on_loss callback that stops the copy at the first loss, before the item after the gap."""
+
+    def fail(lost: int, seq: int) -> None:
+        raise LossError(f"the reader fell behind: {lost} {what}(s) lost before {what} {seq} (the producer never "
+                        f"waits); read faster, or use --on-loss warn to go on")
+
+    return fail
 
 
 def _subscribe(url: str, timeout: float, follow: bool = False) -> Subscriber:
@@ -41,20 +57,26 @@ def ffmpeg_input_args(url: str, *, fps: float, timeout: float) -> list[str]:
 
 
 def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
-                 idle_timeout: float | None = None) -> int:
+                 idle_timeout: float | None = None,
+                 on_loss: Callable[[int, int], None] = lambda lost, seq: None) -> int:
     """Writes each frame, packed, to out until count frames, or the producer closes
     (with ``follow``, across producer restarts instead). ``timeout`` bounds the wait
     for the producer and its first frame; after that each frame is waited for
     ``idle_timeout`` seconds (None: as long as the producer lives, as a recorder
-    wants through a camera's outage). Returns how many were written."""
+    wants through a camera's outage). Frames come in order, the oldest unread
+    first; a reader more than the pool behind loses the frames overwritten
+    meanwhile: on_loss(lost, seq of the next frame) is called before that frame
+    is written (it may raise to stop). Returns how many were written."""
     written = 0
     with _subscribe(url, timeout, follow) as sub:
         buffer = np.empty(sub.packed_size, dtype=np.uint8)
         while count is None or written < count:
             try:
-                sub.read_into(buffer, timeout=timeout if written == 0 else idle_timeout)
+                info = sub.read_into(buffer, timeout=timeout if written == 0 else idle_timeout)
             except DisconnectedError:
                 break
+            if info.missed and written:  # the first frame's count is what came before we joined
+                on_loss(info.missed, info.seq)
             out.write(memoryview(buffer))
             written += 1
         out.flush()
@@ -75,14 +97,15 @@ def ffmpeg_packet_input_args(url: str, *, fps: float, timeout: float) -> list[st
 
 
 def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
-                  idle_timeout: float | None = None, on_overrun: Callable[[int], None] = lambda lost: None,
+                  idle_timeout: float | None = None,
+                  on_loss: Callable[[int, int], None] = lambda lost, seq: None,
                   on_reconnect: Callable[[], None] = lambda: None) -> int:
     """Writes each packet (Annex-B) to out until count packets, or the producer
     closes (with ``follow``, across producer restarts instead: on_reconnect is
     called and the stream goes on at the new producer's first keyframe). The
     stream starts at a keyframe with its parameter sets, so it decodes from
     the first byte; after falling behind it resumes at a keyframe and
-    on_overrun(lost packets) is called. ``timeout`` and ``idle_timeout`` as in
+    on_loss(lost packets, seq) is called before it is written. ``timeout`` and ``idle_timeout`` as in
     write_frames. Returns how many were written."""
     written = 0
     with _subscribe_packets(url, timeout, follow) as sub:
@@ -94,7 +117,7 @@ def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float,
             if packet.reconnected:
                 on_reconnect()
             if packet.overruns:
-                on_overrun(packet.overruns)
+                on_loss(packet.overruns, packet.seq)
             out.write(packet.data)
             written += 1
         out.flush()

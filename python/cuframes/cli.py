@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 
 from . import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
+from ._console import console as make_console
+from ._console import print_error
 from .errors import Error
 
 __all__ = ["main"]
@@ -41,12 +42,12 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
     failed subscriber."""
     from .demo import EXIT_FAILED, run_demo
 
-    console = Console()
+    console = make_console()
     try:
         code = run_demo(backend=backend, subscribers=subscribers, seconds=seconds, fps=fps, width=width,
                         height=height, format=format_, dir=dir_, console=console)
     except (Error, ValueError) as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        print_error(make_console(stderr=True), error)
         code = EXIT_FAILED
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
@@ -56,9 +57,9 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
 
 @main.command()
 @click.argument("url")
-@click.option("--frames", "what", flag_value="frames", default=True,
-              help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo.")
-@click.option("--packets", "what", flag_value="packets",
+@click.option("--frames", is_flag=True,
+              help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo. The default.")
+@click.option("--packets", is_flag=True,
               help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames or packets.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
@@ -73,8 +74,11 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
               help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own).")
 @click.option("--ffmpeg-args", is_flag=True,
               help="Print the ffmpeg input options that read this output, and exit.")
-def cat(url: str, what: str, count: int | None, timeout: float, idle_timeout: float | None, follow: bool, fps: float,
-        ffmpeg_args: bool) -> None:
+@click.option("--on-loss", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
+              help="When the reader falls more than the producer's pool (or packet ring) behind and items are "
+                   "lost: warn on stderr with the counts and go on, or fail (exit 1) before writing past the gap.")
+def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float, idle_timeout: float | None,
+        follow: bool, fps: float, ffmpeg_args: bool, on_loss: str) -> None:
     """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
@@ -84,33 +88,48 @@ def cat(url: str, what: str, count: int | None, timeout: float, idle_timeout: fl
     Or encode the decoded frames; ffmpeg reads them with the options --ffmpeg-args prints:
       cuframes cat cuframes://cam1 --count 250 | \\
         ffmpeg $(cuframes cat cuframes://cam1 --ffmpeg-args) -c:v libx264 out.mp4
+    \b
+    Items come in order. The producer never waits for a reader: one that falls
+    more than the pool (frames) or the ring (packets) behind loses the items
+    overwritten meanwhile, and cat says so on stderr with the counts
+    (--on-loss fail: exits 1 instead).
     """
-    from .cat import ffmpeg_input_args, ffmpeg_packet_input_args, write_frames, write_packets
+    from .cat import fail_on_loss, ffmpeg_input_args, ffmpeg_packet_input_args, write_frames, write_packets
 
-    err = Console(stderr=True)
+    if frames and packets:
+        raise click.UsageError("give --frames or --packets, not both")
+    what = "packet" if packets else "frame"
+    err = make_console(stderr=True)
+    lost_total = 0
+
+    def lost(count_lost: int, seq: int) -> None:
+        nonlocal lost_total
+        lost_total += count_lost
+        resumed = "at a keyframe, " if packets else ""
+        err.print(f"cuframes cat: fell behind, {count_lost} {what}(s) lost; resumed {resumed}at {what} {seq}",
+                  highlight=False, soft_wrap=True)
+
+    on_lost = fail_on_loss(what) if on_loss == "fail" else lost
     try:
         if ffmpeg_args:
-            args = ffmpeg_packet_input_args if what == "packets" else ffmpeg_input_args
+            args = ffmpeg_packet_input_args if packets else ffmpeg_input_args
             click.echo(" ".join(args(url, fps=fps, timeout=timeout)))
             return
-        if what == "packets":
-            def overrun(lost: int) -> None:
-                err.print(f"cuframes cat: fell behind, {lost} packet(s) lost; resumed at a keyframe", highlight=False)
-
+        if packets:
             def reconnected() -> None:
                 err.print("cuframes cat: the producer restarted; going on at its first keyframe", highlight=False)
 
             written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                    idle_timeout=idle_timeout, on_overrun=overrun, on_reconnect=reconnected)
-            err.print(f"cuframes cat: {written} packet(s) written", highlight=False)
+                                    idle_timeout=idle_timeout, on_loss=on_lost, on_reconnect=reconnected)
         else:
             written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                   idle_timeout=idle_timeout)
-            err.print(f"cuframes cat: {written} frame(s) written", highlight=False)
+                                   idle_timeout=idle_timeout, on_loss=on_lost)
+        summary = f", {lost_total} lost (the reader fell behind)" if lost_total else ""
+        err.print(f"cuframes cat: {written} {what}(s) written{summary}", highlight=False, soft_wrap=True)
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away: a normal end for a pipe
     except Error as error:
-        err.print(f"[bold red]error:[/] {error}", highlight=False)
+        print_error(err, error)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -119,7 +138,7 @@ def cat(url: str, what: str, count: int | None, timeout: float, idle_timeout: fl
 @main.command()
 def info() -> None:
     """Show the version, whether the cuda backend is usable, and the socket folder."""
-    console = Console()
+    console = make_console()
     console.print(f"cuframes {__version__}")
     if cuda_available():
         console.print("cuda backend: [green]available[/]")
