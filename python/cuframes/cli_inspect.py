@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
 import cuframes  # stat/list_streams are looked up at call time: they come from the observer module
 
+from ._console import console, print_error
 from .errors import Error, InvalidArgumentError, NotFoundError, StateError
 from .status_render import entries_to_json, render_ls_table, render_stat_table, to_json, to_prometheus
 from .urls import StreamAddress, parse_url
@@ -57,17 +58,17 @@ _DIR_OPTION = click.option("--dir", "dir_", type=click.Path(file_okay=False), de
 @contextmanager
 def _reported_errors() -> Iterator[None]:
     """Turns the failures a user can cause or meet into one red line and an exit status."""
-    err = Console(stderr=True)
+    err = console(stderr=True)
     try:
         yield
     except Error as error:
-        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        print_error(err, error)
         sys.exit(EXIT_ERROR)
     except ModuleNotFoundError as error:
         if error.name not in OPTIONAL_PACKAGES:
             raise  # a missing part of cuframes itself is a bug, not a setup step
-        err.print(f"[bold red]error:[/] this command needs the Python package {error.name!r}: "
-                  f"pip install {OPTIONAL_PACKAGES[error.name]}", highlight=False)
+        print_error(err, f"this command needs the Python package {error.name!r}: "
+                    f"pip install {OPTIONAL_PACKAGES[error.name]}")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
@@ -118,9 +119,9 @@ def ls(dir_: str | None, as_json: bool, prometheus: bool, timeout: float) -> Non
             click.echo(to_prometheus([e.status for e in entries if e.status is not None],
                                      down=[e.key for e in entries if e.status is None]), nl=False)
         elif not entries:
-            Console().print(f"no streams in {dir_ or cuframes.default_dir()}", highlight=False)
+            console().print(f"no streams in {dir_ or cuframes.default_dir()}", highlight=False)
         else:
-            Console().print(render_ls_table(entries))
+            console().print(render_ls_table(entries))
 
 
 # --- stat ---
@@ -169,7 +170,7 @@ def stat(ctx: click.Context, stream: str, dir_: str | None, as_json: bool, prome
         elif prometheus:
             click.echo(to_prometheus([status]), nl=False)
         else:
-            Console().print(render_stat_table(status))
+            console().print(render_stat_table(status))
 
 
 def _watch_table(fetch: Callable[[], Any], first: Any, interval: float) -> None:
@@ -177,8 +178,12 @@ def _watch_table(fetch: Callable[[], Any], first: Any, interval: float) -> None:
         footer = Text(f"{time.strftime('%H:%M:%S')}, every {interval:g} s; Ctrl-C to stop", style="dim")
         return Group(view, footer)
 
+    out = console()
+    if not out.is_terminal:
+        _watch_printed(out, fetch, first, interval, frame_of)
+        return
     try:
-        with Live(frame_of(render_stat_table(first)), console=Console(), auto_refresh=False) as live:
+        with Live(frame_of(render_stat_table(first)), console=out, auto_refresh=False) as live:
             while True:
                 _sleep(interval)
                 try:
@@ -190,8 +195,30 @@ def _watch_table(fetch: Callable[[], Any], first: Any, interval: float) -> None:
         pass  # Ctrl-C is how a watch ends: not a failure
 
 
+def _watch_printed(out: Any, fetch: Callable[[], Any], first: Any, interval: float,
+                   frame_of: Callable[[Any], Group]) -> None:
+    """--watch into a pipe or a file: each refresh printed in turn (a Live display
+    would show nothing there until it ends)."""
+    err = console(stderr=True)
+    view: Any = render_stat_table(first)
+    try:
+        while True:
+            if view is not None:
+                out.print(frame_of(view))
+                out.print()
+                out.file.flush()
+            _sleep(interval)
+            try:
+                view = render_stat_table(fetch())
+            except Error as error:  # the producer may restart: report it and keep watching
+                print_error(err, error)
+                view = None
+    except KeyboardInterrupt:
+        pass
+
+
 def _watch_json_lines(fetch: Callable[[], Any], first: Any, interval: float) -> None:
-    err = Console(stderr=True)
+    err = console(stderr=True)
     status = first
     try:
         while True:
@@ -201,7 +228,7 @@ def _watch_json_lines(fetch: Callable[[], Any], first: Any, interval: float) -> 
             try:
                 status = fetch()
             except Error as error:  # the producer may restart: report it and keep watching
-                err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+                print_error(err, error)
                 status = None
     except KeyboardInterrupt:
         pass
@@ -235,7 +262,7 @@ def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorsp
                 packed = PackedFrame(frame.to_numpy(), frame.format, frame.width, frame.height)
                 seq = frame.seq
         written = save_snapshot(packed, output, colorspace=colorspace)
-        Console().print(f"wrote {escape(str(written))} ({written.stat().st_size} bytes): {escape(address.key)} "
+        console().print(f"wrote {escape(str(written))} ({written.stat().st_size} bytes): {escape(address.key)} "
                         f"frame {seq}, {packed.format} {packed.width}x{packed.height} as RGB", highlight=False)
 
 
@@ -314,7 +341,7 @@ def bench(quick: bool, only: str | None, out: str | None, source: str | None, ex
         arguments = ["--quick"] if quick else []
         arguments += ["--only", only] if only is not None else []
         arguments += ["--out", out] if out is not None else []
-        Console(stderr=True).print(f"cuframes bench: {escape(str(harness))}", highlight=False)
+        console(stderr=True).print(f"cuframes bench: {escape(str(harness))}", highlight=False)
         code = _run_harness([sys.executable, str(harness), *arguments, *extra])
     sys.exit(128 - code if code < 0 else code)  # killed by signal N: the shell's 128+N
 

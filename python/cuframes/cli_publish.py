@@ -22,6 +22,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from ._console import console as make_console
+from ._console import print_error
 from .errors import Error
 from .publisher import Publisher
 from .sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
@@ -101,7 +103,7 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
       cuframes publish rtsp://10.0.0.5/stream1 --key cam1
       cuframes publish clip.mp4 --key clip --loop --decoder nvdec --backend cuda
     """
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     try:
         spec = parse_source(source)
         if spec.kind == "testsrc":
@@ -141,7 +143,7 @@ def _publish(err: Console, key: str, spec: SourceSpec, source_options: dict[str,
                 _Progress(err, key, source) as progress:
             stats = run_publish(source, pub, on_progress=progress.update, **run_options)
     except Error as error:  # the sources' errors are cuframes.Error too
-        err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        print_error(err, error)
         return EXIT_ERROR
     except KeyboardInterrupt:  # before the publish loop runs (it takes Ctrl-C as a stop)
         err.print("[yellow]interrupted[/]")
