@@ -12,7 +12,7 @@ import pickle
 import pytest
 from rich.console import Console
 
-from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus
+from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
 from cuframes.status_render import (
     entries_to_json,
     format_age,
@@ -112,16 +112,53 @@ def test_stat_table_shows_the_stream_and_each_subscriber():
     text = rendered(render_stat_table(busy_stream()))
     for expected in ("cam1", "running", "/run/cuframes/cam1.sock", "pid 4242, uid 1000", "0xbeef",
                      'rtsp://10.0.0.7/live "main"', "nv12 1920x1080 on cuda, 8 slots", "seq 12345", "29.97 fps",
-                     "31 ms ago", "2 of 4 (1 frames, 1 packets)", "h264, seq 801, 3.0 MiB written, 27 keyframes",
+                     "31 ms ago", "1 of 4 frames, 1 of 4 packets (the limit is per role)", "h264, seq 801, 3.0 MiB written, 27 keyframes",
                      "5 overwritten", "ring 8.0 MiB", "5151/1000", "?/1001", "12000", "42 µs"):
         assert expected in text, f"{expected!r} missing from:\n{text}"
 
 
 def test_stat_table_of_a_quiet_stream_says_unknown_not_zero():
     text = rendered(render_stat_table(quiet_stream()))
-    assert "closed" in text and "- fps" in text and "0 of 4" in text
+    assert "closed" in text and "- fps" in text and "0 of 4 frames (no packet ring)" in text
     assert "packets " not in text.replace("0 packets", "")  # no ring: no packets line
     assert "latency" not in text  # no subscriber table without subscribers
+
+
+def test_stat_table_counts_subscribers_against_the_limit_of_their_role():
+    # 4 frame and 3 packet subscribers under max_subscribers=4: full for frames, not "7 of 4".
+    subscribers = tuple(SubscriberStatus(id=i, role="frames" if i < 4 else "packets", uid=0, pid=i,
+                                         frames_received=0, frames_missed=0, held=0, latency_us=None)
+                        for i in range(7))
+    text = rendered(render_stat_table(dataclasses.replace(busy_stream(), subscribers=subscribers)))
+    assert "4 of 4 frames, 3 of 4 packets (the limit is per role)" in text
+    assert "7 of 4" not in text
+
+
+@pytest.mark.parametrize("running, latest_seq, fps, age_s, state", [
+    (True, 500, 25.0, 0.03, "running"),
+    (True, 500, 25.0, 0.9, "running"),  # under the 1 s minimum: not stalled yet
+    (True, 500, 25.0, 4.0, "stalled"),  # 4 s after the last frame of a 25 fps stream
+    (True, 500, 1.0, 4.0, "running"),  # a 1 fps stream: 5 intervals are 5 s
+    (True, 500, 1.0, 6.0, "stalled"),
+    (True, 1, None, 3.0, "stalled"),  # one frame, rate unknown: the minimum applies
+    (True, 0, None, None, "waiting"),  # no frame yet
+    (False, 500, 25.0, 0.03, "closed"),
+])
+def test_stream_state_says_stalled_when_no_frame_came_for_several_intervals(running, latest_seq, fps, age_s, state):
+    assert stream_state(running, latest_seq, fps, age_s) == state
+
+
+def test_a_stalled_stream_is_marked_in_every_output():
+    stalled = dataclasses.replace(busy_stream(), state="stalled", fps=0.0, age_s=4.0)
+    text = rendered(render_stat_table(stalled))
+    assert "stalled" in text and "0.00 fps" in text and "4.0 s ago" in text
+    assert json.loads(to_json(stalled))["state"] == "stalled"
+    found = samples(to_prometheus([stalled, busy_stream("cam2")], down=["gone"]))
+    assert found[("cuframes_live", (("key", "cam1"),))] == 0
+    assert found[("cuframes_live", (("key", "cam2"),))] == 1
+    assert found[("cuframes_live", (("key", "gone"),))] == 0
+    assert found[("cuframes_fps", (("key", "cam1"),))] == 0
+    assert found[("cuframes_up", (("key", "cam1"),))] == 1  # it answered: up, but not live
 
 
 def test_stat_table_prints_markup_in_descriptions_literally():

@@ -14,7 +14,7 @@ from typing import Any
 from . import _core
 from ._slices import call_in_slices, producer_absent
 from .errors import Error, InvalidArgumentError, NotFoundError, PermissionDeniedError
-from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus
+from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
 
 __all__ = ["stat", "list_streams"]
 
@@ -71,11 +71,14 @@ def _entry(key: str, folder: str, path: str, timeout: float) -> KeyEntry:
 def _status_from(seen: dict[str, Any]) -> StreamStatus:
     newest, observed = seen["newest_timestamp_ns"], seen["observed_ns"]
     packets = seen["packets"]
+    age_s = max(0.0, (observed - newest) / 1e9) if newest else None
+    pool_fps = seen["fps"] or None
+    state = stream_state(seen["running"], seen["latest_seq"], pool_fps, age_s)
     return StreamStatus(
         key=seen["key"],
         dir=os.path.dirname(seen["socket_path"]),
         socket_path=seen["socket_path"],
-        state="running" if seen["running"] else "closed",
+        state=state,
         backend=seen["backend"],
         format=seen["format"],
         width=seen["width"],
@@ -87,8 +90,8 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
         producer_uid=seen["producer_uid"],
         description=seen["description"],
         latest_seq=seen["latest_seq"],
-        fps=seen["fps"] or None,
-        age_s=max(0.0, (observed - newest) / 1e9) if newest else None,
+        fps=pool_fps if state == "running" or pool_fps is None else 0.0,
+        age_s=age_s,
         subscribers=tuple(
             SubscriberStatus(id=s["id"], role=s["role"], uid=s["uid"], pid=s["pid"],
                              frames_received=s["frames_received"], frames_missed=s["frames_missed"], held=s["held"],

@@ -12,7 +12,26 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SubscriberStatus", "PacketStatus", "StreamStatus", "KeyEntry"]
+__all__ = ["SubscriberStatus", "PacketStatus", "StreamStatus", "KeyEntry", "stream_state", "STATES",
+           "STALL_FRAME_INTERVALS", "MIN_STALL_S"]
+
+#: What `state` says: frames flow ("running"); the producer is up but no frame came for a while
+#: ("stalled": its camera is away, reconnecting or wedged) or none yet ("waiting"); it closed.
+STATES = ("running", "stalled", "waiting", "closed")
+#: A stream is stalled when no frame came for this many of its frame intervals...
+STALL_FRAME_INTERVALS = 5
+#: ... and at least this many seconds (an observer's own delays must not make a fast stream flap).
+MIN_STALL_S = 1.0
+
+
+def stream_state(running: bool, latest_seq: int, fps: float | None, age_s: float | None) -> str:
+    """One of STATES, from the producer's state, its newest frame's age and its frame rate."""
+    if not running:
+        return "closed"
+    if latest_seq == 0 or age_s is None:
+        return "waiting"
+    interval = 1.0 / fps if fps else 0.0  # rate unknown (fewer than two frames): the minimum applies
+    return "stalled" if age_s > max(MIN_STALL_S, STALL_FRAME_INTERVALS * interval) else "running"
 
 
 @dataclass(frozen=True)
@@ -48,22 +67,29 @@ class StreamStatus:
     key: str
     dir: str
     socket_path: str
-    state: str  # "running" / "closed"
+    state: str  # one of STATES: "running" / "stalled" / "waiting" / "closed"
     backend: str
     format: str
     width: int
     height: int
     slot_count: int
-    max_subscribers: int
+    max_subscribers: int  # per role: this many frame subscribers, and as many packet subscribers
     epoch: int
     producer_pid: int
     producer_uid: int
     description: str  # free text the producer gave, e.g. its source
     latest_seq: int
-    fps: float | None  # from the timestamps of the frames still in the slots; None with < 2 frames
+    # From the timestamps of the frames still in the slots, when the newest is recent; 0 once the stream
+    # is stalled or closed (the pool's old frames say nothing about now); None with < 2 frames.
+    fps: float | None
     age_s: float | None  # seconds since the newest frame was published
     subscribers: tuple[SubscriberStatus, ...]
     packets: PacketStatus | None  # None when the producer has no packet ring
+
+    @property
+    def live(self) -> bool:
+        """Frames flow: the producer runs and published one recently."""
+        return self.state == "running"
 
     def subscribers_with_role(self, role: str) -> tuple[SubscriberStatus, ...]:
         return tuple(s for s in self.subscribers if s.role == role)

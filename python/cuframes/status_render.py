@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 __all__ = ["render_stat_table", "render_ls_table", "to_json", "entries_to_json", "to_prometheus", "format_fps",
-           "format_age", "format_latency", "format_bytes", "format_process"]
+           "format_age", "format_latency", "format_bytes", "format_process", "format_subscribers"]
 
 ROLES = ("frames", "packets")
 _MISSING = "-"
@@ -73,7 +73,16 @@ def _add_row(table: Table, *cells: str | Text) -> None:
 
 
 def _state_text(state: str) -> Text:
-    return Text(state, style="green" if state == "running" else "yellow")
+    return Text(state, style={"running": "green", "stalled": "bold red"}.get(state, "yellow"))
+
+
+def format_subscribers(status: StreamStatus) -> str:
+    """How many subscribers of each role, against the limit, which is per role."""
+    limit = status.max_subscribers
+    frames = f"{status.frame_subscriber_count} of {limit} frames"
+    if status.packets is None:
+        return f"{frames} (no packet ring)"
+    return f"{frames}, {status.packet_subscriber_count} of {limit} packets (the limit is per role)"
 
 
 # --- `cuframes stat` ---
@@ -92,8 +101,7 @@ def render_stat_table(status: StreamStatus) -> RenderableType:
              f"{status.slot_count} slots")
     _add_row(facts, "latest",
              f"seq {status.latest_seq}, {format_fps(status.fps)} fps, {format_age(status.age_s)}")
-    _add_row(facts, "subscribers", f"{len(status.subscribers)} of {status.max_subscribers} "
-             f"({status.frame_subscriber_count} frames, {status.packet_subscriber_count} packets)")
+    _add_row(facts, "subscribers", format_subscribers(status))
     if status.packets is not None:
         p = status.packets
         _add_row(facts, "packets", f"{p.codec or 'no packet yet'}, seq {p.latest_seq}, "
@@ -163,15 +171,17 @@ class _StatusCollector:
 
         up = GaugeMetricFamily("cuframes_up", "1 when the stream's producer answered, 0 when nobody did",
                                labels=["key"])
+        live = GaugeMetricFamily("cuframes_live", "1 when frames flow (state running); 0 when the stream is "
+                                 "stalled, waiting for its first frame, closed, or nobody answers", labels=["key"])
         info = InfoMetricFamily("cuframes_stream", "What the producer publishes",
                                 labels=["key", "backend", "format", "width", "height", "state", "description"])
         gauges = {
             name: GaugeMetricFamily(f"cuframes_{name}", text, labels=["key"]) for name, text in (
                 ("latest_seq", "Sequence number of the newest published frame"),
-                ("fps", "Frame rate over the frames still in the slots"),
+                ("fps", "Frame rate over the frames still in the slots; 0 once the stream is stalled"),
                 ("age_seconds", "Seconds since the newest frame was published"),
                 ("slots", "Frame slots in the producer's pool"),
-                ("max_subscribers", "Subscribers the producer accepts at most"),
+                ("max_subscribers", "Subscribers the producer accepts at most, per role (frames, packets)"),
                 ("producer_pid", "The producer's process id (0: another PID namespace)"),
             )}
         subscribers = GaugeMetricFamily("cuframes_subscribers", "Connected subscribers", labels=["key", "role"])
@@ -200,8 +210,10 @@ class _StatusCollector:
 
         for key in self._down:
             up.add_metric([key], 0)
+            live.add_metric([key], 0)
         for s in self._statuses:
             up.add_metric([s.key], 1)
+            live.add_metric([s.key], 1 if s.live else 0)
             info.add_metric([s.key, s.backend, s.format, str(s.width), str(s.height), s.state, s.description], {})
             for name, value in (("latest_seq", s.latest_seq), ("fps", s.fps), ("age_seconds", s.age_s),
                                 ("slots", s.slot_count), ("max_subscribers", s.max_subscribers),
@@ -226,7 +238,7 @@ class _StatusCollector:
                 packets_overwritten.add_metric(labels, p.overwritten)
                 packets_capacity.add_metric(labels, p.capacity_bytes)
 
-        families = [up, info, *gauges.values(), subscribers, received, missed, held, latency,
+        families = [up, live, info, *gauges.values(), subscribers, received, missed, held, latency,
                     packets_seq, packets_bytes, packets_keyframes, packets_overwritten, packets_capacity]
         # A family with no sample would only add HELP/TYPE noise (e.g. packets of a producer without a ring).
         yield from (family for family in families if family.samples)
