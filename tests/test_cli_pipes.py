@@ -62,3 +62,16 @@ def test_stat_watch_json_in_a_pipe_writes_one_line_each_refresh(children, key, b
     seqs = [json.loads(children.read_line(watch, "{"))["latest_seq"] for _ in range(3)]
     assert watch.poll() is None
     assert seqs == sorted(seqs) and seqs[0] >= 1
+
+
+def test_ls_of_a_folder_that_does_not_exist_yet_is_an_empty_list(children, tmp_path):
+    # A monitoring job may start before the first producer creates the folder.
+    missing = tmp_path / "not-yet"
+    assert cuframes.list_streams(str(missing)) == []
+    table = children.wait(children.spawn_module("cuframes", "ls", "--dir", str(missing)))
+    assert table.returncode == 0, table.stderr
+    assert f"no streams in {missing} (the folder does not exist yet)" in table.stdout
+    as_json = children.wait(children.spawn_module("cuframes", "ls", "--dir", str(missing), "--json"))
+    assert as_json.returncode == 0 and json.loads(as_json.stdout) == []
+    prometheus = children.wait(children.spawn_module("cuframes", "ls", "--dir", str(missing), "--prometheus"))
+    assert prometheus.returncode == 0 and prometheus.stderr == ""

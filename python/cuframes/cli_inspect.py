@@ -119,7 +119,9 @@ def ls(dir_: str | None, as_json: bool, prometheus: bool, timeout: float) -> Non
             click.echo(to_prometheus([e.status for e in entries if e.status is not None],
                                      down=[e.key for e in entries if e.status is None]), nl=False)
         elif not entries:
-            console().print(f"no streams in {dir_ or cuframes.default_dir()}", highlight=False)
+            folder = dir_ or cuframes.default_dir()
+            missing = "" if os.path.isdir(folder) else " (the folder does not exist yet)"
+            console().print(f"no streams in {folder}{missing}", highlight=False)
         else:
             console().print(render_ls_table(entries))
 

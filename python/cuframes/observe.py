@@ -35,12 +35,14 @@ def stat(key: str, *, dir: str | None = None, timeout: float | None = 2.0) -> St
 def list_streams(dir: str | None = None, *, timeout: float = 0.0) -> list[KeyEntry]:
     """Every socket in the folder (default: :func:`cuframes.default_dir`),
     sorted by key, with what its producer says, or why it said nothing. A
-    socket nobody listens on is reported at once (``timeout`` 0: one try)."""
+    socket nobody listens on is reported at once (``timeout`` 0: one try).
+    A folder that does not exist yet holds no stream: the first producer
+    creates it, and a monitor may well start before any producer."""
     folder = dir or _core.default_dir()
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
-        raise NotFoundError(f"no socket folder at {folder}") from None
+        return []
     except PermissionError as error:
         raise PermissionDeniedError(f"cannot list {folder}: {error.strerror}") from None
     entries = []
