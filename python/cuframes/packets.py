@@ -16,7 +16,7 @@ __all__ = ["Packet", "PacketSubscriber"]
 _WAIT_SLICE_S = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Packet:
     """One encoded access unit, copied out of the producer's packet ring."""
 
@@ -44,6 +44,13 @@ class Packet:
 
     def __bytes__(self) -> bytes:
         return self.data
+
+    def __repr__(self) -> str:
+        # The size, not the payload: a keyframe's bytes would make one repr hundreds of KB.
+        flags = "".join(f" {name}" for name in ("keyframe", "discontinuity", "reconnected") if getattr(self, name))
+        lost = f" overruns={self.overruns}" if self.overruns else ""
+        return (f"<cuframes.Packet seq={self.seq} {self.codec} {len(self.data)} bytes pts={self.pts} dts={self.dts}"
+                f"{flags}{lost} epoch={self.epoch:#x}>")
 
 
 class PacketSubscriber:
