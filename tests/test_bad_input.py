@@ -127,3 +127,37 @@ def test_bad_streams_are_refused(key, backend) -> None:
         with pytest.raises(ValueError):
             pub.send(np.zeros(pub.packed_size, np.uint8), stream=-1)
         assert pub.last_seq == 0
+
+
+WRONG_TYPES = {
+    "key None": (lambda key, b: cuframes.Publisher(None, 64, 48, backend=b), "key must be a string"),
+    "key int": (lambda key, b: cuframes.Publisher(5, 64, 48, backend=b), "key must be a string"),
+    "width None": (lambda key, b: cuframes.Publisher(key, None, 48, backend=b), "width must be an integer"),
+    "height float": (lambda key, b: cuframes.Publisher(key, 64, 48.5, backend=b), "height must be an integer"),
+    "width bool": (lambda key, b: cuframes.Publisher(key, True, 48, backend=b), "width must be an integer"),
+    "format None": (lambda key, b: cuframes.Publisher(key, 64, 48, None, backend=b), "format must be a string"),
+    "slots str": (lambda key, b: cuframes.Publisher(key, 64, 48, slots="8", backend=b), "slots must be an integer"),
+    "description None": (lambda key, b: cuframes.Publisher(key, 64, 48, description=None, backend=b),
+                         "description must be a string"),
+    "dir int": (lambda key, b: cuframes.Publisher(key, 64, 48, dir=5, backend=b), "dir must be a folder path"),
+    "subscriber key None": (lambda key, b: cuframes.Subscriber(None, connect_timeout=0), "key must be a string"),
+    "delivery None": (lambda key, b: cuframes.Subscriber(key, connect_timeout=0, delivery=None),
+                      "delivery must be a string"),
+    "packet key None": (lambda key, b: cuframes.PacketSubscriber(None, connect_timeout=0), "key must be a string"),
+    "stat key None": (lambda key, b: cuframes.stat(None, timeout=0), "key must be a string"),
+    "list_streams dir int": (lambda key, b: cuframes.list_streams(5), "dir must be a folder path"),
+}
+
+
+@pytest.mark.parametrize("make, complaint", WRONG_TYPES.values(), ids=WRONG_TYPES.keys())
+def test_arguments_of_the_wrong_type_are_named(make, complaint, key, cf_dir, backend) -> None:
+    # Not pybind11's "incompatible constructor arguments" with a signature dump: which argument, and what it got.
+    with pytest.raises(cuframes.InvalidArgumentError, match=complaint) as caught:
+        make(key, backend)
+    assert "incompatible" not in str(caught.value) and "_core" not in str(caught.value)
+    assert list(cf_dir.iterdir()) == []
+
+
+def test_numpy_integers_are_integers(key, backend) -> None:
+    with cuframes.Publisher(key, np.int64(64), np.int32(48), backend=backend, slots=np.uint8(10)) as pub:
+        assert (pub.width, pub.height) == (64, 48)

@@ -274,6 +274,21 @@ def test_missing_file_is_a_clear_error(cf_dir, key, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_file_that_is_not_a_video_says_what_ffmpeg_said(cf_dir, key, tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video\n" * 100)
+    done = run_publish(str(notes), "--key", key, "--dir", str(cf_dir))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"error: {str(notes)!r} is not a video file PyAV can read: "
+                                        "Invalid data found when processing input"], done.stderr
+
+
+def test_testsrc_of_an_odd_size_is_refused(cf_dir, key):
+    done = run_publish("testsrc:641x480", "--key", key, "--dir", str(cf_dir), "--backend", "host")
+    assert done.returncode == 1
+    assert "needs an even width and height, got 641x480" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.timeout(30)
 def test_unreachable_rtsp_is_a_clear_error(cf_dir, key):
     url = f"rtsp://127.0.0.1:{free_port()}/cam"
@@ -287,6 +302,9 @@ def test_unreachable_rtsp_is_a_clear_error(cf_dir, key):
 @pytest.mark.parametrize("args, complaint", [
     (["http://cam/stream"], "unsupported source scheme 'http'"),
     (["testsrc:huge"], "testsrc:WIDTHxHEIGHT"),
+    (["testsrc:0x0"], "'testsrc:0x0' asks for a 0x0 picture"),  # not the defaults, silently
+    (["testsrc:0x720"], "asks for a 0x720 picture"),
+    (["testsrc:@0"], "asks for 0 frames per second"),
     (["testsrc:640x480", "--width", "320"], "sets the width already"),
     (["clip.mp4", "--decoder", "nvdec", "--backend", "host"], "--backend cuda"),
 ])

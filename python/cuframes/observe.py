@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from . import _core
+from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent
 from .errors import Error, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
@@ -26,6 +27,8 @@ def stat(key: str, *, dir: str | None = None, timeout: float | None = 2.0) -> St
     (frames received and missed, frames held, latency) and packet ring.
     Waits up to ``timeout`` seconds for the producer; raises NotFoundError
     when there is none, PermissionDeniedError when it refuses us."""
+    checked_key(key)
+    checked_dir(dir)
     return _status_from(call_in_slices(
         lambda t: _core.observe(key, dir or "", t), timeout, NotFoundError,
         lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {timeout} s)",
@@ -38,7 +41,7 @@ def list_streams(dir: str | None = None, *, timeout: float = 0.0) -> list[KeyEnt
     socket nobody listens on is reported at once (``timeout`` 0: one try).
     A folder that does not exist yet holds no stream: the first producer
     creates it, and a monitor may well start before any producer."""
-    folder = dir or _core.default_dir()
+    folder = checked_dir(dir) or _core.default_dir()
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import _core
+from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent
 from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
 
@@ -76,8 +77,9 @@ class PacketSubscriber:
 
     def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
                  reconnect: bool = False) -> None:
-        self._key = key
+        self._key = checked_key(key)
         self._core: _core.PacketSubscriber | None = None
+        checked_dir(dir)
         self._core = call_in_slices(
             lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout, NotFoundError,
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",

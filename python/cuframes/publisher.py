@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from . import _core
+from ._args import checked_dir, checked_int, checked_key, checked_text
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
 from .errors import InvalidArgumentError, StateError
@@ -59,6 +60,14 @@ class Publisher(StreamInfo):
                  stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "") -> None:
         self._key = key
         self._core: _core.Publisher | None = None
+        checked_key(key)
+        checked_dir(dir)
+        width, height, slots, device, mode = (checked_int(name, value) for name, value in (
+            ("width", width), ("height", height), ("slots", slots), ("device", device), ("mode", mode)))
+        max_subscribers, max_held, packet_ring_bytes = (checked_int(name, value) for name, value in (
+            ("max_subscribers", max_subscribers), ("max_held", max_held), ("packet_ring_bytes", packet_ring_bytes)))
+        for name, text in (("format", format), ("backend", backend), ("description", description)):
+            checked_text(name, text)
         self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
                                      max_subscribers, max_held,
                                      -1 if group is None else _group_id(group),

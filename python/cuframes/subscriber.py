@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from . import _core
+from ._args import checked_dir, checked_key, checked_text
 from ._core import default_dir
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
@@ -58,8 +59,10 @@ class Subscriber(StreamInfo):
 
     def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
                  delivery: Delivery = "latest", reconnect: bool = False, spin: float | None = 0.0) -> None:
-        self._key = key
+        self._key = checked_key(key)
         self._core: _core.Subscriber | None = None
+        checked_dir(dir)
+        checked_text("delivery", delivery)
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
         self._core = call_in_slices(

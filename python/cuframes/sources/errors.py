@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedSourceError",
     "DecoderUnavailableError",
     "nothing_to_loop",
+    "ffmpeg_reason",
 ]
 
 
@@ -48,6 +49,12 @@ class DecoderUnavailableError(SourceError, ImportError):
     """An optional package the source needs (PyAV, PyNvVideoCodec) is not installed."""
 
     default_status = ERR_INVALID_ARGUMENT
+
+
+def ffmpeg_reason(error: BaseException) -> str:
+    """What FFmpeg said went wrong ("Invalid data found when processing input"), without
+    PyAV's "[Errno 1094995529]" (an AVERROR code nobody can look up) or the file name."""
+    return getattr(error, "strerror", None) or str(error)
 
 
 def nothing_to_loop(path: str) -> UnsupportedSourceError:

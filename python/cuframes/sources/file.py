@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError, nothing_to_loop
+from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason, nothing_to_loop
 from .items import SourceItem, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
 
@@ -46,7 +46,8 @@ class FileSource(VideoSource):
         except av.error.FileNotFoundError as error:
             raise SourceNotFoundError(f"no video file at {self.path!r}") from error
         except av.error.FFmpegError as error:
-            raise UnsupportedSourceError(f"{self.path!r} is not a video file PyAV can read: {error}") from error
+            raise UnsupportedSourceError(f"{self.path!r} is not a video file PyAV can read: "
+                                         f"{ffmpeg_reason(error)}") from error
 
     def __iter__(self) -> Iterator[SourceItem]:
         av = import_av()
@@ -62,7 +63,7 @@ class FileSource(VideoSource):
                         if self.closed:
                             return  # close() from another thread
                 except av.error.FFmpegError as error:
-                    raise SourceError(f"reading {self.path!r} failed: {error}") from error
+                    raise SourceError(f"reading {self.path!r} failed: {ffmpeg_reason(error)}") from error
                 finally:
                     session.close()
                     self._session = None

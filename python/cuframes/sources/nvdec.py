@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .annexb import is_annexb, starts_random_access
-from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError,
+from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason,
                      nothing_to_loop)
 from .items import Codec, SourceItem, VideoFrame, VideoPacket, VideoSource, warn_frames_only
 from .pyav_session import import_av
@@ -135,7 +135,8 @@ class NvdecFileSource(VideoSource):
                 self.time_base = stream.time_base
                 rate = stream.average_rate or stream.guessed_rate
         except av.error.FFmpegError as error:
-            raise UnsupportedSourceError(f"{path!r} is not a video file PyAV can read: {error}") from error
+            raise UnsupportedSourceError(f"{path!r} is not a video file PyAV can read: "
+                                         f"{ffmpeg_reason(error)}") from error
         self.fps = float(rate) if rate else frame_rate
         self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
         self._warned_packets = False

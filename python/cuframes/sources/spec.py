@@ -51,8 +51,15 @@ def parse_source(text: str) -> SourceSpec:
             raise UnsupportedSourceError(f"cannot read {text!r}: the test pattern is testsrc, testsrc:WIDTHxHEIGHT, "
                                          "testsrc:WIDTHxHEIGHT@FPS or testsrc:@FPS")
         width, height, fps = match.group("width"), match.group("height"), match.group("fps")
-        return SourceSpec("testsrc", width=int(width) if width else None, height=int(height) if height else None,
+        spec = SourceSpec("testsrc", width=int(width) if width else None, height=int(height) if height else None,
                           fps=float(fps) if fps else None)
+        if 0 in (spec.width, spec.height):
+            raise UnsupportedSourceError(f"{text!r} asks for a {spec.width}x{spec.height} picture: give a width "
+                                         "and height of at least 2 (even numbers), e.g. testsrc:1280x720")
+        if spec.fps == 0:
+            raise UnsupportedSourceError(f"{text!r} asks for 0 frames per second: give a positive rate, "
+                                         "e.g. testsrc:@30")
+        return spec
     scheme = _SCHEME.match(text)
     if scheme is None:
         return SourceSpec("file", text)
@@ -90,7 +97,10 @@ def open_source(source: SourceSpec | str, *, decoder: Decoder = "cpu", width: in
             raise UnsupportedSourceError("the test pattern is not decoded: --decoder nvdec applies to files only")
         from .testsrc import TestPatternSource
 
-        return TestPatternSource(spec.width or width, spec.height or height, spec.fps or fps, gop=gop)
+        # "is None", not "or": a 0 the string gave must be refused, not replaced by the default.
+        return TestPatternSource(width if spec.width is None else spec.width,
+                                 height if spec.height is None else spec.height,
+                                 fps if spec.fps is None else spec.fps, gop=gop)
     if spec.kind == "rtsp":
         if decoder == "nvdec":
             raise UnsupportedSourceError("--decoder nvdec reads files only; RTSP is decoded on the CPU "
