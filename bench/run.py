@@ -2,14 +2,18 @@
 
     python bench/run.py [--quick] [--only SECTION,...] [--out DIR]
 
-Needs a CUDA GPU, torch (the producer's frames and the subscribers' buffers) and
-cuda-bindings; the NVDEC section also PyNvVideoCodec and the clip made by
-bench/make_clip.sh (it reports itself skipped without them). The full run takes under
-8 minutes on an H100; --quick (about 2) is what scripts/gpu-check.sh runs.
+Most sections need a CUDA GPU, torch (the producer's frames and the subscribers'
+buffers) and cuda-bindings; without a usable GPU each of them is skipped with one line,
+and the others (wake_floor, core_probe, packets) still run. The NVDEC section also needs
+PyNvVideoCodec and the clip made by bench/make_clip.sh (it reports itself skipped
+without them). The full run takes under 8 minutes on an H100; --quick (about 2) is
+what scripts/gpu-check.sh runs.
 
-Writes bench/results/bench-{full,quick}.{json,md,png}, and the same into $OUT when set,
-each stamped with the device, driver and date; prints the table and the verdict on
-every target last. bench/RESULTS.md explains the latest figures.
+Writes bench-{full,quick}.{json,md,png} into --out (default: $XDG_CACHE_HOME/cuframes/bench,
+i.e. ~/.cache/cuframes/bench; never into the source tree unless asked with
+--out bench/results), and the same into $OUT when set, each stamped with the device,
+driver and date; prints the table, the verdict on every target and the files written
+last. bench/RESULTS.md explains the latest figures.
 """
 
 from __future__ import annotations
@@ -45,12 +49,33 @@ SECTIONS: dict[str, str] = {
     "packets": "bench.harness.packets",
     "mps": "bench.harness.mps",
 }
+# The sections that measure GPU memory. The others run on any machine.
+NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps")
 
 
-def run_sections(names: list[str], settings: Settings) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def default_out() -> str:
+    """Results go to the user's cache, not into the checkout (which they would dirty)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "cuframes", "bench")
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why the GPU sections cannot run here, or None when they can."""
+    try:
+        import cuframes
+    except ImportError as error:
+        return f"cuframes is not importable: {error}"
+    return None if cuframes.cuda_available() else cuframes.cuda_unavailable_reason()
+
+
+def run_sections(names: list[str], settings: Settings,
+                 no_gpu: str | None) -> tuple[list[dict[str, Any]], dict[str, float]]:
     rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     for name in names:
+        if no_gpu is not None and name in NEEDS_GPU:
+            print(f"== {name}: skipped, needs a CUDA GPU ({no_gpu})", flush=True)
+            continue
         start = time.monotonic()
         print(f"== {name}", flush=True)
         try:
@@ -68,7 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames, 1080p only, smaller fan-out (~2 min)")
     parser.add_argument("--only", default="", help=f"comma-separated sections of: {', '.join(SECTIONS)}")
-    parser.add_argument("--out", default=os.path.join(REPO, "bench", "results"), help="results folder")
+    parser.add_argument("--out", default=None, help=f"results folder (default: {default_out()})")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
@@ -78,13 +103,15 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:
         settings = Settings.make(args.quick, work_dir)
-        rows, seconds = run_sections(names, settings)
+        no_gpu = gpu_unavailable_reason()
+        rows, seconds = run_sections(names, settings, no_gpu)
     targets = report.evaluate(rows, settings.sizes)
     result = {"meta": device_meta(), "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
               "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
               "section_seconds": seconds, "total_seconds": round(time.monotonic() - started, 1),
+              "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU],
               "rows": rows, "targets": targets}
-    directories = [args.out] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
+    directories = [args.out or default_out()] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
     written = report.write(result, directories, "bench-quick" if args.quick else "bench-full")
 
     meta = result["meta"]

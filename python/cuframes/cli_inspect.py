@@ -325,13 +325,15 @@ def _run_harness(command: Sequence[str]) -> int:
 @click.option("--only", metavar="SECTION,...", default=None,
               help="Comma-separated sections to run (floor, latency, fanout, ...; see bench/run.py).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Results folder (default: bench/results in the checkout).")
+              help="Results folder (default: ~/.cache/cuframes/bench, or under $XDG_CACHE_HOME).")
 @click.option("--source", type=click.Path(exists=True, file_okay=False), default=None,
               help="The cuframes source checkout (default: found from the current folder).")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def bench(quick: bool, only: str | None, out: str | None, source: str | None, extra: tuple[str, ...]) -> None:
     """Run the benchmark suite (bench/run.py of a cuframes source checkout) with this
-    Python. EXTRA arguments go to bench/run.py as they are. Needs a CUDA GPU and torch.
+    Python. EXTRA arguments go to bench/run.py as they are. Most sections need a CUDA
+    GPU and torch: without a GPU each is skipped with one line, and the rest run.
+    Results go outside the checkout (printed at the end) unless --out says where.
 
     \b
     Examples:
