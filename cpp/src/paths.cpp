@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <cctype>
@@ -72,42 +73,56 @@ void validate_key(const std::string &key) {
 
 namespace {
 
-bool writable_dir(const std::string &path) { return ::access(path.c_str(), W_OK | X_OK) == 0; }
+// The one default folder: the same path for every user, root or not, so that a
+// subscriber finds a producer that another user started. Like /tmp/.X11-unix it
+// is world-writable and sticky: anyone may create a socket in it, nobody but its
+// owner (and the folder's) may remove or replace one. Who may connect to a socket
+// is the socket's own business: its mode, group and allow-lists.
+constexpr const char *kSharedDir = "/tmp/cuframes";
+constexpr mode_t kSharedDirMode = 01777;
+
+std::string mode_text(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
 
 }  // namespace
 
 std::string default_dir() {
     if (const char *env = std::getenv("CUFRAMES_DIR"); env != nullptr && *env != '\0') return env;
-    if (writable_dir("/run/cuframes") || writable_dir("/run")) return "/run/cuframes";
-    if (const char *runtime = std::getenv("XDG_RUNTIME_DIR"); runtime != nullptr && *runtime != '\0')
-        return std::string(runtime) + "/cuframes";
-    return "/tmp/cuframes-" + std::to_string(::getuid());
+    return kSharedDir;
 }
 
 std::string resolve_dir(const std::string &dir) { return dir.empty() ? default_dir() : dir; }
 
-namespace {
-
-bool is_private_fallback(const std::string &dir) {
-    return dir == "/tmp/cuframes-" + std::to_string(::getuid());
-}
-
-}  // namespace
-
 void ensure_dir(const std::string &dir) {
-    // The /tmp fallback is private to this user (0700); the other folders are
-    // meant to be shared between containers, so group access stays.
-    mode_t mode = is_private_fallback(dir) ? 0700 : 0775;
-    if (::mkdir(dir.c_str(), mode) == 0) return;
+    bool shared = dir == kSharedDir;
+    // A folder of one's own keeps group access (shared between containers by a group).
+    if (::mkdir(dir.c_str(), shared ? kSharedDirMode : 0775) == 0) {
+        // mkdir applies the umask, which would drop the bits that let other users in.
+        if (shared && ::chmod(dir.c_str(), kSharedDirMode) != 0)
+            throw_os_error("cannot make the socket folder " + dir + " shared (chmod 1777)");
+        return;
+    }
     if (errno != EEXIST) throw_os_error("cannot create the socket folder " + dir);
     struct stat info {};
     if (::lstat(dir.c_str(), &info) != 0) throw_os_error("cannot stat the socket folder " + dir);
     if (!S_ISDIR(info.st_mode)) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, dir + " exists and is not a folder");
-    // Anyone can create a name in /tmp: a fallback folder made by someone else
-    // could let them replace our sockets.
-    if (is_private_fallback(dir) && info.st_uid != ::getuid())
-        throw Error(CUFRAMES_ERR_PERMISSION, dir + " belongs to uid " + std::to_string(info.st_uid) +
-                                                 ", not to this user; set CUFRAMES_DIR or remove it");
+    // Writable by anyone but not sticky: anyone could remove or replace our socket. (A folder
+    // writable by a group is that group's to share: a deliberate choice, e.g. between containers.)
+    if ((info.st_mode & S_IWOTH) != 0 && (info.st_mode & S_ISVTX) == 0)
+        throw Error(CUFRAMES_ERR_PERMISSION,
+                    dir + " (mode " + mode_text(info.st_mode) + ", uid " + std::to_string(info.st_uid) +
+                        ") lets other users remove or replace this producer's socket: its owner should make it "
+                        "sticky (chmod +t " + dir + "), or set CUFRAMES_DIR to a folder of your own");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw Error(CUFRAMES_ERR_PERMISSION,
+                    "cannot create a socket in " + dir + " (mode " + mode_text(info.st_mode) + ", uid " +
+                        std::to_string(info.st_uid) + "): " +
+                        (shared ? "it should be mode 1777 like /tmp (chmod 1777 " + dir + " as its owner or root)"
+                                : std::string("give this user write access, or choose another folder")) +
+                        ", or set CUFRAMES_DIR");
 }
 
 void remove_file_noexcept(const std::string &path) noexcept {

@@ -8,7 +8,9 @@
 namespace cuframes {
 
 std::string resolve_dir(const std::string &dir);  // "" -> default_dir()
-// Creates the folder if missing (mode 0775 before umask); throws if it is not a folder.
+// Creates the folder if missing: the shared default /tmp/cuframes mode 1777 (like
+// /tmp), any other 0775 before umask. Throws if it is not a folder, if anyone may
+// write it without the sticky bit, or if this user cannot create a socket in it.
 void ensure_dir(const std::string &dir);
 // <dir>/<key>.sock; throws INVALID_ARGUMENT when it exceeds sun_path.
 std::string socket_path(const std::string &dir, const std::string &key);

@@ -89,8 +89,10 @@ def cuda_unavailable_reason() -> str:
 
 
 def default_dir() -> str:
-    """Where sockets go when no ``dir`` is given: $CUFRAMES_DIR, else
-    /run/cuframes when writable, else $XDG_RUNTIME_DIR/cuframes, else /tmp/cuframes-<uid>."""
+    """Where sockets go when no ``dir`` is given: $CUFRAMES_DIR, else /tmp/cuframes,
+    the same for every user, so producers and subscribers of different users meet
+    (the folder is created mode 1777, sticky, like /tmp; each socket's own mode,
+    group and allow-lists say who may connect)."""
     return _core.default_dir()
 
 

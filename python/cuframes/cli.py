@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import click
@@ -33,7 +35,7 @@ def main() -> None:
 @click.option("--format", "format_", type=click.Choice(list(FORMATS)), default="nv12", show_default=True,
               help="Pixel format.")
 @click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-              help="Socket folder (default: $CUFRAMES_DIR, /run/cuframes, ...).")
+              help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
 def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int, height: int, format_: str,
          dir_: str | None) -> None:
     """Publish a moving test pattern that carries each frame's sequence number,
@@ -137,15 +139,37 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
 
 @main.command()
 def info() -> None:
-    """Show the version, whether the cuda backend is usable, and the socket folder."""
+    """Show the version, whether the cuda backend is usable, and the socket folder
+    that producers and subscribers use when given none (with its mode and owner)."""
     console = make_console()
     console.print(f"cuframes {__version__}")
     if cuda_available():
         console.print("cuda backend: [green]available[/]")
     else:
         console.print(f"cuda backend: [yellow]unavailable[/] ({cuda_unavailable_reason()})", highlight=False)
-    console.print(f"default dir: {default_dir()}", highlight=False)
+    console.print(f"socket folder: {_describe_folder(default_dir())}", highlight=False, soft_wrap=True)
     console.print(f"formats: {', '.join(FORMATS)}", highlight=False)
+
+
+def _describe_folder(folder: str) -> str:
+    """Where producers and subscribers look without dir=, why, and what is there."""
+    source = "from CUFRAMES_DIR" if os.environ.get("CUFRAMES_DIR") else "the default, the same for every user"
+    try:
+        found = os.lstat(folder)
+    except FileNotFoundError:
+        return f"{folder} ({source}; not created yet: the first producer creates it)"
+    except OSError as error:
+        return f"{folder} ({source}; cannot look at it: {error.strerror})"
+    sockets = sum(1 for name in _names_in(folder) if name.endswith(".sock"))
+    return (f"{folder} ({source}; mode {stat.S_IMODE(found.st_mode):04o}, owner uid {found.st_uid}, "
+            f"{sockets} socket(s))")
+
+
+def _names_in(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _register_subcommands() -> None:

@@ -51,7 +51,7 @@ _HARNESS_STOP_S = 10.0
 _sleep = time.sleep
 
 _DIR_OPTION = click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-                           help="Socket folder (default: $CUFRAMES_DIR, /run/cuframes, ...).")
+                           help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
 
 
 # --- shared plumbing ---

@@ -48,7 +48,7 @@ def default_packet_ring_bytes(width: int, height: int) -> int:
 @click.argument("source")
 @click.option("--key", "-k", required=True, help="The key to publish under (subscribers open cuframes://KEY).")
 @click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-              help="Socket folder (default: $CUFRAMES_DIR, /run/cuframes, ...).")
+              help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
 @click.option("--backend", type=click.Choice(["auto", "cuda", "host"]), default="auto", show_default=True,
               help="Frame memory. auto: cuda when a GPU is usable, else host.")
 @click.option("--decoder", type=click.Choice(["cpu", "nvdec"]), default="cpu", show_default=True,

@@ -128,7 +128,7 @@ typedef struct cuframes_frame cuframes_frame;
 typedef struct cuframes_publisher_options {
     uint32_t struct_size;        /* set by cuframes_publisher_options_init */
     const char *key;             /* [A-Za-z0-9._-], 1..64 chars, not starting with '.' */
-    const char *dir;             /* NULL: $CUFRAMES_DIR, /run/cuframes, $XDG_RUNTIME_DIR/cuframes, /tmp/cuframes-<uid> */
+    const char *dir;             /* NULL: $CUFRAMES_DIR, else /tmp/cuframes (the same for every user) */
     uint32_t width;
     uint32_t height;
     cuframes_format format;      /* default NV12 */

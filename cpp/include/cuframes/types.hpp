@@ -48,8 +48,8 @@ bool cuda_available() noexcept;
 // Why cuda_available() is false ("" when it is true).
 std::string cuda_unavailable_reason();
 
-// The folder used when none is given: $CUFRAMES_DIR, else /run/cuframes when
-// writable, else $XDG_RUNTIME_DIR/cuframes, else /tmp/cuframes-<uid>.
+// The folder used when none is given: $CUFRAMES_DIR, else /tmp/cuframes, the same
+// for every user (created mode 1777, sticky, like /tmp; see docs/reliability.md).
 std::string default_dir();
 // Throws INVALID_ARGUMENT naming what is wrong with the key.
 void validate_key(const std::string &key);
