@@ -113,12 +113,15 @@ def start_late_reader(children, key: str, *args: str) -> tuple[subprocess.Popen,
     frames more than the pipe and the pool hold, then reads it all: (process, stdout, stderr)."""
     producer = children.spawn(PRODUCER, key, "host")
     children.read_line(producer, "up")
-    start = cuframes.stat(key, timeout=10).latest_seq
     reader = subprocess.Popen([sys.executable, "-m", "cuframes", "cat", key, "--frames", "--count", "40", *args],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # Not a sleep: whatever the load, the producer gets 100 frames ahead before we read.
+        # Not a sleep: whatever the load, the producer gets 100 frames ahead of cat's start before we read.
         deadline = time.monotonic() + 30
+        while (status := cuframes.stat(key, timeout=10)).frame_subscriber_count == 0:
+            assert reader.poll() is None and time.monotonic() < deadline, "cat did not connect"
+            time.sleep(0.02)
+        start = status.latest_seq
         while cuframes.stat(key, timeout=10).latest_seq < start + 100:
             assert time.monotonic() < deadline, "the producer did not get 100 frames ahead"
             time.sleep(0.05)
