@@ -4,6 +4,7 @@ ffmpeg when one is installed)."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -163,3 +164,43 @@ def test_cat_refuses_frames_and_packets_together(key):
     done = cat(key, "--frames", "--packets")
     assert done.returncode == 2
     assert b"--frames or --packets, not both" in done.stderr
+
+
+class FakePacketSubscriber:
+    """Stands in for a PacketSubscriber: hands out the given packets, then the producer's end."""
+
+    def __init__(self, packets: list[cuframes.Packet]) -> None:
+        self.packets = list(packets)
+
+    def __enter__(self) -> FakePacketSubscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def next(self, timeout: float | None) -> cuframes.Packet:
+        if not self.packets:
+            raise cuframes.DisconnectedError("the producer closed")
+        return self.packets.pop(0)
+
+
+def fake_packet(seq: int, overruns: int = 0) -> cuframes.Packet:
+    return cuframes.Packet(data=bytes([seq]), seq=seq, pts=seq, dts=seq, timestamp_ns=seq, codec="h264",
+                           keyframe=overruns > 0, overruns=overruns, discontinuity=overruns > 0,
+                           parameter_sets_prepended=False)
+
+
+def test_cat_packets_reports_each_loss_and_can_fail_at_the_gap(monkeypatch):
+    from cuframes import cat as cat_module
+
+    stream = [fake_packet(1), fake_packet(2), fake_packet(9, overruns=6), fake_packet(10)]
+    monkeypatch.setattr(cat_module, "_subscribe_packets", lambda *a: FakePacketSubscriber(stream))
+    losses: list[tuple[int, int]] = []
+    out = io.BytesIO()
+    assert cat_module.write_packets("k", out, count=None, timeout=1, on_loss=lambda *loss: losses.append(loss)) == 4
+    assert losses == [(6, 9)] and out.getvalue() == bytes([1, 2, 9, 10])
+
+    out = io.BytesIO()
+    with pytest.raises(cat_module.LossError, match="6 packet\\(s\\) lost before packet 9"):
+        cat_module.write_packets("k", out, count=None, timeout=1, on_loss=cat_module.fail_on_loss("packet"))
+    assert out.getvalue() == bytes([1, 2]), "nothing after the gap"
