@@ -15,6 +15,7 @@ from . import _core
 from ._slices import call_in_slices, producer_absent
 from .errors import Error, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus
+from .stream_facts import StreamFacts
 
 __all__ = ["stat", "list_streams"]
 
@@ -98,4 +99,5 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
             codec=packets["codec"], latest_seq=packets["latest_seq"], bytes_written=packets["bytes_written"],
             keyframes=packets["keyframes"], overwritten=max(0, packets["oldest_seq"] - 1),
             capacity_bytes=packets["capacity_bytes"]),
+        facts=StreamFacts._from_core(seen["facts"]),
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from . import _core
 from ._slices import call_in_slices, producer_absent
 from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
+from .stream_facts import HasStreamFacts
 
 __all__ = ["Packet", "PacketSubscriber"]
 
@@ -38,6 +40,13 @@ class Packet:
     reconnected: bool = False
     #: random id of the producer instance that wrote it
     epoch: int = 0
+    #: seconds per unit of ``pts`` and ``dts`` (the producer's stream facts); None: unknown
+    time_base: Fraction | None = None
+
+    @property
+    def time(self) -> float | None:
+        """``pts`` in seconds (``pts * time_base``); None when the time base is unknown."""
+        return None if self.time_base is None else float(self.pts * self.time_base)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -46,7 +55,7 @@ class Packet:
         return self.data
 
 
-class PacketSubscriber:
+class PacketSubscriber(HasStreamFacts):
     """Receives the encoded packets published under ``key``.
 
     Joins at the latest keyframe, with the parameter sets in front of it (or
@@ -92,7 +101,7 @@ class PacketSubscriber:
         return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
                       codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
                       discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
-                      reconnected=info.reconnected, epoch=info.epoch)
+                      reconnected=info.reconnected, epoch=info.epoch, time_base=_time_base(info.time_base))
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""
@@ -156,3 +165,8 @@ class PacketSubscriber:
     def epoch(self) -> int:
         """Random id of the producer instance."""
         return self._core_live().epoch
+
+
+def _time_base(pair: tuple[int, int]) -> Fraction | None:
+    num, den = pair
+    return Fraction(num, den) if num > 0 and den > 0 else None
