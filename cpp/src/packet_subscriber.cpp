@@ -41,11 +41,11 @@ public:
                                                    std::to_string(reply.header.type) + " and " +
                                                    std::to_string(reply.fds.size()) + " descriptors");
         PacketWelcomeBody welcome = reply.body_as<PacketWelcomeBody>("packet welcome");
-        ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
-        epoch_ = welcome.epoch;
         if (std::string problem = stream_facts_problem(welcome.facts); !problem.empty())
             throw Error(CUFRAMES_ERR_PROTOCOL, peer + " announced bad stream facts: " + problem);
         facts_ = welcome.facts;
+        ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
+        epoch_ = welcome.epoch;
         // release: a waiter that sees gone_ also sees everything before it.
         watcher_.start(socket_.get(), key, [this] { gone_.store(true, std::memory_order_release); },
                        [this] { wake_waiters(); });
