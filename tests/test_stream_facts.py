@@ -110,3 +110,36 @@ def test_colours_take_ffmpegs_names_and_h273_code_points() -> None:
         ColorInfo(transfer=1.5)  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         ColorInfo.BT709.matrix = 6  # type: ignore[misc]
+
+
+def test_reconnecting_subscribers_take_the_restarted_producers_facts(key, backend) -> None:
+    """Frames keep the facts of the producer that published them; the subscribers
+    follow the new producer's."""
+    image = np.zeros(cuframes.packed_size("gray8", W, H), np.uint8)
+    first = cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20,
+                               time_base=(1, 25), frame_rate=25)
+    follower = cuframes.Subscriber(key, reconnect=True)
+    packets = cuframes.PacketSubscriber(key, reconnect=True)
+    try:
+        first.send(image, pts=50)
+        first.publish_packet(annexb_keyframe(), pts=50, keyframe=True)
+        old_frame = follower.next(timeout=5)
+        assert packets.next(timeout=5).time == pytest.approx(2.0)
+        first.close()
+        with cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20,
+                                time_base=(1, 90_000), frame_rate=Fraction(30_000, 1001),
+                                color=ColorInfo.BT601) as second:
+            second.send(image, pts=90_000)
+            second.publish_packet(annexb_keyframe(), pts=90_000, keyframe=True)
+            with follower.next(timeout=10) as frame:
+                assert frame.reconnected and frame.time_base == Fraction(1, 90_000) and frame.time == 1.0
+            packet = packets.next(timeout=10)
+            assert packet.reconnected and packet.time_base == Fraction(1, 90_000) and packet.time == 1.0
+            for sub in (follower, packets):
+                assert (sub.frame_rate, sub.color) == (Fraction(30_000, 1001), ColorInfo.BT601)
+            assert old_frame.time_base == Fraction(1, 25) and old_frame.time == 2.0
+            old_frame.release()
+    finally:
+        follower.close()
+        packets.close()
+        first.close()
