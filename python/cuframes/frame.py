@@ -12,7 +12,7 @@ from . import _core
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
-from .stream_facts import StreamFacts
+from .stream_facts import rational_or_none
 
 if TYPE_CHECKING:
     from .publisher import Publisher
@@ -157,7 +157,8 @@ class Frame(_FrameBase):
     def time_base(self) -> Fraction | None:
         """Seconds per ``pts`` unit, from the stream facts of the producer that
         published this frame; None when it did not say."""
-        return StreamFacts._from_core(self._live().facts).time_base
+        num, den = self._live().facts[:2]
+        return rational_or_none(num, den)
 
     @property
     def time(self) -> float | None:

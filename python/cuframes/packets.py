@@ -9,7 +9,7 @@ from fractions import Fraction
 from . import _core
 from ._slices import call_in_slices, producer_absent
 from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
-from .stream_facts import HasStreamFacts
+from .stream_facts import HasStreamFacts, rational_or_none
 
 __all__ = ["Packet", "PacketSubscriber"]
 
@@ -101,7 +101,7 @@ class PacketSubscriber(HasStreamFacts):
         return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
                       codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
                       discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
-                      reconnected=info.reconnected, epoch=info.epoch, time_base=_time_base(info.time_base))
+                      reconnected=info.reconnected, epoch=info.epoch, time_base=rational_or_none(*info.time_base))
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""
@@ -165,8 +165,3 @@ class PacketSubscriber(HasStreamFacts):
     def epoch(self) -> int:
         """Random id of the producer instance."""
         return self._core_live().epoch
-
-
-def _time_base(pair: tuple[int, int]) -> Fraction | None:
-    num, den = pair
-    return Fraction(num, den) if num > 0 and den > 0 else None

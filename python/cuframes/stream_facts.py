@@ -161,7 +161,8 @@ def _pair(value: Fraction | None) -> tuple[int, int]:
     return (0, 0) if value is None else (value.numerator, value.denominator)
 
 
-def _from_pair(num: int, den: int) -> Fraction | None:
+def rational_or_none(num: int, den: int) -> Fraction | None:
+    """A rational the core gives as (num, den): None when unknown (num 0)."""
     return Fraction(num, den) if num > 0 and den > 0 else None
 
 
@@ -211,8 +212,8 @@ class StreamFacts:
 
     @classmethod
     def _from_core(cls, t: tuple[int, ...]) -> StreamFacts:
-        return cls(_from_pair(t[0], t[1]), _from_pair(t[2], t[3]), ColorInfo(t[6], t[7], t[8], t[9]),
-                   _from_pair(t[4], t[5]))
+        return cls(rational_or_none(t[0], t[1]), rational_or_none(t[2], t[3]), ColorInfo(t[6], t[7], t[8], t[9]),
+                   rational_or_none(t[4], t[5]))
 
 
 class HasStreamFacts:
