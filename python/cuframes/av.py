@@ -45,13 +45,13 @@ class PacketStream(io.RawIOBase):
         self._idle_timeout = idle_timeout
         self._remaining = count
         self._pending = memoryview(b"")
-        self.facts: StreamFacts = self._subscriber.facts
         # (pts, dts) of each packet handed to the demuxer, oldest first.
         self.timestamps: deque[tuple[int, int]] = deque()
         self.overruns = 0
         self.packets = 0
         self.first: Packet | None = None
         try:
+            self.facts: StreamFacts = self._subscriber.facts
             # The first packet says which codec this is; it is read again below.
             self.first = self._next_packet()
         except BaseException:
