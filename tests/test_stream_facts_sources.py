@@ -108,3 +108,13 @@ def test_a_remux_through_cuframes_av_lasts_as_long_as_the_stream(children, key, 
     with av.open(str(out)) as check:
         decoded = [frame.time for frame in check.decode(video=0)]
     assert len(decoded) == frames and decoded[-1] == pytest.approx((frames - 1) / FPS, abs=1e-3)
+
+
+def test_cuframes_publish_publishes_the_sources_facts(children, key, backend) -> None:
+    publisher = children.spawn_module("cuframes", "publish", "testsrc:160x96@25", "--key", key, "--backend", backend,
+                                      "--frames", "100")
+    with cuframes.Subscriber(key, connect_timeout=30) as sub, sub.next(timeout=10) as frame:
+        assert (sub.time_base, sub.frame_rate, sub.color) == (Fraction(1, 90_000), 25, ColorInfo.BT709)
+        assert frame.time == pytest.approx(frame.pts / 90_000)
+        assert frame.pts % (90_000 // 25) == 0  # testsrc's pts: one frame is 3600 ticks
+    children.wait(publisher, timeout=60)
