@@ -118,3 +118,14 @@ def test_cuframes_publish_publishes_the_sources_facts(children, key, backend) ->
         assert frame.time == pytest.approx(frame.pts / 90_000)
         assert frame.pts % (90_000 // 25) == 0  # testsrc's pts: one frame is 3600 ticks
     children.wait(publisher, timeout=60)
+
+
+def test_an_rtsp_camera_gives_its_time_base_and_rate(rtsp_server) -> None:
+    """The camera's RTP clock (90 kHz) is the published time base: the frames' pts are in it."""
+    from cuframes.sources import RtspSource
+
+    with RtspSource(rtsp_server.url, open_timeout=5, read_timeout=3) as source:
+        assert source.facts.time_base == Fraction(1, 90_000) == source.time_base
+        assert source.facts.frame_rate == 25
+        pts = [item.pts for item, _ in zip((i for i in source if hasattr(i, "on_device")), range(3))]
+    assert [b - a for a, b in zip(pts, pts[1:])] == [3600, 3600]
