@@ -3,7 +3,7 @@
 //
 // Input layout (fields past the end read as zero):
 //   16 bytes  control (FakeProducerInput's first fields, in order)
-//  176 bytes  the Welcome body (StreamDescription and sizes)
+//  208 bytes  the Welcome body (StreamDescription, stream facts included, and sizes)
 //  256 bytes  the start of the lease page
 //    N bytes  raw messages, N = raw_length % kMaxRawSection; records of
 //             u16 length % 1024, u8 descriptors attached, then the bytes

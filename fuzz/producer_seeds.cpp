@@ -80,6 +80,7 @@ bool write_producer_seeds(const std::string &dir) {
     }
     hello(add("hello-with-descriptors"), 1, 4);
     hello(add("hello-other-version"), 1, 1, static_cast<uint16_t>(cuframes::kProtocolVersion + 1));
+    hello(add("hello-previous-version"), 1, 1, static_cast<uint16_t>(cuframes::kProtocolVersion - 1));
     hello(add("hello-short"), 1, 8);
     {
         SeedWriter &out = add("message-too-many-descriptors");

@@ -102,6 +102,18 @@ bool write_subscriber_seeds(const std::string &dir) {
     seeds.push_back({"valid-connection-metadata", with_metadata});
     seeds.push_back({"valid-connection-explicit", explicit_copy(nv12)});
     seeds.push_back({"valid-raw-messages", as_raw(nv12)});
+    // v4: every stream fact set, and one the subscriber must refuse.
+    FakeProducerInput with_facts = nv12;
+    cuframes::StreamFacts &facts = with_facts.welcome.stream.facts;
+    facts.time_base = {1, 90000};
+    facts.frame_rate = {30000, 1001};
+    facts.sample_aspect_ratio = {1, 1};
+    facts.color_matrix = facts.color_primaries = facts.color_transfer = 1;
+    facts.color_range = CUFRAMES_COLOR_RANGE_LIMITED;
+    seeds.push_back({"valid-connection-stream-facts", with_facts});
+    FakeProducerInput bad_facts = with_facts;
+    bad_facts.welcome.stream.facts.frame_rate = {30, 0};
+    seeds.push_back({"bad-stream-facts", bad_facts});
 
     FakeProducerInput latest = nv12;
     latest.mode |= kRealSubscriber;

@@ -29,7 +29,7 @@ BUILD=build/fuzz
 # Inputs longer than this cannot mean more: the largest the target reads.
 max_len() {
     case "$1" in
-        fuzz_subscriber_handshake) echo 19264 ;;  # kMaxInputBytes in fuzz/fake_producer.hpp
+        fuzz_subscriber_handshake) echo 19296 ;;  # kMaxInputBytes in fuzz/fake_producer.hpp
         fuzz_producer_handshake) echo 4096 ;;     # 64 operations (hostile_subscriber.hpp)
         fuzz_packet_ring) echo 8192 ;;            # 16 patches and an access unit
         *) echo 4096 ;;

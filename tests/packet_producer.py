@@ -6,7 +6,8 @@ It encodes the test pattern (tests/encoded.py), prints "up", waits until a
 packet subscriber is attached, publishes every packet (and, with --frames-too,
 an NV12 frame of the same pts beside each), then closes. Options: --codec,
 --frames, --gop, --size WxH, --first-pts, --pause-at INDEX --pause S,
---interval S (between packets), --ring BYTES, --description TEXT.
+--interval S (between packets), --ring BYTES, --description TEXT, --pts-step TICKS (pts
+units per frame, default 1), --time-base N/D and --frame-rate N/D (the stream facts).
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--ring", type=int, default=1 << 20)
     parser.add_argument("--description", default="")
     parser.add_argument("--frames-too", action="store_true")
+    parser.add_argument("--pts-step", type=int, default=1)
+    parser.add_argument("--time-base")
+    parser.add_argument("--frame-rate")
     args = parser.parse_args(argv)
+    facts = {name: getattr(args, name) for name in ("time_base", "frame_rate") if getattr(args, name)}
     width, height = (int(n) for n in args.size.split("x"))
     packets, _ = encode(args.codec, frames=args.frames, gop=args.gop, width=width, height=height)
     image = np.zeros(cuframes.packed_size("nv12", width, height), np.uint8)
     with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
-                            description=args.description) as pub:
+                            description=args.description, **facts) as pub:
         print("up", flush=True)
         deadline = time.monotonic() + 20
         while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
@@ -52,7 +57,7 @@ def main(argv: list[str]) -> None:
         for index, packet in enumerate(packets):
             if index == args.pause_at:
                 time.sleep(args.pause)
-            pts = args.first_pts + packet.pts
+            pts = args.first_pts + packet.pts * args.pts_step
             pub.publish_packet(packet.data, pts=pts, keyframe=packet.keyframe, codec=args.codec)
             if args.frames_too:
                 pub.send(image, pts=pts)

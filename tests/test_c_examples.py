@@ -77,6 +77,7 @@ def _exchange_frames(build: Path, backend: str, runtime_dir: Path, key: str) -> 
         frames = [line for line in subscriber.stdout.splitlines() if line.startswith("frame seq=")]
         assert len(frames) == FRAMES, subscriber.stdout
         assert not any("BAD" in line for line in frames)
+        assert "stream: time base 1/100, 100/1 fps, colour matrix 1 range 1" in subscriber.stdout
         if backend == "host":
             assert all(line.endswith("pattern ok") for line in frames), subscriber.stdout
 

@@ -36,6 +36,16 @@ def test_publish_pattern_and_subscribe_numpy(children, key, backend) -> None:
         assert int(y00) == (4 * int(pts)) % 256  # the pixel the publisher drew for that frame
 
 
+def test_stream_facts_example_reads_back_what_the_producer_stated(children, key, backend) -> None:
+    done = children.wait(run_example(children, "stream_facts.py", "--key", key, "--backend", backend))
+    assert done.returncode == 0, done.stderr
+    assert ("time base 1/90000, rate 30000/1001, colour ColorInfo(matrix='bt709', range='tv', "
+            "primaries='bt709', transfer='bt709'), aspect 1") in done.stdout
+    times = re.findall(r"pts=(\d+) time=([\d.]+) s", done.stdout)
+    assert [(int(pts), float(time)) for pts, time in times] == [(n * 3003, round(n * 3003 / 90_000, 4))
+                                                               for n in range(5)]
+
+
 def test_examples_are_valid_python() -> None:
     for path in EXAMPLES.glob("*.py"):
         compile(path.read_text(), str(path), "exec")

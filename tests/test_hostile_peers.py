@@ -13,6 +13,8 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,13 @@ def connect(cf_dir: Path, key: str) -> socket.socket:
 
 VERSION = cuframes.PROTOCOL_VERSION
 OTHER_VERSION = VERSION + 1
+# v3 (no stream facts) and the next one: both refused, by either side.
+OTHER_VERSIONS = [VERSION - 1, VERSION + 1]
+# StreamDescription (docs/protocol.md): 32 bytes of u32 fields, slot_size, epoch,
+# four planes, the device uuid, then the v4 stream facts.
+STREAM_DESCRIPTION = struct.Struct("<8IQQ" + "QIIII" * 4 + "16s" + "6i4B4x")
+WELCOME_TAIL = struct.Struct("<4I")  # header_bytes, lease_page_bytes, total_fds, subscriber_id
+assert STREAM_DESCRIPTION.size == 192
 
 
 def hello(version: int = VERSION) -> bytes:
@@ -56,7 +65,7 @@ def attach_raw(cf_dir: Path, key: str) -> tuple[socket.socket, list[int]]:
     sock.send(hello())
     welcome = sock.recv(1024)
     assert HEADER.unpack_from(welcome)[2] == WELCOME
-    total = struct.unpack_from("<I", welcome, 16 + 160 + 8)[0]
+    total = struct.unpack_from("<I", welcome, 16 + STREAM_DESCRIPTION.size + 8)[0]
     fds: list[int] = []
     while len(fds) < total:
         _msg, received, _flags, _addr = socket.recv_fds(sock, 1024, 64)
@@ -64,18 +73,20 @@ def attach_raw(cf_dir: Path, key: str) -> tuple[socket.socket, list[int]]:
     return sock, fds
 
 
-def test_producer_refuses_another_protocol_version_and_says_why(cf_dir, key, backend) -> None:
+@pytest.mark.parametrize("other", OTHER_VERSIONS)
+def test_producer_refuses_another_protocol_version_and_says_why(cf_dir, key, backend, other) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend) as pub:
         with connect(cf_dir, key) as sock:
-            sock.send(hello(version=OTHER_VERSION))
+            sock.send(hello(version=other))
             status, reason = read_reject(sock)
         assert status == cuframes.VersionMismatchError.default_status
-        assert f"v{VERSION}" in reason and f"v{OTHER_VERSION}" in reason
+        assert f"v{VERSION}" in reason and f"v{other}" in reason
         assert pub.subscriber_count == 0
 
 
-def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key) -> None:
-    """A fake producer that answers in the next protocol version."""
+@contextmanager
+def fake_producer(cf_dir: Path, key: str, version: int, body: bytes) -> Iterator[None]:
+    """Answers one hello with a welcome of `version` carrying `body`, while the block runs."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server.bind(str(cf_dir / f"{key}.sock"))
     server.listen(1)
@@ -84,17 +95,46 @@ def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key) -> None:
         conn, _ = server.accept()
         with conn:
             conn.recv(1024)
-            conn.send(HEADER.pack(MAGIC, OTHER_VERSION, WELCOME, 176, 0) + bytes(176))
+            conn.send(HEADER.pack(MAGIC, version, WELCOME, len(body), 0) + body)
             time.sleep(0.5)
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     try:
-        with pytest.raises(cuframes.VersionMismatchError, match=f"v{OTHER_VERSION}.*v{VERSION}"):
-            cuframes.Subscriber(key, connect_timeout=5)
+        yield
     finally:
         thread.join(timeout=5)
         server.close()
+
+
+def gray_welcome(facts: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 2, 0, 2, 2)) -> bytes:
+    """A v4 welcome of a host gray8 W x H stream with 3 slots, right in all but what the test spoils."""
+    plane = cuframes.layout("gray8", W, H)[0]
+    planes = (plane.offset, plane.pitch, plane.width, plane.height, plane.row_bytes) + (0,) * 15
+    slot_size = 1 << 16
+    description = STREAM_DESCRIPTION.pack(1, 8, W, H, 1, 3, 2, 0, slot_size, 1234, *planes, bytes(16), *facts)
+    return description + WELCOME_TAIL.pack(0, 4096, 5, 1)
+
+
+@pytest.mark.parametrize("other", OTHER_VERSIONS)
+def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key, other) -> None:
+    """A fake producer that answers in v3 (a 176-byte welcome without facts) or in the next version."""
+    body = gray_welcome()[:160] + gray_welcome()[192:] if other == 3 else gray_welcome()
+    with fake_producer(cf_dir, key, other, body):
+        with pytest.raises(cuframes.VersionMismatchError, match=f"v{other}.*v{VERSION}"):
+            cuframes.Subscriber(key, connect_timeout=5)
+
+
+@pytest.mark.parametrize("facts, problem", [
+    ((1, 0, 0, 0, 0, 0, 2, 0, 2, 2), "time_base 1/0 has a zero denominator"),
+    ((0, 0, -30, 1, 0, 0, 2, 0, 2, 2), "frame_rate -30/1 is negative"),
+    ((0, 0, 0, 0, 0, 0, 99, 0, 2, 2), "color_matrix 99"),
+    ((0, 0, 0, 0, 0, 0, 2, 3, 2, 2), "color_range 3"),
+])
+def test_subscriber_refuses_bad_stream_facts(cf_dir, key, facts, problem) -> None:
+    with fake_producer(cf_dir, key, VERSION, gray_welcome(facts)):
+        with pytest.raises(cuframes.ProtocolError, match=f"bad stream facts: {problem}"):
+            cuframes.Subscriber(key, connect_timeout=5)
 
 
 @pytest.mark.parametrize("message", [

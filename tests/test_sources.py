@@ -691,6 +691,7 @@ class ScriptedCamera:
 
 class _ScriptedSession:
     width, height, fps, time_base, codec, codec_name = W, H, 25.0, Fraction(1, 90_000), "h264", "h264"
+    facts = cuframes.StreamFacts(time_base=Fraction(1, 90_000), frame_rate=Fraction(25))
 
     def __init__(self, frames: int) -> None:
         self._frames = frames

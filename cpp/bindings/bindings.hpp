@@ -36,6 +36,9 @@ void register_observe(py::module_ &m);
 // larger than 32 bits) become INVALID_ARGUMENT instead of pybind's TypeError,
 // so that "width=-1" and "width=2**40" fail like "width=0" does.
 uint32_t to_u32(const py::int_ &value, const char *what);
+// Stream facts as a flat tuple of ten ints (facts.cpp says which), both ways.
+py::tuple facts_tuple(const cuframes::StreamFacts &facts);
+cuframes::StreamFacts facts_from_tuple(const py::tuple &facts);
 uint64_t to_u64(const py::int_ &value, const char *what);
 
 // The bytes of any object with the buffer protocol (bytes, memoryview, a

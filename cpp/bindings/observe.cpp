@@ -37,6 +37,7 @@ py::dict observation_dict(const cuframes::StreamObservation &o) {
     d["producer_pid"] = o.producer_pid;
     d["producer_uid"] = o.producer_uid;
     d["description"] = o.description;
+    d["facts"] = facts_tuple(o.facts);
     d["latest_seq"] = o.latest_seq;
     d["fps"] = o.fps;
     d["newest_timestamp_ns"] = o.newest_timestamp_ns;

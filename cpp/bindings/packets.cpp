@@ -17,7 +17,10 @@ void register_packets(py::module_ &m) {
         .def_readonly("discontinuity", &cuframes::PacketInfo::discontinuity)
         .def_readonly("parameter_sets_prepended", &cuframes::PacketInfo::parameter_sets_prepended)
         .def_readonly("reconnected", &cuframes::PacketInfo::reconnected)
-        .def_readonly("epoch", &cuframes::PacketInfo::epoch);
+        .def_readonly("epoch", &cuframes::PacketInfo::epoch)
+        .def_property_readonly("time_base", [](const cuframes::PacketInfo &i) {
+            return py::make_tuple(i.time_base.num, i.time_base.den);
+        }, "(num, den) of pts and dts; num 0: unknown.");
 
     py::class_<cuframes::PacketSubscriber>(m, "PacketSubscriber")
         .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
@@ -55,6 +58,7 @@ void register_packets(py::module_ &m) {
         .def_property_readonly("last_seq", &cuframes::PacketSubscriber::last_seq)
         .def_property_readonly("overruns_total", &cuframes::PacketSubscriber::overruns_total)
         .def_property_readonly("epoch", &cuframes::PacketSubscriber::epoch)
+        .def_property_readonly("facts", [](const cuframes::PacketSubscriber &s) { return facts_tuple(s.facts()); })
         .def_property_readonly("reconnect", &cuframes::PacketSubscriber::reconnect)
         .def_property_readonly("reconnect_count", &cuframes::PacketSubscriber::reconnect_count);
 }

@@ -85,7 +85,7 @@ void register_publisher(py::module_ &m) {
                          int device, const std::string &dir, const py::int_ &mode, const py::int_ &max_subscribers,
                          const py::int_ &max_held, const py::int_ &group, const std::vector<py::int_> &allowed_uids,
                          const std::vector<py::int_> &allowed_gids, bool stream_ordered,
-                         const py::int_ &packet_ring_bytes, const std::string &description) {
+                         const py::int_ &packet_ring_bytes, const std::string &description, const py::tuple &facts) {
                  cuframes::PublisherOptions options;
                  options.key = key;
                  options.dir = dir;
@@ -104,6 +104,7 @@ void register_publisher(py::module_ &m) {
                  options.stream_ordered = stream_ordered;
                  options.packet_ring_bytes = to_u64(packet_ring_bytes, "packet_ring_bytes");
                  options.description = description;
+                 options.facts = facts_from_tuple(facts);
                  auto state = std::make_shared<PublisherState>();
                  {
                      py::gil_scoped_release unlocked;
@@ -115,7 +116,8 @@ void register_publisher(py::module_ &m) {
              py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
              py::arg("max_subscribers") = 4, py::arg("max_held") = 2, py::arg("group") = -1,
              py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{},
-             py::arg("stream_ordered") = false, py::arg("packet_ring_bytes") = 0, py::arg("description") = "")
+             py::arg("stream_ordered") = false, py::arg("packet_ring_bytes") = 0, py::arg("description") = "",
+             py::arg("facts") = facts_tuple(cuframes::StreamFacts{}))
         .def("acquire",
              [](PublisherState &s) {
                  const cuframes::WritableSlot slot = s.core->acquire();
@@ -199,6 +201,7 @@ void register_publisher(py::module_ &m) {
         .def_property_readonly("planes", [](const PublisherState &s) { return plane_infos(s.core->layout()); })
         .def_property_readonly("max_subscribers", [](const PublisherState &s) { return s.core->max_subscribers(); })
         .def_property_readonly("max_held", [](const PublisherState &s) { return s.core->max_held(); })
+        .def_property_readonly("facts", [](const PublisherState &s) { return facts_tuple(s.core->facts()); })
         .def_property_readonly("subscriber_count", [](const PublisherState &s) { return s.core->subscriber_count(); })
         .def_property_readonly("last_seq", [](const PublisherState &s) { return s.core->last_seq(); })
         .def_property_readonly("packet_subscriber_count",

@@ -58,6 +58,8 @@ void register_subscriber(py::module_ &m) {
         .def_property_readonly("slot", [](const HeldFrame &f) { return f.get().info().slot; })
         .def_property_readonly("epoch", [](const HeldFrame &f) { return f.get().info().epoch; })
         .def_property_readonly("reconnected", [](const HeldFrame &f) { return f.get().info().reconnected; })
+        .def_property_readonly("facts", [](const HeldFrame &f) { return facts_tuple(f.get().facts()); },
+                               "Stream facts of the producer that published it (a tuple of ten ints).")
         .def_property_readonly("data", [](const HeldFrame &f) { return f.get().info().data; })
         .def_property_readonly("size", [](const HeldFrame &f) { return f.get().info().size; })
         .def_property_readonly("metadata", [](const HeldFrame &f) { return py::bytes(f.get().metadata()); })
@@ -145,6 +147,7 @@ void register_subscriber(py::module_ &m) {
         .def_property_readonly("packed_size", [](const cuframes::Subscriber &s) { return s.layout().packed_bytes; })
         .def_property_readonly("planes", [](const cuframes::Subscriber &s) { return plane_infos(s.layout()); })
         .def_property_readonly("max_held", &cuframes::Subscriber::max_held)
+        .def_property_readonly("facts", [](const cuframes::Subscriber &s) { return facts_tuple(s.facts()); })
         .def_property_readonly("held_count", &cuframes::Subscriber::held_count)
         .def_property_readonly("last_seq", &cuframes::Subscriber::last_seq)
         .def_property_readonly("missed_total", &cuframes::Subscriber::missed_total)

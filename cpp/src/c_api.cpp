@@ -18,6 +18,7 @@
 #include "cuframes/publisher.hpp"
 #include "cuframes/subscriber.hpp"
 #include "cuframes/types.hpp"
+#include "c_api_facts.hpp"
 #include "c_api_support.hpp"
 #include "c_api_types.hpp"
 
@@ -87,6 +88,7 @@ void cuframes_publisher_options_init(cuframes_publisher_options *options) {
     options->stream_ordered = defaults.stream_ordered ? 1 : 0;
     options->packet_ring_bytes = defaults.packet_ring_bytes;
     options->description = nullptr;
+    init_publisher_facts(options);
 }
 
 void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
@@ -144,7 +146,8 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         return null_argument(fn, "options->key");
     }
     return guarded(fn, [&] {
-        check_struct_size(fn, options->struct_size, sizeof(cuframes_publisher_options));
+        if (options->struct_size != kPublisherOptionsSizeBeforeFacts)
+            check_struct_size(fn, options->struct_size, sizeof(cuframes_publisher_options));
         const int64_t format = raw_enum_value(options->format);
         if (format < 0 || format > UINT32_MAX || !cuframes::is_known_format(static_cast<uint32_t>(format))) {
             throw cuframes::Error(CUFRAMES_ERR_FORMAT,
@@ -174,6 +177,7 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         cpp.stream_ordered = options->stream_ordered == 1;
         cpp.packet_ring_bytes = options->packet_ring_bytes;  // range-checked by the core
         if (options->description != nullptr) cpp.description = options->description;
+        cpp.facts = publisher_facts(fn, *options);
         *out = new cuframes_publisher{cuframes::Publisher(cpp)};
     });
 }
@@ -331,6 +335,13 @@ cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, i
             info->metadata_size = 0;
         }
     });
+}
+
+cuframes_status cuframes_subscriber_stream_facts(const cuframes_subscriber *subscriber, cuframes_stream_facts *out) {
+    constexpr const char *fn = "cuframes_subscriber_stream_facts";
+    if (subscriber == nullptr) return null_argument(fn, "subscriber");
+    if (out == nullptr) return null_argument(fn, "out");
+    return guarded(fn, [&] { copy_facts_out(fn, subscriber->subscriber.facts(), out); });
 }
 
 uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber) {

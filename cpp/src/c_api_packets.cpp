@@ -2,6 +2,7 @@
 #include <cstring>
 #include <optional>
 
+#include "c_api_facts.hpp"
 #include "c_api_support.hpp"
 #include "c_api_types.hpp"
 #include "cuframes/cuframes.h"
@@ -111,6 +112,14 @@ cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subs
         std::memcpy(dst, packet.data.data(), packet.data.size());
         subscriber->pending.reset();
     });
+}
+
+cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,
+                                                       cuframes_stream_facts *out) {
+    constexpr const char *fn = "cuframes_packet_subscriber_stream_facts";
+    if (subscriber == nullptr) return null_argument(fn, "subscriber");
+    if (out == nullptr) return null_argument(fn, "out");
+    return guarded(fn, [&] { copy_facts_out(fn, subscriber->subscriber.facts(), out); });
 }
 
 void cuframes_packet_subscriber_destroy(cuframes_packet_subscriber *subscriber) {

@@ -102,6 +102,8 @@ FrameLayout validate_description(const StreamDescription &description) {
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced " + std::to_string(description.slot_count) + " slots");
     if (description.max_held < 1 || description.max_held > kMaxHeldLimit)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced max_held " + std::to_string(description.max_held));
+    if (std::string problem = stream_facts_problem(description.facts); !problem.empty())
+        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced bad stream facts: " + problem);
     if (description.slot_size < layout.bytes || description.slot_size > (uint64_t{1} << 34))
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's slot size " + std::to_string(description.slot_size) +
                                                " does not fit the frame (" + std::to_string(layout.bytes) + " bytes)");

@@ -101,6 +101,7 @@ StreamObservation observe(const std::string &key, const std::string &dir, int ti
     seen.slot_count = stream.slot_count;
     seen.max_subscribers = body.max_subscribers;
     seen.epoch = stream.epoch;
+    seen.facts = stream.facts;
 
     if (body.header_bytes != header_region_bytes(stream.slot_count))
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + " announced a shared header of unexpected size");

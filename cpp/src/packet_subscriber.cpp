@@ -41,6 +41,9 @@ public:
                                                    std::to_string(reply.header.type) + " and " +
                                                    std::to_string(reply.fds.size()) + " descriptors");
         PacketWelcomeBody welcome = reply.body_as<PacketWelcomeBody>("packet welcome");
+        if (std::string problem = stream_facts_problem(welcome.facts); !problem.empty())
+            throw Error(CUFRAMES_ERR_PROTOCOL, peer + " announced bad stream facts: " + problem);
+        facts_ = welcome.facts;
         ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
         epoch_ = welcome.epoch;
         // release: a waiter that sees gone_ also sees everything before it.
@@ -50,6 +53,7 @@ public:
 
     const PacketRingReader &ring() const noexcept { return *ring_; }
     uint64_t epoch() const noexcept { return epoch_; }
+    const StreamFacts &facts() const noexcept { return facts_; }
     bool watched() const noexcept { return watcher_.running(); }
 
     bool producer_gone() noexcept {
@@ -72,6 +76,7 @@ private:
     UniqueFd socket_;
     std::unique_ptr<PacketRingReader> ring_;
     uint64_t epoch_ = 0;
+    StreamFacts facts_;
     std::atomic<bool> gone_{false};
     HangupWatcher watcher_;  // last: stopped before anything it touches goes
 };
@@ -85,6 +90,9 @@ struct PacketSubscriber::Impl {
     std::atomic<uint64_t> ring_bytes{0};
     std::atomic<uint64_t> epoch{0};
     std::atomic<uint64_t> reconnect_count{0};
+    // The current producer's; kept after close() so that facts() keeps answering.
+    mutable std::mutex facts_mutex;
+    StreamFacts facts;
     bool reconnected_pending = false;  // under next_mutex: set by a reconnect, consumed by the next packet
 
     // Turns of next(); close() takes the attachment out under attachment_mutex
@@ -116,6 +124,10 @@ struct PacketSubscriber::Impl {
     void adopt(const PacketAttachment &attached) {
         ring_bytes.store(attached.ring().data_bytes(), std::memory_order_relaxed);
         epoch.store(attached.epoch(), std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> guard(facts_mutex);
+            facts = attached.facts();
+        }
         const PacketRingHeader &header = attached.ring().header();
         uint64_t keyframe = header.latest_keyframe_seq.load(std::memory_order_acquire);
         uint64_t latest = checked_latest(attached.ring());
@@ -230,6 +242,10 @@ struct PacketSubscriber::Impl {
         out.info.overruns = overruns;
         out.info.discontinuity = discontinuity;
         out.info.epoch = epoch.load(std::memory_order_relaxed);
+        {
+            std::lock_guard<std::mutex> guard(facts_mutex);
+            out.info.time_base = facts.time_base;
+        }
         out.info.reconnected = reconnected_pending;
         reconnected_pending = false;
         out.data = std::move(record.data);
@@ -291,6 +307,10 @@ uint64_t PacketSubscriber::ring_bytes() const noexcept { return impl_->ring_byte
 uint64_t PacketSubscriber::last_seq() const noexcept { return impl_->last_seq.load(std::memory_order_relaxed); }
 uint64_t PacketSubscriber::overruns_total() const noexcept { return impl_->overruns_total.load(std::memory_order_relaxed); }
 uint64_t PacketSubscriber::epoch() const noexcept { return impl_->epoch.load(std::memory_order_relaxed); }
+StreamFacts PacketSubscriber::facts() const {
+    std::lock_guard<std::mutex> guard(impl_->facts_mutex);
+    return impl_->facts;
+}
 bool PacketSubscriber::reconnect() const noexcept { return impl_->reconnect; }
 uint64_t PacketSubscriber::reconnect_count() const noexcept {
     return impl_->reconnect_count.load(std::memory_order_relaxed);

@@ -61,6 +61,8 @@ constexpr uint32_t kInlineWakeSubscribers = 1;
 
 void validate_options(const PublisherOptions &options) {
     validate_key(options.key);
+    if (std::string problem = stream_facts_problem(options.facts); !problem.empty())
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "stream facts of '" + options.key + "': " + problem);
     if (options.max_held < 1 || options.max_held > kMaxHeldLimit)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "max_held is " + std::to_string(options.max_held) + "; it must be 1.." +
                                                        std::to_string(kMaxHeldLimit));
@@ -146,6 +148,7 @@ struct Publisher::Impl {
     bool stream_ordered = false;
     uint64_t packet_ring_bytes = 0;
     uint64_t last_packet_seq = 0;  // under packet_mutex
+    StreamFacts facts;
 
     // Serialises the calls below with close(): a binding may run publish()
     // without its interpreter lock while another thread closes.
@@ -186,6 +189,7 @@ struct Publisher::Impl {
           max_held(options.max_held) {
         stream_ordered = options.stream_ordered;
         validate_options(options);
+        facts = options.facts;
         dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);  // checks the length before anything is created
         if (backend == Backend::Cuda && !cuda_available())
@@ -215,6 +219,7 @@ struct Publisher::Impl {
         std::memcpy(description.planes, layout.planes.data(), sizeof description.planes);
         DeviceUuid uuid = pool->device_uuid();
         std::memcpy(description.device_uuid, uuid.data(), uuid.size());
+        description.facts = facts;
 
         uint64_t header_bytes = header_region_bytes(slot_count);
         header_fd = create_sealed_memfd("cuframes-header", header_bytes);
@@ -450,6 +455,7 @@ const std::string &Publisher::socket_path() const noexcept { return impl_->socke
 Backend Publisher::backend() const noexcept { return impl_->backend; }
 int Publisher::device() const noexcept { return impl_->device; }
 const FrameLayout &Publisher::layout() const noexcept { return impl_->layout; }
+const StreamFacts &Publisher::facts() const noexcept { return impl_->facts; }
 uint32_t Publisher::slot_count() const noexcept { return impl_->slot_count; }
 uint64_t Publisher::slot_size() const noexcept { return impl_->slot_size; }
 uint32_t Publisher::max_subscribers() const noexcept { return impl_->max_subscribers; }

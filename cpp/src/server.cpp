@@ -339,6 +339,7 @@ void Server::welcome_packets(Session &session, uint64_t token) {
     PacketWelcomeBody welcome{};
     welcome.ring_bytes = stream_.packet_ring_bytes;
     welcome.epoch = stream_.description.epoch;
+    welcome.facts = stream_.description.facts;
     welcome.subscriber_id = static_cast<uint32_t>(token);
     int fd = stream_.packet_ring_fd;
     send_message(session.socket.get(), MessageType::PacketWelcome, &welcome, sizeof welcome, &fd, 1);

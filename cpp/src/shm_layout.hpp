@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "cuframes/cuframes.h"
+#include "cuframes/types.hpp"
 
 namespace cuframes {
 
@@ -62,10 +63,16 @@ struct StreamDescription {
     uint64_t epoch;  // random per producer instance: tells restarts apart
     cuframes_plane planes[CUFRAMES_MAX_PLANES];
     uint8_t device_uuid[16];  // CUuuid of the producer's GPU; zero on host
+    StreamFacts facts;        // v4: time base, rate, colour, aspect ratio
 };
 static_assert(std::is_trivially_copyable_v<StreamDescription>);
 static_assert(sizeof(cuframes_plane) == 24);
-static_assert(sizeof(StreamDescription) == 160);
+static_assert(std::is_trivially_copyable_v<StreamFacts> && std::is_standard_layout_v<StreamFacts>);
+static_assert(sizeof(StreamFacts) == 32);
+static_assert(offsetof(StreamFacts, frame_rate) == 8 && offsetof(StreamFacts, sample_aspect_ratio) == 16 &&
+              offsetof(StreamFacts, color_matrix) == 24 && offsetof(StreamFacts, reserved) == 28);
+static_assert(offsetof(StreamDescription, facts) == 160);
+static_assert(sizeof(StreamDescription) == 192);
 
 struct alignas(64) SlotRecord {
     // 0 while the slot is free or being written; otherwise the sequence number
@@ -89,7 +96,7 @@ struct alignas(64) SharedHeader {
     StreamDescription stream;
     uint32_t metadata_offset;  // from the start of the header
     uint32_t metadata_stride;
-    uint8_t reserved0[24];
+    uint8_t reserved0[40];
 
     alignas(64) std::atomic<uint32_t> state;  // StreamState
     // Futex word: bumped after every publish and at close.
@@ -108,6 +115,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t
               "shared-memory atomics must be lock-free to work across processes");
 static_assert(std::is_standard_layout_v<SharedHeader>);
 static_assert(offsetof(SharedHeader, stream) == 16);
+static_assert(offsetof(SharedHeader, metadata_offset) == 208);
 static_assert(offsetof(SharedHeader, state) == 256);
 static_assert(offsetof(SharedHeader, latest_seq) == 320);
 static_assert(offsetof(SharedHeader, publish_ring) == 384);

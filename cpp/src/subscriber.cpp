@@ -52,6 +52,7 @@ FrameLease::FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, u
 FrameLease::~FrameLease() { connection_->release_lease_entry(lease_index_); }
 
 const FrameLayout &FrameLease::layout() const noexcept { return connection_->layout(); }
+const StreamFacts &FrameLease::facts() const noexcept { return connection_->description().facts; }
 Backend FrameLease::backend() const noexcept { return connection_->backend(); }
 int FrameLease::device() const noexcept { return connection_->slots().device(); }
 
@@ -95,6 +96,9 @@ struct Subscriber::Impl {
     mutable std::mutex connection_mutex;
     std::shared_ptr<Connection> connection;
     std::atomic<bool> closing{false};
+    // The current producer's; kept after close() so that facts() keeps answering.
+    mutable std::mutex facts_mutex;
+    StreamFacts facts;
 
     explicit Impl(const SubscriberOptions &options)
         : key(options.key), delivery(options.delivery), reconnect(options.reconnect), spin_ns(options.spin_ns) {
@@ -122,6 +126,8 @@ struct Subscriber::Impl {
         slot_size.store(attached.description().slot_size, std::memory_order_relaxed);
         max_held.store(attached.description().max_held, std::memory_order_relaxed);
         epoch.store(attached.description().epoch, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> guard(facts_mutex);
+        facts = attached.description().facts;
     }
 
     std::shared_ptr<Connection> current_connection() const {
@@ -409,6 +415,10 @@ const std::string &Subscriber::socket_path() const noexcept { return impl_->sock
 Backend Subscriber::backend() const noexcept { return impl_->backend; }
 int Subscriber::device() const noexcept { return impl_->device.load(std::memory_order_relaxed); }
 const FrameLayout &Subscriber::layout() const noexcept { return impl_->layout; }
+StreamFacts Subscriber::facts() const {
+    std::lock_guard<std::mutex> guard(impl_->facts_mutex);
+    return impl_->facts;
+}
 uint32_t Subscriber::slot_count() const noexcept { return impl_->slot_count.load(std::memory_order_relaxed); }
 uint64_t Subscriber::slot_size() const noexcept { return impl_->slot_size.load(std::memory_order_relaxed); }
 uint32_t Subscriber::max_held() const noexcept { return impl_->max_held.load(std::memory_order_relaxed); }

@@ -61,15 +61,16 @@ struct WelcomeBody {
     uint32_t total_fds;  // 2 + slot_count: header, lease page, slots in order
     uint32_t subscriber_id;
 };
-static_assert(sizeof(WelcomeBody) == 176);
+static_assert(sizeof(WelcomeBody) == 208);
 
 struct PacketWelcomeBody {
     uint64_t ring_bytes;  // the packet ring memfd, sent with this message
     uint64_t epoch;       // the producer instance's (StreamDescription::epoch)
     uint32_t subscriber_id;
     uint32_t reserved;
+    StreamFacts facts;  // v4: the same as the frame stream's
 };
-static_assert(sizeof(PacketWelcomeBody) == 24);
+static_assert(sizeof(PacketWelcomeBody) == 56);
 
 // One row per connected subscriber, in the observation's snapshot memfd.
 struct SubscriberRow {
@@ -94,7 +95,7 @@ struct ObservationBody {
     uint32_t total_fds;          // header, snapshot, then the packet ring if any
     char description[128];       // free text from the producer (its source), NUL-terminated
 };
-static_assert(sizeof(ObservationBody) == 312);
+static_assert(sizeof(ObservationBody) == 344);
 
 struct RejectBody {
     uint32_t status;          // cuframes_status the subscriber should raise

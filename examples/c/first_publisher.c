@@ -21,6 +21,11 @@ int main(int argc, char **argv) {
     opt.width = 320; opt.height = 240; opt.format = CUFRAMES_FORMAT_NV12;
     opt.backend = !strcmp(backend, "cuda") ? CUFRAMES_BACKEND_CUDA
                 : !strcmp(backend, "auto") ? CUFRAMES_BACKEND_AUTO : CUFRAMES_BACKEND_HOST;
+    /* Stream facts: the pts below count frames at 100 per second; BT.709, limited range. */
+    opt.time_base = (cuframes_rational){1, 100};
+    opt.frame_rate = (cuframes_rational){100, 1};
+    opt.color_matrix = opt.color_primaries = opt.color_transfer = 1;
+    opt.color_range = CUFRAMES_COLOR_RANGE_LIMITED;
     CHECK(cuframes_publisher_create(&opt, &pub));
     int seen_subscriber = 0;
     struct timespec tick = {0, 10 * 1000 * 1000}; /* 100 frames per second */

@@ -29,6 +29,11 @@ int main(int argc, char **argv) {
     opt.key = argc > 2 ? argv[2] : "first";
     opt.connect_timeout_ms = 10000;
     CHECK(cuframes_subscriber_create(&opt, &sub));
+    cuframes_stream_facts facts;
+    cuframes_stream_facts_init(&facts);
+    CHECK(cuframes_subscriber_stream_facts(sub, &facts));
+    printf("stream: time base %d/%d, %d/%d fps, colour matrix %u range %u\n", facts.time_base.num,
+           facts.time_base.den, facts.frame_rate.num, facts.frame_rate.den, facts.color_matrix, facts.color_range);
     uint64_t previous = 0;
     for (long i = 0; i < count; ++i) {
         cuframes_frame *frame = NULL;

@@ -34,6 +34,7 @@ from .observe import list_streams, stat
 from .packets import Packet, PacketSubscriber
 from .publisher import Publisher
 from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus
+from .stream_facts import ColorInfo, StreamFacts
 from .subscriber import FrameInfo, Subscriber
 
 __version__: str = _core.__version__
@@ -53,6 +54,8 @@ __all__ = [
     "Subscriber",
     "PacketSubscriber",
     "Packet",
+    "StreamFacts",
+    "ColorInfo",
     "stat",
     "list_streams",
     "StreamStatus",

@@ -1,16 +1,18 @@
 """What a Publisher and a Subscriber have in common: their lifetime as context
-managers, and the read-only facts of the stream they share."""
+managers, and the read-only facts of the stream they share (the stream facts
+too: time base, frame rate, colour, sample aspect ratio)."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from . import _core
+from .stream_facts import HasStreamFacts
 
 _Self = TypeVar("_Self", bound="StreamInfo")
 
 
-class StreamInfo:
+class StreamInfo(HasStreamFacts):
     """Base of Publisher and Subscriber. Subclasses set ``_key`` and ``_core``
     (None once closed) and provide ``close()`` and ``_core_live()``, which
     raises StateError once the object is closed."""

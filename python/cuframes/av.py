@@ -6,8 +6,11 @@ remux it (``-c copy`` style), seek nowhere. It starts at a keyframe with the
 parameter sets in front of it. An elementary stream carries no timestamps, so
 ``demux()`` and ``decode()`` give each packet the pts and dts the producer
 published with it (the demuxer returns access units in the order they were
-written), in the producer's own units. Needs PyAV (``pip install av``); not
-imported by ``import cuframes``.
+written), and the video stream takes the producer's stream facts: its
+``time_base`` (FFmpeg's raw demuxer would say 1/1200000), its nominal rate
+(``average_rate``) and, in the codec context, its colours and aspect ratio. So
+``packet.time``, ``frame.time`` and remuxed files come out right. Needs PyAV
+(``pip install av``); not imported by ``import cuframes``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from .cat import FFMPEG_DEMUXERS
 from .errors import DisconnectedError
 from .packets import Packet, PacketSubscriber
+from .stream_facts import StreamFacts
 from .urls import parse_url
 
 __all__ = ["open", "PacketStream", "PacketContainer"]
@@ -47,6 +51,7 @@ class PacketStream(io.RawIOBase):
         self.packets = 0
         self.first: Packet | None = None
         try:
+            self.facts: StreamFacts = self._subscriber.facts
             # The first packet says which codec this is; it is read again below.
             self.first = self._next_packet()
         except BaseException:
@@ -108,17 +113,25 @@ class PacketContainer:
         return getattr(self.container, name)
 
     def demux(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        """PyAV's demux, each packet stamped with the producer's pts and dts."""
+        """PyAV's demux, each packet stamped with the producer's pts, dts and time base."""
         timestamps = self.packet_stream.timestamps
+        time_base = self.facts.time_base
         for packet in self.container.demux(*args, **kwargs):
             if packet.size and packet.pts is None and timestamps:
                 packet.pts, packet.dts = timestamps.popleft()
+                if time_base is not None:
+                    packet.time_base = time_base
             yield packet
 
     def decode(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         """PyAV's decode, over the stamped packets: frames carry the producer's pts."""
         for packet in self.demux(*args, **kwargs):
             yield from packet.decode()
+
+    @property
+    def facts(self) -> StreamFacts:
+        """The producer's stream facts (time base, nominal rate, colour, aspect ratio)."""
+        return self.packet_stream.facts
 
     @property
     def overruns(self) -> int:
@@ -148,17 +161,37 @@ def open(url: str, *, timeout: float | None = 10.0, count: int | None = None, id
     packet; ``idle_timeout``: then for each next one (None: as long as the
     producer lives; a live input ends when its producer does). ``count``: end
     after that many packets. Other keyword arguments go to :func:`av.open`
-    (e.g. ``options={"framerate": "30"}``). Close it (or use ``with``) to drop
-    the subscription."""
+    (e.g. ``options={"framerate": "30"}``, which the producer's nominal rate
+    fills in when it has one). Close it (or use ``with``) to drop the
+    subscription."""
     import av  # optional: pip install av
 
     stream = PacketStream(url, timeout=timeout, count=count, idle_timeout=idle_timeout)
     if stream.first is None:
         stream.close()
         raise DisconnectedError(f"the producer of {url!r} closed before its first packet")
+    facts = stream.facts
+    if facts.frame_rate is not None:  # the raw demuxer's rate (its default: 25)
+        options = dict(av_options.get("options") or {})
+        options.setdefault("framerate", f"{facts.frame_rate.numerator}/{facts.frame_rate.denominator}")
+        av_options["options"] = options
     try:
         container = av.open(stream, mode="r", format=FFMPEG_DEMUXERS[stream.codec], **av_options)
+        _apply_facts(container.streams.video[0], facts)
     except BaseException:
         stream.close()
         raise
     return PacketContainer(container, stream)
+
+
+def _apply_facts(video: Any, facts: StreamFacts) -> None:
+    """Gives PyAV's video stream the producer's facts, where the producer stated them."""
+    if facts.time_base is not None:
+        video.time_base = facts.time_base
+    context = video.codec_context
+    color = facts.color
+    if color.specified:
+        context.colorspace, context.color_range = color.matrix, color.range
+        context.color_primaries, context.color_trc = color.primaries, color.transfer
+    if facts.sample_aspect_ratio is not None:
+        context.sample_aspect_ratio = facts.sample_aspect_ratio

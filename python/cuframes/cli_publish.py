@@ -139,6 +139,7 @@ def _publish(err: Console, key: str, spec: SourceSpec, source_options: dict[str,
     try:
         with _sigterm_stops(terminated), open_source(spec, **source_options) as source, \
                 Publisher(key, source.width, source.height, "nv12", description=source.description,
+                          facts=source.facts,
                           **_sized_for(source, publisher_options)) as pub, \
                 _Progress(err, key, source) as progress:
             stats = run_publish(source, pub, on_progress=progress.update, **run_options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -11,6 +12,7 @@ from . import _core
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
+from .stream_facts import rational_or_none
 
 if TYPE_CHECKING:
     from .publisher import Publisher
@@ -148,7 +150,21 @@ class Frame(_FrameBase):
 
     @property
     def pts(self) -> int:
+        """Presentation timestamp, in ``time_base`` units."""
         return self._live().pts
+
+    @property
+    def time_base(self) -> Fraction | None:
+        """Seconds per ``pts`` unit, from the stream facts of the producer that
+        published this frame; None when it did not say."""
+        num, den = self._live().facts[:2]
+        return rational_or_none(num, den)
+
+    @property
+    def time(self) -> float | None:
+        """``pts`` in seconds (``pts * time_base``); None when the time base is unknown."""
+        time_base = self.time_base
+        return None if time_base is None else float(self.pts * time_base)
 
     @property
     def timestamp_ns(self) -> int:

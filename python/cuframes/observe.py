@@ -16,6 +16,7 @@ from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent
 from .errors import Error, InvalidArgumentError, NotFoundError, PermissionDeniedError
 from .status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
+from .stream_facts import StreamFacts
 
 __all__ = ["stat", "list_streams"]
 
@@ -106,4 +107,5 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
             codec=packets["codec"], latest_seq=packets["latest_seq"], bytes_written=packets["bytes_written"],
             keyframes=packets["keyframes"], overwritten=max(0, packets["oldest_seq"] - 1),
             capacity_bytes=packets["capacity_bytes"]),
+        facts=StreamFacts._from_core(seen["facts"]),
     )

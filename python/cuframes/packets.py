@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from . import _core
 from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent
 from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
+from .stream_facts import HasStreamFacts, rational_or_none
 
 __all__ = ["Packet", "PacketSubscriber"]
 
@@ -39,6 +41,13 @@ class Packet:
     reconnected: bool = False
     #: random id of the producer instance that wrote it
     epoch: int = 0
+    #: seconds per unit of ``pts`` and ``dts`` (the producer's stream facts); None: unknown
+    time_base: Fraction | None = None
+
+    @property
+    def time(self) -> float | None:
+        """``pts`` in seconds (``pts * time_base``); None when the time base is unknown."""
+        return None if self.time_base is None else float(self.pts * self.time_base)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -54,7 +63,7 @@ class Packet:
                 f"{flags}{lost} epoch={self.epoch:#x}>")
 
 
-class PacketSubscriber:
+class PacketSubscriber(HasStreamFacts):
     """Receives the encoded packets published under ``key``.
 
     Joins at the latest keyframe, with the parameter sets in front of it (or
@@ -101,7 +110,7 @@ class PacketSubscriber:
         return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
                       codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
                       discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
-                      reconnected=info.reconnected, epoch=info.epoch)
+                      reconnected=info.reconnected, epoch=info.epoch, time_base=rational_or_none(*info.time_base))
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""

@@ -13,6 +13,7 @@ from ._stream_info import StreamInfo
 from ._streams import StreamLike
 from .errors import InvalidArgumentError, StateError
 from .frame import WritableFrame
+from .stream_facts import ColorInfo, RationalLike, StreamFacts
 
 __all__ = ["Publisher", "Backend", "Format", "Codec"]
 
@@ -51,13 +52,23 @@ class Publisher(StreamInfo):
     receives, e.g. a recorder that stores the camera's own stream without
     re-encoding. ``description`` is free text that ``cuframes stat`` and
     ``cuframes ls`` show, such as the source.
+
+    Stream facts travel with the stream to every subscriber: ``time_base``
+    (seconds per pts unit, e.g. ``Fraction(1, 90000)`` or ``(1, 90000)``),
+    ``frame_rate`` (nominal, e.g. ``Fraction(30000, 1001)``), ``color`` (a
+    :class:`~cuframes.ColorInfo`) and ``sample_aspect_ratio``; None or 0 means
+    unknown. Give frames' and packets' pts and dts in ``time_base`` units.
+    ``facts`` takes them all at once instead, e.g. another stream's
+    ``sub.facts`` when relaying it.
     """
 
     def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
                  backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
                  max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
                  allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = (),
-                 stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "") -> None:
+                 stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "",
+                 time_base: RationalLike = None, frame_rate: RationalLike = None, color: ColorInfo | None = None,
+                 sample_aspect_ratio: RationalLike = None, facts: StreamFacts | None = None) -> None:
         self._key = key
         self._core: _core.Publisher | None = None
         checked_key(key)
@@ -68,11 +79,18 @@ class Publisher(StreamInfo):
             ("max_subscribers", max_subscribers), ("max_held", max_held), ("packet_ring_bytes", packet_ring_bytes)))
         for name, text in (("format", format), ("backend", backend), ("description", description)):
             checked_text(name, text)
+        if facts is None:
+            facts = StreamFacts.of(time_base=time_base, frame_rate=frame_rate, color=color,
+                                   sample_aspect_ratio=sample_aspect_ratio)
+        elif not isinstance(facts, StreamFacts):
+            raise InvalidArgumentError(f"facts must be a cuframes.StreamFacts, got {facts!r}")
+        elif (time_base, frame_rate, color, sample_aspect_ratio) != (None, None, None, None):
+            raise InvalidArgumentError("give either facts= or time_base/frame_rate/color/sample_aspect_ratio, not both")
         self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
                                      max_subscribers, max_held,
                                      -1 if group is None else _group_id(group),
                                      [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
-                                     bool(stream_ordered), packet_ring_bytes, description)
+                                     bool(stream_ordered), packet_ring_bytes, description, facts._to_core())
         self._current: WritableFrame | None = None
 
     def _core_live(self) -> _core.Publisher:

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .stream_facts import StreamFacts
+
 __all__ = ["SubscriberStatus", "PacketStatus", "StreamStatus", "KeyEntry", "stream_state", "STATES",
            "STALL_FRAME_INTERVALS", "MIN_STALL_S"]
 
@@ -85,6 +87,7 @@ class StreamStatus:
     age_s: float | None  # seconds since the newest frame was published
     subscribers: tuple[SubscriberStatus, ...]
     packets: PacketStatus | None  # None when the producer has no packet ring
+    facts: StreamFacts = dataclasses.field(default_factory=StreamFacts)  # time base, rate, colour, aspect ratio
 
     @property
     def live(self) -> bool:
@@ -106,6 +109,7 @@ class StreamStatus:
         """Every field, nested records as dicts and tuples as lists: ready for json.dumps."""
         fields = dataclasses.asdict(self)
         fields["subscribers"] = [dict(s) for s in fields["subscribers"]]
+        fields["facts"] = self.facts.to_dict()
         return fields
 
 

@@ -92,6 +92,38 @@ typedef struct cuframes_plane {
 
 #define CUFRAMES_PITCH_ALIGN 256
 
+/* A ratio of two integers, as AVRational. num 0 means unknown (or, for a frame rate,
+ * variable); den is then ignored. Otherwise both are positive. */
+typedef struct cuframes_rational {
+    int32_t num;
+    int32_t den;
+} cuframes_rational;
+
+/* Colour description, ITU-T H.273 code points (the values of FFmpeg's AVColorSpace,
+ * AVColorPrimaries and AVColorTransferCharacteristic): matrix 0..17, primaries 0..22,
+ * transfer 0..18, e.g. 1 = BT.709, 6 = SMPTE 170M (BT.601), 9 = BT.2020. 2: unspecified. */
+#define CUFRAMES_COLOR_UNSPECIFIED 2
+/* Colour range, as AVColorRange. */
+typedef enum cuframes_color_range {
+    CUFRAMES_COLOR_RANGE_UNSPECIFIED = 0,
+    CUFRAMES_COLOR_RANGE_LIMITED = 1, /* "tv": Y 16..235 at 8 bits */
+    CUFRAMES_COLOR_RANGE_FULL = 2     /* "pc": 0..255 */
+} cuframes_color_range;
+
+/* Stream facts: how to read a stream's timestamps and colours. The producer sets them
+ * (cuframes_publisher_options); subscribers read them with cuframes_*_stream_facts().
+ * Frames' and packets' pts and dts count time_base units. */
+typedef struct cuframes_stream_facts {
+    uint32_t struct_size;                  /* set by cuframes_stream_facts_init */
+    cuframes_rational time_base;           /* seconds per pts unit, e.g. 1/90000; 0/0: unknown */
+    cuframes_rational frame_rate;          /* nominal frames per second, e.g. 30000/1001; 0/0: variable or unknown */
+    cuframes_rational sample_aspect_ratio; /* width/height of one pixel; 0/0: unknown */
+    uint32_t color_matrix;                 /* H.273 MatrixCoefficients; 2: unspecified */
+    uint32_t color_range;                  /* cuframes_color_range */
+    uint32_t color_primaries;              /* H.273 ColourPrimaries; 2: unspecified */
+    uint32_t color_transfer;               /* H.273 TransferCharacteristics; 2: unspecified */
+} cuframes_stream_facts;
+
 /* A writable slot handed out by cuframes_publisher_acquire. */
 typedef struct cuframes_buffer {
     uint64_t data;        /* CUdeviceptr on cuda, a CPU pointer on host */
@@ -159,6 +191,15 @@ typedef struct cuframes_publisher_options {
     uint64_t packet_ring_bytes;
     /* Free text that `cuframes stat` and `ls` show, e.g. the source; NULL: none. */
     const char *description;
+    /* Stream facts (see cuframes_stream_facts); the defaults say "unknown". Added in
+     * protocol v4: a struct_size that ends before them keeps the defaults. */
+    cuframes_rational time_base;
+    cuframes_rational frame_rate;
+    cuframes_rational sample_aspect_ratio;
+    uint32_t color_matrix;
+    uint32_t color_range;
+    uint32_t color_primaries;
+    uint32_t color_transfer;
 } cuframes_publisher_options;
 
 /* Which frame a subscriber that fell behind gets next. */
@@ -233,6 +274,12 @@ CUFRAMES_API void cuframes_frame_release(cuframes_frame *frame);
 CUFRAMES_API cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, int32_t timeout_ms,
                                                            void *dst, uint64_t dst_size, void *stream,
                                                            cuframes_frame_info *info);
+/* The current producer's stream facts (they may change when a reconnecting subscriber
+ * follows a restarted producer). out->struct_size must be set (cuframes_stream_facts_init);
+ * fields beyond it are left alone. */
+CUFRAMES_API void cuframes_stream_facts_init(cuframes_stream_facts *facts);
+CUFRAMES_API cuframes_status cuframes_subscriber_stream_facts(const cuframes_subscriber *subscriber,
+                                                              cuframes_stream_facts *out);
 /* Bytes a packed copy of one frame takes. */
 CUFRAMES_API uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber);
 /* Closes the connection. Held frames stay readable until released. NULL is allowed. */
@@ -293,6 +340,9 @@ CUFRAMES_API cuframes_status cuframes_packet_subscriber_create(const cuframes_pa
 CUFRAMES_API cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber,
                                                              int32_t timeout_ms, void *dst, uint64_t dst_capacity,
                                                              cuframes_packet_info *info);
+/* The current producer's stream facts, as cuframes_subscriber_stream_facts. */
+CUFRAMES_API cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,
+                                                                     cuframes_stream_facts *out);
 /* Closes the connection. NULL is allowed. */
 CUFRAMES_API void cuframes_packet_subscriber_destroy(cuframes_packet_subscriber *subscriber);
 

@@ -47,6 +47,7 @@ struct StreamObservation {
     int32_t producer_pid = 0;  // SO_PEERCRED: 0 when the producer is in another PID namespace
     uint32_t producer_uid = 0;
     std::string description;
+    StreamFacts facts;
     uint64_t latest_seq = 0;
     // Frames per second over the frames still in the pool (0 with fewer than
     // two), and CLOCK_MONOTONIC of the newest frame and of the observation.

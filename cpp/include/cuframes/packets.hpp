@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuframes/cuframes.h"
+#include "cuframes/types.hpp"
 
 namespace cuframes {
 
@@ -48,6 +49,8 @@ struct PacketInfo {
     // First packet from a restarted producer (PacketSubscriberOptions::reconnect).
     bool reconnected = false;
     uint64_t epoch = 0;  // random id of the producer instance that wrote it
+    // The time base of its pts and dts (that producer's StreamFacts::time_base).
+    cuframes_rational time_base{0, 0};
 };
 
 struct Packet {
@@ -85,6 +88,8 @@ public:
     uint64_t last_seq() const noexcept;      // last packet returned, 0 before the first
     uint64_t overruns_total() const noexcept;
     uint64_t epoch() const noexcept;         // random id of the current producer instance
+    // The current producer's facts (they may change when reconnect follows a restart).
+    StreamFacts facts() const;
     bool reconnect() const noexcept;
     uint64_t reconnect_count() const noexcept;  // producer restarts followed so far
 

@@ -44,6 +44,10 @@ struct PublisherOptions {
     uint64_t packet_ring_bytes = 0;
     // Free text shown by `cuframes stat`/`ls`, e.g. the source ("rtsp://...").
     std::string description;
+    // Time base, nominal rate, colour and aspect ratio, for every subscriber:
+    // give frames' and packets' pts and dts in facts.time_base units.
+    // INVALID_ARGUMENT when stream_facts_problem() finds one.
+    StreamFacts facts;
 };
 
 // A slot the producer may write into until publish() or abort().
@@ -108,6 +112,7 @@ public:
     Backend backend() const noexcept;  // never Auto
     int device() const noexcept;       // CUDA ordinal, -1 on host
     const FrameLayout &layout() const noexcept;
+    const StreamFacts &facts() const noexcept;
     uint32_t slot_count() const noexcept;
     uint64_t slot_size() const noexcept;
     uint32_t max_subscribers() const noexcept;

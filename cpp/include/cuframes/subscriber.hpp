@@ -59,6 +59,8 @@ public:
 
     const FrameInfo &info() const noexcept { return info_; }
     const FrameLayout &layout() const noexcept;
+    // The facts of the producer instance that published this frame.
+    const StreamFacts &facts() const noexcept;
     Backend backend() const noexcept;
     int device() const noexcept;
     // A private copy, taken while the lease was established.
@@ -102,6 +104,8 @@ public:
     Backend backend() const noexcept;
     int device() const noexcept;  // local CUDA ordinal of the producer's GPU, -1 on host
     const FrameLayout &layout() const noexcept;
+    // The current producer's facts (they may change when reconnect follows a restart).
+    StreamFacts facts() const;
     uint32_t slot_count() const noexcept;
     uint64_t slot_size() const noexcept;
     uint32_t max_held() const noexcept;

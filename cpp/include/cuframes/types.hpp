@@ -40,7 +40,31 @@ using StreamHandle = uint64_t;
 // Protocol version spoken on the socket and written in the shared header.
 // 2: stream-ordered publishing (ready_seq). 3: roles in the hello (frames,
 // packets, observe), the packet ring, subscriber latency in the lease page.
-constexpr uint32_t kProtocolVersion = 3;
+// 4: stream facts (StreamFacts) in the stream description and the packet welcome.
+constexpr uint32_t kProtocolVersion = 4;
+
+// How to read a stream's timestamps and colours (cuframes_stream_facts):
+// frames' and packets' pts and dts count time_base units. A rational with num
+// 0 is unknown (a frame rate: variable or unknown). Colours are ITU-T H.273
+// code points (2: unspecified); the range is cuframes_color_range. This very
+// struct travels in the shared layout (shm_layout.hpp pins it): 32 bytes.
+struct StreamFacts {
+    cuframes_rational time_base{0, 0};
+    cuframes_rational frame_rate{0, 0};
+    cuframes_rational sample_aspect_ratio{0, 0};
+    uint8_t color_matrix = CUFRAMES_COLOR_UNSPECIFIED;
+    uint8_t color_range = CUFRAMES_COLOR_RANGE_UNSPECIFIED;
+    uint8_t color_primaries = CUFRAMES_COLOR_UNSPECIFIED;
+    uint8_t color_transfer = CUFRAMES_COLOR_UNSPECIFIED;
+    uint8_t reserved[4] = {};  // zero
+};
+// The largest H.273 code point each colour fact may take (the range: FULL).
+constexpr uint32_t kMaxColorMatrix = 17;
+constexpr uint32_t kMaxColorPrimaries = 22;
+constexpr uint32_t kMaxColorTransfer = 18;
+// What is wrong with `facts` ("" when nothing): a rational with num != 0 and
+// den == 0 or a negative term, a code point out of range, reserved bytes set.
+std::string stream_facts_problem(const StreamFacts &facts);
 
 // 1 when the cuda backend is usable here: libcuda loads, cuInit succeeds and a
 // device is visible. Never throws.

@@ -10,7 +10,7 @@ their frames; :func:`run_publish` feeds them to a :class:`cuframes.Publisher`::
 
     with open_source("rtsp://camera/stream") as source, \\
             cuframes.Publisher("cam1", source.width, source.height, "nv12",
-                               packet_ring_bytes=8 << 20) as pub:
+                               packet_ring_bytes=8 << 20, facts=source.facts) as pub:
         stats = run_publish(source, pub)
 
 PyAV and PyNvVideoCodec are imported only when a source needs them, so this

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, TypeVar, Union
 
+from ..stream_facts import StreamFacts
+
 __all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSource", "Codec", "warn_frames_only"]
 
 log = logging.getLogger("cuframes.sources")
@@ -80,6 +82,9 @@ class VideoSource:
     codec of the yielded packets, or None when the source yields none (another
     codec than H.264/H.265). ``live`` sources produce in real time by themselves
     and are never paced; the others are paced by :func:`run_publish` from their pts.
+    ``facts`` are the stream facts to publish with (``Publisher(..., facts=source.facts)``):
+    their ``time_base`` is the items' pts unit (``time_base``), their rate the
+    nominal one (None when the input does not say; ``fps`` then holds a guess).
     """
 
     width: int
@@ -89,6 +94,7 @@ class VideoSource:
     codec: Codec | None
     time_base: Fraction
     live: bool = False
+    facts: StreamFacts = StreamFacts()
     #: One line saying what this is, e.g. "file clip.mp4 (h264 1920x1080 25 fps)".
     description: str = ""
 

@@ -20,7 +20,7 @@ from .annexb import is_annexb, starts_random_access
 from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason,
                      nothing_to_loop)
 from .items import Codec, SourceItem, VideoFrame, VideoPacket, VideoSource, warn_frames_only
-from .pyav_session import import_av
+from .pyav_session import import_av, stream_facts_of
 from .timeline import PtsTimeline, ticks_per_frame
 
 __all__ = ["NvdecFileSource", "import_nvc"]
@@ -134,6 +134,8 @@ class NvdecFileSource(VideoSource):
                 stream = container.streams.video[0]
                 self.time_base = stream.time_base
                 rate = stream.average_rate or stream.guessed_rate
+                # NVDEC's NV12 keeps the coded samples: the stream's colours hold for them.
+                self.facts = stream_facts_of(stream, self.time_base)
         except av.error.FFmpegError as error:
             raise UnsupportedSourceError(f"{path!r} is not a video file PyAV can read: "
                                          f"{ffmpeg_reason(error)}") from error

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from ..stream_facts import ColorInfo, StreamFacts
 from .annexb import has_parameter_sets, is_annexb, is_length_prefixed, starts_random_access
 from .errors import DecoderUnavailableError, UnsupportedSourceError
 from .items import Codec, SourceItem, VideoFrame, VideoPacket
 from .timeline import PtsTimeline, ticks_per_frame
 from .timestamps import TimestampFiller
 
-__all__ = ["import_av", "PyAVSession", "PACKET_CODECS", "adopt_stream_facts"]
+__all__ = ["import_av", "PyAVSession", "PACKET_CODECS", "adopt_stream_facts", "stream_facts_of"]
 
 log = logging.getLogger("cuframes.sources")
 
@@ -42,9 +43,39 @@ def adopt_stream_facts(source: Any, first: "PyAVSession") -> None:
     source.width, source.height = source._out_size = (first.width, first.height)
     source.fps = first.fps
     source.time_base = first.time_base
+    source.facts = first.facts
     source.codec = first.codec
     source.codec_name = first.codec_name
     source._timeline = PtsTimeline(ticks_per_frame(first.fps, first.time_base))
+
+
+def _code_point(value: Any, kind: str) -> int | None:
+    """FFmpeg's int for a colour fact, or None (unspecified) for one ColorInfo does not take."""
+    try:
+        ColorInfo(**{kind: int(value)})
+    except Exception:
+        return None
+    return int(value)
+
+
+def color_of(context: Any) -> ColorInfo:
+    """The colour a decoder context reports; a JPEG-range pixel format (yuvj420p) is full range."""
+    color_range = _code_point(context.color_range, "range")
+    if str(getattr(context, "pix_fmt", "") or "").startswith("yuvj"):
+        color_range = 2
+    return ColorInfo(matrix=_code_point(context.colorspace, "matrix"), range=color_range,
+                     primaries=_code_point(context.color_primaries, "primaries"),
+                     transfer=_code_point(context.color_trc, "transfer"))
+
+
+def stream_facts_of(stream: Any, time_base: Fraction) -> StreamFacts:
+    """The facts of a PyAV video stream whose items are published in ``time_base``
+    units: the container's nominal rate, the codec's colours and aspect ratio."""
+    context = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate
+    aspect = context.sample_aspect_ratio or stream.sample_aspect_ratio
+    return StreamFacts.of(time_base=time_base, frame_rate=rate, color=color_of(context),
+                          sample_aspect_ratio=aspect)
 
 
 class _AnnexB:
@@ -107,6 +138,7 @@ class PyAVSession:
             self.time_base: Fraction = self.stream.time_base or Fraction(1, 90_000)
             rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
             self.fps = float(rate) if rate else 25.0
+            self.facts = stream_facts_of(self.stream, self.time_base)
             self._annexb = _AnnexB(av, self.stream, self.codec) if self.codec else None
         except BaseException:
             self.container.close()
@@ -171,7 +203,11 @@ class PyAVSession:
                         "pts that may not match picture for picture; an MP4/MKV keeps them joined", self.name)
 
     def _packed_nv12(self, frame: Any) -> np.ndarray:
-        converted = frame.reformat(width=self.out_width, height=self.out_height, format="nv12")
+        # The same range on both sides: swscale then keeps the samples' range (a
+        # yuvj420p input stays full range), which is the one the facts announce.
+        kept_range = self.facts.color.range or None
+        converted = frame.reformat(width=self.out_width, height=self.out_height, format="nv12",
+                                   src_color_range=kept_range, dst_color_range=kept_range)
         # (height * 3/2, width): the Y rows then the UV rows, without the decoder's row padding.
         return np.ascontiguousarray(converted.to_ndarray()).reshape(-1)
 

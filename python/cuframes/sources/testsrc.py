@@ -9,8 +9,10 @@ from fractions import Fraction
 import numpy as np
 
 from .._pattern import TestPattern
+from ..stream_facts import ColorInfo, StreamFacts
 from .errors import UnsupportedSourceError
 from .items import SourceItem, VideoFrame, VideoPacket, VideoSource
+from .timeline import rate_fraction
 from .x264_encoder import X264Encoder
 
 __all__ = ["TestPatternSource", "TIME_BASE"]
@@ -27,6 +29,11 @@ class TestPatternSource(VideoSource):
     Frame ``n`` has pts ``round(n * 90000 / fps)`` (time base 1/90000), and so
     has its packet. Not live: the publish loop paces it. With ``encode=False``
     only frames are produced (``codec`` is then None).
+
+    The pattern is synthetic YUV (bars and noise between 16 and 240, barcodes
+    at 16 and 235), so no matrix is "right"; it is published as what an HD
+    clip is, BT.709 limited range, square pixels, in the stream facts and in
+    the H.264 stream's VUI alike, so that a converter and a decoder agree.
     """
 
     __test__ = False  # not a pytest test class
@@ -49,8 +56,10 @@ class TestPatternSource(VideoSource):
         if self.gop < 1:
             raise UnsupportedSourceError(f"the keyframe interval must be at least 1 frame, got {self.gop}")
         self.time_base = TIME_BASE
-        self._encoder = (X264Encoder(width, height, fps=self.fps, time_base=TIME_BASE, gop=self.gop)
-                         if encode else None)
+        self.facts = StreamFacts(time_base=TIME_BASE, frame_rate=rate_fraction(self.fps), color=ColorInfo.BT709,
+                                 sample_aspect_ratio=Fraction(1))
+        self._encoder = (X264Encoder(width, height, fps=self.fps, time_base=TIME_BASE, gop=self.gop,
+                                     color=self.facts.color) if encode else None)
         self.codec = "h264" if encode else None
         encoded = f", h264 keyframe every {self.gop} frames" if encode else ""
         self.description = f"testsrc {width}x{height} {self.fps:g} fps{encoded}"

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-__all__ = ["PtsTimeline", "ticks_per_frame"]
+__all__ = ["PtsTimeline", "ticks_per_frame", "rate_fraction"]
+
+
+def rate_fraction(fps: float) -> Fraction:
+    """A frame rate given as a float as the rational it stands for (30000/1001 stays 30000/1001)."""
+    return Fraction(fps).limit_denominator(1001)
 
 
 def ticks_per_frame(fps: float, time_base: Fraction) -> int:

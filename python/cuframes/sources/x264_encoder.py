@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..stream_facts import ColorInfo
 from .errors import DecoderUnavailableError
 from .pyav_session import import_av
 
@@ -26,7 +27,7 @@ class X264Encoder:
     """
 
     def __init__(self, width: int, height: int, *, fps: float, time_base: Fraction, gop: int,
-                 preset: str = "ultrafast") -> None:
+                 color: ColorInfo | None = None, preset: str = "ultrafast") -> None:
         av = import_av()
         try:
             self._context = av.CodecContext.create("libx264", "w")
@@ -40,6 +41,9 @@ class X264Encoder:
         context.framerate = Fraction(fps).limit_denominator(1_000_000)
         context.gop_size = gop
         context.max_b_frames = 0
+        if color is not None:  # written into the SPS's VUI
+            context.colorspace, context.color_range = color.matrix, color.range
+            context.color_primaries, context.color_trc = color.primaries, color.transfer
         context.options = {"preset": preset, "tune": "zerolatency",
                            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
         self._av = av
