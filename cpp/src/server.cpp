@@ -66,17 +66,34 @@ Server::Server(UniqueFd listener, ServedStream stream) : stream_(std::move(strea
     thread_ = std::thread([this] { run(); });
 }
 
+void Server::stop_listening() noexcept {
+    if (!stopped_.exchange(true)) {
+        uint64_t one = 1;
+        if (::write(stop_event_.get(), &one, sizeof one) != sizeof one)
+            std::fprintf(stderr, "cuframes: cannot signal the server thread: %s\n", std::strerror(errno));
+        if (thread_.joinable()) thread_.join();
+    }
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    // Peers still in the handshake would never be answered now: hang up on
+    // them, as closing the listener does for those not accepted yet.
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (it->second->active) {
+            ++it;
+            continue;
+        }
+        it = sessions_.erase(it);
+        --pending_count_;
+    }
+    listener_.reset();
+}
+
 void Server::stop() noexcept {
-    if (stopped_.exchange(true)) return;
-    uint64_t one = 1;
-    if (::write(stop_event_.get(), &one, sizeof one) != sizeof one)
-        std::fprintf(stderr, "cuframes: cannot signal the server thread: %s\n", std::strerror(errno));
-    if (thread_.joinable()) thread_.join();
+    stop_listening();
+    if (disconnected_all_.exchange(true)) return;
     std::lock_guard<std::mutex> lock(sessions_mutex_);
     sessions_.clear();  // closes every socket: subscribers see the hang-up
     active_count_.store(0, std::memory_order_relaxed);
     packet_count_.store(0, std::memory_order_relaxed);
-    listener_.reset();
 }
 
 SlotMask Server::leased_slots() const {

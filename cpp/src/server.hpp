@@ -42,7 +42,13 @@ public:
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
 
-    // Stops the thread and disconnects every subscriber. Idempotent.
+    // Stops the thread, closes the listening socket and drops the peers still
+    // in their handshake; connected subscribers stay until stop(). A producer
+    // that is closing calls it before it marks its header closed, so that a
+    // subscriber woken by that mark can never reach this producer again and
+    // take it for its own successor. Idempotent.
+    void stop_listening() noexcept;
+    // stop_listening(), then disconnects every subscriber. Idempotent.
     void stop() noexcept;
     // Slots named by any connected subscriber's leases (seq_cst loads: the
     // producer half of the lease protocol, see ring.hpp).
@@ -92,7 +98,8 @@ private:
     std::string out_of_descriptors_reason_;
     std::string too_many_handshakes_reason_;  // built up front: no allocation when out of resources
     std::thread thread_;
-    std::atomic<bool> stopped_{false};
+    std::atomic<bool> stopped_{false};            // the thread was told to stop
+    std::atomic<bool> disconnected_all_{false};   // stop() ran
     std::atomic<uint32_t> active_count_{0};  // frame subscribers
     std::atomic<uint32_t> packet_count_{0};  // packet subscribers
     uint64_t next_token_ = 2;  // 0: listener, 1: stop event

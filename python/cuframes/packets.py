@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from . import _core
 from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
+from .errors import DisconnectedError, NotFoundError, ProducerDiedError, StateError, TimeoutError
 
 __all__ = ["Packet", "PacketSubscriber"]
 
@@ -84,8 +84,9 @@ class PacketSubscriber:
 
     def next(self, timeout: float | None = None) -> Packet:
         """The next packet. ``timeout`` in seconds (None: forever, 0: poll).
-        Raises TimeoutError, or DisconnectedError once the producer has gone
-        and its last packets were read."""
+        Raises TimeoutError, or once the producer has gone and its last packets
+        were read DisconnectedError (it closed its stream) or ProducerDiedError
+        (it died without closing it)."""
         core = self._core_live()
         data, info = call_in_slices(core.next, timeout, TimeoutError,
                                     lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
@@ -95,10 +96,14 @@ class PacketSubscriber:
                       reconnected=info.reconnected, epoch=info.epoch)
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
-        """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""
+        """Yields packets until the producer closes its stream (never, with
+        ``reconnect=True``); raises :class:`~cuframes.ProducerDiedError` (a
+        DisconnectedError) when it dies without closing it."""
         while True:
             try:
                 yield self.next(timeout)
+            except ProducerDiedError:
+                raise  # a crash is never a quiet end of the stream
             except DisconnectedError:
                 return
 

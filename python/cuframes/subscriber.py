@@ -11,7 +11,7 @@ from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
 from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, InvalidArgumentError, NotFoundError, StateError, TimeoutError
+from .errors import DisconnectedError, InvalidArgumentError, NotFoundError, ProducerDiedError, StateError, TimeoutError
 from .frame import Frame
 
 __all__ = ["Subscriber", "FrameInfo"]
@@ -39,6 +39,10 @@ class Subscriber(StreamInfo):
         with cuframes.Subscriber("cam0") as sub:
             for frame in sub:           # ends when the producer closes
                 tensor = torch.from_dlpack(frame.y)
+
+    The loop ends quietly only when the producer closes its stream; a producer
+    that dies without closing it (killed, crashed) raises
+    :class:`~cuframes.ProducerDiedError`, a :class:`~cuframes.DisconnectedError`.
 
     With ``reconnect=True`` the subscriber follows the key across producer
     restarts instead of raising :class:`~cuframes.DisconnectedError`: it waits
@@ -96,14 +100,17 @@ class Subscriber(StreamInfo):
         return self._wait(lambda t: core.read_into(buf.ptr, buf.nbytes, buf.is_device, copy_stream, t), timeout)
 
     def frames(self, timeout: float | None = None) -> Iterator[Frame]:
-        """Yields frames until the producer closes or dies (never, with
-        ``reconnect=True``). Each frame is released when the loop advances (or
-        ends), so keep a copy, not the frame."""
+        """Yields frames until the producer closes its stream (never, with
+        ``reconnect=True``); raises :class:`~cuframes.ProducerDiedError` (a
+        DisconnectedError) when it dies without closing it. Each frame is
+        released when the loop advances (or ends), so keep a copy, not the frame."""
         frame: Frame | None = None
         try:
             while True:
                 try:
                     frame = self.next(timeout)
+                except ProducerDiedError:
+                    raise  # a crash is never a quiet end of the stream
                 except DisconnectedError:
                     return
                 yield frame
