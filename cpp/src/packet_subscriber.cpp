@@ -114,7 +114,9 @@ struct PacketSubscriber::Impl {
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         socket_path = cuframes::socket_path(resolve_dir(options.dir), key);
-        attachment = std::make_shared<PacketAttachment>(key, socket_path, options.connect_timeout_ms);
+        attachment = attach_within(
+            [&](int remaining_ms) { return std::make_shared<PacketAttachment>(key, socket_path, remaining_ms); },
+            options.connect_timeout_ms);
         adopt(*attachment);
     }
 

@@ -83,6 +83,12 @@ private:
     void drop(uint64_t token);
     void drop_expired_handshakes();
     void drop_hung_up_handshakes();
+    // Whether a new peer of `uid` may start a handshake: yes while that uid
+    // holds fewer than its share of them, else once its oldest hung-up or
+    // long-silent one is refused with LIMIT; no when none of them is.
+    bool make_room_for(uid_t uid);
+    std::string too_many_handshakes_of(uid_t uid) const;
+    void log_refusal(const std::string &reason) noexcept;
     void pause_accepting();
     void resume_accepting_if_due();
     int next_timeout_ms() const;
@@ -105,6 +111,8 @@ private:
     uint64_t next_token_ = 2;  // 0: listener, 1: stop event
     size_t pending_count_ = 0;  // sessions still in the handshake (server thread only)
     uint64_t accept_paused_until_ns_ = 0;
+    uint64_t refusal_logged_ns_ = 0;      // when a refused peer was last logged
+    uint64_t refusals_not_logged_ = 0;    // refused since, not logged
 
     mutable std::mutex sessions_mutex_;  // guards sessions_ against leased_slots()
     std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;

@@ -106,7 +106,9 @@ struct Subscriber::Impl {
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         std::string dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);
-        connection = std::make_shared<Connection>(key, socket_path, options.connect_timeout_ms);
+        connection = attach_within(
+            [&](int remaining_ms) { return std::make_shared<Connection>(key, socket_path, remaining_ms); },
+            options.connect_timeout_ms);
         layout = connection->layout();
         backend = connection->backend();
         adopt(*connection);

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import _core
-from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, NotFoundError, ProducerDiedError, StateError, TimeoutError
+from ._slices import call_in_slices, producer_absent_or_busy
+from .errors import DisconnectedError, LimitError, NotFoundError, ProducerDiedError, StateError, TimeoutError
 
 __all__ = ["Packet", "PacketSubscriber"]
 
@@ -72,9 +72,10 @@ class PacketSubscriber:
         self._key = key
         self._core: _core.PacketSubscriber | None = None
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout, NotFoundError,
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout,
+            (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent)
+            retry_if=producer_absent_or_busy)
 
     def _core_live(self) -> _core.PacketSubscriber:
         core = self._core

@@ -10,8 +10,9 @@ from ._core import default_dir
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
-from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, InvalidArgumentError, NotFoundError, ProducerDiedError, StateError, TimeoutError
+from ._slices import call_in_slices, producer_absent_or_busy
+from .errors import (DisconnectedError, InvalidArgumentError, LimitError, NotFoundError, ProducerDiedError, StateError,
+                     TimeoutError)
 from .frame import Frame
 
 __all__ = ["Subscriber", "FrameInfo"]
@@ -67,9 +68,10 @@ class Subscriber(StreamInfo):
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
         self._core = call_in_slices(
-            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout, NotFoundError,
+            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout,
+            (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent)
+            retry_if=producer_absent_or_busy)
 
     def _core_live(self) -> _core.Subscriber:
         core = self._core
