@@ -98,23 +98,21 @@ def test_a_follower_takes_each_restart_once_with_a_new_epoch(key, backend, child
     assert children.wait(producer).returncode == 0, "".join(producer.stderr)
 
 
-# A producer of frames and packets that prints "up" once both subscribers are
-# attached, publishes 3 of each, then closes on "close", or waits to be killed.
+# A producer of frames and packets: on "publish" it publishes 3 of each and
+# says "published"; on "close" it closes; else it waits to be killed.
 ENDING_PRODUCER = """
-import sys, time
+import sys
 import numpy as np, cuframes
 key, backend, keyframe = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
 pub = cuframes.Publisher(key, 64, 48, "gray8", backend=backend, packet_ring_bytes=1 << 16)
-deadline = time.monotonic() + 30
-while pub.subscriber_count == 0 or pub.packet_subscriber_count == 0:
-    assert time.monotonic() < deadline, "no subscribers came"
-    time.sleep(0.01)
-for seq in range(1, 4):
-    pub.send(np.full(pub.packed_size, seq, np.uint8), pts=seq)
-    pub.publish_packet(keyframe, pts=seq, keyframe=True, codec="h264")
 print("up", flush=True)
 for line in sys.stdin:
-    if line.strip() == "close":
+    if line.strip() == "publish":
+        for seq in range(1, 4):
+            pub.send(np.full(pub.packed_size, seq, np.uint8), pts=seq)
+            pub.publish_packet(keyframe, pts=seq, keyframe=True, codec="h264")
+        print("published", flush=True)
+    elif line.strip() == "close":
         pub.close()
         print("closed", flush=True)
         break
@@ -124,9 +122,11 @@ for line in sys.stdin:
 @pytest.mark.parametrize("death", ["clean-close", "sigkill"])
 def test_iteration_ends_quietly_only_on_a_clean_close(key, backend, children, death) -> None:
     producer = children.spawn(ENDING_PRODUCER, key, backend, KEYFRAME.hex(), stdin=True)
+    children.read_line(producer, "up")
     with cuframes.Subscriber(key, connect_timeout=30, delivery="sequential") as frames, \
             cuframes.PacketSubscriber(key, connect_timeout=30) as packets:
-        children.read_line(producer, "up")
+        producer.send("publish")  # both have joined: they get every frame and packet
+        children.read_line(producer, "published")
         if death == "clean-close":
             producer.send("close")
             children.read_line(producer, "closed")

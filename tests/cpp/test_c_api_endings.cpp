@@ -62,17 +62,21 @@ void child_publish(cuframes_publisher *pub, int64_t pts) {
 // The producer in a child process; killed at the end of the test whatever happened.
 class ForkedProducer {
 public:
+    // body(ready, go): the child writes a byte to `ready` when it is up, and
+    // may wait for one from `go` (ForkedProducer::go()).
     template <typename Body>
     explicit ForkedProducer(Body body) {
-        if (::pipe(ready_) != 0) throw std::runtime_error("pipe failed");
+        if (::pipe(ready_) != 0 || ::pipe(go_) != 0) throw std::runtime_error("pipe failed");
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) {
             ::close(ready_[0]);
-            body(ready_[1]);
+            ::close(go_[1]);
+            body(ready_[1], go_[0]);
             std::_Exit(0);
         }
         ::close(ready_[1]);
+        ::close(go_[0]);
     }
     ~ForkedProducer() {
         if (pid_ > 0) {
@@ -80,11 +84,17 @@ public:
             ::waitpid(pid_, nullptr, 0);
         }
         ::close(ready_[0]);
+        ::close(go_[1]);
     }
     // Waits for the child's one-byte signal that it is up.
     bool wait_ready() {
         char byte = 0;
         return ::read(ready_[0], &byte, 1) == 1;
+    }
+    bool go() { return ::write(go_[1], "g", 1) == 1; }
+    static void wait_go(int fd) {
+        char byte = 0;
+        if (::read(fd, &byte, 1) != 1) std::_Exit(5);
     }
     int wait_exit(int signal_to_send = 0) {
         if (signal_to_send != 0) ::kill(pid_, signal_to_send);
@@ -100,13 +110,12 @@ public:
 private:
     pid_t pid_ = -1;
     int ready_[2] = {-1, -1};
+    int go_[2] = {-1, -1};
 };
 
 struct Subscribers {
     cuframes_subscriber *frames = nullptr;
     cuframes_packet_subscriber *packets = nullptr;
-    // The packet subscriber first: once the producer counts the frame
-    // subscriber, both are attached.
     Subscribers(const std::string &dir, const char *key, int reconnect) {
         cuframes_packet_subscriber_options packet_options;
         cuframes_packet_subscriber_options_init(&packet_options);
@@ -153,17 +162,13 @@ struct Subscribers {
     }
 };
 
-void wait_for_subscribers(cuframes_publisher *pub) {
-    for (int i = 0; i < 3000 && cuframes_publisher_subscriber_count(pub) == 0; ++i) ::usleep(10'000);
-}
-
 // The end of a stream, as each kind of subscriber sees it.
 void expect_ending(bool killed) {
     const std::string dir = make_dir();
-    ForkedProducer producer([&](int ready) {
+    ForkedProducer producer([&](int ready, int go) {
         cuframes_publisher *pub = child_publisher(dir, "cam0");
         ForkedProducer::say_ready(ready);
-        wait_for_subscribers(pub);
+        ForkedProducer::wait_go(go);  // both subscribers have joined: they get every frame and packet
         for (int64_t pts = 1; pts <= 3; ++pts) child_publish(pub, pts);
         if (killed) ::pause();  // until SIGKILL: the stream is never closed
         cuframes_publisher_destroy(pub);
@@ -173,6 +178,7 @@ void expect_ending(bool killed) {
         Subscribers subs(dir, "cam0", 0);
         ASSERT_NE(subs.frames, nullptr);
         ASSERT_NE(subs.packets, nullptr);
+        ASSERT_TRUE(producer.go());
         for (int64_t pts = 1; pts <= 3; ++pts) {
             EXPECT_EQ(subs.next_frame(10000).pts, pts);
             EXPECT_EQ(subs.next_packet(10000).pts, pts);
@@ -202,12 +208,12 @@ TEST(CApiEndings, KilledProducerIsProducerDied) { expect_ending(true); }
 TEST(CApiEndings, ReconnectTakesEachRestartOnceWithANewEpoch) {
     constexpr int kRounds = 4, kCount = 10;
     const std::string dir = make_dir();
-    ForkedProducer producer([&](int ready) {
+    ForkedProducer producer([&](int ready, int go) {
         for (int round = 0; round < kRounds; ++round) {
             cuframes_publisher *pub = child_publisher(dir, "cam0");
             if (round == 0) {
                 ForkedProducer::say_ready(ready);
-                wait_for_subscribers(pub);
+                ForkedProducer::wait_go(go);
             }
             for (int seq = 1; seq <= kCount; ++seq) {
                 child_publish(pub, round * 1000 + seq);
@@ -220,6 +226,7 @@ TEST(CApiEndings, ReconnectTakesEachRestartOnceWithANewEpoch) {
     Subscribers subs(dir, "cam0", 1);
     ASSERT_NE(subs.frames, nullptr);
     ASSERT_NE(subs.packets, nullptr);
+    ASSERT_TRUE(producer.go());
     const int64_t last_pts = (kRounds - 1) * 1000 + kCount;
     // Both follow at once, each on its own thread: one left unread would skip producers.
     std::vector<Subscribers::Item> items[2];
