@@ -69,12 +69,11 @@ ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std:
 // For a subscriber following its key across producer restarts: calls
 // connect(slice_ms) in slices of at most 100 ms (so that a close() is noticed
 // through `closing`) until it returns an attachment that is_successor()
-// accepts, keeping on while no producer is up, a new one died in its
-// handshake, or the one reached is not a successor (the old producer itself,
-// still closing: the same epoch, or a header already closed), or refuses for
-// now (transient_refusal). Throws TIMEOUT
-// at the deadline, STATE once closing, or whatever else connect throws. `what`
-// names the subscriber.
+// accepts. It keeps on while no producer is up, a new one died in its
+// handshake or refuses for now (transient_refusal), or the one reached is no
+// successor (the old producer itself, still closing: the same epoch, or a
+// header already closed). Throws TIMEOUT at the deadline, STATE once closing,
+// or whatever else connect throws. `what` names the subscriber.
 template <typename Connect, typename IsSuccessor>
 auto wait_for_next_producer(Connect connect, IsSuccessor is_successor, const std::atomic<bool> &closing,
                             uint64_t deadline, int timeout_ms, const std::string &key, const std::string &what)

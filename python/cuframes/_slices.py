@@ -37,7 +37,7 @@ def call_in_slices(call: Callable[[float], _T], timeout: float | None,
                 raise
             if deadline is not None and time.monotonic() >= deadline:
                 first = retry_on[0] if isinstance(retry_on, tuple) else retry_on
-                if type(error) is first:
+                if isinstance(error, first):
                     raise first(message()) from None
                 raise
 
