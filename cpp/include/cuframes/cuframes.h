@@ -222,7 +222,9 @@ CUFRAMES_API void cuframes_publisher_destroy(cuframes_publisher *publisher);
 CUFRAMES_API cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *options,
                                                         cuframes_subscriber **out);
 /* Waits up to timeout_ms (-1 forever, 0 poll) for the next frame and holds it zero-copy.
- * Release it with cuframes_frame_release. */
+ * Release it with cuframes_frame_release. When the producer has gone (without reconnect):
+ * CUFRAMES_ERR_DISCONNECTED if it closed its stream, the normal end; CUFRAMES_ERR_PRODUCER_DIED
+ * if it died without closing it. */
 CUFRAMES_API cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_t timeout_ms,
                                                       cuframes_frame **out);
 CUFRAMES_API void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info);
