@@ -22,31 +22,8 @@ namespace {
 
 constexpr uint64_t kListenerToken = 0;
 constexpr uint64_t kStopToken = 1;
-// A peer that connects and says nothing is dropped after this.
-constexpr uint64_t kHandshakeTimeoutNs = 2'000'000'000ull;
-// Connections still in the handshake; more are closed at once, so a flood of
-// idle connections cannot exhaust the producer's descriptors.
-constexpr size_t kMaxPendingHandshakes = 32;
-// Of those, what one uid may hold: well below the whole, so that one allowed
-// but misbehaving uid cannot take every place from the others. Past it, its
-// oldest connection silent for kEvictableAfterNs makes room (make_room_for).
-constexpr size_t kMaxPendingHandshakesPerUid = 8;
-// An honest peer sends its hello right after it connects; one silent this
-// long is a flood's, or a peer so slow that trying again costs it little.
-constexpr uint64_t kEvictableAfterNs = 100'000'000ull;
-// Refused peers are logged at most once a second: a flood of them must not
-// flood the producer's log.
-constexpr uint64_t kRefusalLogIntervalNs = 1'000'000'000ull;
 // After EMFILE/ENFILE on accept, stop accepting for this long instead of spinning.
 constexpr uint64_t kAcceptBackoffNs = 100'000'000ull;
-
-// Reads whatever the peer already sent: closing a socket with unread data
-// resets the connection, and the peer would never read our reject.
-void discard_pending_input(int socket) noexcept {
-    uint8_t discard[sizeof(MessageHeader) + kMaxMessageBody];
-    for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
-    }
-}
 
 void epoll_add(int epoll, int fd, uint64_t token, uint32_t events) {
     epoll_event event{};
@@ -195,35 +172,8 @@ void Server::accept_pending() {
             throw_os_error("accept on " + stream_.key);
         }
         UniqueFd socket(fd);
-        // Credentials first, before the peer holds any handshake resource: a
-        // refused peer costs one accept, its credentials, one reject sent
-        // without waiting, and the close, however many times it comes back.
         PeerCredentials peer;
-        try {
-            peer = peer_credentials(socket.get());
-        } catch (const Error &error) {
-            log_refusal(std::string("cannot read its credentials: ") + error.what());
-            continue;  // closes it
-        }
-        if (stream_.access.restricted() && !stream_.access.allows(peer)) {
-            std::string reason = stream_.access.refusal(peer, stream_.key);
-            log_refusal(reason);
-            send_reject(socket.get(), CUFRAMES_ERR_PERMISSION, reason);
-            discard_pending_input(socket.get());
-            continue;
-        }
-        if (!make_room_for(peer.uid)) {
-            send_reject(socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_of(peer.uid));
-            discard_pending_input(socket.get());
-            continue;
-        }
-        if (pending_count_ >= kMaxPendingHandshakes) drop_hung_up_handshakes();
-        if (pending_count_ >= kMaxPendingHandshakes) {
-            // Too many silent peers: tell this one why instead of resetting it.
-            send_reject(socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_reason_);
-            discard_pending_input(socket.get());
-            continue;  // closes it
-        }
+        if (!admit(socket.get(), peer)) continue;  // refused: closes it
         auto session = std::make_unique<Session>();
         session->socket = std::move(socket);
         session->peer = std::move(peer);
@@ -450,69 +400,6 @@ void Server::drop(uint64_t token) {
     else
         --pending_count_;
     sessions_.erase(found);
-}
-
-bool Server::make_room_for(uid_t uid) {
-    const uint64_t accepted_before = monotonic_ns() + kHandshakeTimeoutNs - kEvictableAfterNs;
-    size_t pending = 0;
-    uint64_t oldest_evictable = 0;
-    for (const auto &[token, session] : sessions_) {
-        if (session->active || session->peer.uid != uid) continue;
-        ++pending;
-        // Evictable: hung up, or silent (nothing to read yet) since long
-        // enough. One that has sent its hello is about to be answered.
-        pollfd probe{session->socket.get(), POLLIN | POLLRDHUP, 0};
-        bool readable = ::poll(&probe, 1, 0) > 0;
-        bool hung_up = readable && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR));
-        bool silent_long = !readable && session->handshake_deadline_ns <= accepted_before;
-        if ((hung_up || silent_long) && (oldest_evictable == 0 || token < oldest_evictable))
-            oldest_evictable = token;  // tokens only grow: the smallest is the oldest
-    }
-    if (pending < kMaxPendingHandshakesPerUid) return true;
-    if (oldest_evictable == 0) return false;
-    // Told why, in case it was an honest peer after all: LIMIT is tried again.
-    send_reject(sessions_.at(oldest_evictable)->socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_of(uid));
-    drop(oldest_evictable);
-    return true;
-}
-
-std::string Server::too_many_handshakes_of(uid_t uid) const {
-    return "the producer of '" + stream_.key + "' has " + std::to_string(kMaxPendingHandshakesPerUid) +
-           " connections of uid " + std::to_string(uid) + " still in the handshake; try again later";
-}
-
-void Server::log_refusal(const std::string &reason) noexcept {
-    uint64_t now = monotonic_ns();
-    if (refusal_logged_ns_ != 0 && now - refusal_logged_ns_ < kRefusalLogIntervalNs) {
-        ++refusals_not_logged_;
-        return;
-    }
-    if (refusals_not_logged_ != 0)
-        std::fprintf(stderr, "cuframes: refused %llu more peers of '%s' in the last second\n",
-                     static_cast<unsigned long long>(refusals_not_logged_), stream_.key.c_str());
-    std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", reason.c_str());
-    refusal_logged_ns_ = now;
-    refusals_not_logged_ = 0;
-}
-
-void Server::drop_hung_up_handshakes() {
-    // The backlog may be full of peers that connected and left at once; their
-    // hang-ups are still queued behind this accept loop.
-    std::vector<uint64_t> gone;
-    for (const auto &[token, session] : sessions_) {
-        if (session->active) continue;
-        pollfd probe{session->socket.get(), POLLRDHUP, 0};
-        if (::poll(&probe, 1, 0) > 0 && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR))) gone.push_back(token);
-    }
-    for (uint64_t token : gone) drop(token);
-}
-
-void Server::drop_expired_handshakes() {
-    uint64_t now = monotonic_ns();
-    std::vector<uint64_t> expired;
-    for (const auto &[token, session] : sessions_)
-        if (!session->active && session->handshake_deadline_ns <= now) expired.push_back(token);
-    for (uint64_t token : expired) drop(token);
 }
 
 }  // namespace cuframes

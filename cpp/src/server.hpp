@@ -58,6 +58,22 @@ public:
     uint32_t packet_subscriber_count() const noexcept { return packet_count_.load(std::memory_order_relaxed); }
 
 private:
+    // A peer that connects and says nothing is dropped after this.
+    static constexpr uint64_t kHandshakeTimeoutNs = 2'000'000'000ull;
+    // Connections still in the handshake; more are closed at once, so a flood
+    // of idle connections cannot exhaust the producer's descriptors.
+    static constexpr size_t kMaxPendingHandshakes = 32;
+    // Of those, what one uid may hold: well below the whole, so that one
+    // allowed but misbehaving uid cannot take every place from the others.
+    // Past it, its oldest connection silent for kEvictableAfterNs makes room.
+    static constexpr size_t kMaxPendingHandshakesPerUid = 8;
+    // An honest peer sends its hello right after it connects; one silent this
+    // long is a flood's, or a peer so slow that trying again costs it little.
+    static constexpr uint64_t kEvictableAfterNs = 100'000'000ull;
+    // Refused peers are logged at most once a second: a flood of them must
+    // not flood the producer's log.
+    static constexpr uint64_t kRefusalLogIntervalNs = 1'000'000'000ull;
+
     struct Session {
         UniqueFd socket;
         MemoryMap lease_page;  // frame subscribers: mapped once the handshake succeeded
@@ -69,6 +85,13 @@ private:
 
     void run() noexcept;
     void accept_pending();
+    // Checks a peer just accepted (server_admission.cpp): true when it may
+    // start a handshake, with its credentials in `peer`; otherwise it was
+    // told why, and the caller closes it.
+    bool admit(int socket, PeerCredentials &peer);
+    // Reads whatever the peer already sent: closing a socket with unread data
+    // resets the connection, and the peer would never read our reject.
+    static void discard_pending_input(int socket) noexcept;
     // Accepts one peer on the reserve descriptor and rejects it with LIMIT.
     enum class Refusal { Refused, NobodyWaiting, Failed };
     Refusal refuse_for_lack_of_descriptors() noexcept;
