@@ -23,6 +23,7 @@ from isolation import isolated_round_trip
 
 W, H = 64, 48
 ALLOWED_UID, OTHER_UID = 4242, 4343
+HONEST_UID = 4246  # an allowed uid that behaves
 ALLOWED_GID, OTHER_GID = 4444, 4545
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
@@ -58,13 +59,18 @@ except cuframes.Error as error:
     print(json.dumps({"ok": False, "type": type(error).__name__, "message": str(error)}))
 """
 
-# The handshake by hand, to see exactly what a refused peer receives.
+# The handshake by hand, to see exactly what a refused peer receives. A refused
+# peer is answered at accept, before its hello: the hello may find the socket
+# closed already, and the reject waiting.
 RAW_HANDSHAKE = """
 import json, socket, struct, sys
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 sock.settimeout(10)
 sock.connect(sys.argv[1])
-sock.send(struct.pack("<IHHII", 0x4D524643, 1, 1, 16, 0) + struct.pack("<IIQ", 1, 0, 0))
+try:
+    sock.send(struct.pack("<IHHII", 0x4D524643, 1, 1, 16, 0) + struct.pack("<IIQ", 1, 0, 0))
+except BrokenPipeError:
+    pass
 message, fds, _flags, _addr = socket.recv_fds(sock, 1024, 64)
 kind = struct.unpack_from("<IHHII", message)[2]
 status = struct.unpack_from("<I", message, 16)[0] if kind == 3 else None
@@ -153,6 +159,50 @@ def test_refused_peers_never_disturb_the_served_ones(key, backend, shared_dir, c
         with own.next(timeout=5) as frame:
             assert int(frame.to_numpy().astype(np.uint64).sum()) == expected
         assert pub.subscriber_count == 1
+
+
+# Keeps `count` silent connections open to a socket, replacing each one the
+# producer answers or drops at once: a peer that keeps reconnecting.
+FLOOD = """
+import select, socket, sys, time
+path, count = sys.argv[1], int(sys.argv[2])
+held = []
+print("flooding", flush=True)
+while True:
+    answered = select.select(held, [], [], 0)[0] if held else []
+    for sock in answered:
+        sock.close()
+    held = [sock for sock in held if sock not in answered]
+    while len(held) < count:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+        except OSError:  # the backlog is full, for now
+            sock.close()
+            break
+        held.append(sock)
+    time.sleep(0.002)
+"""
+
+
+def test_floods_of_silent_connections_never_lock_out_an_allowed_subscriber(key, backend, shared_dir,
+                                                                           children) -> None:
+    """A refused uid is turned away at accept, before it holds a handshake place;
+    an allowed uid holds only its share of them. An honest subscriber of another
+    allowed uid connects every time within its connect_timeout."""
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666,
+                            allowed_uids=[ALLOWED_UID, HONEST_UID]) as pub:
+        expected = publish_one(pub, 7)  # each honest subscriber joins at this frame
+        floods = [children.spawn(FLOOD, pub.socket_path, "40", prefix=as_user(uid, OTHER_GID))
+                  for uid in (OTHER_UID, ALLOWED_UID)]
+        for flood in floods:
+            children.read_line(flood, "flooding")
+        time.sleep(0.5)  # the floods are in full swing
+        for _ in range(10):
+            result = outcome(children.run(SUBSCRIBE, key, prefix=as_user(HONEST_UID, OTHER_GID)))
+            assert result == {"ok": True, "seq": 1, "sum": expected}, result  # within connect_timeout=10
+        assert all(flood.poll() is None for flood in floods), "a flood stopped: it proved nothing"
 
 
 def test_isolated_subscriber_under_another_uid_in_the_allowed_group(key, backend, shared_dir, children,

@@ -3,6 +3,7 @@ waits for anyone."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -53,8 +54,8 @@ def test_plane_views_keep_the_frame_held(key, host_only) -> None:
 def test_more_subscribers_than_max_subscribers_get_limit(key, backend) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=2, slots=6) as pub:
         first, second = cuframes.Subscriber(key), cuframes.Subscriber(key)
-        with pytest.raises(cuframes.LimitError):
-            cuframes.Subscriber(key, connect_timeout=2)
+        with pytest.raises(cuframes.LimitError, match="still refused when the connect timeout ran out"):
+            cuframes.Subscriber(key, connect_timeout=0.5)
         second.close()
         deadline = time.monotonic() + 5
         while pub.subscriber_count > 1 and time.monotonic() < deadline:
@@ -65,6 +66,38 @@ def test_more_subscribers_than_max_subscribers_get_limit(key, backend) -> None:
             with third.next(timeout=5) as frame:
                 assert frame.seq == 1
         first.close()
+
+
+@pytest.mark.parametrize("kind", ["frames", "packets"])
+def test_connect_timeout_waits_through_a_transient_limit(key, backend, kind) -> None:
+    """A producer's LimitError says "try again later" (here: its one place is
+    taken): a subscriber waits for a place within its connect_timeout, as it
+    waits for a producer that is not up yet."""
+    make = cuframes.Subscriber if kind == "frames" else cuframes.PacketSubscriber
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=1, slots=6,
+                            packet_ring_bytes=1 << 16) as pub:
+        first = make(key)
+        outcome: list = []
+
+        def join() -> None:
+            try:
+                outcome.append(make(key, connect_timeout=30))
+            except BaseException as error:  # reported to the test
+                outcome.append(error)
+
+        waiter = threading.Thread(target=join)
+        waiter.start()
+        time.sleep(0.5)  # refused meanwhile, again and again
+        assert not outcome, outcome
+        first.close()
+        waiter.join(timeout=30)
+        assert not waiter.is_alive() and len(outcome) == 1, outcome
+        assert isinstance(outcome[0], make), outcome
+        with outcome[0] as second:
+            pub.send(np.zeros(pub.packed_size, np.uint8))
+            if kind == "frames":
+                with second.next(timeout=5) as frame:
+                    assert frame.seq == 1
 
 
 def test_stalled_subscriber_does_not_block_producer_and_gets_newest_with_missed(key, backend) -> None:

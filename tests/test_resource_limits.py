@@ -262,9 +262,10 @@ class ProducerChild:
 
 
 def refused(key: str) -> cuframes.LimitError:
-    """A subscriber that must be refused at once with LimitError (not a timeout, not NotFound)."""
+    """A subscriber that must be refused with LimitError (not a timeout, not NotFound). The
+    producer's refusals are transient, so it tries again for its (short) connect timeout."""
     with pytest.raises(cuframes.LimitError) as info:
-        cuframes.Subscriber(key, connect_timeout=10)
+        cuframes.Subscriber(key, connect_timeout=0.5)
     return info.value
 
 

@@ -90,6 +90,7 @@ void register_errors(py::module_ &m) {
     statuses["LIMIT"] = static_cast<int>(CUFRAMES_ERR_LIMIT);
     statuses["STATE"] = static_cast<int>(CUFRAMES_ERR_STATE);
     statuses["OS"] = static_cast<int>(CUFRAMES_ERR_OS);
+    statuses["PRODUCER_DIED"] = static_cast<int>(CUFRAMES_ERR_PRODUCER_DIED);
     m.attr("STATUS") = statuses;
 
     // Raises the Python class for a status code; lets the Python layer and

@@ -125,6 +125,7 @@ const char *cuframes_status_name(cuframes_status status) {
         case CUFRAMES_ERR_LIMIT: return "CUFRAMES_ERR_LIMIT";
         case CUFRAMES_ERR_STATE: return "CUFRAMES_ERR_STATE";
         case CUFRAMES_ERR_OS: return "CUFRAMES_ERR_OS";
+        case CUFRAMES_ERR_PRODUCER_DIED: return "CUFRAMES_ERR_PRODUCER_DIED";
     }
     return "CUFRAMES_ERR_UNKNOWN";
 }

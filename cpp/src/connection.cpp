@@ -126,6 +126,11 @@ uint32_t Connection::held_count() const noexcept {
     return static_cast<uint32_t>(__builtin_popcount(used_leases_.load(std::memory_order_relaxed)));
 }
 
+bool Connection::producer_closed() const noexcept {
+    // acquire: pairs with the producer's release store in ProducerRing::close().
+    return header().state.load(std::memory_order_acquire) == static_cast<uint32_t>(StreamState::Closed);
+}
+
 bool Connection::producer_gone() noexcept {
     // acquire: pairs with the watcher's release store.
     if (gone_.load(std::memory_order_acquire)) return true;

@@ -52,6 +52,10 @@ public:
 
     // True once the producer closed the stream or its socket hung up.
     bool producer_gone() noexcept;
+    // True when the producer marked its stream closed: a clean close, where
+    // a hang-up alone means it died. A closing producer marks the header
+    // before it hangs up, so once producer_gone() is true this says which.
+    bool producer_closed() const noexcept;
     // True when a watcher thread wakes waiters as soon as the producer goes,
     // so they may sleep without a limit; false if it could not be started
     // (then waiters must wake now and then to call producer_gone()).

@@ -16,7 +16,7 @@
 namespace cuframes {
 namespace {
 
-bool is_known_status(uint32_t status) { return status >= CUFRAMES_ERR_INVALID_ARGUMENT && status <= CUFRAMES_ERR_OS; }
+bool is_known_status(uint32_t status) { return status >= CUFRAMES_ERR_INVALID_ARGUMENT && status <= CUFRAMES_ERR_PRODUCER_DIED; }
 
 }  // namespace
 

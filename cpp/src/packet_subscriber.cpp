@@ -64,6 +64,13 @@ public:
         return gone_.load(std::memory_order_relaxed);
     }
 
+    // True when the producer marked its ring closed: a clean close (it marks
+    // the ring before it hangs up), where a hang-up alone means it died.
+    bool producer_closed() const noexcept {
+        // acquire: pairs with the release store in PacketRingWriter::close().
+        return ring_->header().state.load(std::memory_order_acquire) == static_cast<uint32_t>(StreamState::Closed);
+    }
+
     void wake_waiters() noexcept {
         // FUTEX_WAKE writes nothing, so it works on our read-only mapping.
         auto *word = const_cast<std::atomic<uint32_t> *>(&ring_->header().wake_word);
@@ -115,7 +122,9 @@ struct PacketSubscriber::Impl {
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         socket_path = cuframes::socket_path(resolve_dir(options.dir), key);
-        attachment = std::make_shared<PacketAttachment>(key, socket_path, options.connect_timeout_ms);
+        attachment = attach_within(
+            [&](int remaining_ms) { return std::make_shared<PacketAttachment>(key, socket_path, remaining_ms); },
+            options.connect_timeout_ms);
         adopt(*attachment);
     }
 
@@ -139,10 +148,12 @@ struct PacketSubscriber::Impl {
     // Waits for the key's next producer and switches to it. Throws TIMEOUT at
     // the deadline, STATE when closed meanwhile, or what its handshake fails
     // with (NOT_FOUND from a producer without a packet ring).
-    void reconnect_now(uint64_t deadline, int timeout_ms) {
+    void reconnect_now(uint64_t old_epoch, uint64_t deadline, int timeout_ms) {
         std::shared_ptr<PacketAttachment> fresh = wait_for_next_producer(
-            [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); }, closing,
-            deadline, timeout_ms, key, "packet subscriber");
+            [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); },
+            // Never the old producer again, nor any producer already closing.
+            [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch && !candidate.producer_gone(); },
+            closing, deadline, timeout_ms, key, "packet subscriber");
         {
             std::lock_guard<std::mutex> guard(attachment_mutex);
             if (closing.load(std::memory_order_relaxed))
@@ -270,8 +281,13 @@ struct PacketSubscriber::Impl {
             if (attached->producer_gone()) {
                 // What it wrote before it went is still ours to read.
                 if (try_take(*attached, packet)) return packet;
-                if (!reconnect) throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
-                reconnect_now(deadline, timeout_ms);
+                if (!reconnect) {
+                    if (attached->producer_closed())
+                        throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' closed the stream");
+                    throw Error(CUFRAMES_ERR_PRODUCER_DIED,
+                                "the producer of '" + key + "' died without closing the stream (killed or crashed)");
+                }
+                reconnect_now(attached->epoch(), deadline, timeout_ms);
                 continue;
             }
             uint64_t now = monotonic_ns();

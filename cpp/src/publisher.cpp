@@ -297,6 +297,11 @@ struct Publisher::Impl {
         std::lock_guard<std::mutex> guard(mutex);
         if (closed()) return;
         waker.reset();           // first: its job uses the ring and the server
+        // Unreachable before closed: a subscriber that follows the key
+        // reconnects as soon as it sees the header closed, and must find no
+        // socket (or its successor's), never this producer again.
+        server->stop_listening();
+        remove_file_noexcept(socket_path);
         ring->close();           // subscribers learn at once through the header
         {
             // publish_packet() uses the server too: both go under its lock.
@@ -305,7 +310,6 @@ struct Publisher::Impl {
             server.reset();      // hang up every connection
             packets.reset();
         }
-        remove_file_noexcept(socket_path);
         ring.reset();
         header_read_only_fd.reset();
         ready_signals.stop();   // the GPU's last writes into the header land first

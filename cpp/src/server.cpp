@@ -22,21 +22,8 @@ namespace {
 
 constexpr uint64_t kListenerToken = 0;
 constexpr uint64_t kStopToken = 1;
-// A peer that connects and says nothing is dropped after this.
-constexpr uint64_t kHandshakeTimeoutNs = 2'000'000'000ull;
-// Connections still in the handshake; more are closed at once, so a flood of
-// idle connections cannot exhaust the producer's descriptors.
-constexpr size_t kMaxPendingHandshakes = 32;
 // After EMFILE/ENFILE on accept, stop accepting for this long instead of spinning.
 constexpr uint64_t kAcceptBackoffNs = 100'000'000ull;
-
-// Reads whatever the peer already sent: closing a socket with unread data
-// resets the connection, and the peer would never read our reject.
-void discard_pending_input(int socket) noexcept {
-    uint8_t discard[sizeof(MessageHeader) + kMaxMessageBody];
-    for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
-    }
-}
 
 void epoll_add(int epoll, int fd, uint64_t token, uint32_t events) {
     epoll_event event{};
@@ -66,17 +53,34 @@ Server::Server(UniqueFd listener, ServedStream stream) : stream_(std::move(strea
     thread_ = std::thread([this] { run(); });
 }
 
+void Server::stop_listening() noexcept {
+    if (!stopped_.exchange(true)) {
+        uint64_t one = 1;
+        if (::write(stop_event_.get(), &one, sizeof one) != sizeof one)
+            std::fprintf(stderr, "cuframes: cannot signal the server thread: %s\n", std::strerror(errno));
+        if (thread_.joinable()) thread_.join();
+    }
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    // Peers still in the handshake would never be answered now: hang up on
+    // them, as closing the listener does for those not accepted yet.
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (it->second->active) {
+            ++it;
+            continue;
+        }
+        it = sessions_.erase(it);
+        --pending_count_;
+    }
+    listener_.reset();
+}
+
 void Server::stop() noexcept {
-    if (stopped_.exchange(true)) return;
-    uint64_t one = 1;
-    if (::write(stop_event_.get(), &one, sizeof one) != sizeof one)
-        std::fprintf(stderr, "cuframes: cannot signal the server thread: %s\n", std::strerror(errno));
-    if (thread_.joinable()) thread_.join();
+    stop_listening();
+    if (disconnected_all_.exchange(true)) return;
     std::lock_guard<std::mutex> lock(sessions_mutex_);
     sessions_.clear();  // closes every socket: subscribers see the hang-up
     active_count_.store(0, std::memory_order_relaxed);
     packet_count_.store(0, std::memory_order_relaxed);
-    listener_.reset();
 }
 
 SlotMask Server::leased_slots() const {
@@ -168,15 +172,11 @@ void Server::accept_pending() {
             throw_os_error("accept on " + stream_.key);
         }
         UniqueFd socket(fd);
-        if (pending_count_ >= kMaxPendingHandshakes) drop_hung_up_handshakes();
-        if (pending_count_ >= kMaxPendingHandshakes) {
-            // Too many silent peers: tell this one why instead of resetting it.
-            send_reject(socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_reason_);
-            discard_pending_input(socket.get());
-            continue;  // closes it
-        }
+        PeerCredentials peer;
+        if (!admit(socket.get(), peer)) continue;  // refused: closes it
         auto session = std::make_unique<Session>();
         session->socket = std::move(socket);
+        session->peer = std::move(peer);
         session->handshake_deadline_ns = monotonic_ns() + kHandshakeTimeoutNs;
         uint64_t token = next_token_++;
         epoll_add(epoll_.get(), session->socket.get(), token, EPOLLIN | EPOLLRDHUP);
@@ -240,16 +240,8 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
 }
 
 void Server::handshake(Session &session, uint64_t token) {
+    // The peer's credentials were checked at accept (accept_pending).
     ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
-    // Credentials first: a refused peer learns nothing but why, and gets no descriptor.
-    session.peer = peer_credentials(session.socket.get());
-    if (stream_.access.restricted() && !stream_.access.allows(session.peer)) {
-        std::string reason = stream_.access.refusal(session.peer, stream_.key);
-        std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", reason.c_str());
-        send_reject(session.socket.get(), CUFRAMES_ERR_PERMISSION, reason);
-        drop(token);
-        return;
-    }
     if (hello.type() != MessageType::Hello || !hello.fds.empty()) {
         send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
         drop(token);
@@ -409,26 +401,6 @@ void Server::drop(uint64_t token) {
     else
         --pending_count_;
     sessions_.erase(found);
-}
-
-void Server::drop_hung_up_handshakes() {
-    // The backlog may be full of peers that connected and left at once; their
-    // hang-ups are still queued behind this accept loop.
-    std::vector<uint64_t> gone;
-    for (const auto &[token, session] : sessions_) {
-        if (session->active) continue;
-        pollfd probe{session->socket.get(), POLLRDHUP, 0};
-        if (::poll(&probe, 1, 0) > 0 && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR))) gone.push_back(token);
-    }
-    for (uint64_t token : gone) drop(token);
-}
-
-void Server::drop_expired_handshakes() {
-    uint64_t now = monotonic_ns();
-    std::vector<uint64_t> expired;
-    for (const auto &[token, session] : sessions_)
-        if (!session->active && session->handshake_deadline_ns <= now) expired.push_back(token);
-    for (uint64_t token : expired) drop(token);
 }
 
 }  // namespace cuframes

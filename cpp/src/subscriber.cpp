@@ -110,7 +110,9 @@ struct Subscriber::Impl {
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         std::string dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);
-        connection = std::make_shared<Connection>(key, socket_path, options.connect_timeout_ms);
+        connection = attach_within(
+            [&](int remaining_ms) { return std::make_shared<Connection>(key, socket_path, remaining_ms); },
+            options.connect_timeout_ms);
         layout = connection->layout();
         backend = connection->backend();
         adopt(*connection);
@@ -222,7 +224,7 @@ struct Subscriber::Impl {
                 if (slot != kNoSlot && try_borrow(header, lease, seq, slot)) {
                     if (stream_ordered(*attached) && !wait_until_ready(*attached, seq, slot, deadline, timeout_ms)) {
                         if (reconnect) return nullptr;  // the producer died before its GPU finished the frame
-                        throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+                        throw_gone(*attached);
                     }
                     return make_lease(attached, lease_index, seq, slot);
                 }
@@ -248,7 +250,7 @@ struct Subscriber::Impl {
             }
             if (attached->producer_gone()) {
                 if (reconnect) return nullptr;
-                throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' has gone");
+                throw_gone(*attached);
             }
             uint64_t now = monotonic_ns();
             if (now >= deadline)
@@ -265,6 +267,15 @@ struct Subscriber::Impl {
             if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
                 throw_os_error("futex wait on '" + key + "'", err);
         }
+    }
+
+    // DISCONNECTED for a producer that closed its stream (the normal end of
+    // a stream), PRODUCER_DIED for one that hung up without closing it.
+    [[noreturn]] void throw_gone(const Connection &attached) const {
+        if (attached.producer_closed())
+            throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' closed the stream");
+        throw Error(CUFRAMES_ERR_PRODUCER_DIED,
+                    "the producer of '" + key + "' died without closing the stream (killed or crashed)");
     }
 
     // Polls the shared sequence until a frame newer than next_seq is out or
@@ -327,9 +338,12 @@ struct Subscriber::Impl {
         // with its last release store of latest_seq.
         uint64_t old_latest = gone.header().latest_seq.load(std::memory_order_acquire);
         uint64_t lost = old_latest >= next_seq ? old_latest - next_seq + 1 : 0;
+        const uint64_t old_epoch = gone.description().epoch;
         std::shared_ptr<Connection> fresh = wait_for_next_producer(
-            [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); }, closing, deadline,
-            timeout_ms, key, "subscriber");
+            [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); },
+            // Never the old producer again, nor any producer already closing.
+            [&](Connection &candidate) { return candidate.description().epoch != old_epoch && !candidate.producer_gone(); },
+            closing, deadline, timeout_ms, key, "subscriber");
         const FrameLayout &now_layout = fresh->layout();
         if (fresh->backend() != backend || now_layout.format != layout.format || now_layout.width != layout.width ||
             now_layout.height != layout.height)

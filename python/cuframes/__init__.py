@@ -23,6 +23,7 @@ from .errors import (
     LimitError,
     NotFoundError,
     PermissionDeniedError,
+    ProducerDiedError,
     ProtocolError,
     StateError,
     SystemCallError,

@@ -18,6 +18,7 @@ __all__ = [
     "NotFoundError",
     "TimeoutError",
     "DisconnectedError",
+    "ProducerDiedError",
     "KeyInUseError",
     "PermissionDeniedError",
     "ProtocolError",
@@ -46,6 +47,7 @@ ERR_CUDA_UNAVAILABLE = 11
 ERR_LIMIT = 12
 ERR_STATE = 13
 ERR_OS = 14
+ERR_PRODUCER_DIED = 15
 
 
 class Error(Exception):
@@ -99,9 +101,16 @@ class TimeoutError(Error, builtins.TimeoutError):
 
 
 class DisconnectedError(Error, ConnectionError):
-    """The producer closed or died."""
+    """The producer has gone: it closed its stream, or (as :class:`ProducerDiedError`) it died."""
 
     default_status = ERR_DISCONNECTED
+
+
+class ProducerDiedError(DisconnectedError):
+    """The producer died without closing its stream (killed, crashed): iterating a
+    subscriber raises it, where a clean close just ends the loop."""
+
+    default_status = ERR_PRODUCER_DIED
 
 
 class KeyInUseError(Error, FileExistsError):
@@ -167,6 +176,7 @@ _by_status: dict[int, type[Error]] = {
         NotFoundError,
         TimeoutError,
         DisconnectedError,
+        ProducerDiedError,
         KeyInUseError,
         PermissionDeniedError,
         ProtocolError,

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 from . import _core
 from ._args import checked_dir, checked_key
-from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, NotFoundError, StateError, TimeoutError
+from ._slices import call_in_slices, producer_absent_or_busy
+from .errors import DisconnectedError, LimitError, NotFoundError, ProducerDiedError, StateError, TimeoutError
 from .stream_facts import HasStreamFacts, rational_or_none
 
 __all__ = ["Packet", "PacketSubscriber"]
@@ -90,9 +90,10 @@ class PacketSubscriber(HasStreamFacts):
         self._core: _core.PacketSubscriber | None = None
         checked_dir(dir)
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout, NotFoundError,
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout,
+            (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent)
+            retry_if=producer_absent_or_busy)
 
     def _core_live(self) -> _core.PacketSubscriber:
         core = self._core
@@ -102,8 +103,9 @@ class PacketSubscriber(HasStreamFacts):
 
     def next(self, timeout: float | None = None) -> Packet:
         """The next packet. ``timeout`` in seconds (None: forever, 0: poll).
-        Raises TimeoutError, or DisconnectedError once the producer has gone
-        and its last packets were read."""
+        Raises TimeoutError, or once the producer has gone and its last packets
+        were read DisconnectedError (it closed its stream) or ProducerDiedError
+        (it died without closing it)."""
         core = self._core_live()
         data, info = call_in_slices(core.next, timeout, TimeoutError,
                                     lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
@@ -113,10 +115,14 @@ class PacketSubscriber(HasStreamFacts):
                       reconnected=info.reconnected, epoch=info.epoch, time_base=rational_or_none(*info.time_base))
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
-        """Yields packets until the producer closes or dies (never, with ``reconnect=True``)."""
+        """Yields packets until the producer closes its stream (never, with
+        ``reconnect=True``); raises :class:`~cuframes.ProducerDiedError` (a
+        DisconnectedError) when it dies without closing it."""
         while True:
             try:
                 yield self.next(timeout)
+            except ProducerDiedError:
+                raise  # a crash is never a quiet end of the stream
             except DisconnectedError:
                 return
 

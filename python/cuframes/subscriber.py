@@ -11,8 +11,9 @@ from ._core import default_dir
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
-from ._slices import call_in_slices, producer_absent
-from .errors import DisconnectedError, InvalidArgumentError, NotFoundError, StateError, TimeoutError
+from ._slices import call_in_slices, producer_absent_or_busy
+from .errors import (DisconnectedError, InvalidArgumentError, LimitError, NotFoundError, ProducerDiedError, StateError,
+                     TimeoutError)
 from .frame import Frame
 
 __all__ = ["Subscriber", "FrameInfo"]
@@ -41,6 +42,10 @@ class Subscriber(StreamInfo):
             for frame in sub:           # ends when the producer closes
                 tensor = torch.from_dlpack(frame.y)
 
+    The loop ends quietly only when the producer closes its stream; a producer
+    that dies without closing it (killed, crashed) raises
+    :class:`~cuframes.ProducerDiedError`, a :class:`~cuframes.DisconnectedError`.
+
     With ``reconnect=True`` the subscriber follows the key across producer
     restarts instead of raising :class:`~cuframes.DisconnectedError`: it waits
     (within each call's timeout) for the next producer, imports its slots and
@@ -66,9 +71,10 @@ class Subscriber(StreamInfo):
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
         self._core = call_in_slices(
-            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout, NotFoundError,
+            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout,
+            (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent)
+            retry_if=producer_absent_or_busy)
 
     def _core_live(self) -> _core.Subscriber:
         core = self._core
@@ -99,14 +105,17 @@ class Subscriber(StreamInfo):
         return self._wait(lambda t: core.read_into(buf.ptr, buf.nbytes, buf.is_device, copy_stream, t), timeout)
 
     def frames(self, timeout: float | None = None) -> Iterator[Frame]:
-        """Yields frames until the producer closes or dies (never, with
-        ``reconnect=True``). Each frame is released when the loop advances (or
-        ends), so keep a copy, not the frame."""
+        """Yields frames until the producer closes its stream (never, with
+        ``reconnect=True``); raises :class:`~cuframes.ProducerDiedError` (a
+        DisconnectedError) when it dies without closing it. Each frame is
+        released when the loop advances (or ends), so keep a copy, not the frame."""
         frame: Frame | None = None
         try:
             while True:
                 try:
                     frame = self.next(timeout)
+                except ProducerDiedError:
+                    raise  # a crash is never a quiet end of the stream
                 except DisconnectedError:
                     return
                 yield frame

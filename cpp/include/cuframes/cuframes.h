@@ -46,7 +46,7 @@ typedef enum cuframes_status {
     CUFRAMES_ERR_FORMAT = 2,           /* unknown or unsupported pixel format */
     CUFRAMES_ERR_NOT_FOUND = 3,        /* no producer for the key (after the wait) */
     CUFRAMES_ERR_TIMEOUT = 4,          /* no frame within the timeout */
-    CUFRAMES_ERR_DISCONNECTED = 5,     /* the producer closed or died */
+    CUFRAMES_ERR_DISCONNECTED = 5,     /* the producer closed its stream: a normal end (or hung up in the handshake) */
     CUFRAMES_ERR_KEY_IN_USE = 6,       /* another live producer owns the key */
     CUFRAMES_ERR_PERMISSION = 7,       /* refused by file mode or peer credentials */
     CUFRAMES_ERR_PROTOCOL = 8,         /* malformed message or shared header from the peer */
@@ -55,7 +55,8 @@ typedef enum cuframes_status {
     CUFRAMES_ERR_CUDA_UNAVAILABLE = 11,/* no libcuda, no GPU, or the device is not visible */
     CUFRAMES_ERR_LIMIT = 12,           /* too many subscribers, held frames or open files */
     CUFRAMES_ERR_STATE = 13,           /* call not valid now (e.g. publish without acquire) */
-    CUFRAMES_ERR_OS = 14               /* another system call failed; see the message */
+    CUFRAMES_ERR_OS = 14,              /* another system call failed; see the message */
+    CUFRAMES_ERR_PRODUCER_DIED = 15    /* the producer died without closing its stream (killed, crashed) */
 } cuframes_status;
 
 typedef enum cuframes_backend {
@@ -222,7 +223,8 @@ typedef struct cuframes_subscriber_options {
      * producer of the key and carry on with it: a new epoch, the slots imported again, and
      * the first frame after it flagged `reconnected`, its `missed` counting the frames lost
      * in between. The new producer must publish the same backend, format and size.
-     * 0 (default): CUFRAMES_ERR_DISCONNECTED. */
+     * 0 (default): CUFRAMES_ERR_DISCONNECTED after a clean close, CUFRAMES_ERR_PRODUCER_DIED
+     * after a crash (see docs/reliability.md). */
     int32_t reconnect;
     /* Nanoseconds to spin on the shared sequence before sleeping on the futex: 0 (default)
      * sleeps at once and costs no CPU while idle; -1 spins until the frame or the timeout.
@@ -261,7 +263,9 @@ CUFRAMES_API void cuframes_publisher_destroy(cuframes_publisher *publisher);
 CUFRAMES_API cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *options,
                                                         cuframes_subscriber **out);
 /* Waits up to timeout_ms (-1 forever, 0 poll) for the next frame and holds it zero-copy.
- * Release it with cuframes_frame_release. */
+ * Release it with cuframes_frame_release. When the producer has gone (without reconnect):
+ * CUFRAMES_ERR_DISCONNECTED if it closed its stream, the normal end; CUFRAMES_ERR_PRODUCER_DIED
+ * if it died without closing it. */
 CUFRAMES_API cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_t timeout_ms,
                                                       cuframes_frame **out);
 CUFRAMES_API void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info);
@@ -300,7 +304,8 @@ typedef struct cuframes_packet_subscriber_options {
     int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
     /* 1: when the producer closes or dies, return the packets still in its ring, then wait
      * (within each call's timeout) for the key's next producer and join it at a keyframe,
-     * flagged `reconnected`. 0 (default): CUFRAMES_ERR_DISCONNECTED. */
+     * flagged `reconnected`. 0 (default): CUFRAMES_ERR_DISCONNECTED after a clean close,
+     * CUFRAMES_ERR_PRODUCER_DIED after a crash (in both cases after the packets still in the ring). */
     int32_t reconnect;
 } cuframes_packet_subscriber_options;
 

@@ -28,7 +28,8 @@ struct PacketSubscriberOptions {
     // its timeout) for the key's next producer and joins it at a keyframe;
     // that packet has `reconnected` and `discontinuity` set. The new producer
     // must have a packet ring (NOT_FOUND otherwise). Without it, next() throws
-    // DISCONNECTED. A recorder that must outlive camera restarts wants it.
+    // DISCONNECTED after a clean close, PRODUCER_DIED after a crash. A
+    // recorder that must outlive camera restarts wants it.
     bool reconnect = false;
 };
 
@@ -75,8 +76,9 @@ public:
     PacketSubscriber &operator=(const PacketSubscriber &) = delete;
 
     // The next packet. timeout_ms: -1 forever, 0 poll. Throws TIMEOUT,
-    // DISCONNECTED (after the packets still in the ring), STATE (closed) or
-    // PROTOCOL (a malformed record).
+    // DISCONNECTED (the producer closed its stream) or PRODUCER_DIED (it died
+    // without closing it), either after the packets still in the ring, STATE
+    // (closed) or PROTOCOL (a malformed record).
     Packet next(int timeout_ms);
     // Drops the connection. Idempotent.
     void close() noexcept;

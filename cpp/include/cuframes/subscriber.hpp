@@ -21,7 +21,8 @@ struct SubscriberOptions {
     // imports its slots and carries on; the first frame from it has
     // `reconnected` set and `missed` counts the frames lost in between. The
     // new producer must publish the same backend, format and size (FORMAT
-    // otherwise). Without it, next() throws DISCONNECTED.
+    // otherwise). Without it, next() throws DISCONNECTED after a clean close,
+    // PRODUCER_DIED when the producer died without closing its stream.
     bool reconnect = false;
     // How long next() spins on the shared sequence before it sleeps on the
     // futex, in nanoseconds: 0 sleeps at once (no CPU while idle); -1 spins
@@ -90,8 +91,10 @@ public:
     // The next frame. Delivery::Latest: the newest frame newer than the last
     // one returned. Delivery::Sequential: the one right after it, or the oldest
     // still in the pool. FrameInfo::missed counts the frames skipped.
-    // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED (unless
-    // reconnecting), LIMIT (already holding max_held frames) or STATE (closed).
+    // timeout_ms: -1 forever, 0 poll. Throws TIMEOUT, DISCONNECTED (the
+    // producer closed its stream: the normal end) or PRODUCER_DIED (it died
+    // without closing it), neither when reconnecting, LIMIT (already holding
+    // max_held frames) or STATE (closed).
     std::shared_ptr<FrameLease> next(int timeout_ms);
     // next(), a packed copy into dst that is complete on return, then release.
     FrameInfo read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream);
