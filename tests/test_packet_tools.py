@@ -170,3 +170,23 @@ def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, back
                             capture_output=True, timeout=60)
     assert result.returncode == 1 and b"no packet from" in result.stderr, result.stderr.decode()
     children.wait(producer)
+
+
+def test_av_open_raises_when_the_producer_dies_instead_of_ending(children, key, backend):
+    """A crash is an error, a clean close the end (docs/reliability.md): the
+    PyAV input must not turn a killed producer into a short, clean file."""
+    import signal
+
+    import cuframes.av
+
+    # A live stream: packets keep coming (every 50 ms for 20 s) while the input reads them.
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "400", "--gop", "10",
+                              "--interval", "0.05")
+    children.read_line(producer, "up")
+    with cuframes.av.open(key) as source:
+        demuxed = source.demux(video=0)
+        next(demuxed)
+        producer.proc.send_signal(signal.SIGKILL)
+        with pytest.raises(cuframes.ProducerDiedError):
+            for _ in demuxed:
+                pass

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .cat import FFMPEG_DEMUXERS
-from .errors import DisconnectedError
+from .errors import DisconnectedError, ProducerDiedError
 from .packets import Packet, PacketSubscriber
 from .stream_facts import StreamFacts
 from .urls import parse_url
@@ -70,8 +70,10 @@ class PacketStream(io.RawIOBase):
             return None
         try:
             packet = self._subscriber.next(self._timeout if self.packets == 0 else self._idle_timeout)
+        except ProducerDiedError:
+            raise  # a crash is an error, never the end of the stream (docs/reliability.md)
         except DisconnectedError:
-            return None
+            return None  # a clean close: end of file
         self.packets += 1
         self.overruns += packet.overruns
         if self._remaining is not None:
