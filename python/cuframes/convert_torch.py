@@ -3,8 +3,9 @@ YUV matrix and range (:func:`cuframes.convert.yuv_to_rgb_affine`, the reading th
 side uses) applied with torch operations on the frame's own device, so a cuda frame
 never leaves its GPU. torch is the optional extra ``cuframes[convert]``.
 
-Chroma (4:2:0) is upsampled bilinearly: the result equals FFmpeg's conversion with
-``-sws_flags bilinear+accurate_rnd+full_chroma_int`` within a level (tests/test_convert.py).
+Chroma (4:2:0) is upsampled bilinearly: the result equals FFmpeg's accurate bilinear
+conversion (libswscale's bilinear+accurate_rnd+full_chroma_int, as PyAV runs it) within
+2 levels, sharp colour edges included (tests/test_convert_torch.py).
 The host side is plain ffmpeg's default (bicubic, with a faster chroma approximation that is
 up to about 4 levels off exact maths), so host and torch results agree to a few levels on
 smooth pictures and may differ more at sharp colour edges.
