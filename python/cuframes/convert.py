@@ -23,7 +23,8 @@ from .cat import FFMPEG_PIXEL_FORMATS
 from .errors import FormatError, InvalidArgumentError
 from .stream_facts import ColorInfo
 
-__all__ = ["OUTPUT_FORMATS", "ResolvedColor", "resolve_color", "yuv_to_rgb_affine", "luma_weights", "luma_scale_offset", "output_format",
+__all__ = ["OUTPUT_FORMATS", "ResolvedColor", "resolve_color", "yuv_to_rgb_affine", "luma_weights", "luma_scale_offset",
+           "output_format",
            "to_video_frame", "convert_video_frame", "convert_packed", "YUV_BITS"]
 
 #: What to_ndarray / to_tensor convert to: name -> channels (1: (h, w), else (h, w, c)).

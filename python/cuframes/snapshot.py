@@ -2,8 +2,9 @@
 JPEG, BMP, TIFF, PPM or WebP, chosen by the file's extension.
 
 FFmpeg (through PyAV) does the colour conversion, the one ``frame.to_ndarray`` uses
-(cuframes.convert), and the encoding, so no image library is needed. Each image encoder emits a whole file per frame, so the file
-is written from Python, atomically: a reader never sees half an image.
+(cuframes.convert), and the encoding, so no image library is needed. Each image encoder
+emits a whole file per frame, so the file is written from Python, atomically: a reader
+never sees half an image.
 """
 
 from __future__ import annotations
