@@ -158,6 +158,16 @@ def test_stream_state_says_stalled_when_no_frame_came_for_several_intervals(runn
     assert stream_state(running, latest_seq, fps, age_s) == state
 
 
+@pytest.mark.parametrize("fps, nominal_fps, age_s, state", [
+    (None, 0.5, 3.0, "running"),  # the first frame of a 0.5 fps stream: 5 nominal intervals are 10 s
+    (None, 0.5, 11.0, "stalled"),
+    (None, None, 3.0, "stalled"),  # nothing known: the minimum applies
+    (25.0, 0.5, 3.0, "stalled"),  # a measured rate wins over the stated one
+])
+def test_stream_state_uses_the_nominal_rate_when_none_is_measured(fps, nominal_fps, age_s, state):
+    assert stream_state(True, 1, fps, age_s, nominal_fps) == state
+
+
 def test_a_stalled_stream_is_marked_in_every_output():
     stalled = dataclasses.replace(busy_stream(), state="stalled", fps=0.0, age_s=4.0)
     text = rendered(render_stat_table(stalled))
