@@ -370,4 +370,5 @@ def test_prometheus_has_the_stream_facts_as_labels_and_the_nominal_rate():
     assert found[("cuframes_nominal_fps", (("key", "cam1"),))] == pytest.approx(30000 / 1001)
     assert ("cuframes_nominal_fps", (("key", "idle"),)) not in found  # unknown: absent, not 0
     types = families(to_prometheus([camera_stream()]))
-    assert types["cuframes_stream_facts_info"] == "gauge" and types["cuframes_nominal_fps"] == "gauge"  # info as 0.0.4 writes it
+    # An info metric reads back as a gauge, as text format 0.0.4 writes it.
+    assert types["cuframes_stream_facts_info"] == "gauge" and types["cuframes_nominal_fps"] == "gauge"

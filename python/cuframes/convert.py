@@ -53,10 +53,6 @@ class ResolvedColor:
     matrix: int
     full_range: bool
 
-    @property
-    def name(self) -> str:
-        return f"{ColorInfo(matrix=self.matrix).matrix_name} {'full' if self.full_range else 'limited'}"
-
 
 def resolve_color(color: ColorInfo | None) -> ResolvedColor:
     """The stream's matrix and range as FFmpeg reads them: unspecified or unknown matrix ->
@@ -154,18 +150,16 @@ def convert_video_frame(frame: Any, format: str, color: ColorInfo | None, to: st
     to = output_format(to)
     resolved = resolve_color(color)
     colorspace = _SWS_COLORSPACE[resolved.matrix]
-    pix_fmt = "gray" if to == "gray" else to
     if format in YUV_BITS:
+        source_range = "JPEG" if resolved.full_range else "MPEG"
         # gray is the luma alone, made full range; it needs no matrix, and a matrix other than the
         # default one would make swscale go through RGB and back (a different luma).
         if to == "gray":
             colorspace = _SWS_COLORSPACE[_BT601]
-        return frame.reformat(format=pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
-                              src_color_range="JPEG" if resolved.full_range else "MPEG", dst_color_range="JPEG",
-                              interpolation=_FFMPEG_CLI_SCALER)
-    # RGB and gray sources: the matrix only matters for RGB -> gray (the luma weights).
-    return frame.reformat(format=pix_fmt, src_colorspace=colorspace, dst_colorspace=colorspace,
-                          src_color_range="JPEG", dst_color_range="JPEG", interpolation=_FFMPEG_CLI_SCALER)
+    else:
+        source_range = "JPEG"  # RGB and gray sources; the matrix only weighs R, G, B into gray
+    return frame.reformat(format=to, src_colorspace=colorspace, dst_colorspace=colorspace,
+                          src_color_range=source_range, dst_color_range="JPEG", interpolation=_FFMPEG_CLI_SCALER)
 
 
 def convert_packed(packed: np.ndarray, format: str, width: int, height: int, color: ColorInfo | None,

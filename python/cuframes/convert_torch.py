@@ -29,9 +29,9 @@ from .stream_facts import ColorInfo
 
 __all__ = ["convert_planes"]
 
-# Output format -> the order of R, G, B in it (and whether an opaque alpha follows).
-_CHANNELS = {"rgb24": (0, 1, 2), "bgr24": (2, 1, 0), "rgba": (0, 1, 2), "bgra": (2, 1, 0)}
-_SOURCE_RGB_ORDER = {"rgb24": (0, 1, 2), "bgr24": (2, 1, 0), "rgba": (0, 1, 2), "bgra": (2, 1, 0)}
+# An RGB-family format -> where R, G and B are among its channels (in the output, an opaque alpha
+# follows for rgba/bgra; in a source, its alpha is left out).
+_RGB_ORDER = {"rgb24": (0, 1, 2), "bgr24": (2, 1, 0), "rgba": (0, 1, 2), "bgra": (2, 1, 0)}
 # p010 keeps its 10 bits in the high bits of each 16-bit sample.
 _P010_SHIFT = 64.0
 
@@ -84,11 +84,11 @@ def _convert(torch: Any, planes: list[Any], format: str, color: ColorInfo | None
             return _to_bytes(torch, gray)
         rgb = gray.unsqueeze(-1).expand(*gray.shape, 3)
     else:
-        rgb = planes[0][..., list(_SOURCE_RGB_ORDER[format])].to(torch.float32) / 255.0
+        rgb = planes[0][..., list(_RGB_ORDER[format])].to(torch.float32) / 255.0
         if to == "gray":
             return _to_bytes(torch, rgb @ torch.as_tensor(luma_weights(resolved), dtype=torch.float32,
                                                           device=rgb.device))
-    out = _to_bytes(torch, rgb[..., list(_CHANNELS[to])])
+    out = _to_bytes(torch, rgb[..., list(_RGB_ORDER[to])])
     if OUTPUT_FORMATS[to] == 4:
         out = torch.cat([out, torch.full_like(out[..., :1], 255)], dim=-1)
     return out

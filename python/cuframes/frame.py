@@ -266,8 +266,8 @@ class Frame(_FrameBase):
         torch uint8 tensor on the frame's device (cuda backend: that GPU; host: the CPU),
         (h, w, c) or (h, w) for gray, with the same colour facts as :meth:`to_ndarray`.
         ``out``: a caller's contiguous tensor of that shape, dtype and device to fill (and
-        return). Runs on torch's current stream; complete when that stream is. Needs torch
-        (``pip install 'cuframes[convert]'``)."""
+        return). Runs on torch's current stream and is complete on return (the slot may be
+        released then). Needs torch (``pip install 'cuframes[convert]'``)."""
         from .convert_torch import convert_planes
 
         return convert_planes(self.plane_views, self.format, self.width, self.height, self.color, format, out=out)
