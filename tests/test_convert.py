@@ -41,14 +41,11 @@ def ffmpeg(*args: str, stdin: bytes | None = None) -> bytes:
     return done.stdout
 
 
-def test_source(format: str, width: int = W, height: int = H) -> np.ndarray:
+def source_frame(format: str, width: int = W, height: int = H) -> np.ndarray:
     """testsrc2 (sharp colour edges, gradients) as a packed frame of ``format``, made by ffmpeg."""
     raw = ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}", "-frames:v", "1",
                  "-pix_fmt", FFMPEG_FORMATS[format], "-f", "rawvideo", "-")
     return np.frombuffer(raw, dtype=np.uint8)
-
-
-test_source.__test__ = False  # a helper, not a test
 
 
 def ffmpeg_converted(packed: np.ndarray, format: str, tags: str, to: str) -> np.ndarray:
@@ -91,7 +88,7 @@ def full_range_luma(packed: np.ndarray, format: str, color: ColorInfo) -> np.nda
 @pytest.mark.parametrize("format", ["nv12", "i420", "p010"])
 def test_to_ndarray_of_yuv_equals_ffmpeg(format, color_name, key):
     color, tags = COLORS[color_name]
-    packed = test_source(format)
+    packed = source_frame(format)
     with published(key, format, packed, color) as frame:
         assert frame.color == color
         converted = {to: frame.to_ndarray(format=to) for to in OUTPUTS}
@@ -104,14 +101,14 @@ def test_to_ndarray_of_yuv_equals_ffmpeg(format, color_name, key):
 
 @pytest.mark.parametrize("format", ["rgb24", "bgr24", "rgba", "bgra", "gray8"])
 def test_to_ndarray_of_rgb_and_gray_equals_ffmpeg(format, key):
-    packed = test_source(format)
+    packed = source_frame(format)
     with published(key, format, packed, ColorInfo()) as frame:
         for to in OUTPUTS:
             assert max_error(frame.to_ndarray(format=to), ffmpeg_converted(packed, format, "", to)) <= TOLERANCE, to
 
 
 def test_to_ndarray_names_the_formats_it_knows(key):
-    with published(key, "nv12", test_source("nv12"), ColorInfo()) as frame:
+    with published(key, "nv12", source_frame("nv12"), ColorInfo()) as frame:
         with pytest.raises(cuframes.InvalidArgumentError, match="rgb24"):
             frame.to_ndarray(format="yuv444p")
         assert frame.to_ndarray(format="gray8").shape == (H, W)  # cuframes' own name for gray

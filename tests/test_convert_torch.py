@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cuframes
-from test_convert import COLORS, H, OUTPUTS, W, max_error, published, test_source
+from test_convert import COLORS, H, OUTPUTS, W, max_error, published, source_frame
 
 from cuframes.convert import to_video_frame
 
@@ -36,7 +36,7 @@ def ffmpeg_accurate(packed: np.ndarray, format: str, color: cuframes.ColorInfo, 
 @pytest.mark.parametrize("format", ["nv12", "i420", "p010"])
 def test_to_tensor_of_yuv_equals_ffmpegs_accurate_conversion(format, color_name, key):
     color, _ = COLORS[color_name]
-    packed = test_source(format)
+    packed = source_frame(format)
     with published(key, format, packed, color) as frame:
         tensors = {to: frame.to_tensor(format=to) for to in OUTPUTS}
         host_gray = frame.to_ndarray(format="gray")
@@ -49,13 +49,13 @@ def test_to_tensor_of_yuv_equals_ffmpegs_accurate_conversion(format, color_name,
 
 @pytest.mark.parametrize("format", ["rgb24", "bgr24", "rgba", "bgra", "gray8"])
 def test_to_tensor_of_rgb_and_gray_equals_the_host_conversion(format, key):
-    with published(key, format, test_source(format), cuframes.ColorInfo()) as frame:
+    with published(key, format, source_frame(format), cuframes.ColorInfo()) as frame:
         for to in OUTPUTS:
             assert max_error(frame.to_tensor(format=to).numpy(), frame.to_ndarray(format=to)) <= 1, to
 
 
 def test_to_tensor_fills_the_callers_tensor(key):
-    with published(key, "nv12", test_source("nv12"), cuframes.ColorInfo.BT709) as frame:
+    with published(key, "nv12", source_frame("nv12"), cuframes.ColorInfo.BT709) as frame:
         out = torch.zeros((H, W, 3), dtype=torch.uint8)
         assert frame.to_tensor("rgb24", out=out) is out
         assert torch.equal(out, frame.to_tensor("rgb24"))

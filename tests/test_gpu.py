@@ -142,11 +142,11 @@ def test_to_tensor_on_the_gpu_equals_the_host_conversion(format, color_name, key
     CPU (+-1) and FFmpeg's accurate conversion (+-2); out= fills a caller's CUDA tensor."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("av")
-    from test_convert import COLORS, H as h, OUTPUTS, W as w, max_error, published, test_source
+    from test_convert import COLORS, H as h, OUTPUTS, W as w, max_error, published, source_frame
     from test_convert_torch import ffmpeg_accurate
 
     color, _ = COLORS[color_name]
-    packed = test_source(format)
+    packed = source_frame(format)
     with published(key + "-host", format, packed, color) as frame:
         on_cpu = {to: frame.to_tensor(format=to).numpy() for to in OUTPUTS}
     with cuframes.Publisher(key, w, h, format, backend="cuda", color=color) as pub, cuframes.Subscriber(key) as sub:
