@@ -48,9 +48,10 @@ SECTIONS: dict[str, str] = {
     "nvdec": "bench.harness.alt_nvdec",
     "packets": "bench.harness.packets",
     "mps": "bench.harness.mps",
+    "convert": "bench.harness.convert",
 }
 # The sections that measure GPU memory. The others run on any machine.
-NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps")
+NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps", "convert")
 
 
 def default_out() -> str:

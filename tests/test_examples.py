@@ -139,3 +139,21 @@ def test_subscribe_torch_takes_frames_through_dlpack(children, key, backend) -> 
     device = "cuda:0" if backend == "cuda" else "cpu"
     lines = re.findall(rf"seq=\d+ missed=\d+ device={device} mean_luma=", sub.stdout)
     assert len(lines) == 5, sub.stdout
+
+
+def test_convert_frames_example_gets_the_colour_the_producer_stated(children, key, backend) -> None:
+    __import__("pytest").importorskip("av")
+    has_torch = __import__("importlib").util.find_spec("torch") is not None
+    done = children.wait(run_example(children, "convert_frames.py", "--key", key, "--backend", backend,
+                                     *(["--tensor"] if has_torch else [])), timeout=120)
+    assert done.returncode == 0, done.stderr
+    pixels = {name: [int(v) for v in re.findall(r"\d+", values)]
+              for name, values in re.findall(r"(to_\w+ \w+):.*pixel \[?([\d, ]+)\]?", done.stdout)}
+    expected = {"to_ndarray rgb24": [0, 255, 0], "to_ndarray bgr24": [0, 255, 0], "to_ndarray gray": [183]}
+    if has_torch:
+        expected["to_tensor rgb24"] = [0, 255, 0]
+    assert pixels.keys() == expected.keys(), done.stdout
+    for name, values in expected.items():
+        assert max(abs(a - b) for a, b in zip(pixels[name], values)) <= 2, (name, done.stdout)
+    if has_torch:
+        assert ("cuda:" if backend == "cuda" else "to_tensor rgb24: cpu") in done.stdout

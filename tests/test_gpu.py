@@ -132,3 +132,32 @@ def test_stream_ordered_publish_returns_before_the_gpu_and_subscribers_wait(key,
                 assert got.pts == salt
                 np.testing.assert_array_equal(got.to_numpy().reshape(-1), data)
         assert pub.last_timing.sync_ns < 50_000_000
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("format", ["nv12", "i420", "p010"])
+@pytest.mark.parametrize("color_name", ["untagged", "bt709-tv", "bt601-pc"])
+def test_to_tensor_on_the_gpu_equals_the_host_conversion(format, color_name, key, gpu_required) -> None:
+    """frame.to_tensor on a cuda frame stays on its GPU and gives what the same conversion gives on the
+    CPU (+-1) and FFmpeg's accurate conversion (+-2); out= fills a caller's CUDA tensor."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("av")
+    from test_convert import COLORS, H as h, OUTPUTS, W as w, max_error, published, source_frame
+    from test_convert_torch import ffmpeg_accurate
+
+    color, _ = COLORS[color_name]
+    packed = source_frame(format)
+    with published(key + "-host", format, packed, color) as frame:
+        on_cpu = {to: frame.to_tensor(format=to).numpy() for to in OUTPUTS}
+    with cuframes.Publisher(key, w, h, format, backend="cuda", color=color) as pub, cuframes.Subscriber(key) as sub:
+        pub.send(packed)
+        with sub.next(timeout=5) as frame:
+            out = torch.empty((h, w, 3), dtype=torch.uint8, device=f"cuda:{frame.device}")
+            assert frame.to_tensor("rgb24", out=out) is out
+            on_gpu = {to: frame.to_tensor(format=to) for to in OUTPUTS}
+            assert all(t.is_cuda and t.device.index == frame.device for t in on_gpu.values())
+            assert torch.equal(out, on_gpu["rgb24"])
+    for to in OUTPUTS:
+        assert max_error(on_gpu[to].cpu().numpy(), on_cpu[to]) <= 1, to
+        if to != "gray":
+            assert max_error(on_gpu[to].cpu().numpy(), ffmpeg_accurate(packed, format, color, to)) <= 2, to

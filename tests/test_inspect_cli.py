@@ -22,7 +22,7 @@ import cuframes
 from cuframes import cli_inspect
 from cuframes.cli_inspect import bench, find_bench_harness, ls, snapshot, stat
 from cuframes.status import KeyEntry
-from test_status_render import busy_stream, quiet_stream
+from test_status_render import busy_stream, camera_stream, quiet_stream
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -224,6 +224,23 @@ def test_stat_prometheus_without_prometheus_client_says_what_to_install(fake_sta
     assert_clean_error(invoke(stat, ["cam1", "--prometheus"]), "pip install prometheus-client")
 
 
+
+def prometheus_samples(text: str) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in prometheus_parser.text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_stat_shows_the_stream_facts_in_every_output(fake_stat):
+    fake_stat(camera_stream())  # each call answers it
+    text = invoke(stat, ["cam1"]).stdout
+    assert "time base 1/90000" in text and "30000/1001 fps nominal" in text and "matrix bt709" in text
+    assert json.loads(invoke(stat, ["cam1", "--json"]).stdout)["facts"]["frame_rate"] == "30000/1001"
+    found = prometheus_samples(invoke(stat, ["cam1", "--prometheus"]).stdout)
+    labels = (("color_matrix", "bt709"), ("color_primaries", "bt709"), ("color_range", "tv"),
+              ("color_transfer", "bt709"), ("frame_rate", "30000/1001"), ("key", "cam1"),
+              ("sample_aspect_ratio", "4/3"), ("time_base", "1/90000"))
+    assert found[("cuframes_stream_facts_info", labels)] == 1
+
 # --- ls ---
 ENTRIES = [
     KeyEntry("old", "/run/cuframes/old.sock", None, "stale socket: no producer"),
@@ -419,3 +436,15 @@ def test_bench_finds_the_harness_of_this_checkout(monkeypatch, capfd):
     assert result.exit_code == 2, result.output
     assert str(REPO / "bench" / "run.py") in result.stderr
     assert "unknown section(s) no-such-section" in capfd.readouterr().err
+
+
+def test_ls_shows_the_stream_facts_in_every_output(fake_list_streams):
+    entries = [KeyEntry("cam1", "/run/cuframes/cam1.sock", camera_stream(), "")]
+    fake_list_streams(entries)
+    text = "".join(invoke(ls, []).stdout.split())  # folded on an 80-column terminal
+    assert "tb1/90000,29.97fps,bt709/tv/bt709/bt709,SAR4/3" in text
+    assert json.loads(invoke(ls, ["--json"]).stdout)[0]["status"]["facts"]["time_base"] == "1/90000"
+    found = prometheus_samples(invoke(ls, ["--prometheus"]).stdout)
+    assert found[("cuframes_nominal_fps", (("key", "cam1"),))] == pytest.approx(30000 / 1001)
+    assert any(name == "cuframes_stream_facts_info" and ("time_base", "1/90000") in labels
+               for name, labels in found)

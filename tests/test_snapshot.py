@@ -100,11 +100,16 @@ def test_colorspace_picks_the_yuv_matrix(tmp_path):
     assert max_error(wrong, rgb) > 10
 
 
-def test_auto_colorspace_is_bt709_for_hd(tmp_path):
+@pytest.mark.parametrize("color, encoded_as", [
+    (cuframes.ColorInfo(), "ITU601"),  # untagged: BT.601 whatever the size, as ffmpeg reads it (was BT.709 at 720p)
+    (cuframes.ColorInfo.BT709, "ITU709"),
+    (cuframes.ColorInfo.BT601, "ITU601"),
+])
+def test_auto_colorspace_follows_the_stream_facts(color, encoded_as, tmp_path):
     rgb = np.zeros((720, 1280, 3), dtype=np.uint8)
     rgb[...] = (200, 30, 60)
-    packed = packed_from_rgb(rgb, "nv12", colorspace="ITU709")
-    back = read_rgb(save_snapshot(PackedFrame(packed, "nv12", 1280, 720), tmp_path / "hd.png"))
+    packed = packed_from_rgb(rgb, "nv12", colorspace=encoded_as)
+    back = read_rgb(save_snapshot(PackedFrame(packed, "nv12", 1280, 720, color), tmp_path / "hd.png"))
     assert max_error(back, rgb) <= 4
 
 

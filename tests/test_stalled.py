@@ -64,3 +64,16 @@ def test_a_producer_without_new_frames_is_stalled(children, key, backend):
     assert "stalled" in text.stdout and "0.00 fps" in text.stdout, text.stdout
     prometheus = cli("stat", key, "--prometheus").stdout
     assert f'cuframes_live{{key="{key}"}} 0.0' in prometheus and f'cuframes_up{{key="{key}"}} 1.0' in prometheus
+
+
+@needs_observer
+def test_a_slow_streams_first_frame_is_judged_by_its_nominal_rate(key):
+    # One frame, so no measured rate: a 0.5 fps stream is not stalled 1.5 s later (5 of its
+    # intervals are 10 s), a stream that states no rate is (the 1 s minimum applies).
+    with cuframes.Publisher(key, 64, 48, "nv12", backend="host", frame_rate="1/2") as slow, \
+            cuframes.Publisher(key + "-x", 64, 48, "nv12", backend="host") as unknown:
+        for pub in (slow, unknown):
+            pub.send(bytes(pub.packed_size), pts=1)
+        time.sleep(MIN_STALL_S + 0.5)
+        assert cuframes.stat(key).state == "running"
+        assert cuframes.stat(key + "-x").state == "stalled"

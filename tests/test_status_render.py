@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
+from cuframes.stream_facts import ColorInfo, StreamFacts
 from cuframes.status_render import (
     entries_to_json,
     format_age,
@@ -43,6 +44,15 @@ def busy_stream(key: str = "cam1") -> StreamStatus:
         packets=PacketStatus(codec="h264", latest_seq=801, bytes_written=3 * 1024 * 1024, keyframes=27,
                              overwritten=5, capacity_bytes=8 * 1024 * 1024),
     )
+
+
+CAMERA_FACTS = StreamFacts.of(time_base=(1, 90_000), frame_rate="30000/1001", color=ColorInfo.BT709,
+                              sample_aspect_ratio=(4, 3))
+
+
+def camera_stream(key: str = "cam1") -> StreamStatus:
+    """busy_stream with the facts of a 29.97 fps BT.709 camera whose pixels are 4:3."""
+    return dataclasses.replace(busy_stream(key), facts=CAMERA_FACTS)
 
 
 def quiet_stream(key: str = "idle") -> StreamStatus:
@@ -148,6 +158,16 @@ def test_stream_state_says_stalled_when_no_frame_came_for_several_intervals(runn
     assert stream_state(running, latest_seq, fps, age_s) == state
 
 
+@pytest.mark.parametrize("fps, nominal_fps, age_s, state", [
+    (None, 0.5, 3.0, "running"),  # the first frame of a 0.5 fps stream: 5 nominal intervals are 10 s
+    (None, 0.5, 11.0, "stalled"),
+    (None, None, 3.0, "stalled"),  # nothing known: the minimum applies
+    (25.0, 0.5, 3.0, "stalled"),  # a measured rate wins over the stated one
+])
+def test_stream_state_uses_the_nominal_rate_when_none_is_measured(fps, nominal_fps, age_s, state):
+    assert stream_state(True, 1, fps, age_s, nominal_fps) == state
+
+
 def test_a_stalled_stream_is_marked_in_every_output():
     stalled = dataclasses.replace(busy_stream(), state="stalled", fps=0.0, age_s=4.0)
     text = rendered(render_stat_table(stalled))
@@ -178,7 +198,7 @@ def test_ls_table_has_one_row_per_key_and_says_why_a_key_is_dead():
                KeyEntry("old", "/run/cuframes/old.sock", None, "stale socket: no producer")]
     table = render_ls_table(entries)
     assert [str(c.header).replace("\n", " ") for c in table.columns] == [
-        "key", "producer pid/uid", "description", "format", "backend", "subs", "fps", "state"]
+        "key", "producer pid/uid", "description", "format", "backend", "subs", "fps", "stream facts", "state"]
     assert cell_text(table, "key") == ["cam1", "idle", "old"]
     assert cell_text(table, "producer pid/uid") == ["4242/1000", "4242/1000", "-"]
     assert cell_text(table, "format") == ["nv12 1920x1080", "nv12 1920x1080", "-"]
@@ -310,3 +330,45 @@ def test_ls_table_prints_markup_in_keys_descriptions_and_errors_literally():
                KeyEntry("old", "/s2", None, "permission denied: [mode 0600]")]
     text = rendered(render_ls_table(entries))
     assert "[red]x[/red]" in text and "[mode 0600]" in text
+
+
+# --- stream facts in every output ---
+def test_stat_table_shows_the_stream_facts():
+    text = rendered(render_stat_table(camera_stream()))
+    for expected in ("time base 1/90000", "30000/1001 fps nominal (29.97)", "SAR 4/3", "matrix bt709", "range tv",
+                     "primaries bt709", "transfer bt709"):
+        assert expected in text, f"{expected!r} missing from:\n{text}"
+    unknown = rendered(render_stat_table(busy_stream()))
+    assert "time base -, rate unknown or variable, SAR -" in unknown and "matrix unspecified" in unknown
+
+
+def test_ls_table_shows_the_stream_facts():
+    table = render_ls_table([KeyEntry("cam1", "/s", camera_stream(), ""), KeyEntry("idle", "/s", quiet_stream(), ""),
+                             KeyEntry("old", "/s", None, "stale socket: no producer")])
+    assert cell_text(table, "stream facts") == [
+        "tb 1/90000, 29.97 fps, bt709/tv/bt709/bt709, SAR 4/3",
+        "tb -, - fps, unspecified/unspecified/unspecified/unspecified, SAR -", "-"]
+
+
+def test_json_has_the_stream_facts():
+    facts = json.loads(to_json(camera_stream()))["facts"]
+    assert facts == {"time_base": "1/90000", "frame_rate": "30000/1001", "sample_aspect_ratio": "4/3",
+                     "color": {"matrix": "bt709", "range": "tv", "primaries": "bt709", "transfer": "bt709",
+                               "code_points": [1, 1, 1, 1]}}
+    listed = json.loads(entries_to_json([KeyEntry("cam1", "/s", camera_stream(), "")]))
+    assert listed[0]["status"]["facts"] == facts
+
+
+def test_prometheus_has_the_stream_facts_as_labels_and_the_nominal_rate():
+    found = samples(to_prometheus([camera_stream(), quiet_stream()]))
+    facts = {dict(labels)["key"]: dict(labels) for (name, labels), value in found.items()
+             if name == "cuframes_stream_facts_info" and value == 1}
+    assert facts["cam1"] == {"key": "cam1", "time_base": "1/90000", "frame_rate": "30000/1001",
+                             "sample_aspect_ratio": "4/3", "color_matrix": "bt709", "color_range": "tv",
+                             "color_primaries": "bt709", "color_transfer": "bt709"}
+    assert facts["idle"]["time_base"] == "" and facts["idle"]["color_matrix"] == "unspecified"
+    assert found[("cuframes_nominal_fps", (("key", "cam1"),))] == pytest.approx(30000 / 1001)
+    assert ("cuframes_nominal_fps", (("key", "idle"),)) not in found  # unknown: absent, not 0
+    types = families(to_prometheus([camera_stream()]))
+    # An info metric reads back as a gauge, as text format 0.0.4 writes it.
+    assert types["cuframes_stream_facts_info"] == "gauge" and types["cuframes_nominal_fps"] == "gauge"

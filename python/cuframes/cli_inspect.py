@@ -244,7 +244,8 @@ def _watch_json_lines(fetch: Callable[[], Any], first: Any, interval: float) -> 
 @click.option("--timeout", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Seconds to wait for the producer, and then for a frame.")
 @click.option("--colorspace", type=click.Choice(["auto", "bt601", "bt709"]), default="auto", show_default=True,
-              help="YUV matrix of nv12/p010/i420 frames (auto: bt709 from 720 lines up).")
+              help="YUV matrix of nv12/p010/i420 frames (auto: the stream's colour facts; unspecified: "
+                   "bt601, as ffmpeg reads it).")
 def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorspace: Colorspace) -> None:
     """Save the newest frame of KEY_OR_URL as an RGB image, OUT_FILE: .png, .jpg,
     .bmp, .tif, .ppm or .webp (the extension picks the format).
@@ -261,7 +262,7 @@ def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorsp
         with cuframes.Subscriber(address.key, dir=address.dir, connect_timeout=timeout) as sub:
             with sub.next(timeout) as frame:
                 # Copy and let go at once: the producer wants its slot back, and encoding takes a while.
-                packed = PackedFrame(frame.to_numpy(), frame.format, frame.width, frame.height)
+                packed = PackedFrame(frame.to_numpy(), frame.format, frame.width, frame.height, frame.color)
                 seq = frame.seq
         written = save_snapshot(packed, output, colorspace=colorspace)
         console().print(f"wrote {escape(str(written))} ({written.stat().st_size} bytes): {escape(address.key)} "

@@ -12,7 +12,7 @@ from . import _core
 from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
-from .stream_facts import rational_or_none
+from .stream_facts import ColorInfo, rational_or_none
 
 if TYPE_CHECKING:
     from .publisher import Publisher
@@ -161,6 +161,13 @@ class Frame(_FrameBase):
         return rational_or_none(num, den)
 
     @property
+    def color(self) -> ColorInfo:
+        """The stream's colour facts (matrix, range, primaries, transfer) from the producer
+        that published this frame; to_ndarray, to_tensor and snapshots read YUV with them."""
+        matrix, color_range, primaries, transfer = self._live().facts[6:10]
+        return ColorInfo(matrix, color_range, primaries, transfer)
+
+    @property
     def time(self) -> float | None:
         """``pts`` in seconds (``pts * time_base``); None when the time base is unknown."""
         time_base = self.time_base
@@ -240,6 +247,30 @@ class Frame(_FrameBase):
         packed = np.empty(lease.packed_size, dtype=np.uint8)
         lease.copy_to(int(packed.ctypes.data), packed.nbytes, False, 0)
         return to_shaped_array(packed, lease.format, lease.width, lease.height)
+
+    def to_ndarray(self, format: str | None = None) -> np.ndarray:
+        """A host copy converted to ``format``, as PyAV's ``VideoFrame.to_ndarray(format=...)``:
+        "rgb24", "bgr24", "rgba", "bgra" -> (h, w, c) uint8, "gray" -> (h, w) full-range luma;
+        None -> the frame's own format (as :meth:`to_numpy`). YUV is read with the stream's
+        colour facts (:attr:`color`; unspecified: BT.601, limited range, as FFmpeg does).
+        Either backend (a cuda frame is copied to the host first). Needs PyAV."""
+        packed = self.to_numpy()
+        if format is None:
+            return packed
+        from .convert import convert_packed
+
+        return convert_packed(packed, self.format, self.width, self.height, self.color, format)
+
+    def to_tensor(self, format: str = "rgb24", *, out: Any = None) -> Any:
+        """The frame converted to ``format`` ("rgb24", "bgr24", "rgba", "bgra", "gray") as a
+        torch uint8 tensor on the frame's device (cuda backend: that GPU; host: the CPU),
+        (h, w, c) or (h, w) for gray, with the same colour facts as :meth:`to_ndarray`.
+        ``out``: a caller's contiguous tensor of that shape, dtype and device to fill (and
+        return). Runs on torch's current stream and is complete on return (the slot may be
+        released then). Needs torch (``pip install 'cuframes[convert]'``)."""
+        from .convert_torch import convert_planes
+
+        return convert_planes(self.plane_views, self.format, self.width, self.height, self.color, format, out=out)
 
     def release(self) -> None:
         """Gives the slot back (once no view of it is alive). Idempotent."""

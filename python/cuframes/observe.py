@@ -79,7 +79,9 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
     packets = seen["packets"]
     age_s = max(0.0, (observed - newest) / 1e9) if newest else None
     pool_fps = seen["fps"] or None
-    state = stream_state(seen["running"], seen["latest_seq"], pool_fps, age_s)
+    facts = StreamFacts._from_core(seen["facts"])
+    nominal_fps = None if facts.frame_rate is None else float(facts.frame_rate)
+    state = stream_state(seen["running"], seen["latest_seq"], pool_fps, age_s, nominal_fps)
     return StreamStatus(
         key=seen["key"],
         dir=os.path.dirname(seen["socket_path"]),
@@ -107,5 +109,5 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
             codec=packets["codec"], latest_seq=packets["latest_seq"], bytes_written=packets["bytes_written"],
             keyframes=packets["keyframes"], overwritten=max(0, packets["oldest_seq"] - 1),
             capacity_bytes=packets["capacity_bytes"]),
-        facts=StreamFacts._from_core(seen["facts"]),
+        facts=facts,
     )

@@ -1,13 +1,15 @@
 """One frame as an image file (`cuframes snapshot`): packed frame bytes -> RGB -> PNG,
 JPEG, BMP, TIFF, PPM or WebP, chosen by the file's extension.
 
-FFmpeg (through PyAV) does the colour conversion and the encoding, so no image
-library is needed. Each image encoder emits a whole file per frame, so the file
-is written from Python, atomically: a reader never sees half an image.
+FFmpeg (through PyAV) does the colour conversion, the one ``frame.to_ndarray`` uses
+(cuframes.convert), and the encoding, so no image library is needed. Each image encoder
+emits a whole file per frame, so the file is written from Python, atomically: a reader
+never sees half an image.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno as errno_codes
 import os
 import secrets
@@ -19,9 +21,9 @@ from typing import Literal, Protocol
 import av
 import numpy as np
 
-from . import _core
-from .cat import FFMPEG_PIXEL_FORMATS
+from .convert import convert_video_frame, to_video_frame
 from .errors import FormatError, InvalidArgumentError, SystemCallError
+from .stream_facts import ColorInfo
 
 __all__ = ["PackedFrame", "FrameLike", "Colorspace", "IMAGE_ENCODERS", "image_encoder_for", "to_video_frame",
            "encode_image", "save_snapshot"]
@@ -36,10 +38,9 @@ _ENCODER_OPTIONS = {"mjpeg": {"flags": "+qscale", "global_quality": str(2 * 118)
 # The encoder's input pixel format: RGB when it takes it, else what it lists first.
 _PREFERRED_ENCODER_FORMATS = ("rgb24", "bgr24")
 
-# YUV frames carry no colour matrix tag; "auto" guesses as players do: HD and up is BT.709.
+# "auto": the stream's colour facts, read as FFmpeg reads them (unspecified matrix: BT.601 at any
+# size; unspecified range: limited); "bt601"/"bt709" override the matrix, the range stays the stream's.
 Colorspace = Literal["auto", "bt601", "bt709"]
-_HD_HEIGHT = 720
-_YUV_FORMATS = ("nv12", "p010", "i420")
 
 
 class FrameLike(Protocol):
@@ -56,58 +57,35 @@ class FrameLike(Protocol):
 
     def to_numpy(self) -> np.ndarray: ...
 
+    # A frame may also have ``color`` (a ColorInfo, the stream's colour facts); without one it is unspecified.
+
 
 @dataclass(frozen=True)
 class PackedFrame:
-    """A frame already on the host: packed bytes (planes back to back, no row padding)."""
+    """A frame already on the host: packed bytes (planes back to back, no row padding), and
+    the stream's colour facts (``frame.color`` of the frame it was copied from)."""
 
     pixels: np.ndarray
     format: str
     width: int
     height: int
+    color: ColorInfo = dataclasses.field(default_factory=ColorInfo)
 
     def to_numpy(self) -> np.ndarray:
         return self.pixels
 
 
-def to_video_frame(packed: np.ndarray, format: str, width: int, height: int) -> av.VideoFrame:
-    """A PyAV frame of the packed frame's own pixel format, its planes copied in row by row
-    (PyAV's planes have padded rows, cuframes' packed planes do not)."""
-    pix_fmt = FFMPEG_PIXEL_FORMATS.get(format)
-    if pix_fmt is None:
-        raise InvalidArgumentError(f"unknown pixel format {format!r}; cuframes knows {', '.join(FFMPEG_PIXEL_FORMATS)}")
-    planes = _core.layout(format, width, height)  # raises InvalidArgumentError on a bad size
-    data = np.ascontiguousarray(packed).reshape(-1).view(np.uint8)
-    expected = sum(p.row_bytes * p.height for p in planes)
-    if data.nbytes != expected:
-        raise FormatError(f"a packed {format} {width}x{height} frame is {expected} bytes, got {data.nbytes}")
-
-    frame = av.VideoFrame(width, height, pix_fmt)
-    if len(frame.planes) != len(planes):
-        raise FormatError(f"FFmpeg's {pix_fmt} has {len(frame.planes)} planes, cuframes' {format} {len(planes)}")
-    offset = 0
-    for info, plane in zip(planes, frame.planes):
-        if plane.line_size < info.row_bytes or plane.height != info.height:
-            raise FormatError(f"plane {info.name!r} of {format} {width}x{height} does not fit FFmpeg's {pix_fmt}: "
-                              f"{info.row_bytes}x{info.height} bytes vs rows of {plane.line_size} x {plane.height}")
-        rows = data[offset:offset + info.row_bytes * info.height].reshape(info.height, info.row_bytes)
-        padded = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
-        padded[:, :info.row_bytes] = rows
-        plane.update(padded)
-        offset += info.row_bytes * info.height
-    return frame
-
-
-def _to_rgb(frame: av.VideoFrame, format: str, colorspace: Colorspace) -> av.VideoFrame:
+def _to_rgb(frame: FrameLike, colorspace: Colorspace) -> av.VideoFrame:
+    """The frame as a full-range RGB PyAV frame: the conversion to_ndarray uses, its YUV read
+    with the stream's colour facts (FFmpeg's rules where they are unspecified) unless
+    ``colorspace`` names the matrix."""
     if colorspace not in ("auto", "bt601", "bt709"):
         raise InvalidArgumentError(f"unknown colorspace {colorspace!r}; choose auto, bt601 or bt709")
-    if format not in _YUV_FORMATS:
-        return frame.reformat(format="rgb24")
-    if colorspace == "auto":
-        colorspace = "bt709" if frame.height >= _HD_HEIGHT else "bt601"
-    matrix = {"bt601": "ITU601", "bt709": "ITU709"}[colorspace]
-    # Video decoders produce limited-range ("MPEG") YUV; the image gets full-range RGB.
-    return frame.reformat(format="rgb24", src_colorspace=matrix, src_color_range="MPEG", dst_color_range="JPEG")
+    color = getattr(frame, "color", None) or ColorInfo()
+    if colorspace != "auto":
+        color = dataclasses.replace(color, matrix={"bt601": 6, "bt709": 1}[colorspace])
+    packed = to_video_frame(frame.to_numpy(), frame.format, frame.width, frame.height)
+    return convert_video_frame(packed, frame.format, color, "rgb24")
 
 
 def image_encoder_for(path: Path) -> str:
@@ -168,12 +146,13 @@ def save_snapshot(frame: FrameLike, path: str | os.PathLike[str], *,
     """Writes ``frame`` (a cuframes.Frame on either backend, or a PackedFrame) as an RGB image
     whose format follows the extension of ``path`` (.png, .jpg, .bmp, .tif, .ppm, .webp).
 
-    ``colorspace`` is the YUV matrix of nv12/p010/i420 frames ("auto": BT.709 from 720
-    lines up, else BT.601). Returns the path written. Raises InvalidArgumentError for an
+    YUV frames (nv12, p010, i420) are read with the stream's colour matrix and range
+    (``frame.color``; FFmpeg's rules where unspecified: BT.601, limited range), as
+    ``ffmpeg -i ... -pix_fmt rgb24`` reads them; ``colorspace`` "bt601" or "bt709"
+    overrides the matrix. Returns the path written. Raises InvalidArgumentError for an
     unknown pixel format, extension or colorspace, FormatError for data of the wrong size,
     SystemCallError when the file cannot be written."""
     target = Path(path)
     encoder = image_encoder_for(target)  # before any work: a wrong extension is the cheapest mistake
-    video_frame = to_video_frame(frame.to_numpy(), frame.format, frame.width, frame.height)
-    _write_atomically(target, encode_image(_to_rgb(video_frame, frame.format, colorspace), encoder))
+    _write_atomically(target, encode_image(_to_rgb(frame, colorspace), encoder))
     return target

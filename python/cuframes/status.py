@@ -26,13 +26,16 @@ STALL_FRAME_INTERVALS = 5
 MIN_STALL_S = 1.0
 
 
-def stream_state(running: bool, latest_seq: int, fps: float | None, age_s: float | None) -> str:
-    """One of STATES, from the producer's state, its newest frame's age and its frame rate."""
+def stream_state(running: bool, latest_seq: int, fps: float | None, age_s: float | None,
+                 nominal_fps: float | None = None) -> str:
+    """One of STATES, from the producer's state, its newest frame's age and its frame rate:
+    the measured one, else the nominal one the stream facts state (a slow stream's first frame)."""
     if not running:
         return "closed"
     if latest_seq == 0 or age_s is None:
         return "waiting"
-    interval = 1.0 / fps if fps else 0.0  # rate unknown (fewer than two frames): the minimum applies
+    rate = fps or nominal_fps
+    interval = 1.0 / rate if rate else 0.0  # rate unknown: the minimum applies
     return "stalled" if age_s > max(MIN_STALL_S, STALL_FRAME_INTERVALS * interval) else "running"
 
 

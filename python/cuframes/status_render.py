@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -16,12 +17,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .status import KeyEntry, StreamStatus
+from .stream_facts import ColorInfo, StreamFacts
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 __all__ = ["render_stat_table", "render_ls_table", "to_json", "entries_to_json", "to_prometheus", "format_fps",
-           "format_age", "format_latency", "format_bytes", "format_process", "format_subscribers"]
+           "format_age", "format_latency", "format_bytes", "format_process", "format_subscribers", "format_rational",
+           "format_timing", "format_color", "format_facts"]
 
 ROLES = ("frames", "packets")
 _MISSING = "-"
@@ -59,6 +62,33 @@ def format_bytes(count: int) -> str:
             return f"{size:.1f} {unit}"
         size /= 1024.0
     return f"{size:.1f} GiB"
+
+
+def format_rational(value: Fraction | None) -> str:
+    """A stream fact's rational as num/den (exact, as the stream says it); "-" when unknown."""
+    return _MISSING if value is None else f"{value.numerator}/{value.denominator}"
+
+
+def format_timing(facts: StreamFacts) -> str:
+    """Time base, nominal rate and sample aspect ratio, for `stat`."""
+    rate = facts.frame_rate
+    nominal = "rate unknown or variable" if rate is None else \
+        f"{format_rational(rate)} fps nominal ({float(rate):.2f})"
+    return f"time base {format_rational(facts.time_base)}, {nominal}, SAR {format_rational(facts.sample_aspect_ratio)}"
+
+
+def format_color(color: ColorInfo) -> str:
+    """Colour facts by FFmpeg's names, for `stat`."""
+    return (f"matrix {color.matrix_name}, range {color.range_name}, primaries {color.primaries_name}, "
+            f"transfer {color.transfer_name}")
+
+
+def format_facts(facts: StreamFacts) -> str:
+    """All the facts in a few words, for a column of `ls`."""
+    c = facts.color
+    rate = _MISSING if facts.frame_rate is None else f"{float(facts.frame_rate):.2f}"
+    return (f"tb {format_rational(facts.time_base)}, {rate} fps, {c.matrix_name}/{c.range_name}/"
+            f"{c.primaries_name}/{c.transfer_name}, SAR {format_rational(facts.sample_aspect_ratio)}")
 
 
 def format_process(pid: int, uid: int) -> str:
@@ -101,6 +131,8 @@ def render_stat_table(status: StreamStatus) -> RenderableType:
              f"{status.slot_count} slots")
     _add_row(facts, "latest",
              f"seq {status.latest_seq}, {format_fps(status.fps)} fps, {format_age(status.age_s)}")
+    _add_row(facts, "timing", format_timing(status.facts))
+    _add_row(facts, "colour", format_color(status.facts.color))
     _add_row(facts, "subscribers", format_subscribers(status))
     if status.packets is not None:
         p = status.packets
@@ -133,11 +165,12 @@ def render_ls_table(entries: Sequence[KeyEntry]) -> Table:
     table.add_column("backend", no_wrap=True)
     table.add_column("subs", justify="right", no_wrap=True)
     table.add_column("fps", justify="right", no_wrap=True)
+    table.add_column("stream facts", overflow="fold")
     table.add_column("state", overflow="fold")
     for entry in entries:
         s = entry.status
         if s is None:
-            _add_row(table, entry.key, _MISSING, "", _MISSING, _MISSING, _MISSING, _MISSING,
+            _add_row(table, entry.key, _MISSING, "", _MISSING, _MISSING, _MISSING, _MISSING, _MISSING,
                      Text(entry.error or "no answer", style="red"))
             continue
         state = _state_text(s.state)
@@ -145,7 +178,8 @@ def render_ls_table(entries: Sequence[KeyEntry]) -> Table:
             state.append(f" ({entry.error})", style="red")
         _add_row(table, entry.key, format_process(s.producer_pid, s.producer_uid), s.description,
                  f"{s.format} {s.width}x{s.height}", s.backend,
-                 f"{s.frame_subscriber_count}+{s.packet_subscriber_count}", format_fps(s.fps), state)
+                 f"{s.frame_subscriber_count}+{s.packet_subscriber_count}", format_fps(s.fps), format_facts(s.facts),
+                 state)
     return table
 
 
@@ -159,6 +193,20 @@ def entries_to_json(entries: Iterable[KeyEntry]) -> str:
 
 
 # --- Prometheus ---
+_FACT_LABELS = ["key", "time_base", "frame_rate", "sample_aspect_ratio", "color_matrix", "color_range",
+                "color_primaries", "color_transfer"]
+
+
+def _fact_labels(status: StreamStatus) -> list[str]:
+    f, c = status.facts, status.facts.color
+
+    def ratio(value: Fraction | None) -> str:
+        return "" if value is None else format_rational(value)
+
+    return [status.key, ratio(f.time_base), ratio(f.frame_rate), ratio(f.sample_aspect_ratio), c.matrix_name,
+            c.range_name, c.primaries_name, c.transfer_name]
+
+
 class _StatusCollector:
     """Turns statuses into metric families when the registry is rendered."""
 
@@ -175,6 +223,8 @@ class _StatusCollector:
                                  "stalled, waiting for its first frame, closed, or nobody answers", labels=["key"])
         info = InfoMetricFamily("cuframes_stream", "What the producer publishes",
                                 labels=["key", "backend", "format", "width", "height", "state", "description"])
+        facts = InfoMetricFamily("cuframes_stream_facts", "The stream facts the producer states: rationals as "
+                                 "num/den (empty: unknown), colours by FFmpeg's names", labels=_FACT_LABELS)
         gauges = {
             name: GaugeMetricFamily(f"cuframes_{name}", text, labels=["key"]) for name, text in (
                 ("latest_seq", "Sequence number of the newest published frame"),
@@ -183,6 +233,7 @@ class _StatusCollector:
                 ("slots", "Frame slots in the producer's pool"),
                 ("max_subscribers", "Subscribers the producer accepts at most, per role (frames, packets)"),
                 ("producer_pid", "The producer's process id (0: another PID namespace)"),
+                ("nominal_fps", "The nominal frame rate the producer states (absent: variable or unknown)"),
             )}
         subscribers = GaugeMetricFamily("cuframes_subscribers", "Connected subscribers", labels=["key", "role"])
 
@@ -215,9 +266,11 @@ class _StatusCollector:
             up.add_metric([s.key], 1)
             live.add_metric([s.key], 1 if s.live else 0)
             info.add_metric([s.key, s.backend, s.format, str(s.width), str(s.height), s.state, s.description], {})
+            facts.add_metric(_fact_labels(s), {})
+            nominal = None if s.facts.frame_rate is None else float(s.facts.frame_rate)
             for name, value in (("latest_seq", s.latest_seq), ("fps", s.fps), ("age_seconds", s.age_s),
                                 ("slots", s.slot_count), ("max_subscribers", s.max_subscribers),
-                                ("producer_pid", s.producer_pid)):
+                                ("producer_pid", s.producer_pid), ("nominal_fps", nominal)):
                 if value is not None:  # unknown is absent, never a made-up 0
                     gauges[name].add_metric([s.key], value)
             for role in ROLES:
@@ -238,7 +291,7 @@ class _StatusCollector:
                 packets_overwritten.add_metric(labels, p.overwritten)
                 packets_capacity.add_metric(labels, p.capacity_bytes)
 
-        families = [up, live, info, *gauges.values(), subscribers, received, missed, held, latency,
+        families = [up, live, info, facts, *gauges.values(), subscribers, received, missed, held, latency,
                     packets_seq, packets_bytes, packets_keyframes, packets_overwritten, packets_capacity]
         # A family with no sample would only add HELP/TYPE noise (e.g. packets of a producer without a ring).
         yield from (family for family in families if family.samples)

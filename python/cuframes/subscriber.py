@@ -15,6 +15,7 @@ from ._slices import call_in_slices, producer_absent_or_busy
 from .errors import (DisconnectedError, InvalidArgumentError, LimitError, NotFoundError, ProducerDiedError, StateError,
                      TimeoutError)
 from .frame import Frame
+from .stream_facts import StreamFacts
 
 __all__ = ["Subscriber", "FrameInfo"]
 
@@ -139,8 +140,11 @@ class Subscriber(StreamInfo):
         core = self._core
         if core is None or core.closed:
             return f"<cuframes.Subscriber {self._key!r} closed>"
-        return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
-                f"last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
+        facts = StreamFacts._from_core(core.facts)
+        rate = "" if facts.frame_rate is None else f" {facts.frame_rate} fps"
+        color = "" if not facts.color.specified else f" {facts.color.matrix_name}/{facts.color.range_name}"
+        return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height}{rate}{color} on "
+                f"{core.backend} last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
 
     # --- properties (the stream's own are in StreamInfo) ---
     @property
