@@ -1,4 +1,4 @@
-"""The `cuframes` command line: demo, publish, ls, stat, cat, snapshot, bench, info."""
+"""The `cuframes` command line: demo, publish, record, ls, stat, cat, snapshot, bench, info."""
 
 from __future__ import annotations
 
@@ -177,8 +177,9 @@ def _register_subcommands() -> None:
     # package (PyAV, prometheus_client): those load when a command runs.
     from .cli_inspect import COMMANDS
     from .cli_publish import publish
+    from .cli_record import record
 
-    for command in (*COMMANDS, publish):
+    for command in (*COMMANDS, publish, record):
         main.add_command(command)
 
 
