@@ -102,6 +102,8 @@ class MuxedFile:
         packet.stream = self._stream
         try:
             self._container.mux(packet)
+        except BrokenPipeError:
+            raise  # the reader of a pipe went away: a normal end, the caller's to tell
         except (self._av.error.FFmpegError, OSError) as error:
             raise RecordingError(f"cannot write to {self.name}: {error}", errno=getattr(error, "errno", None)) \
                 from None

@@ -9,13 +9,16 @@ from fractions import Fraction
 
 from .packets import Packet
 
-__all__ = ["RecordingTimeline", "Stamp", "FALLBACK_TIME_BASE"]
+__all__ = ["RecordingTimeline", "Stamp", "FALLBACK_TIME_BASE", "DEFAULT_GAP_S"]
 
 log = logging.getLogger("cuframes.record")
 
 #: The time base assumed for a producer that states none: the 90 kHz clock of
 #: MPEG-TS and RTP, which most cameras' timestamps count.
 FALLBACK_TIME_BASE = Fraction(1, 90_000)
+#: Seconds of the producer's clock between two packets, beyond what their
+#: timestamps say, that count as an outage.
+DEFAULT_GAP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class RecordingTimeline:
     collapsed.
     """
 
-    def __init__(self, time_base: Fraction, *, frame_rate: Fraction | None, gap_threshold: float) -> None:
+    def __init__(self, time_base: Fraction, *, frame_rate: Fraction | None, gap_threshold: float = DEFAULT_GAP_S) -> None:
         self.time_base = time_base
         self._gap_threshold = gap_threshold
         self._frame_ticks = max(1, round(1 / (frame_rate * time_base))) if frame_rate else 1

@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ._console import console as make_console
+from ._record_timeline import DEFAULT_GAP_S
 from ._console import print_error
 from .cli_publish import _log_to
 from .errors import Error
@@ -58,7 +59,7 @@ def _muxer_option(ctx: click.Context, param: click.Parameter, values: tuple[str,
               help="Seconds to wait for the producer and its first packet.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
               help="Then, seconds to wait for each next packet (default: forever, through outages).")
-@click.option("--gap-threshold", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+@click.option("--gap-threshold", type=click.FloatRange(min=0.01), default=DEFAULT_GAP_S, show_default=True,
               help="Seconds between two packets, beyond what their timestamps say, that count as an outage: "
                    "kept as a gap in the timeline.")
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds.")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ._mux import MuxedFile, RecordingError, container_format, parameter_sets
-from ._record_timeline import FALLBACK_TIME_BASE, RecordingTimeline
+from ._record_timeline import DEFAULT_GAP_S, FALLBACK_TIME_BASE, RecordingTimeline
 from .errors import DisconnectedError, InvalidArgumentError, TimeoutError
 from .packets import Packet, PacketSubscriber
 from .urls import parse_url
@@ -105,7 +105,7 @@ class Recorder:
 
     def __init__(self, url: str, out: str, *, format: str | None = None, segment: float | None = None,
                  options: dict[str, str] | None = None, follow: bool = True, timeout: float | None = 10.0,
-                 idle_timeout: float | None = None, gap_threshold: float = 1.0) -> None:
+                 idle_timeout: float | None = None, gap_threshold: float = DEFAULT_GAP_S) -> None:
         self._address = parse_url(url)
         self._pattern = os.fspath(out)
         self._format = container_format(self._pattern, format)
