@@ -91,3 +91,14 @@ def test_muxed_packets_pipe_into_ffmpeg_with_their_timestamps(children, key, bac
     assert frame_hashes(out)[0] == frame_hashes(source)[0]
     times = [frame["pts_time"] for frame in frames(out)]
     assert all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_a_reader_that_goes_away_ends_a_muxed_pipe_quietly(children, key, backend):
+    """`cat --packets --format nut | head -c 3000`: no trailer can be written; exit 0, no error."""
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "2000", "--interval", "0.005",
+                              "--time-base", "1/90000", "--frame-rate", "30", "--pts-step", "3000")
+    children.read_line(producer, "up")
+    done = subprocess.run(f"{sys.executable} -m cuframes cat {key} --packets --format nut | head -c 3000 | wc -c",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["3000"]
+    assert "error" not in done.stderr, done.stderr

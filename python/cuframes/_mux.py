@@ -103,7 +103,8 @@ class MuxedFile:
         try:
             self._container.mux(packet)
         except BrokenPipeError:
-            raise  # the reader of a pipe went away: a normal end, the caller's to tell
+            self._abandon()  # no trailer can reach a reader that went away
+            raise  # a normal end for a pipe: the caller's to tell
         except (self._av.error.FFmpegError, OSError) as error:
             raise RecordingError(f"cannot write to {self.name}: {error}", errno=getattr(error, "errno", None)) \
                 from None
@@ -117,6 +118,8 @@ class MuxedFile:
             return
         try:
             container.close()
+        except BrokenPipeError:
+            raise
         except (self._av.error.FFmpegError, OSError) as error:
             raise RecordingError(f"cannot finish {self.name}: {error}", errno=getattr(error, "errno", None)) \
                 from None
