@@ -172,3 +172,63 @@ def test_sigterm_finishes_an_mp4(children, key, backend, tmp_path):
     hashes, log = frame_hashes(out)
     assert len(hashes) > 10 and "error" not in log.lower(), log
     assert f"{len(hashes)} packet(s)" in done.stderr, done.stderr
+
+
+def test_the_recorder_from_python_stops_when_asked_and_finishes_its_file(children, key, backend, tmp_path):
+    import threading
+
+    from cuframes.record import Recorder
+
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "3000", "--gop", "10", *FACTS_30,
+                              "--interval", "0.005")
+    children.read_line(producer, "up")
+    out = tmp_path / "python.mp4"
+    with Recorder(key, str(out), timeout=30) as recorder:
+        stopper = threading.Timer(1.5, recorder.stop)
+        stopper.start()
+        stats = recorder.run()
+        stopper.join()
+        assert recorder.current_file is None  # finished by run()
+    assert stats.ended == "stopped" and stats.files == [str(out)] and stats.packets > 10
+    assert len(frame_hashes(out)[0]) == stats.packets
+
+
+def test_an_existing_file_is_never_overwritten(children, key, backend, tmp_path):
+    out = tmp_path / "taken.mkv"
+    out.write_bytes(b"an earlier recording")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "30", *FACTS_30)
+    recorder = start_recorder(children, key, out, "--no-follow", "--count", "20")
+    children.read_line(producer, "up")
+    done = children.wait(recorder)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == b"an earlier recording"
+    assert len(frames(tmp_path / "taken-1.mkv")) == 20 and str(tmp_path / "taken-1.mkv") in done.stderr
+
+
+@pytest.mark.parametrize("out, options, complaint", [
+    ("cam1.avi", {}, "cannot tell the container"),
+    ("cam1.mkv", {"format": "flv"}, "unknown container format"),
+    ("cam1.mkv", {"segment": 60}, "needs a strftime pattern"),
+    ("cam1-%H%M%S.mkv", {"segment": 0}, "positive number of seconds"),
+])
+def test_the_recorder_says_what_it_cannot_do(out, options, complaint):
+    import cuframes
+    from cuframes.record import Recorder
+
+    with pytest.raises(cuframes.InvalidArgumentError, match=complaint):
+        Recorder("cam1", out, **options)
+
+
+def test_the_status_line_on_a_terminal_shows_the_recording():
+    import io
+
+    from rich.console import Console
+
+    from cuframes.cli_record import _Status
+    from cuframes.record import RecordingStats
+
+    screen = io.StringIO()
+    with _Status(Console(file=screen, force_terminal=True, width=200), "cam1") as status:
+        status.update(RecordingStats(packets=42, bytes=2_000_000, files=["cam1.mkv"], seconds=3.5, gaps=1))
+    shown = screen.getvalue()
+    assert "recording cam1 -> cam1.mkv" in shown and "42 packets (2.0 MB)" in shown and "gaps 1" in shown
