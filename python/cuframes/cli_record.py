@@ -19,8 +19,8 @@ from rich.live import Live
 from rich.text import Text
 
 from ._console import console as make_console
-from ._record_timeline import DEFAULT_GAP_S
 from ._console import print_error
+from ._record_timeline import DEFAULT_GAP_S
 from .cli_publish import _log_to
 from .errors import Error
 
