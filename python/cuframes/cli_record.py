@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["record"]
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+_FILES_LISTED = 10
 
 
 def _muxer_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
@@ -96,7 +97,9 @@ def record(url: str, out: str, format_: str | None, segment: float | None, optio
             print_error(err, error)
             sys.exit(EXIT_ERROR)
     err.print(f"cuframes record {url}: {stats.summary()}", highlight=False, soft_wrap=True)
-    for path in stats.files:
+    # A long run with short segments writes thousands of files: name the first and last ones.
+    shown = stats.files if len(stats.files) <= _FILES_LISTED else [stats.files[0], "...", stats.files[-1]]
+    for path in shown:
         err.print(f"  {path}", highlight=False, soft_wrap=True)
     sys.exit(EXIT_INTERRUPTED if interrupted.is_set() else EXIT_OK)
 
