@@ -32,11 +32,13 @@ with FileSource(path) as source, cuframes.Publisher(key, source.width, source.he
 
 
 def b_frame_clip(path: Path, *, seconds: int, fps: int = 30, gop: int, width: int = 160, height: int = 96) -> Path:
-    """An H.264 MP4 with B-frames (pts != dts) and a keyframe every ``gop`` frames."""
+    """An H.264 MP4 with B-frames (pts != dts), a keyframe every ``gop`` frames, tagged BT.709 limited range."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = gop
+        context = stream.codec_context
+        context.colorspace, context.color_range, context.color_primaries, context.color_trc = 1, 1, 1, 1
         stream.codec_context.options = {"bf": "2", "preset": "veryfast", "sc_threshold": "0",
                                         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
         columns = np.arange(width)[None, :]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from packet_producer import PACKET_PRODUCER
-from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames
+from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames, probe
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
                                 reason="needs ffmpeg and ffprobe")
@@ -56,6 +56,9 @@ def test_a_b_frame_file_records_bit_exact_with_its_timestamps(children, key, bac
     assert times == pytest.approx([n / FPS for n in range(90)], abs=1e-3)
     for log in (decode_log, done.stderr):
         assert "Timestamps are unset" not in log and "non monotonically" not in log, log
+    header = probe(out, "stream=color_space,color_range,color_primaries,avg_frame_rate")["streams"][0]
+    assert header == {"color_space": "bt709", "color_range": "tv", "color_primaries": "bt709",
+                      "avg_frame_rate": "30/1"}  # the stream facts, in the file's header
 
 
 def test_segments_start_at_keyframes_play_alone_and_add_up_to_the_stream(children, key, backend, tmp_path):
