@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from ._mux import apply_facts
 from .cat import FFMPEG_DEMUXERS
 from .errors import DisconnectedError, ProducerDiedError
 from .packets import Packet, PacketSubscriber
@@ -190,10 +191,4 @@ def _apply_facts(video: Any, facts: StreamFacts) -> None:
     """Gives PyAV's video stream the producer's facts, where the producer stated them."""
     if facts.time_base is not None:
         video.time_base = facts.time_base
-    context = video.codec_context
-    color = facts.color
-    if color.specified:
-        context.colorspace, context.color_range = color.matrix, color.range
-        context.color_primaries, context.color_trc = color.primaries, color.transfer
-    if facts.sample_aspect_ratio is not None:
-        context.sample_aspect_ratio = facts.sample_aspect_ratio
+    apply_facts(video.codec_context, facts)

@@ -1,4 +1,4 @@
-"""The `cuframes` command line: demo, publish, ls, stat, cat, snapshot, bench, info."""
+"""The `cuframes` command line: demo, publish, record, ls, stat, cat, snapshot, bench, info."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import stat
 import sys
 
 import click
+from rich.markup import escape
 
 from . import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
 from ._console import console as make_console
@@ -72,20 +73,26 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
 @click.option("--follow", is_flag=True,
               help="Follow the key across producer restarts instead of ending when the producer goes "
                    "(frames: the new producer must publish the same format and size).")
-@click.option("--fps", type=click.FloatRange(min=0.001), default=25.0, show_default=True,
-              help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own).")
+@click.option("--format", "packet_format", type=click.Choice(["annexb", "nut", "mpegts"]),
+              default="annexb", show_default=True,
+              help="--packets: a raw Annex-B stream (no timestamps: ffmpeg counts frames at one rate and an outage "
+                   "vanishes), or muxed into nut or mpegts with the producer's pts and dts.")
+@click.option("--fps", type=click.FloatRange(min=0.001), default=None,
+              help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own); "
+                   "default: the stream's nominal rate, else 25 (with a warning).")
 @click.option("--ffmpeg-args", is_flag=True,
               help="Print the ffmpeg input options that read this output, and exit.")
 @click.option("--on-loss", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
               help="When the reader falls more than the producer's pool (or packet ring) behind and items are "
                    "lost: warn on stderr with the counts and go on, or fail (exit 1) before writing past the gap.")
 def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float, idle_timeout: float | None,
-        follow: bool, fps: float, ffmpeg_args: bool, on_loss: str) -> None:
+        follow: bool, packet_format: str, fps: float | None, ffmpeg_args: bool, on_loss: str) -> None:
     """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
-    Record the camera's own stream, without re-encoding:
-      cuframes cat cuframes://cam1 --packets | ffmpeg -f h264 -i - -c copy cam1.mp4
+    Pipe the camera's own stream, with its timestamps, into ffmpeg (to record it,
+    cuframes record is simpler):
+      cuframes cat cuframes://cam1 --packets --format nut | ffmpeg -f nut -i - -c copy cam1.mkv
     \b
     Or encode the decoded frames; ffmpeg reads them with the options --ffmpeg-args prints:
       cuframes cat cuframes://cam1 --count 250 | \\
@@ -100,6 +107,8 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
 
     if frames and packets:
         raise click.UsageError("give --frames or --packets, not both")
+    if packet_format != "annexb" and not packets:
+        raise click.UsageError("--format applies to --packets (frames are rawvideo)")
     what = "packet" if packets else "frame"
     err = make_console(stderr=True)
     lost_total = 0
@@ -114,15 +123,22 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
     on_lost = fail_on_loss(what) if on_loss == "fail" else lost
     try:
         if ffmpeg_args:
-            args = ffmpeg_packet_input_args if packets else ffmpeg_input_args
-            click.echo(" ".join(args(url, fps=fps, timeout=timeout)))
+            def warn(message: str) -> None:
+                err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+            if packets:
+                args = ffmpeg_packet_input_args(url, fps=fps, timeout=timeout, format=packet_format, warn=warn)
+            else:
+                args = ffmpeg_input_args(url, fps=fps, timeout=timeout, warn=warn)
+            click.echo(" ".join(args))
             return
         if packets:
             def reconnected() -> None:
                 err.print("cuframes cat: the producer restarted; going on at its first keyframe", highlight=False)
 
             written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                    idle_timeout=idle_timeout, on_loss=on_lost, on_reconnect=reconnected)
+                                    idle_timeout=idle_timeout, on_loss=on_lost, on_reconnect=reconnected,
+                                    format=packet_format)
         else:
             written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
                                    idle_timeout=idle_timeout, on_loss=on_lost)
@@ -177,8 +193,9 @@ def _register_subcommands() -> None:
     # package (PyAV, prometheus_client): those load when a command runs.
     from .cli_inspect import COMMANDS
     from .cli_publish import publish
+    from .cli_record import record
 
-    for command in (*COMMANDS, publish):
+    for command in (*COMMANDS, publish, record):
         main.add_command(command)
 
 

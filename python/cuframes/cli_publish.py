@@ -212,8 +212,8 @@ class _ConsoleLogHandler(logging.Handler):
 
 
 @contextmanager
-def _log_to(console: Console, verbose: bool) -> Iterator[None]:
-    logger = logging.getLogger("cuframes.sources")
+def _log_to(console: Console, verbose: bool, name: str = "cuframes.sources") -> Iterator[None]:
+    logger = logging.getLogger(name)
     handler = _ConsoleLogHandler(console)
     saved = (logger.level, logger.propagate)
     logger.addHandler(handler)
