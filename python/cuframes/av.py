@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from ._ffmpeg_names import FFMPEG_DEMUXERS
 from ._mux import apply_facts
-from .cat import FFMPEG_DEMUXERS
 from .errors import DisconnectedError, ProducerDiedError
 from .packets import Packet, PacketSubscriber
 from .stream_facts import StreamFacts

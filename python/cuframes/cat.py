@@ -10,16 +10,14 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ._ffmpeg_names import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
 from .errors import DisconnectedError, Error, ERR_LIMIT
 from .packets import Packet, PacketSubscriber
 from .subscriber import Subscriber
 from .urls import parse_url
 
-__all__ = ["write_frames", "write_packets", "ffmpeg_input_args", "ffmpeg_packet_input_args", "FFMPEG_PIXEL_FORMATS",
-           "FFMPEG_DEMUXERS", "PACKET_FORMATS", "DEFAULT_FPS", "LossError", "fail_on_loss"]
-
-# cuframes codec -> ffmpeg's demuxer of its Annex-B elementary stream.
-FFMPEG_DEMUXERS = {"h264": "h264", "hevc": "hevc"}
+__all__ = ["write_frames", "write_packets", "ffmpeg_input_args", "ffmpeg_packet_input_args", "PACKET_FORMATS",
+           "DEFAULT_FPS", "LossError", "fail_on_loss"]
 
 #: --format of --packets: a raw Annex-B elementary stream (no timestamps), or a
 #: container with the producer's pts and dts -> ffmpeg's muxer and demuxer.
@@ -27,12 +25,6 @@ PACKET_FORMATS = {"annexb": None, "nut": "nut", "mpegts": "mpegts"}
 
 #: The rate --ffmpeg-args states for a stream that states none (ffmpeg's own default).
 DEFAULT_FPS = 25
-
-# cuframes format -> ffmpeg pix_fmt of the same packed layout.
-FFMPEG_PIXEL_FORMATS = {
-    "nv12": "nv12", "p010": "p010le", "i420": "yuv420p", "rgb24": "rgb24", "bgr24": "bgr24",
-    "rgba": "rgba", "bgra": "bgra", "gray8": "gray",
-}
 
 
 class LossError(Error):
