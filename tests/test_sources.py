@@ -42,6 +42,7 @@ from cuframes.sources import (
     run_publish,
 )
 from cuframes.sources.rtsp import redact
+from cuframes.sources.source_reader import readers_left_behind
 from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.timeline import PtsTimeline
 from cuframes.sources.timestamps import MAX_HELD_FRAMES, TimestampFiller
@@ -640,9 +641,13 @@ def test_publish_loop_stops_at_once_on_a_stalled_camera(rtsp_server):
         threading.Thread(target=stall_then_stop, daemon=True).start()
         stats = run_publish(source, pub, stop=stop)
         took = time.monotonic() - stop_set_at[0]
+        # The reader is still in the stalled read: `cuframes publish` must leave with
+        # os._exit rather than finalize the interpreter under it.
+        left_behind = readers_left_behind()
     rtsp_server.signal(signal.SIGCONT)
     assert stats.ended == "stopped" and stats.frames >= 30 and source.closed
     assert took < 1.0, f"stopping took {took:.1f} s (the read timeout is 5 s)"
+    assert left_behind
 
 
 @pytest.mark.timeout(30)

@@ -8,6 +8,7 @@ The command is defined here and registered in cli.py (``main.add_command(publish
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,6 +29,7 @@ from .errors import Error
 from .publisher import Publisher
 from .sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
                       run_publish)
+from .sources.source_reader import readers_left_behind
 
 __all__ = ["publish"]
 
@@ -128,6 +130,13 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
                    "max_frames": max_frames, "duration": duration}
     with _log_to(err, verbose):
         code = _publish(err, key, spec, source_options, publisher_options, run_options)
+    if readers_left_behind():
+        # The publisher is closed and its socket gone; only the reader stuck in a
+        # stalled camera's read remains, and finalizing the interpreter under it
+        # can crash (see readers_left_behind). Leave without finalizing.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -22,10 +22,20 @@ from typing import Union
 
 from .items import SourceItem, VideoFrame, VideoSource
 
-__all__ = ["SourceReader", "END"]
+__all__ = ["SourceReader", "END", "readers_left_behind"]
 
 # How often a reader blocked on a full queue looks at the stop flag.
 _STOP_CHECK_S = 0.1
+_THREAD_NAME = "cuframes-source-reader"
+
+
+def readers_left_behind() -> bool:
+    """True while a stopped reader is still inside its source (a blocking read of a
+    stalled camera). A process must then not finalize its interpreter: the reader's
+    native read calls back into Python (PyAV's interrupt callback), and a daemon
+    thread that takes the GIL during finalization can crash the process (SIGSEGV
+    was seen). Such a process ends with os._exit once its own clean-up is done."""
+    return any(thread.name == _THREAD_NAME and thread.is_alive() for thread in threading.enumerate())
 
 
 class _End:
@@ -51,7 +61,7 @@ class SourceReader:
         self._queue: queue.Queue[Union[SourceItem, _End, _Failed]] = queue.Queue(maxsize=depth)
         self._frame_done = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), name="cuframes-source-reader", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(source,), name=_THREAD_NAME, daemon=True)
         self._thread.start()
 
     def get(self, timeout: float) -> SourceItem | _End | None:
