@@ -14,14 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import cuframes
 from encoded import encode
 
+#: The tests' folder, for children that import the tests' helpers: an absolute path, so the
+#: tests run from any working directory.
+TESTS_DIR = str(Path(__file__).resolve().parent)
 #: What a test passes to children.spawn: runs main() with the child's arguments.
-PACKET_PRODUCER = "import sys; sys.path.insert(0, 'tests'); import packet_producer; packet_producer.main(sys.argv[1:])"
+PACKET_PRODUCER = (f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; "
+                   "packet_producer.main(sys.argv[1:])")
 
 
 def main(argv: list[str]) -> None:

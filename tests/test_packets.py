@@ -14,7 +14,7 @@ import pytest
 
 import cuframes
 from encoded import EncodedPacket, decode, encode
-from packet_producer import PACKET_PRODUCER
+from packet_producer import PACKET_PRODUCER, TESTS_DIR
 
 RING = 1 << 20
 
@@ -125,9 +125,9 @@ def test_after_the_producer_closes_the_last_packets_are_read_then_disconnected(p
 
 
 def test_a_killed_producer_surfaces_as_disconnected(children, key, backend):
-    producer = children.spawn("""
+    producer = children.spawn(f"""
         import sys, time, cuframes
-        sys.path.insert(0, "tests")
+        sys.path.insert(0, {TESTS_DIR!r})
         from encoded import encode
         packets, _ = encode("h264", frames=5, gop=5)
         pub = cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20)
