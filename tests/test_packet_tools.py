@@ -170,3 +170,20 @@ def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, back
                             capture_output=True, timeout=60)
     assert result.returncode == 1 and b"no packet from" in result.stderr, result.stderr.decode()
     children.wait(producer)
+
+
+def test_av_open_of_a_missing_key_raises_and_its_cleanup_reports_nothing(children, key):
+    # In dev mode (3.13 always) the finalizer of a half-made PacketStream reported an
+    # AttributeError ("no attribute '_subscriber'") as an ignored exception on stderr.
+    result = children.run("""
+        import gc, sys, cuframes, cuframes.av
+        try:
+            cuframes.av.open(sys.argv[1], timeout=0)
+        except cuframes.NotFoundError as error:
+            print("NotFoundError:", error)
+        gc.collect()
+        print("done")
+    """, key, env={"PYTHONDEVMODE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "NotFoundError: no producer for key" in result.stdout and "done" in result.stdout
+    assert result.stderr == "", result.stderr
