@@ -82,3 +82,11 @@ def test_snapshot_is_described_as_the_newest_frame_everywhere() -> None:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "cuframes snapshot" in line]
         assert lines and all("next frame" not in line for line in lines), lines
         assert any("newest frame" in line for line in lines), lines
+
+
+def test_the_supported_pythons_are_one_range_in_pyproject_and_readme() -> None:
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    oldest = re.search(r'^requires-python = ">=(3\.\d+)"', pyproject, re.M).group(1)
+    listed = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
+    assert listed and listed[0] == oldest, (oldest, listed)  # .ci/run tests the first and the last
+    assert f"supports Python {oldest} to {listed[-1]}" in README.read_text(encoding="utf-8")
