@@ -44,7 +44,7 @@ SELECTION=(
     test_multiprocess.py test_reliability.py test_lifecycle.py test_delivery.py test_wait_and_timing.py
     test_packets.py test_packet_tools.py test_examples.py test_c_examples.py test_leaks.py
     test_access_control.py test_hostile_peers.py test_resource_limits.py test_demo.py
-    test_publish_cli.py test_cat.py test_inspect_cli.py
+    test_publish_cli.py test_cat.py test_inspect_cli.py test_docs.py
 )
 if [ $# -gt 0 ]; then
     PYTEST_ARGS=("$@")

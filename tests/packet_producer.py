@@ -7,6 +7,11 @@ packet subscriber is attached, publishes every packet (and, with --frames-too,
 an NV12 frame of the same pts beside each), then closes. Options: --codec,
 --frames, --gop, --size WxH, --first-pts, --pause-at INDEX --pause S,
 --interval S (between packets), --ring BYTES, --description TEXT.
+
+A subscriber is counted when its handshake ends but chooses its join keyframe a
+moment later, when it maps the ring: a producer that publishes at once can be past
+the first keyframe by then (a loaded machine). With --go the producer waits for a
+line on stdin instead (spawn with stdin=True; send it once the subscriber exists).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--ring", type=int, default=1 << 20)
     parser.add_argument("--description", default="")
     parser.add_argument("--frames-too", action="store_true")
+    parser.add_argument("--go", action="store_true", help="publish after a line on stdin")
     args = parser.parse_args(argv)
     width, height = (int(n) for n in args.size.split("x"))
     packets, _ = encode(args.codec, frames=args.frames, gop=args.gop, width=width, height=height)
@@ -51,6 +57,8 @@ def main(argv: list[str]) -> None:
     with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
                             description=args.description) as pub:
         print("up", flush=True)
+        if args.go:
+            sys.stdin.readline()
         deadline = time.monotonic() + 20
         while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
