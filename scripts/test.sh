@@ -1,33 +1,56 @@
 #!/usr/bin/env bash
-# The test command (quoted by the README; .ci/run calls it):
-#   installs cuframes with its test extras into the current Python,
+# The test command (quoted by the README; .ci/run calls it), complete on a fresh
+# Debian or Ubuntu machine:
+#   installs the system packages that are missing (scripts/setup-debian.sh:
+#   apt-get, through sudo when not root; elsewhere it says what to install),
+#   installs cuframes with its test extras into PYTHON: the active virtual
+#   environment, else .venv (created here: Debian's python3 is externally managed),
 #   builds and runs the C++ unit tests (GoogleTest, ctest) in build/cpp-tests,
 #   then runs pytest against the installed package.
-# Extra arguments go to pytest. Environment: PYTHON (default python3), JOBS,
-# CUFRAMES_SANITIZE (address|thread, for the C++ tests).
+# Extra arguments go to pytest. Environment: PYTHON (an interpreter to install
+# into instead), JOBS, CUFRAMES_SANITIZE (address|thread, for the C++ tests),
+# CUFRAMES_TEST_CPP=0 (skip the C++ tests: the Python suite only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
+echo "== system packages (scripts/setup-debian.sh)"
+bash scripts/setup-debian.sh
+
+if [ -z "${PYTHON:-}" ]; then
+    if [ -n "${VIRTUAL_ENV:-}" ]; then
+        PYTHON=$VIRTUAL_ENV/bin/python
+    else
+        if [ ! -x .venv/bin/python ]; then
+            echo "== python3 -m venv .venv"
+            python3 -m venv .venv
+        fi
+        PYTHON=$PWD/.venv/bin/python
+    fi
+fi
 JOBS=${JOBS:-$(nproc)}
+echo "== $("$PYTHON" --version) ($(command -v "$PYTHON"))"
 
 echo "== pip install .[test]"
 "$PYTHON" -m pip install ".[test]"
 
-echo "== C++ unit tests (build/cpp-tests)"
-if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
-    # cuda.h (headers only) for this build, as pip's isolated build got it.
-    "$PYTHON" -m pip install nvidia-cuda-runtime
+if [ "${CUFRAMES_TEST_CPP:-1}" = 0 ]; then
+    echo "== C++ unit tests: skipped (CUFRAMES_TEST_CPP=0)"
+else
+    echo "== C++ unit tests (build/cpp-tests)"
+    if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
+        # cuda.h (headers only) for this build, as pip's isolated build got it.
+        "$PYTHON" -m pip install nvidia-cuda-runtime
+    fi
+    cmake -S . -B build/cpp-tests \
+        -DCMAKE_BUILD_TYPE=Debug \
+        -DCUFRAMES_BUILD_TESTS=ON \
+        -DCUFRAMES_BUILD_EXAMPLES=ON \
+        -DCUFRAMES_BUILD_PYTHON=OFF \
+        -DCUFRAMES_SANITIZE="${CUFRAMES_SANITIZE:-OFF}" \
+        -DPython_EXECUTABLE="$(command -v "$PYTHON")"
+    cmake --build build/cpp-tests -j "$JOBS"
+    ctest --test-dir build/cpp-tests --output-on-failure --timeout 120 -j "$JOBS"
 fi
-cmake -S . -B build/cpp-tests \
-    -DCMAKE_BUILD_TYPE=Debug \
-    -DCUFRAMES_BUILD_TESTS=ON \
-    -DCUFRAMES_BUILD_EXAMPLES=ON \
-    -DCUFRAMES_BUILD_PYTHON=OFF \
-    -DCUFRAMES_SANITIZE="${CUFRAMES_SANITIZE:-OFF}" \
-    -DPython_EXECUTABLE="$(command -v "$PYTHON")"
-cmake --build build/cpp-tests -j "$JOBS"
-ctest --test-dir build/cpp-tests --output-on-failure --timeout 120 -j "$JOBS"
 
 echo "== pytest"
 status=0

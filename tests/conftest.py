@@ -34,6 +34,11 @@ CHILD_TIMEOUT_S = 60.0
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gpu: needs a usable CUDA GPU (skipped when cuframes.cuda_available() is False)")
+    # pytest started in the background of a script (`... &`) inherits SIGINT ignored, and
+    # so would every child it starts: a child Python then never raises KeyboardInterrupt
+    # and the Ctrl-C tests hang. A handled signal is reset to the default in children.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

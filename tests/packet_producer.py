@@ -8,6 +8,11 @@ an NV12 frame of the same pts beside each), then closes. Options: --codec,
 --frames, --gop, --size WxH, --first-pts, --pause-at INDEX --pause S,
 --interval S (between packets), --ring BYTES, --description TEXT, --pts-step TICKS (pts
 units per frame, default 1), --time-base N/D and --frame-rate N/D (the stream facts).
+
+A subscriber is counted when its handshake ends but chooses its join keyframe a
+moment later, when it maps the ring: a producer that publishes at once can be past
+the first keyframe by then (a loaded machine). With --go the producer waits for a
+line on stdin instead (spawn with stdin=True; send it once the subscriber exists).
 """
 
 from __future__ import annotations
@@ -15,14 +20,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import cuframes
 from encoded import encode
 
+#: The tests' folder, for children that import the tests' helpers: an absolute path, so the
+#: tests run from any working directory.
+TESTS_DIR = str(Path(__file__).resolve().parent)
 #: What a test passes to children.spawn: runs main() with the child's arguments.
-PACKET_PRODUCER = "import sys; sys.path.insert(0, 'tests'); import packet_producer; packet_producer.main(sys.argv[1:])"
+PACKET_PRODUCER = (f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; "
+                   "packet_producer.main(sys.argv[1:])")
 
 
 def main(argv: list[str]) -> None:
@@ -43,6 +53,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--pts-step", type=int, default=1)
     parser.add_argument("--time-base")
     parser.add_argument("--frame-rate")
+    parser.add_argument("--go", action="store_true", help="publish after a line on stdin")
     args = parser.parse_args(argv)
     facts = {name: getattr(args, name) for name in ("time_base", "frame_rate") if getattr(args, name)}
     width, height = (int(n) for n in args.size.split("x"))
@@ -51,6 +62,8 @@ def main(argv: list[str]) -> None:
     with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
                             description=args.description, **facts) as pub:
         print("up", flush=True)
+        if args.go:
+            sys.stdin.readline()
         deadline = time.monotonic() + 20
         while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -3,6 +3,7 @@ publisher's sliding ramp, pixel-exact."""
 
 from __future__ import annotations
 
+import ast
 import re
 import signal
 import sys
@@ -46,10 +47,11 @@ def test_stream_facts_example_reads_back_what_the_producer_stated(children, key,
                                                                for n in range(5)]
 
 
-def test_examples_are_valid_python() -> None:
+def test_examples_are_valid_python_for_the_oldest_supported_version() -> None:
+    pyproject = (EXAMPLES.parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    oldest = tuple(map(int, re.search(r'^requires-python = ">=(\d+)\.(\d+)"', pyproject, re.M).groups()))
     for path in EXAMPLES.glob("*.py"):
-        compile(path.read_text(), str(path), "exec")
-    assert sys.version_info >= (3, 9)
+        ast.parse(path.read_text(), str(path), feature_version=oldest)
 
 
 def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key, backend, cf_dir) -> None:
@@ -95,12 +97,33 @@ def test_low_latency_example_reports_its_figures(children, key, backend) -> None
     run = run_example(children, "low_latency.py", "--key", key, "--frames", "50", "--backend", backend)
     done = children.wait(run, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert f"50 frames on {backend}, stream_ordered={backend == 'cuda'}, spin=5 ms" in done.stdout
+    # "latest" delivery: under load the consumer skips to the newest frame, and says so.
+    counts = re.search(rf"(\d+) of 50 frames received on {backend} \((\d+) skipped by latest delivery\), "
+                       rf"stream_ordered={backend == 'cuda'}, spin=5 ms", done.stdout)
+    assert counts, done.stdout
+    received, skipped = int(counts.group(1)), int(counts.group(2))
+    assert 1 <= received <= 50 and received + skipped == 50, done.stdout
     latency = float(re.search(r"holds the frame: p50 ([0-9.]+) us", done.stdout).group(1))
     overhead = float(re.search(r"over the sync .*: p50 ([0-9.]+) us", done.stdout).group(1))
     assert 0 < latency < 100_000 and 0 < overhead < 100_000
 
 
+def test_low_latency_example_fails_when_its_consumer_fails(children, key, backend) -> None:
+    # The consumer runs on a thread: an error there, after a few frames, must still fail the example.
+    run = children.spawn(f"""
+        import itertools, runpy, sys, cuframes
+        calls, next_frame = itertools.count(), cuframes.Subscriber.next
+        def failing_next(self, timeout=None):
+            if next(calls) < 3:
+                return next_frame(self, timeout)
+            raise TimeoutError("no frame (injected by the test)")
+        cuframes.Subscriber.next = failing_next
+        sys.argv = ["low_latency.py"] + sys.argv[1:]
+        runpy.run_path({str(EXAMPLES / "low_latency.py")!r}, run_name="__main__")
+    """, "--key", key, "--frames", "20", "--backend", backend)
+    done = children.wait(run, timeout=60)
+    assert done.returncode != 0, done.stdout
+    assert done.stderr.rstrip().splitlines()[-1] == "TimeoutError: no frame (injected by the test)", done.stderr
 
 
 def test_record_packets_writes_a_stream_that_decodes(children, key, backend, tmp_path) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 import cuframes
 from cuframes import cli_inspect
 from cuframes.cli_inspect import bench, find_bench_harness, ls, snapshot, stat
 from cuframes.status import KeyEntry
+from cli_invoke import invoke_cli
 from test_status_render import busy_stream, camera_stream, quiet_stream
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
@@ -33,7 +34,7 @@ needs_observer = pytest.mark.skipif(not (hasattr(cuframes, "stat") and hasattr(c
 
 
 def invoke(command, args: list[str]) -> Result:
-    return CliRunner().invoke(command, args, catch_exceptions=False)
+    return invoke_cli(command, args, catch_exceptions=False)
 
 
 def assert_clean_error(result: Result, *fragments: str) -> None:

@@ -190,3 +190,20 @@ def test_av_open_raises_when_the_producer_dies_instead_of_ending(children, key, 
         with pytest.raises(cuframes.ProducerDiedError):
             for _ in demuxed:
                 pass
+
+
+def test_av_open_of_a_missing_key_raises_and_its_cleanup_reports_nothing(children, key):
+    # In dev mode (3.13 always) the finalizer of a half-made PacketStream reported an
+    # AttributeError ("no attribute '_subscriber'") as an ignored exception on stderr.
+    result = children.run("""
+        import gc, sys, cuframes, cuframes.av
+        try:
+            cuframes.av.open(sys.argv[1], timeout=0)
+        except cuframes.NotFoundError as error:
+            print("NotFoundError:", error)
+        gc.collect()
+        print("done")
+    """, key, env={"PYTHONDEVMODE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "NotFoundError: no producer for key" in result.stdout and "done" in result.stdout
+    assert result.stderr == "", result.stderr

@@ -14,7 +14,7 @@ import pytest
 
 import cuframes
 from encoded import EncodedPacket, decode, encode
-from packet_producer import PACKET_PRODUCER
+from packet_producer import PACKET_PRODUCER, TESTS_DIR
 
 RING = 1 << 20
 
@@ -125,9 +125,9 @@ def test_after_the_producer_closes_the_last_packets_are_read_then_disconnected(p
 
 
 def test_a_killed_producer_surfaces_as_disconnected(children, key, backend):
-    producer = children.spawn("""
+    producer = children.spawn(f"""
         import sys, time, cuframes
-        sys.path.insert(0, "tests")
+        sys.path.insert(0, {TESTS_DIR!r})
         from encoded import encode
         packets, _ = encode("h264", frames=5, gop=5)
         pub = cuframes.Publisher(sys.argv[1], 160, 96, backend=sys.argv[2], packet_ring_bytes=1 << 20)
@@ -230,9 +230,10 @@ RESTARTING = ("--frames", "12", "--gop", "6")
 
 
 def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, key, backend):
-    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING)
+    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--go", stdin=True)
     children.read_line(first, "up")
     with cuframes.PacketSubscriber(key, reconnect=True) as sub:
+        first.send("go")  # the subscriber has chosen its join point: the first keyframe
         before = [sub.next(10.0) for _ in range(12)]
         children.wait(first)
         second = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--first-pts", "1000")
@@ -249,9 +250,10 @@ def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, 
 
 
 def test_without_reconnect_the_producers_end_is_final(children, key, backend):
-    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING)
+    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--go", stdin=True)
     children.read_line(first, "up")
     with cuframes.PacketSubscriber(key) as sub:
+        first.send("go")  # the subscriber has chosen its join point: the first keyframe
         assert len(list(sub)) == 12  # iteration ends at the producer's close
         children.wait(first)
         with pytest.raises(cuframes.DisconnectedError, match="closed the stream"):

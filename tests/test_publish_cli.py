@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_invoke import invoke_cli
 
 import cuframes
 from cuframes._pattern import TestPattern
@@ -323,7 +323,7 @@ def test_nvdec_without_its_package_names_the_extra(cf_dir, key, h264_clip):
 
 
 def test_help_lists_the_source_forms():
-    result = CliRunner().invoke(publish, ["--help"])
+    result = invoke_cli(publish, ["--help"])
     assert result.exit_code == 0
     for form in ("testsrc[:WIDTHxHEIGHT][@FPS]", "rtsp://", "--packet-ring-bytes", "--loop", "--duration",
                  "--frames", "--decoder [cpu|nvdec]"):
@@ -331,5 +331,5 @@ def test_help_lists_the_source_forms():
 
 
 def test_key_is_required():
-    result = CliRunner().invoke(publish, ["testsrc"])
+    result = invoke_cli(publish, ["testsrc"])
     assert result.exit_code == 2 and "--key" in result.output

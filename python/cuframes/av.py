@@ -39,6 +39,9 @@ class PacketStream(io.RawIOBase):
 
     def __init__(self, url: str, *, timeout: float | None = 10.0, count: int | None = None,
                  idle_timeout: float | None = None) -> None:
+        # Set before anything can raise: IOBase's finalizer calls close() on a half-made
+        # object too (3.13 reports what it raises, older versions only under -X dev).
+        self._subscriber: PacketSubscriber | None = None
         super().__init__()
         address = parse_url(url)
         self._subscriber = PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout)
@@ -67,6 +70,7 @@ class PacketStream(io.RawIOBase):
         return self.first.codec if self.first is not None else ""
 
     def _next_packet(self) -> Packet | None:
+        assert self._subscriber is not None  # set in __init__ before any read
         if self._remaining is not None and self._remaining <= 0:
             return None
         try:
@@ -98,7 +102,8 @@ class PacketStream(io.RawIOBase):
         return size
 
     def close(self) -> None:
-        self._subscriber.close()
+        if self._subscriber is not None:
+            self._subscriber.close()
         super().close()
 
 

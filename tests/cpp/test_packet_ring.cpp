@@ -104,7 +104,9 @@ TEST(PacketRing, AReaderThatKeepsUpSeesEveryRecordWhileTheWriterRuns) {
     std::thread producer([&] {
         std::string data = packet_of(24, 'w');
         for (uint64_t seq = 1; seq <= kRecords; ++seq) {
-            while (seq > consumed.load(std::memory_order_acquire) + 3) std::this_thread::yield();
+            // At most 64 records (1.5 KiB) ahead of the reader: far inside the ring,
+            // and few enough hand-offs between the threads to run on one loaded core.
+            while (seq > consumed.load(std::memory_order_acquire) + 64) std::this_thread::yield();
             data[5] = static_cast<char>(seq);
             writer.write(reinterpret_cast<const uint8_t *>(data.data()), data.size(), static_cast<int64_t>(seq), 0,
                          CUFRAMES_CODEC_H264, false);
@@ -114,7 +116,12 @@ TEST(PacketRing, AReaderThatKeepsUpSeesEveryRecordWhileTheWriterRuns) {
     for (uint64_t seq = 1; seq <= kRecords;) {
         PacketRecordCopy out;
         PacketRingReader::Read read = reader.read(seq, out);
-        if (read == PacketRingReader::Read::NotYet) continue;
+        if (read == PacketRingReader::Read::NotYet) {
+            // Let the writer run: on one loaded core a reader that spins here
+            // takes a whole time slice per record (minutes in all, under ASan).
+            std::this_thread::yield();
+            continue;
+        }
         if (read == PacketRingReader::Read::Overwritten) {
             ++overwritten;
         } else if (out.pts != static_cast<int64_t>(seq) || out.data.size() != 24 ||

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The system packages cuframes' tests need on Debian 12 / Ubuntu, in one list,
+# installed with apt-get when missing (through sudo when not root).
+#
+#   bash scripts/setup-debian.sh          # what scripts/test.sh needs
+#   bash scripts/setup-debian.sh --ci     # also what .ci/run's other steps need
+#
+# scripts/test.sh runs it first; .ci/run runs it with --ci. Packages already
+# installed are left alone, so it costs nothing on a machine that has them.
+# Where apt-get (or sudo, for a non-root user) is missing it lists what to
+# install and exits 0: the build then fails or the tests skip, each saying why.
+set -euo pipefail
+
+# Building the package, the C++ tests and the C examples; python3-venv for the
+# virtual environment scripts/test.sh makes on a Python that is externally managed.
+BUILD=(build-essential cmake libgtest-dev python3-venv)
+# ffmpeg/ffprobe check the files the tools write; GStreamer's RTSP server (run by
+# the system python3 through python3-gi) is the real server of the RTSP tests.
+TEST_TOOLS=(ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+# .ci/run's other steps: the micro-benchmarks (Google Benchmark), ASan/UBSan and
+# libFuzzer (clang and its runtimes).
+CI=(libbenchmark-dev clang libclang-rt-14-dev)
+
+usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
+PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")
+case "${1:-}" in
+    "") ;;
+    --ci) PACKAGES+=("${CI[@]}") ;;
+    *) usage ;;
+esac
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+    # dpkg-query says "install ok installed" only for a package that is fully there.
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup-debian.sh: the system packages are installed"
+    exit 0
+fi
+
+skip() {
+    echo "setup-debian.sh: $1; not installing: ${missing[*]}" >&2
+    echo "setup-debian.sh: install them with your package manager; the steps that need them will fail or skip" >&2
+    exit 0
+}
+command -v apt-get >/dev/null || skip "no apt-get (not Debian or Ubuntu)"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || skip "not root and no sudo"
+    SUDO=(sudo)
+fi
+echo "setup-debian.sh: apt-get install ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
