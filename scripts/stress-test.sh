@@ -44,7 +44,9 @@ SELECTION=(
     test_multiprocess.py test_reliability.py test_lifecycle.py test_delivery.py test_wait_and_timing.py
     test_packets.py test_packet_tools.py test_examples.py test_c_examples.py test_leaks.py
     test_access_control.py test_hostile_peers.py test_resource_limits.py test_demo.py
-    test_publish_cli.py test_cat.py test_inspect_cli.py test_docs.py
+    test_publish_cli.py test_cat.py test_inspect_cli.py test_docs.py test_restarts.py test_limits.py
+    test_stalled.py test_cli_pipes.py test_default_dir.py test_stream_facts.py test_stream_facts_sources.py
+    test_record.py test_cat_formats.py
 )
 if [ $# -gt 0 ]; then
     PYTEST_ARGS=("$@")

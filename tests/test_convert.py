@@ -11,11 +11,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import cuframes
 from cuframes.convert import resolve_color, yuv_to_rgb_affine
 from cuframes.stream_facts import ColorInfo
+from cli_invoke import invoke_cli
 
 av = pytest.importorskip("av")
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command line")
@@ -144,7 +144,7 @@ def test_snapshot_of_a_720p_clip_equals_ffmpeg(tagged, key, cf_dir, tmp_path):
     out = tmp_path / "snap.png"
     with cuframes.Publisher(key, 1280, 720, "i420", backend="host", facts=facts) as pub:
         pub.send(packed)
-        result = CliRunner().invoke(snapshot, [key, str(out), "--dir", str(cf_dir)])
+        result = invoke_cli(snapshot, [key, str(out), "--dir", str(cf_dir)])
     assert result.exit_code == 0, result.output
     with av.open(str(out)) as image:
         snapped = next(image.decode(video=0)).to_ndarray(format="rgb24")
