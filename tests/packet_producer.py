@@ -7,7 +7,8 @@ packet subscriber is attached, publishes every packet (and, with --frames-too,
 an NV12 frame of the same pts beside each), then closes. Options: --codec,
 --frames, --gop, --size WxH, --first-pts, --pause-at INDEX --pause S,
 --interval S (between packets), --ring BYTES, --description TEXT, --pts-step TICKS (pts
-units per frame, default 1), --time-base N/D and --frame-rate N/D (the stream facts).
+units per frame, default 1), --time-base N/D and --frame-rate N/D (the stream facts), --early N (packets
+published before waiting for a subscriber).
 
 A subscriber is counted when its handshake ends but chooses its join keyframe a
 moment later, when it maps the ring: a producer that publishes at once can be past
@@ -54,6 +55,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--time-base")
     parser.add_argument("--frame-rate")
     parser.add_argument("--go", action="store_true", help="publish after a line on stdin")
+    parser.add_argument("--early", type=int, default=0, help="packets published before a subscriber is attached")
     args = parser.parse_args(argv)
     facts = {name: getattr(args, name) for name in ("time_base", "frame_rate") if getattr(args, name)}
     width, height = (int(n) for n in args.size.split("x"))
@@ -64,10 +66,15 @@ def main(argv: list[str]) -> None:
         print("up", flush=True)
         if args.go:
             sys.stdin.readline()
-        deadline = time.monotonic() + 20
-        while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+
+        def wait_for_a_subscriber() -> None:
+            deadline = time.monotonic() + 20
+            while pub.packet_subscriber_count == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+
         for index, packet in enumerate(packets):
+            if index == args.early:
+                wait_for_a_subscriber()
             if index == args.pause_at:
                 time.sleep(args.pause)
             pts = args.first_pts + packet.pts * args.pts_step
@@ -76,6 +83,8 @@ def main(argv: list[str]) -> None:
                 pub.send(image, pts=pts)
             if args.interval:
                 time.sleep(args.interval)
+        if args.early >= len(packets):
+            wait_for_a_subscriber()
         time.sleep(0.2)  # the subscribers drain the ring before the producer's end
 
 

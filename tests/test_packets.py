@@ -249,6 +249,28 @@ def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, 
     assert len(decode("h264", b"".join(p.data for p in after))) == 12
 
 
+def test_reconnect_joins_a_restarted_producer_at_its_oldest_keyframe_even_after_it_closed(children, key, backend):
+    """A follower loses as little of the new producer as it can: it starts at the
+    oldest keyframe still in the ring, not the newest (where a new subscriber
+    joins), and a successor that already published everything and closed is
+    still read, never skipped as if it were the old producer closing."""
+    first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--go", stdin=True)
+    children.read_line(first, "up")
+    with cuframes.PacketSubscriber(key, reconnect=True) as sub:
+        first.send("go")
+        before = [sub.next(10.0) for _ in range(12)]
+        children.wait(first)
+        # Both of its GOPs are in the ring before the follower is back.
+        second = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--first-pts", "1000", "--early", "12")
+        children.read_line(second, "up")
+        after = [sub.next(10.0) for _ in range(12)]
+        assert sub.reconnect_count == 1
+    children.wait(second)
+    assert [p.pts for p in before] == list(range(12))
+    assert [p.pts for p in after] == list(range(1000, 1012))
+    assert after[0].reconnected and after[0].keyframe and after[0].overruns == 0
+
+
 def test_without_reconnect_the_producers_end_is_final(children, key, backend):
     first = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--go", stdin=True)
     children.read_line(first, "up")

@@ -71,8 +71,8 @@ ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std:
 // through `closing`) until it returns an attachment that is_successor()
 // accepts. It keeps on while no producer is up, a new one died in its
 // handshake or refuses for now (transient_refusal), or the one reached is no
-// successor (the old producer itself, still closing: the same epoch, or a
-// header already closed). Throws TIMEOUT at the deadline, STATE once closing,
+// successor (the old producer itself, still answering while it closes: the
+// same epoch). Throws TIMEOUT at the deadline, STATE once closing,
 // or whatever else connect throws. `what` names the subscriber.
 template <typename Connect, typename IsSuccessor>
 auto wait_for_next_producer(Connect connect, IsSuccessor is_successor, const std::atomic<bool> &closing,

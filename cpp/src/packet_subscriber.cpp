@@ -125,12 +125,17 @@ struct PacketSubscriber::Impl {
         attachment = attach_within(
             [&](int remaining_ms) { return std::make_shared<PacketAttachment>(key, socket_path, remaining_ms); },
             options.connect_timeout_ms);
-        adopt(*attachment);
+        adopt(*attachment, JoinAt::Latest);
     }
 
-    // Takes a (new) producer's facts, and joins its ring at the latest
-    // keyframe there is now, or at the first one after.
-    void adopt(const PacketAttachment &attached) {
+    // Where a subscriber starts in a producer's ring. A new subscriber is live:
+    // the latest keyframe there is now (or the first one after). One following
+    // its key across a restart loses as little as it can: the oldest keyframe
+    // still intact, its lost packets (any before it) counted as overruns.
+    enum class JoinAt { Latest, Oldest };
+
+    // Takes a (new) producer's facts, and joins its ring where `join` says.
+    void adopt(const PacketAttachment &attached, JoinAt join) {
         ring_bytes.store(attached.ring().data_bytes(), std::memory_order_relaxed);
         epoch.store(attached.epoch(), std::memory_order_relaxed);
         {
@@ -141,6 +146,11 @@ struct PacketSubscriber::Impl {
         uint64_t keyframe = header.latest_keyframe_seq.load(std::memory_order_acquire);
         uint64_t latest = checked_latest(attached.ring());
         joined = false;
+        if (join == JoinAt::Oldest) {
+            lost_from = 1;  // sequence numbers start at 1 in every producer's ring
+            min_join = 1;   // the scan starts at the ring's oldest intact record
+            return;
+        }
         lost_from = 0;
         min_join = keyframe != 0 && keyframe <= latest ? keyframe : latest + 1;
     }
@@ -151,8 +161,9 @@ struct PacketSubscriber::Impl {
     void reconnect_now(uint64_t old_epoch, uint64_t deadline, int timeout_ms) {
         std::shared_ptr<PacketAttachment> fresh = wait_for_next_producer(
             [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); },
-            // Never the old producer again, nor any producer already closing.
-            [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch && !candidate.producer_gone(); },
+            // Never the old producer again (it may still answer while it closes). A
+            // successor that has already gone is still taken: what it wrote is ours.
+            [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch; },
             closing, deadline, timeout_ms, key, "packet subscriber");
         {
             std::lock_guard<std::mutex> guard(attachment_mutex);
@@ -160,7 +171,7 @@ struct PacketSubscriber::Impl {
                 throw Error(CUFRAMES_ERR_STATE, "packet subscriber of '" + key + "' closed while reconnecting");
             attachment = fresh;
         }
-        adopt(*fresh);
+        adopt(*fresh, JoinAt::Oldest);
         reconnect_count.fetch_add(1, std::memory_order_relaxed);
         reconnected_pending = true;
     }

@@ -75,7 +75,7 @@ class PacketSubscriber(HasStreamFacts):
 
     With ``reconnect=True`` it follows the key across producer restarts: after
     the old producer's last packets it waits (within each call's timeout) for
-    the next one and joins it at a keyframe, flagged ``reconnected``, so a
+    the next one and joins it at its oldest keyframe still in the ring, flagged ``reconnected``, so a
     recorder outlives camera restarts. Iteration then only ends when you stop
     it::
 
