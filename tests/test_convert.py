@@ -125,7 +125,7 @@ CLIP_TAGS = {
 
 @pytest.mark.parametrize("tagged", list(CLIP_TAGS))
 def test_snapshot_of_a_720p_clip_equals_ffmpeg(tagged, key, cf_dir, tmp_path):
-    from cuframes.cli_inspect import snapshot
+    from cuframes.cli.inspect import snapshot
     from cuframes.sources.pyav_session import stream_facts_of
 
     clip = tmp_path / f"{tagged}.mkv"

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from cuframes._pattern import TestPattern
-from cuframes.demo import EXIT_INTEGRITY, EXIT_OK, run_demo
+from cuframes.cli.demo import EXIT_INTEGRITY, EXIT_OK, run_demo
 
 
 def test_pattern_round_trip_and_stamps() -> None:

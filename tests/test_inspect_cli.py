@@ -19,8 +19,8 @@ import pytest
 from click.testing import Result
 
 import cuframes
-from cuframes import cli_inspect
-from cuframes.cli_inspect import bench, find_bench_harness, ls, snapshot, stat
+from cuframes.cli import inspect as cli_inspect
+from cuframes.cli.inspect import bench, find_bench_harness, ls, snapshot, stat
 from cuframes.status import KeyEntry
 from cli_invoke import invoke_cli
 from test_status_render import busy_stream, camera_stream, quiet_stream

@@ -42,14 +42,14 @@ def test_integrity_with_subscribers_joining_and_leaving(key, backend, children) 
                                 metadata=pattern.metadata(seq)) == seq
                 time.sleep(0.002)
 
-        stayers = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--index", str(i)))
+        stayers = [children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--index", str(i)))
                    for i in range(2)]
-        leavers = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--max-frames", "40"))
+        leavers = [children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--max-frames", "40"))
                    for _ in range(2)]
         for child in stayers + leavers:
             children.read_line(child, '{"event": "ready"')
         publish_for(1.0)
-        joiners = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--seconds", "0.8"))
+        joiners = [children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--seconds", "0.8"))
                    for _ in range(2)]
         for child in joiners:
             children.read_line(child, '{"event": "ready"')
@@ -69,7 +69,7 @@ def test_stalled_subscriber_process_does_not_slow_the_producer(key, backend, chi
     pattern = TestPattern("nv12", W, H)
     staging = np.empty(pattern.packed_size, np.uint8)
     with cuframes.Publisher(key, W, H, "nv12", backend=backend, max_subscribers=2) as pub:
-        stalled = children.spawn_module("cuframes._demo_worker", *worker_args(key, "--stall", "3"))
+        stalled = children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--stall", "3"))
         children.read_line(stalled, '{"event": "ready"')
 
         def publish(count: int) -> list[float]:

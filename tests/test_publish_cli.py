@@ -18,7 +18,7 @@ from cli_invoke import invoke_cli
 
 import cuframes
 from cuframes._pattern import TestPattern
-from cuframes.cli_publish import default_packet_ring_bytes, publish
+from cuframes.cli.publish import default_packet_ring_bytes, publish
 from rtsp_server import free_port
 
 pytest.importorskip("av", reason="cuframes publish reads and encodes video through PyAV (pip install av)")
@@ -36,7 +36,7 @@ def publish_command() -> list[str]:
 
     if "publish" in main.commands:
         return [sys.executable, "-m", "cuframes", "publish"]
-    return [sys.executable, "-c", "from cuframes.cli_publish import publish; publish(prog_name='cuframes publish')"]
+    return [sys.executable, "-c", "from cuframes.cli.publish import publish; publish(prog_name='cuframes publish')"]
 
 
 def run_publish(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

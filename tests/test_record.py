@@ -228,7 +228,7 @@ def test_the_status_line_on_a_terminal_shows_the_recording():
 
     from rich.console import Console
 
-    from cuframes.cli_record import _Status
+    from cuframes.cli.record import _Status
     from cuframes.record import RecordingStats
 
     screen = io.StringIO()

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
 from cuframes.stream_facts import ColorInfo, StreamFacts
-from cuframes.status_render import (
+from cuframes.cli.render import (
     entries_to_json,
     format_age,
     format_bytes,

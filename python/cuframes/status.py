@@ -2,7 +2,7 @@
 
 They are filled from the producer's live header and its observer handshake
 (see ``cuframes.stat`` and ``cuframes.list_streams``) and rendered by
-:mod:`cuframes.status_render` as tables, JSON or Prometheus text. They hold
+:mod:`cuframes.cli.render` as tables, JSON or Prometheus text. They hold
 facts only, no connection, so they can be kept, compared and pickled.
 """
 

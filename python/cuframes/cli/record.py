@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ._console import console as make_console
-from ._console import print_error
-from ._record_timeline import DEFAULT_GAP_S
-from .cli_publish import _log_to
-from .errors import Error
+from .console import console as make_console
+from .console import print_error
+from .._record_timeline import DEFAULT_GAP_S
+from .publish import _log_to
+from ..errors import Error
 
 if TYPE_CHECKING:
-    from .record import RecordingStats
+    from ..record import RecordingStats
 
 __all__ = ["record"]
 
@@ -83,7 +83,7 @@ def record(url: str, out: str, format_: str | None, segment: float | None, optio
     and Ctrl-C finish the current file. After kill -9 an mkv or ts file plays up
     to its last packet; an mp4 only when fragmented (-o movflags=...).
     """
-    from .record import Recorder
+    from ..record import Recorder
 
     err = make_console(stderr=True)
     interrupted = threading.Event()

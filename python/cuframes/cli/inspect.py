@@ -25,13 +25,13 @@ from rich.text import Text
 
 import cuframes  # stat/list_streams are looked up at call time: they come from the observer module
 
-from ._console import console, print_error
-from .errors import Error, InvalidArgumentError, NotFoundError, StateError
-from .status_render import entries_to_json, render_ls_table, render_stat_table, to_json, to_prometheus
-from .urls import StreamAddress, parse_url
+from .console import console, print_error
+from ..errors import Error, InvalidArgumentError, NotFoundError, StateError
+from .render import entries_to_json, render_ls_table, render_stat_table, to_json, to_prometheus
+from ..urls import StreamAddress, parse_url
 
 if TYPE_CHECKING:
-    from .snapshot import Colorspace
+    from ..snapshot import Colorspace
 
 __all__ = ["ls", "stat", "snapshot", "bench", "COMMANDS", "find_bench_harness"]
 
@@ -255,7 +255,7 @@ def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorsp
       cuframes snapshot cuframes://cam1 cam1.png
     """
     with _reported_errors():
-        from .snapshot import PackedFrame, image_encoder_for, save_snapshot
+        from ..snapshot import PackedFrame, image_encoder_for, save_snapshot
 
         address = _address(stream, dir_)
         image_encoder_for(Path(output))  # a wrong extension fails before the producer is bothered

@@ -9,10 +9,10 @@ import sys
 import click
 from rich.markup import escape
 
-from . import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
-from ._console import console as make_console
-from ._console import print_error
-from .errors import Error
+from .. import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
+from .console import console as make_console
+from .console import print_error
+from ..errors import Error
 
 __all__ = ["main"]
 
@@ -103,7 +103,7 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
     overwritten meanwhile, and cat says so on stderr with the counts
     (--on-loss fail: exits 1 instead).
     """
-    from .cat import fail_on_loss, ffmpeg_input_args, ffmpeg_packet_input_args, write_frames, write_packets
+    from ..cat import fail_on_loss, ffmpeg_input_args, ffmpeg_packet_input_args, write_frames, write_packets
 
     if frames and packets:
         raise click.UsageError("give --frames or --packets, not both")
@@ -191,9 +191,9 @@ def _names_in(folder: str) -> list[str]:
 def _register_subcommands() -> None:
     # Each lives in its own module; importing them pulls in no optional
     # package (PyAV, prometheus_client): those load when a command runs.
-    from .cli_inspect import COMMANDS
-    from .cli_publish import publish
-    from .cli_record import record
+    from .inspect import COMMANDS
+    from .publish import publish
+    from .record import record
 
     for command in (*COMMANDS, publish, record):
         main.add_command(command)

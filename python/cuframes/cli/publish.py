@@ -23,13 +23,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from ._console import console as make_console
-from ._console import print_error
-from .errors import Error
-from .publisher import Publisher
-from .sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
+from .console import console as make_console
+from .console import print_error
+from ..errors import Error
+from ..publisher import Publisher
+from ..sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
                       run_publish)
-from .sources.source_reader import readers_left_behind
+from ..sources.source_reader import readers_left_behind
 
 __all__ = ["publish"]
 

@@ -1,6 +1,6 @@
 """One subscriber of `cuframes demo` (and of the multi-process tests).
 
-Run as ``python -m cuframes._demo_worker --key KEY [--dir DIR] ...``. It checks
+Run as ``python -m cuframes.cli._demo_worker --key KEY [--dir DIR] ...``. It checks
 EVERY frame it gets against the test pattern (both barcodes decode to
 frame.seq, sampled rows match, pts and metadata match) after copying it to
 host memory, and writes JSON lines to stdout: "ready", periodic "stats",
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DisconnectedError, TimeoutError
-from .subscriber import Subscriber
-from ._pattern import TestPattern
+from ..errors import DisconnectedError, TimeoutError
+from ..subscriber import Subscriber
+from .._pattern import TestPattern
 
 _MAX_PROBLEMS_REPORTED = 5
 
@@ -114,7 +114,7 @@ def run(key: str, *, dir: str | None, index: int, connect_timeout: float, max_fr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cuframes._demo_worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cuframes.cli._demo_worker", description=__doc__.splitlines()[0])
     parser.add_argument("--key", required=True)
     parser.add_argument("--dir", default=None)
     parser.add_argument("--index", type=int, default=0)

@@ -2,7 +2,7 @@
 
 The producer publishes a moving test pattern whose pixels carry each frame's
 sequence number (see :mod:`cuframes._pattern`). Every subscriber process
-(``python -m cuframes._demo_worker``) checks every frame it gets and reports
+(``python -m cuframes.cli._demo_worker``) checks every frame it gets and reports
 fps, latency (publish to receipt, CLOCK_MONOTONIC), missed frames and
 integrity errors. The exit code is 0 only when every subscriber got frames and
 none was torn or wrong.
@@ -28,8 +28,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ._pattern import TestPattern
-from .publisher import Publisher
+from .._pattern import TestPattern
+from ..publisher import Publisher
 
 __all__ = ["run_demo", "EXIT_OK", "EXIT_INTEGRITY", "EXIT_FAILED"]
 
@@ -118,7 +118,7 @@ class _Demo:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         for i in range(self.count):
-            cmd = [sys.executable, "-m", "cuframes._demo_worker", "--key", self.key, "--dir", pub.dir,
+            cmd = [sys.executable, "-m", "cuframes.cli._demo_worker", "--key", self.key, "--dir", pub.dir,
                    "--index", str(i), "--connect-timeout", str(_READY_TIMEOUT_S)]
             child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      text=True, env=env)

@@ -16,8 +16,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .status import KeyEntry, StreamStatus
-from .stream_facts import ColorInfo, StreamFacts
+from ..status import KeyEntry, StreamStatus
+from ..stream_facts import ColorInfo, StreamFacts
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
