@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._ffmpeg_names import FFMPEG_DEMUXERS
+from ._handle import Handle
 from ._mux import apply_facts
 from .errors import DisconnectedError, ProducerDiedError
 from .packets import Packet, PacketSubscriber
@@ -107,7 +108,7 @@ class PacketStream(io.RawIOBase):
         super().close()
 
 
-class PacketContainer:
+class PacketContainer(Handle):
     """PyAV's input container over a stream's packets, and the subscription
     behind it: closing one (or leaving the ``with`` block) closes both.
     Everything else (``streams``, ``demux``, ``decode``...) is the container's;
@@ -146,17 +147,11 @@ class PacketContainer:
         """Packets lost so far by falling behind (the stream resumed at a keyframe)."""
         return self.packet_stream.overruns
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self.container.close()
         finally:
             self.packet_stream.close()
-
-    def __enter__(self) -> PacketContainer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<cuframes.av.PacketContainer {self.packet_stream.codec} over {self.container!r}>"

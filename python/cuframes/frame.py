@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -13,9 +13,6 @@ from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
 from .stream_facts import ColorInfo, rational_or_none
-
-if TYPE_CHECKING:
-    from .publisher import Publisher
 
 __all__ = ["Frame", "WritableFrame", "PlaneArray", "to_shaped_array"]
 
@@ -134,6 +131,11 @@ class Frame(_FrameBase):
         if self._lease is None:
             raise StateError("frame was released")
         return self._lease
+
+    def _owner_live(self) -> _core.Publisher:
+        if self._owner.closed:
+            raise StateError(f"publisher {self._key!r} is closed")
+        return self._owner
 
     def _raw_planes(self) -> list[_core.PlaneView]:
         if self._views is None:
@@ -314,9 +316,12 @@ class WritableFrame(_FrameBase):
     exporting a view afterwards raises :class:`~cuframes.StateError`.
     """
 
-    def __init__(self, publisher: Publisher, slot: _core.WritableSlot, *, pts: int = 0,
+    def __init__(self, owner: _core.Publisher, slot: _core.WritableSlot, *, key: str, pts: int = 0,
                  metadata: bytes = b"", stream: StreamLike = None) -> None:
-        self._publisher = publisher
+        # The core publisher that lent the slot, not the Python Publisher: the frame
+        # needs only its copy, publish and abort (frame.py never imports publisher.py).
+        self._owner = owner
+        self._key = key
         self._slot: _core.WritableSlot | None = slot
         self._views = None
         self._arrays = None
@@ -331,6 +336,11 @@ class WritableFrame(_FrameBase):
         if slot is None or not slot.valid:
             raise StateError(f"frame was already {self._state}")
         return slot
+
+    def _owner_live(self) -> _core.Publisher:
+        if self._owner.closed:
+            raise StateError(f"publisher {self._key!r} is closed")
+        return self._owner
 
     def _raw_planes(self) -> list[_core.PlaneView]:
         if self._views is None:
@@ -361,23 +371,23 @@ class WritableFrame(_FrameBase):
 
     @property
     def width(self) -> int:
-        return self._publisher.width
+        return self._owner_live().width
 
     @property
     def height(self) -> int:
-        return self._publisher.height
+        return self._owner_live().height
 
     @property
     def format(self) -> str:
-        return self._publisher.format
+        return self._owner_live().format
 
     @property
     def backend(self) -> str:
-        return self._publisher.backend
+        return self._owner_live().backend
 
     @property
     def packed_size(self) -> int:
-        return self._publisher.packed_size
+        return self._owner_live().packed_size
 
     def copy_from(self, src: Any, *, stream: StreamLike = None) -> None:
         """Copies a packed frame (planes back to back, no row padding) from a
@@ -397,13 +407,13 @@ class WritableFrame(_FrameBase):
         if self.stream is None and buf.stream is not None:
             handle = buf.stream  # the producer of the array said its data is ready on that stream
             self.stream = handle
-        self._publisher._core_live().copy_into_acquired(buf.ptr, buf.nbytes, buf.is_device, handle)
+        self._owner_live().copy_into_acquired(buf.ptr, buf.nbytes, buf.is_device, handle)
 
     def publish(self) -> int:
         """Synchronizes the frame's stream and publishes; returns the sequence number."""
         self._live()
         metadata = bytes(self.metadata)
-        seq = self._publisher._core_live().publish(stream_handle(self.stream), int(self.pts), metadata)
+        seq = self._owner_live().publish(stream_handle(self.stream), int(self.pts), metadata)
         self._state = "published"
         self._seq = seq
         self._drop()
@@ -413,7 +423,7 @@ class WritableFrame(_FrameBase):
         """Hands the slot back unpublished. Idempotent; a no-op once published."""
         slot = self._slot
         if slot is not None and slot.valid:
-            self._publisher._core_live().abort()
+            self._owner_live().abort()
             self._state = "aborted"
         self._drop()
 
@@ -448,7 +458,7 @@ class WritableFrame(_FrameBase):
     def __repr__(self) -> str:
         try:
             seq = f" seq={self._seq}" if self._seq is not None else ""
-            return (f"<cuframes.WritableFrame {self._publisher.key!r} {self.format} {self.width}x{self.height} "
+            return (f"<cuframes.WritableFrame {self._key!r} {self.format} {self.width}x{self.height} "
                     f"pts={self.pts}{seq} {self._state}>")
         except Exception:
             return f"<cuframes.WritableFrame {self._state}>"

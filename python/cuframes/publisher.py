@@ -11,7 +11,7 @@ from . import _core
 from ._args import checked_dir, checked_int, checked_key, checked_text
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
-from .errors import InvalidArgumentError, StateError
+from .errors import InvalidArgumentError
 from .frame import WritableFrame
 from .stream_facts import ColorInfo, RationalLike, StreamFacts
 
@@ -62,6 +62,9 @@ class Publisher(StreamInfo):
     ``sub.facts`` when relaying it.
     """
 
+    _what = "publisher"
+    _core: _core.Publisher | None
+
     def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
                  backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
                  max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
@@ -70,7 +73,6 @@ class Publisher(StreamInfo):
                  time_base: RationalLike = None, frame_rate: RationalLike = None, color: ColorInfo | None = None,
                  sample_aspect_ratio: RationalLike = None, facts: StreamFacts | None = None) -> None:
         self._key = key
-        self._core: _core.Publisher | None = None
         checked_key(key)
         checked_dir(dir)
         width, height, slots, device, mode = (checked_int(name, value) for name, value in (
@@ -91,20 +93,12 @@ class Publisher(StreamInfo):
                                      -1 if group is None else _group_id(group),
                                      [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
                                      bool(stream_ordered), packet_ring_bytes, description, facts._to_core())
-        self._current: WritableFrame | None = None
-
-    def _core_live(self) -> _core.Publisher:
-        core = self._core
-        if core is None or core.closed:
-            raise StateError(f"publisher {self._key!r} is closed")
-        return core
 
     # --- frames ---
     def acquire(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
         """A free slot to fill. Never blocks; StateError if one is already acquired."""
-        frame = WritableFrame(self, self._core_live().acquire(), pts=pts, metadata=metadata, stream=stream)
-        self._current = frame
-        return frame
+        core = self._core_live()
+        return WritableFrame(core, core.acquire(), key=self._key, pts=pts, metadata=metadata, stream=stream)
 
     def frame(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
         """Like :meth:`acquire`, for ``with pub.frame(...) as f:``: published on a
@@ -155,10 +149,7 @@ class Publisher(StreamInfo):
     # --- lifetime ---
     def close(self) -> None:
         """Stops serving: subscribers get DisconnectedError; the socket and lock go. Idempotent."""
-        core, self._core = self._core, None
-        self._current = None
-        if core is not None:
-            core.close()
+        super().close()
 
     def __repr__(self) -> str:
         core = self._core

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from ._handle import Handle
 from ._mux import MuxedFile, RecordingError, container_format, parameter_sets
 from ._record_timeline import DEFAULT_GAP_S, FALLBACK_TIME_BASE, RecordingTimeline
 from .errors import DisconnectedError, InvalidArgumentError, TimeoutError
@@ -74,7 +75,7 @@ class RecordingStats:
         return ", ".join(parts)
 
 
-class Recorder:
+class Recorder(Handle):
     """Records the packets of ``url`` (``cuframes://KEY[?dir=DIR]`` or a bare key) into ``out``.
 
     - ``out``: the file name, a ``time.strftime`` pattern on local wall-clock
@@ -102,6 +103,10 @@ class Recorder:
     packets or ``duration`` seconds; leaving the ``with`` block (or
     :meth:`close`) finishes the current file, also on Ctrl-C.
     """
+
+    # Class defaults, so that close() (and __del__) work on a half-made Recorder.
+    _subscriber: PacketSubscriber | None = None
+    _file: MuxedFile | None = None
 
     def __init__(self, url: str, out: str, *, format: str | None = None, segment: float | None = None,
                  options: dict[str, str] | None = None, follow: bool = True, timeout: float | None = 10.0,
@@ -278,18 +283,15 @@ class Recorder:
 
     def close(self) -> None:
         """Finishes the current file and drops the subscription. Idempotent."""
+        super().close()
+
+    def _release(self) -> None:
         try:
             self._finish_file()
         finally:
             subscriber, self._subscriber = self._subscriber, None
             if subscriber is not None:
                 subscriber.close()
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def current_file(self) -> str | None:

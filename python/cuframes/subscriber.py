@@ -63,10 +63,12 @@ class Subscriber(StreamInfo):
     spinning and lets an idle one sleep. The default, 0, never spins.
     """
 
+    _what = "subscriber"
+    _core: _core.Subscriber | None
+
     def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
                  delivery: Delivery = "latest", reconnect: bool = False, spin: float | None = 0.0) -> None:
         self._key = checked_key(key)
-        self._core: _core.Subscriber | None = None
         checked_dir(dir)
         checked_text("delivery", delivery)
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
@@ -76,12 +78,6 @@ class Subscriber(StreamInfo):
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
             retry_if=producer_absent_or_busy)
-
-    def _core_live(self) -> _core.Subscriber:
-        core = self._core
-        if core is None or core.closed:
-            raise StateError(f"subscriber {self._key!r} is closed")
-        return core
 
     def _wait(self, call: Any, timeout: float | None) -> Any:
         return call_in_slices(call, timeout, TimeoutError, lambda: f"no frame from {self._key!r} within {timeout} s",
@@ -132,9 +128,7 @@ class Subscriber(StreamInfo):
     # --- lifetime ---
     def close(self) -> None:
         """Drops the connection; frames still held stay readable. Idempotent."""
-        core, self._core = self._core, None
-        if core is not None:
-            core.close()
+        super().close()
 
     def __repr__(self) -> str:
         core = self._core
