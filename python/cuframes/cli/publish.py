@@ -19,12 +19,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
 from .console import console as make_console
 from .console import print_error
+from .live_status import LiveStatus
 from ..errors import Error
 from ..publisher import Publisher
 from ..sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
@@ -171,20 +171,14 @@ def _sized_for(source: VideoSource, publisher_options: dict[str, Any]) -> dict[s
     return {**publisher_options, "packet_ring_bytes": default_packet_ring_bytes(source.width, source.height)}
 
 
-class _Progress:
-    """A live status line on a terminal (frames, fps, packets, reconnects); nothing
-    when stderr is not one: the caller prints a one-line summary at the end."""
+class _Progress(LiveStatus[PublishStats]):
+    """Frames, fps, packets and reconnects of the running publish."""
 
     def __init__(self, console: Console, key: str, source: VideoSource) -> None:
+        super().__init__(console, f"publishing {key}: {source.description}")
         self._key, self._source = key, source
-        self._live: Live | None = None
-        if console.is_terminal:
-            self._live = Live(Text(f"publishing {key}: {source.description}"), console=console,
-                              refresh_per_second=4, transient=True)
 
-    def update(self, stats: PublishStats) -> None:
-        if self._live is None:
-            return
+    def render(self, stats: PublishStats) -> Text:
         health = stats.health
         line = Text()
         line.append(f"publishing {self._key}: {self._source.description}\n", style="bold")
@@ -193,16 +187,7 @@ class _Progress:
                     f"({health.seconds_lost:.1f} s lost)")
         if health.reconnecting:
             line.append("   reconnecting...", style="yellow")
-        self._live.update(line)
-
-    def __enter__(self) -> _Progress:
-        if self._live is not None:
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.stop()
+        return line
 
 
 class _ConsoleLogHandler(logging.Handler):

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from .console import console as make_console
 from .console import print_error
+from .live_status import LiveStatus
 from .._record_timeline import DEFAULT_GAP_S
 from .publish import _log_to
 from ..errors import Error
@@ -125,34 +125,17 @@ def _signals_stop(stop: Callable[[], None], interrupted: threading.Event) -> Ite
             signal.signal(signum, handler)
 
 
-class _Status:
-    """A live status line on a terminal; nothing elsewhere (a summary is printed at the end)."""
+class _Status(LiveStatus["RecordingStats"]):
+    """Time, packets, files, gaps and restarts of the running recording."""
 
     def __init__(self, console: Console, url: str) -> None:
+        super().__init__(console, f"recording {url}: waiting for the first keyframe")
         self._url = url
-        self._live: Live | None = None
-        self._shown = 0.0
-        if console.is_terminal:
-            self._live = Live(Text(f"recording {url}: waiting for the first keyframe"), console=console,
-                              refresh_per_second=4, transient=True)
 
-    def update(self, stats: RecordingStats) -> None:
-        now = time.monotonic()
-        if self._live is None or now - self._shown < 0.25:
-            return
-        self._shown = now
+    def render(self, stats: RecordingStats) -> Text:
         line = Text()
         line.append(f"recording {self._url} -> {stats.files[-1] if stats.files else '...'}\n", style="bold")
         line.append(f"{stats.seconds:.1f} s   {stats.packets} packets ({stats.bytes / 1e6:.1f} MB)   "
                     f"{len(stats.files)} file(s)   gaps {stats.gaps} ({stats.gap_seconds:.1f} s)   "
                     f"restarts {stats.restarts}   lost {stats.lost}")
-        self._live.update(line)
-
-    def __enter__(self) -> _Status:
-        if self._live is not None:
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.stop()
+        return line
