@@ -13,7 +13,7 @@ import cuframes
 
 av = pytest.importorskip("av")
 
-from cuframes._ffmpeg_names import FFMPEG_PIXEL_FORMATS  # noqa: E402
+from cuframes._formats import FFMPEG_PIXEL_FORMATS  # noqa: E402
 from cuframes.snapshot import PackedFrame, save_snapshot, to_video_frame  # noqa: E402
 
 W, H = 64, 48

@@ -30,6 +30,7 @@ from .errors import (
     TimeoutError,
     VersionMismatchError,
 )
+from ._formats import CODECS, FORMATS
 from .frame import Frame, WritableFrame
 from .observe import list_streams, stat
 from .packets import Packet, PacketSubscriber
@@ -40,8 +41,6 @@ from .subscriber import FrameInfo, Subscriber
 
 __version__: str = _core.__version__
 
-#: Pixel formats the core knows, e.g. "nv12".
-FORMATS: tuple[str, ...] = tuple(_core.FORMATS)
 PROTOCOL_VERSION: int = _core.PROTOCOL_VERSION
 PlaneInfo = _core.PlaneInfo
 PlaneView = _core.PlaneView
@@ -50,6 +49,7 @@ PublishTiming = _core.PublishTiming
 __all__ = [
     "__version__",
     "FORMATS",
+    "CODECS",
     "PROTOCOL_VERSION",
     "Publisher",
     "Subscriber",

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from ._ffmpeg_names import FFMPEG_DEMUXERS
+from ._formats import FFMPEG_DEMUXERS
 from ._handle import Handle
 from ._mux import apply_facts
 from .errors import DisconnectedError, ProducerDiedError

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._ffmpeg_names import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
+from ._formats import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
 from .errors import DisconnectedError, Error, ERR_LIMIT
 from .packets import Packet, PacketSubscriber
 from .subscriber import Subscriber

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._ffmpeg_names import FFMPEG_PIXEL_FORMATS
+from ._formats import FFMPEG_PIXEL_FORMATS
 from .errors import FormatError, InvalidArgumentError
 from .stream_facts import ColorInfo
 

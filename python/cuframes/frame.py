@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import buffer_of
+from ._formats import to_shaped_array
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
 from .stream_facts import ColorInfo, rational_or_none
@@ -21,20 +22,6 @@ __all__ = ["Frame", "WritableFrame", "PlaneArray", "to_shaped_array"]
 PlaneArray = Union[np.ndarray, _core.PlaneView]
 
 _PLANE_NAMES = ("y", "uv", "u", "v", "rgb", "bgr", "rgba", "bgra", "gray")
-
-
-def to_shaped_array(packed: np.ndarray, format: str, width: int, height: int) -> np.ndarray:
-    """Views a packed frame (uint8, planes back to back) with its natural shape:
-    (h*3/2, w) for nv12/p010/i420, (h, w, c) for rgb24/bgr24/rgba/bgra, (h, w) for gray8."""
-    if format == "p010":
-        return packed.view(np.dtype("<u2")).reshape(height * 3 // 2, width)
-    if format in ("nv12", "i420"):
-        return packed.reshape(height * 3 // 2, width)
-    if format in ("rgb24", "bgr24"):
-        return packed.reshape(height, width, 3)
-    if format in ("rgba", "bgra"):
-        return packed.reshape(height, width, 4)
-    return packed.reshape(height, width)
 
 
 class _FrameBase:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from . import _core
+from ._formats import Codec, Format
 from ._args import checked_dir, checked_int, checked_key, checked_text
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
@@ -15,11 +16,13 @@ from .errors import InvalidArgumentError
 from .frame import WritableFrame
 from .stream_facts import ColorInfo, RationalLike, StreamFacts
 
-__all__ = ["Publisher", "Backend", "Format", "Codec"]
+__all__ = ["Publisher", "Backend", "Format", "Codec", "DEFAULTS"]
 
 Backend = Literal["auto", "cuda", "host"]
-Format = Literal["nv12", "p010", "i420", "rgb24", "bgr24", "rgba", "bgra", "gray8"]
-Codec = Literal["h264", "hevc"]
+
+#: The publisher's defaults as the core defines them (C++ PublisherOptions, which
+#: cuframes_publisher_options_init hands C callers too): Python keeps no copy.
+DEFAULTS: dict[str, Any] = dict(_core.DEFAULTS)
 
 
 class Publisher(StreamInfo):
@@ -65,11 +68,13 @@ class Publisher(StreamInfo):
     _what = "publisher"
     _core: _core.Publisher | None
 
-    def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
-                 backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
-                 max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
-                 allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = (),
-                 stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "",
+    def __init__(self, key: str, width: int, height: int, format: Format | str = DEFAULTS["format"], *,
+                 slots: int = DEFAULTS["slots"], backend: Backend | str = DEFAULTS["backend"],
+                 device: int = DEFAULTS["device"], dir: str | None = None, mode: int = DEFAULTS["mode"],
+                 max_subscribers: int = DEFAULTS["max_subscribers"], max_held: int = DEFAULTS["max_held"],
+                 group: int | str | None = None, allowed_uids: Iterable[int | str] = (),
+                 allowed_gids: Iterable[int | str] = (), stream_ordered: bool = DEFAULTS["stream_ordered"],
+                 packet_ring_bytes: int = DEFAULTS["packet_ring_bytes"], description: str = "",
                  time_base: RationalLike = None, frame_rate: RationalLike = None, color: ColorInfo | None = None,
                  sample_aspect_ratio: RationalLike = None, facts: StreamFacts | None = None) -> None:
         self._key = key
@@ -88,11 +93,14 @@ class Publisher(StreamInfo):
             raise InvalidArgumentError(f"facts must be a cuframes.StreamFacts, got {facts!r}")
         elif (time_base, frame_rate, color, sample_aspect_ratio) != (None, None, None, None):
             raise InvalidArgumentError("give either facts= or time_base/frame_rate/color/sample_aspect_ratio, not both")
-        self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
-                                     max_subscribers, max_held,
-                                     -1 if group is None else _group_id(group),
-                                     [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
-                                     bool(stream_ordered), packet_ring_bytes, description, facts._to_core())
+        # By keyword: the one place where Python builds the core's options.
+        self._core = _core.Publisher(
+            key=key, width=width, height=height, format=format, slots=slots, backend=backend, device=device,
+            dir=dir or "", mode=mode, max_subscribers=max_subscribers, max_held=max_held,
+            group=DEFAULTS["group"] if group is None else _group_id(group),
+            allowed_uids=[_user_id(u) for u in allowed_uids], allowed_gids=[_group_id(g) for g in allowed_gids],
+            stream_ordered=bool(stream_ordered), packet_ring_bytes=packet_ring_bytes, description=description,
+            facts=facts._to_core())
 
     # --- frames ---
     def acquire(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:

@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .._pattern import TestPattern
-from ..publisher import Publisher
+from ..publisher import DEFAULTS, Publisher
 
 __all__ = ["run_demo", "EXIT_OK", "EXIT_INTEGRITY", "EXIT_FAILED"]
 
@@ -222,9 +222,9 @@ class _Demo:
     def run(self) -> int:
         pattern = TestPattern(self.format, self.width, self.height)
         staging = np.empty(pattern.packed_size, dtype=np.uint8)
-        slots = max(10, self.count * 2 + 4)
+        slots = max(DEFAULTS["slots"], self.count * 2 + 4)
         with Publisher(self.key, self.width, self.height, self.format, backend=self.backend, dir=self.dir,
-                       slots=slots, max_subscribers=self.count, max_held=2) as pub:
+                       slots=slots, max_subscribers=self.count) as pub:
             self.chosen_backend = pub.backend
             try:
                 self._spawn(pub)

@@ -26,7 +26,7 @@ from .console import console as make_console
 from .console import print_error
 from .live_status import LiveStatus
 from ..errors import Error
-from ..publisher import Publisher
+from ..publisher import DEFAULTS, Publisher
 from ..sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
                       run_publish)
 from ..sources.source_reader import readers_left_behind
@@ -61,8 +61,8 @@ def default_packet_ring_bytes(width: int, height: int) -> int:
               show_default="4 x an NV12 frame's size, 8 to 256 MiB",
               help="Size of the packet ring for H.264/H.265 access units; 0: frames only. A packet larger than "
                    "half of it is dropped (with a warning).")
-@click.option("--slots", type=click.IntRange(min=1), default=10, show_default=True, help="Frame slots.")
-@click.option("--max-subscribers", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--slots", type=click.IntRange(min=1), default=DEFAULTS["slots"], show_default=True, help="Frame slots.")
+@click.option("--max-subscribers", type=click.IntRange(min=1), default=DEFAULTS["max_subscribers"], show_default=True)
 @click.option("--width", type=click.IntRange(min=2), default=1280, show_default=True, help="testsrc width.")
 @click.option("--height", type=click.IntRange(min=2), default=720, show_default=True, help="testsrc height.")
 @click.option("--fps", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="testsrc frame rate.")

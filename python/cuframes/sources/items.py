@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal, TypeVar, Union
 
+from .._formats import Codec
 from ..stream_facts import StreamFacts
 
 __all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSource", "Codec", "warn_frames_only"]
@@ -23,7 +24,6 @@ __all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSour
 log = logging.getLogger("cuframes.sources")
 
 #: Compressed codecs whose access units go to the packet ring.
-Codec = Literal["h264", "hevc"]
 
 
 def warn_frames_only(name: str, codec_name: object) -> None:

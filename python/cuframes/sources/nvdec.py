@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._formats import FFMPEG_DEMUXERS
 from .annexb import is_annexb, starts_random_access
 from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason,
                      nothing_to_loop)
@@ -30,7 +31,7 @@ log = logging.getLogger("cuframes.sources")
 _INSTALL_HINT = "pip install cuframes[nvdec]"
 _NO_TIMESTAMP = -(2**63)  # FFmpeg's AV_NOPTS_VALUE, as the demuxer passes it on
 # FFmpeg's demuxers of raw elementary streams, which give no timestamps.
-_RAW_FORMATS = ("h264", "hevc")
+_RAW_FORMATS = tuple(FFMPEG_DEMUXERS.values())
 
 
 def import_nvc() -> Any:

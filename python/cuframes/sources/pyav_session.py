@@ -23,7 +23,7 @@ __all__ = ["import_av", "PyAVSession", "PACKET_CODECS", "adopt_stream_facts", "s
 log = logging.getLogger("cuframes.sources")
 
 #: PyAV codec name -> the packet ring's codec name.
-PACKET_CODECS: dict[str, Codec] = {"h264": "h264", "hevc": "hevc"}
+PACKET_CODECS: dict[str, Codec] = {"h264": "h264", "hevc": "hevc"}  # tests/test_formats.py: == CODECS
 
 
 def import_av() -> Any:
