@@ -31,8 +31,9 @@ from encoded import encode
 #: tests run from any working directory.
 TESTS_DIR = str(Path(__file__).resolve().parent)
 #: What a test passes to children.spawn: runs main() with the child's arguments.
-PACKET_PRODUCER = (f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; "
-                   "packet_producer.main(sys.argv[1:])")
+PACKET_PRODUCER = (
+    f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; packet_producer.main(sys.argv[1:])"
+)
 
 
 def main(argv: list[str]) -> None:
@@ -59,8 +60,15 @@ def main(argv: list[str]) -> None:
     width, height = (int(n) for n in args.size.split("x"))
     packets, _ = encode(args.codec, frames=args.frames, gop=args.gop, width=width, height=height)
     image = np.zeros(cuframes.packed_size("nv12", width, height), np.uint8)
-    with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
-                            description=args.description, **facts) as pub:
+    with cuframes.Publisher(
+        args.key,
+        width,
+        height,
+        backend=args.backend,
+        packet_ring_bytes=args.ring,
+        description=args.description,
+        **facts,
+    ) as pub:
         print("up", flush=True)
         if args.go:
             sys.stdin.readline()

@@ -27,8 +27,13 @@ def ffmpeg_accurate(packed: np.ndarray, format: str, color: cuframes.ColorInfo, 
         flags |= Interpolation[flag].value
     colorspace = "ITU709" if color.matrix == 1 else "ITU601"
     converted = to_video_frame(packed, format, W, H).reformat(
-        format=to, src_colorspace=colorspace, dst_colorspace=colorspace,
-        src_color_range="JPEG" if color.range == 2 else "MPEG", dst_color_range="JPEG", interpolation=flags)
+        format=to,
+        src_colorspace=colorspace,
+        dst_colorspace=colorspace,
+        src_color_range="JPEG" if color.range == 2 else "MPEG",
+        dst_color_range="JPEG",
+        interpolation=flags,
+    )
     return converted.to_ndarray()
 
 

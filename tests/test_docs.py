@@ -54,8 +54,10 @@ def test_the_numpy_snippets_run_as_written(children) -> None:
 
 
 def test_the_wake_up_cost_is_the_same_in_the_docstring_and_performance_md() -> None:
-    measured = re.search(r"a sleeping subscriber's wake-up \| about (\d+) µs",
-                         (REPO / "docs" / "performance.md").read_text(encoding="utf-8"))
+    measured = re.search(
+        r"a sleeping subscriber's wake-up \| about (\d+) µs",
+        (REPO / "docs" / "performance.md").read_text(encoding="utf-8"),
+    )
     assert measured
     docstring = " ".join(cuframes.Subscriber.__doc__.split())
     assert f"wake-up (about {measured.group(1)} µs" in docstring, docstring

@@ -70,7 +70,11 @@ def test_publisher_defaults_are_the_cores(key, backend) -> None:
         assert parameters[name].default == DEFAULTS[name], name
     with cuframes.Publisher(key, 64, 48, backend=backend) as pub:
         assert (pub.format, pub.slot_count, pub.max_subscribers, pub.max_held) == (
-            DEFAULTS["format"], DEFAULTS["slots"], DEFAULTS["max_subscribers"], DEFAULTS["max_held"])
+            DEFAULTS["format"],
+            DEFAULTS["slots"],
+            DEFAULTS["max_subscribers"],
+            DEFAULTS["max_held"],
+        )
 
 
 def test_the_publish_command_shows_the_cores_defaults() -> None:

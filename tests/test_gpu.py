@@ -74,7 +74,7 @@ def test_cupy_from_dlpack_shares_the_pointer(cuda_pub, key, frame_bytes) -> None
             assert y.data.ptr == y_view.ptr and y.shape == (H, W)
             via_cai = cupy.asarray(y_view)  # __cuda_array_interface__, also zero-copy
             assert via_cai.data.ptr == y_view.ptr
-            np.testing.assert_array_equal(cupy.asnumpy(y), data[:W * H].reshape(H, W))
+            np.testing.assert_array_equal(cupy.asnumpy(y), data[: W * H].reshape(H, W))
             del y, via_cai
 
 
@@ -114,8 +114,10 @@ def test_stream_ordered_publish_returns_before_the_gpu_and_subscribers_wait(key,
     torch = pytest.importorskip("torch")
     import time
 
-    with cuframes.Publisher(key, W, H, "nv12", backend="cuda", stream_ordered=True) as pub, \
-            cuframes.Subscriber(key) as sub:
+    with (
+        cuframes.Publisher(key, W, H, "nv12", backend="cuda", stream_ordered=True) as pub,
+        cuframes.Subscriber(key) as sub,
+    ):
         stream = torch.cuda.Stream(device=pub.device)
         for salt in range(3):
             data = frame_bytes(pub.packed_size, salt=salt)

@@ -22,7 +22,7 @@ def fake_system(tmp_path: Path, *, installed: list[str], uid: int, tools: tuple[
     log = tmp_path / "calls.log"
     scripts = {
         "dpkg-query": 'for p in {installed}; do [ "$p" = "${{@: -1}}" ] && printf "install ok installed" && exit 0; done; '
-                      "exit 1",
+        "exit 1",
         "id": f"echo {uid}",
         "apt-get": f'echo "apt-get $*" >>{log}',
         "sudo": f'echo "sudo $1" >>{log}; "$@"',
@@ -42,8 +42,9 @@ def fake_system(tmp_path: Path, *, installed: list[str], uid: int, tools: tuple[
 
 
 def run_setup(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([shutil.which("bash"), str(SCRIPT), *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return subprocess.run(
+        [shutil.which("bash"), str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_only_missing_packages_are_installed_through_sudo_when_not_root(tmp_path):

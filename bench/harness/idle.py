@@ -32,8 +32,13 @@ print(100 * (time.process_time() - cpu) / (time.monotonic() - wall))
 
 
 def context_only_percent(seconds: float) -> float:
-    child = subprocess.run([sys.executable, "-c", CONTEXT_ONLY, str(seconds)], capture_output=True, text=True,
-                           timeout=seconds + 60, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", CONTEXT_ONLY, str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     return float(child.stdout.strip())
 
 
@@ -49,9 +54,17 @@ def run(settings: Settings) -> list[dict[str, Any]]:
         except Exception as error:  # reported, the harness goes on
             rows.append(row("idle", "cuframes", case, error=f"{type(error).__name__}: {error}"))
     try:
-        rows.append(row("idle", "cuda-context-only", "idle-cpu baseline", value=context_only_percent(seconds),
-                        unit="% of a core", seconds=seconds,
-                        note="a process holding a CUDA context and sleeping: the driver's share"))
+        rows.append(
+            row(
+                "idle",
+                "cuda-context-only",
+                "idle-cpu baseline",
+                value=context_only_percent(seconds),
+                unit="% of a core",
+                seconds=seconds,
+                note="a process holding a CUDA context and sleeping: the driver's share",
+            )
+        )
     except Exception as error:  # reported, the harness goes on
         rows.append(row("idle", "cuda-context-only", "idle-cpu baseline", error=f"{type(error).__name__}: {error}"))
     return rows

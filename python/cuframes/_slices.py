@@ -16,10 +16,15 @@ SLICE_S = 0.25
 _T = TypeVar("_T")
 
 
-def call_in_slices(call: Callable[[float], _T], timeout: float | None,
-                   retry_on: type[Exception] | tuple[type[Exception], ...],
-                   message: Callable[[], str], *, slice_s: float = SLICE_S,
-                   retry_if: Callable[[Exception], bool] = lambda error: True) -> _T:
+def call_in_slices(
+    call: Callable[[float], _T],
+    timeout: float | None,
+    retry_on: type[Exception] | tuple[type[Exception], ...],
+    message: Callable[[], str],
+    *,
+    slice_s: float = SLICE_S,
+    retry_if: Callable[[Exception], bool] = lambda error: True,
+) -> _T:
     """``call(seconds)`` with slices of at most ``slice_s`` until it returns,
     or raises something other than a ``retry_on`` that ``retry_if`` accepts,
     or ``timeout`` (None: forever) is over. Then, when the last error is of

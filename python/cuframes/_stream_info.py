@@ -51,7 +51,7 @@ class StreamInfo(CoreHandle, HasStreamFacts):
 
     @property
     def backend(self) -> str:
-        """"cuda" or "host" (never "auto")."""
+        """ "cuda" or "host" (never "auto")."""
         return self._core_live().backend
 
     @property

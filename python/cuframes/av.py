@@ -31,15 +31,15 @@ from .urls import parse_url
 __all__ = ["open", "PacketStream", "PacketContainer"]
 
 
-
 class PacketStream(io.RawIOBase):
     """A stream's packets as one byte stream (Annex-B), read-only and not
     seekable; end of file when the producer closes (or after ``count``
     packets). ``overruns`` counts packets lost by falling behind; the stream
     then resumes at a keyframe."""
 
-    def __init__(self, url: str, *, timeout: float | None = 10.0, count: int | None = None,
-                 idle_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = 10.0, count: int | None = None, idle_timeout: float | None = None
+    ) -> None:
         # Set before anything can raise: IOBase's finalizer calls close() on a half-made
         # object too (3.13 reports what it raises, older versions only under -X dev).
         self._subscriber: PacketSubscriber | None = None
@@ -157,8 +157,14 @@ class PacketContainer(Handle):
         return f"<cuframes.av.PacketContainer {self.packet_stream.codec} over {self.container!r}>"
 
 
-def open(url: str, *, timeout: float | None = 10.0, count: int | None = None, idle_timeout: float | None = None,
-         **av_options: Any) -> PacketContainer:
+def open(
+    url: str,
+    *,
+    timeout: float | None = 10.0,
+    count: int | None = None,
+    idle_timeout: float | None = None,
+    **av_options: Any,
+) -> PacketContainer:
     """A PyAV input container over the packets of ``url`` (``cuframes://KEY[?dir=DIR]``
     or a bare key). ``timeout``: seconds to wait for the producer and its first
     packet; ``idle_timeout``: then for each next one (None: as long as the

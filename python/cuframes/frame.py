@@ -83,8 +83,9 @@ class _FrameBase:
         raise NotImplementedError
 
     # The whole frame as one array (one-plane formats; nv12/p010 as (h*3/2, w)).
-    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
-                   copy: bool | None = None) -> Any:
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None
+    ) -> Any:
         return self._raw_view().__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
     def __dlpack_device__(self) -> tuple[int, int]:
@@ -288,8 +289,10 @@ class Frame(_FrameBase):
         if lease is None:
             return "<cuframes.Frame released>"
         try:
-            return (f"<cuframes.Frame seq={lease.seq} {lease.format} {lease.width}x{lease.height} "
-                    f"pts={lease.pts} missed={lease.missed} on {lease.backend} held>")
+            return (
+                f"<cuframes.Frame seq={lease.seq} {lease.format} {lease.width}x{lease.height} "
+                f"pts={lease.pts} missed={lease.missed} on {lease.backend} held>"
+            )
         except Exception:
             return "<cuframes.Frame>"
 
@@ -303,8 +306,16 @@ class WritableFrame(_FrameBase):
     exporting a view afterwards raises :class:`~cuframes.StateError`.
     """
 
-    def __init__(self, owner: _core.Publisher, slot: _core.WritableSlot, *, key: str, pts: int = 0,
-                 metadata: bytes = b"", stream: StreamLike = None) -> None:
+    def __init__(
+        self,
+        owner: _core.Publisher,
+        slot: _core.WritableSlot,
+        *,
+        key: str,
+        pts: int = 0,
+        metadata: bytes = b"",
+        stream: StreamLike = None,
+    ) -> None:
         # The core publisher that lent the slot, not the Python Publisher: the frame
         # needs only its copy, publish and abort (frame.py never imports publisher.py).
         self._owner = owner
@@ -344,7 +355,7 @@ class WritableFrame(_FrameBase):
 
     @property
     def state(self) -> str:
-        """"acquired", "published" or "aborted"."""
+        """ "acquired", "published" or "aborted"."""
         return self._state
 
     @property
@@ -385,8 +396,10 @@ class WritableFrame(_FrameBase):
         """
         self._live()
         if stream is not None and self.stream is not None and stream_handle(stream) != stream_handle(self.stream):
-            raise InvalidArgumentError("copy_from got another stream than the frame publishes on; publish only "
-                                       "synchronizes the frame's stream, so use one stream for both")
+            raise InvalidArgumentError(
+                "copy_from got another stream than the frame publishes on; publish only "
+                "synchronizes the frame's stream, so use one stream for both"
+            )
         if stream is not None:
             self.stream = stream
         handle = stream_handle(self.stream)
@@ -437,16 +450,18 @@ class WritableFrame(_FrameBase):
             slot = self._slot
             if slot is not None and slot.valid:
                 self.abort()
-                warnings.warn("a cuframes.WritableFrame was dropped unpublished; it was aborted", ResourceWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    "a cuframes.WritableFrame was dropped unpublished; it was aborted", ResourceWarning, stacklevel=2
+                )
         except Exception:
             pass
 
     def __repr__(self) -> str:
         try:
             seq = f" seq={self._seq}" if self._seq is not None else ""
-            return (f"<cuframes.WritableFrame {self._key!r} {self.format} {self.width}x{self.height} "
-                    f"pts={self.pts}{seq} {self._state}>")
+            return (
+                f"<cuframes.WritableFrame {self._key!r} {self.format} {self.width}x{self.height} "
+                f"pts={self.pts}{seq} {self._state}>"
+            )
         except Exception:
             return f"<cuframes.WritableFrame {self._state}>"
-

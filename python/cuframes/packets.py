@@ -60,8 +60,10 @@ class Packet:
         # The size, not the payload: a keyframe's bytes would make one repr hundreds of KB.
         flags = "".join(f" {name}" for name in ("keyframe", "discontinuity", "reconnected") if getattr(self, name))
         lost = f" overruns={self.overruns}" if self.overruns else ""
-        return (f"<cuframes.Packet seq={self.seq} {self.codec} {len(self.data)} bytes pts={self.pts} dts={self.dts}"
-                f"{flags}{lost} epoch={self.epoch:#x}>")
+        return (
+            f"<cuframes.Packet seq={self.seq} {self.codec} {len(self.data)} bytes pts={self.pts} dts={self.dts}"
+            f"{flags}{lost} epoch={self.epoch:#x}>"
+        )
 
 
 class PacketSubscriber(CoreHandle, HasStreamFacts):
@@ -88,15 +90,18 @@ class PacketSubscriber(CoreHandle, HasStreamFacts):
     _what = "packet subscriber"
     _core: _core.PacketSubscriber | None
 
-    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 reconnect: bool = False) -> None:
+    def __init__(
+        self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0, reconnect: bool = False
+    ) -> None:
         self._key = checked_key(key)
         checked_dir(dir)
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout,
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)),
+            connect_timeout,
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent_or_busy)
+            retry_if=producer_absent_or_busy,
+        )
 
     def next(self, timeout: float | None = None) -> Packet:
         """The next packet. ``timeout`` in seconds (None: forever, 0: poll).
@@ -104,12 +109,28 @@ class PacketSubscriber(CoreHandle, HasStreamFacts):
         were read DisconnectedError (it closed its stream) or ProducerDiedError
         (it died without closing it)."""
         core = self._core_live()
-        data, info = call_in_slices(core.next, timeout, TimeoutError,
-                                    lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
-        return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
-                      codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
-                      discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
-                      reconnected=info.reconnected, epoch=info.epoch, time_base=rational_or_none(*info.time_base))
+        data, info = call_in_slices(
+            core.next,
+            timeout,
+            TimeoutError,
+            lambda: f"no packet from {self._key!r} within {timeout} s",
+            slice_s=_WAIT_SLICE_S,
+        )
+        return Packet(
+            data=data,
+            seq=info.seq,
+            pts=info.pts,
+            dts=info.dts,
+            timestamp_ns=info.timestamp_ns,
+            codec=info.codec,
+            keyframe=info.keyframe,
+            overruns=info.overruns,
+            discontinuity=info.discontinuity,
+            parameter_sets_prepended=info.parameter_sets_prepended,
+            reconnected=info.reconnected,
+            epoch=info.epoch,
+            time_base=rational_or_none(*info.time_base),
+        )
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes its stream (never, with
@@ -134,8 +155,10 @@ class PacketSubscriber(CoreHandle, HasStreamFacts):
         core = self._core
         if core is None or core.closed:
             return f"<cuframes.PacketSubscriber {self._key!r} closed>"
-        return (f"<cuframes.PacketSubscriber {self._key!r} ring={core.ring_bytes} last_seq={core.last_seq} "
-                f"overruns={core.overruns_total} open>")
+        return (
+            f"<cuframes.PacketSubscriber {self._key!r} ring={core.ring_bytes} last_seq={core.last_seq} "
+            f"overruns={core.overruns_total} open>"
+        )
 
     @property
     def last_seq(self) -> int:

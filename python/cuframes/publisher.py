@@ -68,39 +68,84 @@ class Publisher(StreamInfo):
     _what = "publisher"
     _core: _core.Publisher | None
 
-    def __init__(self, key: str, width: int, height: int, format: Format | str = DEFAULTS["format"], *,
-                 slots: int = DEFAULTS["slots"], backend: Backend | str = DEFAULTS["backend"],
-                 device: int = DEFAULTS["device"], dir: str | None = None, mode: int = DEFAULTS["mode"],
-                 max_subscribers: int = DEFAULTS["max_subscribers"], max_held: int = DEFAULTS["max_held"],
-                 group: int | str | None = None, allowed_uids: Iterable[int | str] = (),
-                 allowed_gids: Iterable[int | str] = (), stream_ordered: bool = DEFAULTS["stream_ordered"],
-                 packet_ring_bytes: int = DEFAULTS["packet_ring_bytes"], description: str = "",
-                 time_base: RationalLike = None, frame_rate: RationalLike = None, color: ColorInfo | None = None,
-                 sample_aspect_ratio: RationalLike = None, facts: StreamFacts | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        width: int,
+        height: int,
+        format: Format | str = DEFAULTS["format"],
+        *,
+        slots: int = DEFAULTS["slots"],
+        backend: Backend | str = DEFAULTS["backend"],
+        device: int = DEFAULTS["device"],
+        dir: str | None = None,
+        mode: int = DEFAULTS["mode"],
+        max_subscribers: int = DEFAULTS["max_subscribers"],
+        max_held: int = DEFAULTS["max_held"],
+        group: int | str | None = None,
+        allowed_uids: Iterable[int | str] = (),
+        allowed_gids: Iterable[int | str] = (),
+        stream_ordered: bool = DEFAULTS["stream_ordered"],
+        packet_ring_bytes: int = DEFAULTS["packet_ring_bytes"],
+        description: str = "",
+        time_base: RationalLike = None,
+        frame_rate: RationalLike = None,
+        color: ColorInfo | None = None,
+        sample_aspect_ratio: RationalLike = None,
+        facts: StreamFacts | None = None,
+    ) -> None:
         self._key = key
         checked_key(key)
         checked_dir(dir)
-        width, height, slots, device, mode = (checked_int(name, value) for name, value in (
-            ("width", width), ("height", height), ("slots", slots), ("device", device), ("mode", mode)))
-        max_subscribers, max_held, packet_ring_bytes = (checked_int(name, value) for name, value in (
-            ("max_subscribers", max_subscribers), ("max_held", max_held), ("packet_ring_bytes", packet_ring_bytes)))
+        width, height, slots, device, mode = (
+            checked_int(name, value)
+            for name, value in (
+                ("width", width),
+                ("height", height),
+                ("slots", slots),
+                ("device", device),
+                ("mode", mode),
+            )
+        )
+        max_subscribers, max_held, packet_ring_bytes = (
+            checked_int(name, value)
+            for name, value in (
+                ("max_subscribers", max_subscribers),
+                ("max_held", max_held),
+                ("packet_ring_bytes", packet_ring_bytes),
+            )
+        )
         for name, text in (("format", format), ("backend", backend), ("description", description)):
             checked_text(name, text)
         if facts is None:
-            facts = StreamFacts.of(time_base=time_base, frame_rate=frame_rate, color=color,
-                                   sample_aspect_ratio=sample_aspect_ratio)
+            facts = StreamFacts.of(
+                time_base=time_base, frame_rate=frame_rate, color=color, sample_aspect_ratio=sample_aspect_ratio
+            )
         elif not isinstance(facts, StreamFacts):
             raise InvalidArgumentError(f"facts must be a cuframes.StreamFacts, got {facts!r}")
         elif (time_base, frame_rate, color, sample_aspect_ratio) != (None, None, None, None):
             raise InvalidArgumentError("give either facts= or time_base/frame_rate/color/sample_aspect_ratio, not both")
         # By keyword: the one place where Python builds the core's options.
         self._core = _core.Publisher(
-            key=key, width=width, height=height, format=format, slots=slots, backend=backend, device=device,
-            dir=dir or "", mode=mode, max_subscribers=max_subscribers, max_held=max_held,
+            key=key,
+            width=width,
+            height=height,
+            format=format,
+            slots=slots,
+            backend=backend,
+            device=device,
+            dir=dir or "",
+            mode=mode,
+            max_subscribers=max_subscribers,
+            max_held=max_held,
             group=DEFAULTS["group"] if group is None else _group_id(group),
-            allowed_uids=[_user_id(u) for u in allowed_uids], allowed_gids=[_group_id(g) for g in allowed_gids],
-            stream_ordered=bool(stream_ordered), packet_ring_bytes=packet_ring_bytes, description=description,
-            facts=facts._to_core())
+            allowed_uids=[_user_id(u) for u in allowed_uids],
+            allowed_gids=[_group_id(g) for g in allowed_gids],
+            stream_ordered=bool(stream_ordered),
+            packet_ring_bytes=packet_ring_bytes,
+            description=description,
+            facts=facts._to_core(),
+        )
 
     # --- frames ---
     def acquire(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
@@ -124,8 +169,9 @@ class Publisher(StreamInfo):
         return frame.publish()
 
     # --- encoded packets ---
-    def publish_packet(self, data: Any, *, pts: int, dts: int | None = None, keyframe: bool = False,
-                       codec: Codec | str = "h264") -> int:
+    def publish_packet(
+        self, data: Any, *, pts: int, dts: int | None = None, keyframe: bool = False, codec: Codec | str = "h264"
+    ) -> int:
         """Appends one encoded access unit (Annex-B: start codes included) to
         the packet ring and returns its sequence number. Give it the pts of the
         frame it decodes to, so that consumers can join packets and frames.
@@ -163,8 +209,10 @@ class Publisher(StreamInfo):
         core = self._core
         if core is None or core.closed:
             return f"<cuframes.Publisher {self._key!r} closed>"
-        return (f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
-                f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>")
+        return (
+            f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
+            f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>"
+        )
 
     # --- properties (the stream's own are in StreamInfo) ---
     @property

@@ -12,8 +12,15 @@ from ._arrays import buffer_of
 from ._streams import StreamLike, stream_handle
 from ._stream_info import StreamInfo
 from ._slices import call_in_slices, producer_absent_or_busy
-from .errors import (DisconnectedError, InvalidArgumentError, LimitError, NotFoundError, ProducerDiedError, StateError,
-                     TimeoutError)
+from .errors import (
+    DisconnectedError,
+    InvalidArgumentError,
+    LimitError,
+    NotFoundError,
+    ProducerDiedError,
+    StateError,
+    TimeoutError,
+)
 from .frame import Frame
 from .stream_facts import StreamFacts
 
@@ -66,22 +73,37 @@ class Subscriber(StreamInfo):
     _what = "subscriber"
     _core: _core.Subscriber | None
 
-    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 delivery: Delivery = "latest", reconnect: bool = False, spin: float | None = 0.0) -> None:
+    def __init__(
+        self,
+        key: str,
+        *,
+        dir: str | None = None,
+        connect_timeout: float | None = 5.0,
+        delivery: Delivery = "latest",
+        reconnect: bool = False,
+        spin: float | None = 0.0,
+    ) -> None:
         self._key = checked_key(key)
         checked_dir(dir)
         checked_text("delivery", delivery)
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
         self._core = call_in_slices(
-            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout,
+            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin),
+            connect_timeout,
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent_or_busy)
+            retry_if=producer_absent_or_busy,
+        )
 
     def _wait(self, call: Any, timeout: float | None) -> Any:
-        return call_in_slices(call, timeout, TimeoutError, lambda: f"no frame from {self._key!r} within {timeout} s",
-                              slice_s=_WAIT_SLICE_S)
+        return call_in_slices(
+            call,
+            timeout,
+            TimeoutError,
+            lambda: f"no frame from {self._key!r} within {timeout} s",
+            slice_s=_WAIT_SLICE_S,
+        )
 
     # --- frames ---
     def next(self, timeout: float | None = None) -> Frame:
@@ -137,8 +159,10 @@ class Subscriber(StreamInfo):
         facts = StreamFacts._from_core(core.facts)
         rate = "" if facts.frame_rate is None else f" {facts.frame_rate} fps"
         color = "" if not facts.color.specified else f" {facts.color.matrix_name}/{facts.color.range_name}"
-        return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height}{rate}{color} on "
-                f"{core.backend} last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
+        return (
+            f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height}{rate}{color} on "
+            f"{core.backend} last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>"
+        )
 
     # --- properties (the stream's own are in StreamInfo) ---
     @property

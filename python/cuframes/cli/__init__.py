@@ -24,21 +24,38 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--backend", type=click.Choice(["auto", "cuda", "host"]), default="auto", show_default=True,
-              help="auto: cuda when a GPU is usable, else host.")
-@click.option("--subscribers", "-n", type=click.IntRange(1, 62), default=3, show_default=True,
-              help="Subscriber processes to start.")
-@click.option("--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="How long to publish.")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "cuda", "host"]),
+    default="auto",
+    show_default=True,
+    help="auto: cuda when a GPU is usable, else host.",
+)
+@click.option(
+    "--subscribers",
+    "-n",
+    type=click.IntRange(1, 62),
+    default=3,
+    show_default=True,
+    help="Subscriber processes to start.",
+)
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="How long to publish.")
 @click.option("--fps", type=click.FloatRange(min=1.0), default=60.0, show_default=True, help="Frames per second.")
 @click.option("--width", type=click.IntRange(1), default=1920, show_default=True)
 @click.option("--height", type=click.IntRange(1), default=1080, show_default=True)
-@click.option("--format", "format_", type=click.Choice(list(FORMATS)), default="nv12", show_default=True,
-              help="Pixel format.")
-@click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-              help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
-def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int, height: int, format_: str,
-         dir_: str | None) -> None:
+@click.option(
+    "--format", "format_", type=click.Choice(list(FORMATS)), default="nv12", show_default=True, help="Pixel format."
+)
+@click.option(
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).",
+)
+def demo(
+    backend: str, subscribers: int, seconds: float, fps: float, width: int, height: int, format_: str, dir_: str | None
+) -> None:
     """Publish a moving test pattern that carries each frame's sequence number,
     check every frame in N subscriber processes, show fps, latency, missed
     frames and integrity errors. Exits non-zero on any integrity error or
@@ -47,8 +64,17 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
 
     console = make_console()
     try:
-        code = run_demo(backend=backend, subscribers=subscribers, seconds=seconds, fps=fps, width=width,
-                        height=height, format=format_, dir=dir_, console=console)
+        code = run_demo(
+            backend=backend,
+            subscribers=subscribers,
+            seconds=seconds,
+            fps=fps,
+            width=width,
+            height=height,
+            format=format_,
+            dir=dir_,
+            console=console,
+        )
     except (Error, ValueError) as error:
         print_error(make_console(stderr=True), error)
         code = EXIT_FAILED
@@ -60,33 +86,75 @@ def demo(backend: str, subscribers: int, seconds: float, fps: float, width: int,
 
 @main.command()
 @click.argument("url")
-@click.option("--frames", is_flag=True,
-              help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo. The default.")
-@click.option("--packets", is_flag=True,
-              help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.")
+@click.option(
+    "--frames",
+    is_flag=True,
+    help="Write the decoded frames, packed (planes back to back, no row padding): rawvideo. The default.",
+)
+@click.option(
+    "--packets",
+    is_flag=True,
+    help="Write the encoded packets: an Annex-B H.264/H.265 stream that starts at a keyframe.",
+)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many frames or packets.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds to wait for the producer and its first frame or packet.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
-              help="Then, seconds to wait for each next one (default: as long as the producer lives, "
-                   "e.g. through a camera's outage).")
-@click.option("--follow", is_flag=True,
-              help="Follow the key across producer restarts instead of ending when the producer goes "
-                   "(frames: the new producer must publish the same format and size).")
-@click.option("--format", "packet_format", type=click.Choice(["annexb", "nut", "mpegts"]),
-              default="annexb", show_default=True,
-              help="--packets: a raw Annex-B stream (no timestamps: ffmpeg counts frames at one rate and an outage "
-                   "vanishes), or muxed into nut or mpegts with the producer's pts and dts.")
-@click.option("--fps", type=click.FloatRange(min=0.001), default=None,
-              help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own); "
-                   "default: the stream's nominal rate, else 25 (with a warning).")
-@click.option("--ffmpeg-args", is_flag=True,
-              help="Print the ffmpeg input options that read this output, and exit.")
-@click.option("--on-loss", type=click.Choice(["warn", "fail"]), default="warn", show_default=True,
-              help="When the reader falls more than the producer's pool (or packet ring) behind and items are "
-                   "lost: warn on stderr with the counts and go on, or fail (exit 1) before writing past the gap.")
-def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float, idle_timeout: float | None,
-        follow: bool, packet_format: str, fps: float | None, ffmpeg_args: bool, on_loss: str) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the producer and its first frame or packet.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Then, seconds to wait for each next one (default: as long as the producer lives, "
+    "e.g. through a camera's outage).",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Follow the key across producer restarts instead of ending when the producer goes "
+    "(frames: the new producer must publish the same format and size).",
+)
+@click.option(
+    "--format",
+    "packet_format",
+    type=click.Choice(["annexb", "nut", "mpegts"]),
+    default="annexb",
+    show_default=True,
+    help="--packets: a raw Annex-B stream (no timestamps: ffmpeg counts frames at one rate and an outage "
+    "vanishes), or muxed into nut or mpegts with the producer's pts and dts.",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    help="Frame rate to state in --ffmpeg-args (raw frames and Annex-B carry no rate of their own); "
+    "default: the stream's nominal rate, else 25 (with a warning).",
+)
+@click.option("--ffmpeg-args", is_flag=True, help="Print the ffmpeg input options that read this output, and exit.")
+@click.option(
+    "--on-loss",
+    type=click.Choice(["warn", "fail"]),
+    default="warn",
+    show_default=True,
+    help="When the reader falls more than the producer's pool (or packet ring) behind and items are "
+    "lost: warn on stderr with the counts and go on, or fail (exit 1) before writing past the gap.",
+)
+def cat(
+    url: str,
+    frames: bool,
+    packets: bool,
+    count: int | None,
+    timeout: float,
+    idle_timeout: float | None,
+    follow: bool,
+    packet_format: str,
+    fps: float | None,
+    ffmpeg_args: bool,
+    on_loss: str,
+) -> None:
     """Write the frames or packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) to stdout.
 
     \b
@@ -117,12 +185,16 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
         nonlocal lost_total
         lost_total += count_lost
         resumed = "at a keyframe, " if packets else ""
-        err.print(f"cuframes cat: fell behind, {count_lost} {what}(s) lost; resumed {resumed}at {what} {seq}",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"cuframes cat: fell behind, {count_lost} {what}(s) lost; resumed {resumed}at {what} {seq}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     on_lost = fail_on_loss(what) if on_loss == "fail" else lost
     try:
         if ffmpeg_args:
+
             def warn(message: str) -> None:
                 err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -133,15 +205,31 @@ def cat(url: str, frames: bool, packets: bool, count: int | None, timeout: float
             click.echo(" ".join(args))
             return
         if packets:
+
             def reconnected() -> None:
                 err.print("cuframes cat: the producer restarted; going on at its first keyframe", highlight=False)
 
-            written = write_packets(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                    idle_timeout=idle_timeout, on_loss=on_lost, on_reconnect=reconnected,
-                                    format=packet_format)
+            written = write_packets(
+                url,
+                sys.stdout.buffer,
+                count=count,
+                timeout=timeout,
+                follow=follow,
+                idle_timeout=idle_timeout,
+                on_loss=on_lost,
+                on_reconnect=reconnected,
+                format=packet_format,
+            )
         else:
-            written = write_frames(url, sys.stdout.buffer, count=count, timeout=timeout, follow=follow,
-                                   idle_timeout=idle_timeout, on_loss=on_lost)
+            written = write_frames(
+                url,
+                sys.stdout.buffer,
+                count=count,
+                timeout=timeout,
+                follow=follow,
+                idle_timeout=idle_timeout,
+                on_loss=on_lost,
+            )
         summary = f", {lost_total} lost (the reader fell behind)" if lost_total else ""
         err.print(f"cuframes cat: {written} {what}(s) written{summary}", highlight=False, soft_wrap=True)
     except BrokenPipeError:
@@ -177,8 +265,7 @@ def _describe_folder(folder: str) -> str:
     except OSError as error:
         return f"{folder} ({source}; cannot look at it: {error.strerror})"
     sockets = sum(1 for name in _names_in(folder) if name.endswith(".sock"))
-    return (f"{folder} ({source}; mode {stat.S_IMODE(found.st_mode):04o}, owner uid {found.st_uid}, "
-            f"{sockets} socket(s))")
+    return f"{folder} ({source}; mode {stat.S_IMODE(found.st_mode):04o}, owner uid {found.st_uid}, {sockets} socket(s))"
 
 
 def _names_in(folder: str) -> list[str]:

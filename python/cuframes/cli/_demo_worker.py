@@ -31,8 +31,17 @@ def _emit(event: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def run(key: str, *, dir: str | None, index: int, connect_timeout: float, max_frames: int | None,
-        seconds: float | None, report_interval: float, stall: float) -> int:
+def run(
+    key: str,
+    *,
+    dir: str | None,
+    index: int,
+    connect_timeout: float,
+    max_frames: int | None,
+    seconds: float | None,
+    report_interval: float,
+    stall: float,
+) -> int:
     stop = False
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -44,8 +53,9 @@ def run(key: str, *, dir: str | None, index: int, connect_timeout: float, max_fr
     try:
         sub = Subscriber(key, dir=dir, connect_timeout=connect_timeout)
     except Exception as error:  # report why, then fail
-        _emit("done", index=index, reason="failed", error=f"{type(error).__name__}: {error}", frames=0, missed=0,
-              errors=0)
+        _emit(
+            "done", index=index, reason="failed", error=f"{type(error).__name__}: {error}", frames=0, missed=0, errors=0
+        )
         return 2
     with sub:
         pattern = TestPattern(sub.format, sub.width, sub.height)
@@ -103,13 +113,30 @@ def run(key: str, *, dir: str | None, index: int, connect_timeout: float, max_fr
             now = time.monotonic()
             if now - last_report >= report_interval:
                 fps = (frames - frames_at_last_report) / (now - last_report)
-                _emit("stats", index=index, frames=frames, missed=missed, errors=errors, fps=fps,
-                      lat_us=latencies_us, last_seq=last_seq)
+                _emit(
+                    "stats",
+                    index=index,
+                    frames=frames,
+                    missed=missed,
+                    errors=errors,
+                    fps=fps,
+                    lat_us=latencies_us,
+                    last_seq=last_seq,
+                )
                 latencies_us = []
                 last_report, frames_at_last_report = now, frames
         elapsed = time.monotonic() - started
-        _emit("done", index=index, reason=reason, frames=frames, missed=missed, errors=errors, lat_us=latencies_us,
-              last_seq=last_seq, fps=frames / elapsed if elapsed > 0 else 0.0)
+        _emit(
+            "done",
+            index=index,
+            reason=reason,
+            frames=frames,
+            missed=missed,
+            errors=errors,
+            lat_us=latencies_us,
+            last_seq=last_seq,
+            fps=frames / elapsed if elapsed > 0 else 0.0,
+        )
     return 1 if errors else 0
 
 
@@ -125,12 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", type=float, default=0.0, help="first hold max_held frames this long")
     args = parser.parse_args(argv)
     try:
-        return run(args.key, dir=args.dir, index=args.index, connect_timeout=args.connect_timeout,
-                   max_frames=args.max_frames, seconds=args.seconds, report_interval=args.report_interval,
-                   stall=args.stall)
+        return run(
+            args.key,
+            dir=args.dir,
+            index=args.index,
+            connect_timeout=args.connect_timeout,
+            max_frames=args.max_frames,
+            seconds=args.seconds,
+            report_interval=args.report_interval,
+            stall=args.stall,
+        )
     except Exception as error:
-        _emit("done", index=args.index, reason="failed", error=f"{type(error).__name__}: {error}", frames=0,
-              missed=0, errors=0)
+        _emit(
+            "done",
+            index=args.index,
+            reason="failed",
+            error=f"{type(error).__name__}: {error}",
+            frames=0,
+            missed=0,
+            errors=0,
+        )
         return 2
 
 

@@ -37,8 +37,13 @@ EXIT_OK, EXIT_INTEGRITY, EXIT_FAILED = 0, 1, 2
 
 _READY_TIMEOUT_S = 30.0
 # What a worker's final "reason" shows as in the table.
-_FINAL_STATES = {"disconnected": "done", "seconds": "done", "max_frames": "done", "stopped": "stopped",
-                 "failed": "failed"}
+_FINAL_STATES = {
+    "disconnected": "done",
+    "seconds": "done",
+    "max_frames": "done",
+    "stopped": "stopped",
+    "failed": "failed",
+}
 _DRAIN_TIMEOUT_S = 10.0
 
 
@@ -100,8 +105,20 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 class _Demo:
-    def __init__(self, *, backend: str, subscribers: int, seconds: float, fps: float, width: int, height: int,
-                 format: str, dir: str | None, console: Console, tear_every: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        backend: str,
+        subscribers: int,
+        seconds: float,
+        fps: float,
+        width: int,
+        height: int,
+        format: str,
+        dir: str | None,
+        console: Console,
+        tear_every: int = 0,
+    ) -> None:
         self.tear_every = tear_every
         self.backend, self.count, self.seconds, self.fps = backend, subscribers, seconds, fps
         self.width, self.height, self.format, self.dir, self.console = width, height, format, dir, console
@@ -118,10 +135,22 @@ class _Demo:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         for i in range(self.count):
-            cmd = [sys.executable, "-m", "cuframes.cli._demo_worker", "--key", self.key, "--dir", pub.dir,
-                   "--index", str(i), "--connect-timeout", str(_READY_TIMEOUT_S)]
-            child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     text=True, env=env)
+            cmd = [
+                sys.executable,
+                "-m",
+                "cuframes.cli._demo_worker",
+                "--key",
+                self.key,
+                "--dir",
+                pub.dir,
+                "--index",
+                str(i),
+                "--connect-timeout",
+                str(_READY_TIMEOUT_S),
+            ]
+            child = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env
+            )
             self.children.append(child)
             for stream, kind in ((child.stdout, "out"), (child.stderr, "err")):
                 reader = threading.Thread(target=_read_lines, args=(i, stream, self.events, kind), daemon=True)
@@ -201,21 +230,33 @@ class _Demo:
 
     # --- the table ---
     def render(self) -> Group:
-        title = (f"cuframes demo: {self.format} {self.width}x{self.height} on {self.chosen_backend}, "
-                 f"{self.count} subscriber(s), target {self.fps:g} fps")
+        title = (
+            f"cuframes demo: {self.format} {self.width}x{self.height} on {self.chosen_backend}, "
+            f"{self.count} subscriber(s), target {self.fps:g} fps"
+        )
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
         for column in ("sub", "state", "frames", "fps", "p50 µs", "p99 µs", "missed", "integrity errors"):
             table.add_column(column, justify="left" if column in ("sub", "state") else "right", no_wrap=True)
         for s in self.stats:
             errors = Text(str(s.errors), style="bold red" if s.errors else "green")
             state = Text(s.state, style="red" if s.failed else "")
-            table.add_row(f"#{s.index}", state, f"{s.frames:,}", _fmt(s.fps, 1), _fmt(s.percentile(50)),
-                          _fmt(s.percentile(99)), f"{s.missed:,}", errors)
+            table.add_row(
+                f"#{s.index}",
+                state,
+                f"{s.frames:,}",
+                _fmt(s.fps, 1),
+                _fmt(s.percentile(50)),
+                _fmt(s.percentile(99)),
+                f"{s.missed:,}",
+                errors,
+            )
         p = self.producer
         pub_p50 = float(np.percentile(p.publish_us, 50)) if p.publish_us else None
         pub_p99 = float(np.percentile(p.publish_us, 99)) if p.publish_us else None
-        producer = Text(f"producer: {p.published:,} frames published at {p.fps():.1f} fps; "
-                        f"copy+publish p50 {_fmt(pub_p50)} µs, p99 {_fmt(pub_p99)} µs")
+        producer = Text(
+            f"producer: {p.published:,} frames published at {p.fps():.1f} fps; "
+            f"copy+publish p50 {_fmt(pub_p50)} µs, p99 {_fmt(pub_p99)} µs"
+        )
         return Group(table, producer)
 
     # --- the run ---
@@ -223,8 +264,16 @@ class _Demo:
         pattern = TestPattern(self.format, self.width, self.height)
         staging = np.empty(pattern.packed_size, dtype=np.uint8)
         slots = max(DEFAULTS["slots"], self.count * 2 + 4)
-        with Publisher(self.key, self.width, self.height, self.format, backend=self.backend, dir=self.dir,
-                       slots=slots, max_subscribers=self.count) as pub:
+        with Publisher(
+            self.key,
+            self.width,
+            self.height,
+            self.format,
+            backend=self.backend,
+            dir=self.dir,
+            slots=slots,
+            max_subscribers=self.count,
+        ) as pub:
             self.chosen_backend = pub.backend
             try:
                 self._spawn(pub)
@@ -316,23 +365,45 @@ class _Demo:
         p99 = _fmt(float(np.percentile(lat, 99)) if lat else None)
         verdict = "FAIL" if failed or torn else "PASS"
         style = "bold red" if verdict == "FAIL" else "bold green"
-        console.print(f"[{style}]{verdict}[/]: {self.producer.published:,} frames published, {frames:,} checked by "
-                      f"{self.count} subscriber(s), {missed:,} missed, {errors} integrity error(s), "
-                      f"{len(failed)} failed subscriber(s); latency p50 {p50} µs, p99 {p99} µs "
-                      f"({self.chosen_backend} backend)")
+        console.print(
+            f"[{style}]{verdict}[/]: {self.producer.published:,} frames published, {frames:,} checked by "
+            f"{self.count} subscriber(s), {missed:,} missed, {errors} integrity error(s), "
+            f"{len(failed)} failed subscriber(s); latency p50 {p50} µs, p99 {p99} µs "
+            f"({self.chosen_backend} backend)"
+        )
         if torn:
             return EXIT_INTEGRITY
         return EXIT_FAILED if failed else EXIT_OK
 
 
-def run_demo(*, backend: str = "auto", subscribers: int = 3, seconds: float = 5.0, fps: float = 60.0,
-             width: int = 1920, height: int = 1080, format: str = "nv12", dir: str | None = None,
-             console: Console | None = None, tear_every: int = 0) -> int:
+def run_demo(
+    *,
+    backend: str = "auto",
+    subscribers: int = 3,
+    seconds: float = 5.0,
+    fps: float = 60.0,
+    width: int = 1920,
+    height: int = 1080,
+    format: str = "nv12",
+    dir: str | None = None,
+    console: Console | None = None,
+    tear_every: int = 0,
+) -> int:
     """Runs the demo and returns the exit code (0 pass, 1 integrity errors, 2 a subscriber failed).
 
     ``tear_every=N`` (a self-test) publishes every Nth frame torn, half of it
     from the next frame, to show that the subscribers catch it.
     """
-    demo = _Demo(backend=backend, subscribers=subscribers, seconds=seconds, fps=fps, width=width, height=height,
-                 format=format, dir=dir, console=console or Console(), tear_every=tear_every)
+    demo = _Demo(
+        backend=backend,
+        subscribers=subscribers,
+        seconds=seconds,
+        fps=fps,
+        width=width,
+        height=height,
+        format=format,
+        dir=dir,
+        console=console or Console(),
+        tear_every=tear_every,
+    )
     return demo.run()

@@ -50,8 +50,13 @@ _HARNESS_STOP_S = 10.0
 # time.sleep, through a name the tests can replace to end a --watch loop.
 _sleep = time.sleep
 
-_DIR_OPTION = click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-                           help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
+_DIR_OPTION = click.option(
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).",
+)
 
 
 # --- shared plumbing ---
@@ -67,8 +72,9 @@ def _reported_errors() -> Iterator[None]:
     except ModuleNotFoundError as error:
         if error.name not in OPTIONAL_PACKAGES:
             raise  # a missing part of cuframes itself is a bug, not a setup step
-        print_error(err, f"this command needs the Python package {error.name!r}: "
-                    f"pip install {OPTIONAL_PACKAGES[error.name]}")
+        print_error(
+            err, f"this command needs the Python package {error.name!r}: pip install {OPTIONAL_PACKAGES[error.name]}"
+        )
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
@@ -80,16 +86,18 @@ def _address(key_or_url: str, dir_option: str | None) -> StreamAddress:
     if dir_option is None:
         return address
     if address.dir is not None and os.path.abspath(address.dir) != os.path.abspath(dir_option):
-        raise InvalidArgumentError(f"{key_or_url!r} names the folder {address.dir!r} but --dir says "
-                                   f"{dir_option!r}: give the folder once")
+        raise InvalidArgumentError(
+            f"{key_or_url!r} names the folder {address.dir!r} but --dir says {dir_option!r}: give the folder once"
+        )
     return StreamAddress(address.key, dir_option)
 
 
 def _observer(name: str) -> Callable[..., Any]:
     function = getattr(cuframes, name, None)
     if function is None:
-        raise StateError(f"this build of cuframes cannot observe streams (it has no cuframes.{name}); "
-                         "install a newer one")
+        raise StateError(
+            f"this build of cuframes cannot observe streams (it has no cuframes.{name}); install a newer one"
+        )
     return function
 
 
@@ -102,10 +110,18 @@ def _check_one_output(as_json: bool, prometheus: bool) -> None:
 @click.command("ls")
 @_DIR_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list: key, socket_path, error, status.")
-@click.option("--prometheus", is_flag=True,
-              help="Print every stream in the Prometheus text format (cuframes_up 0 for keys nobody answers on).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Seconds to wait for a producer to appear behind each socket (0: one try; a live producer answers at once).")
+@click.option(
+    "--prometheus",
+    is_flag=True,
+    help="Print every stream in the Prometheus text format (cuframes_up 0 for keys nobody answers on).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait for a producer to appear behind each socket (0: one try; a live producer answers at once).",
+)
 def ls(dir_: str | None, as_json: bool, prometheus: bool, timeout: float) -> None:
     """List the streams in the socket folder, one row per key: producer, description,
     format, backend, subscribers, frame rate and state. Keys nobody answers on
@@ -116,8 +132,13 @@ def ls(dir_: str | None, as_json: bool, prometheus: bool, timeout: float) -> Non
         if as_json:
             click.echo(entries_to_json(entries))
         elif prometheus:
-            click.echo(to_prometheus([e.status for e in entries if e.status is not None],
-                                     down=[e.key for e in entries if e.status is None]), nl=False)
+            click.echo(
+                to_prometheus(
+                    [e.status for e in entries if e.status is not None],
+                    down=[e.key for e in entries if e.status is None],
+                ),
+                nl=False,
+            )
         elif not entries:
             folder = dir_ or cuframes.default_dir()
             missing = "" if os.path.isdir(folder) else " (the folder does not exist yet)"
@@ -133,13 +154,31 @@ def ls(dir_: str | None, as_json: bool, prometheus: bool, timeout: float) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (with --watch: one line each time).")
 @click.option("--prometheus", is_flag=True, help="Print the status in the Prometheus text format.")
 @click.option("--watch", is_flag=True, help="Refresh the table until Ctrl-C.")
-@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Seconds between refreshes with --watch.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="Seconds to wait for the producer's answer.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between refreshes with --watch.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds to wait for the producer's answer.",
+)
 @click.pass_context
-def stat(ctx: click.Context, stream: str, dir_: str | None, as_json: bool, prometheus: bool, watch: bool,
-         interval: float, timeout: float) -> None:
+def stat(
+    ctx: click.Context,
+    stream: str,
+    dir_: str | None,
+    as_json: bool,
+    prometheus: bool,
+    watch: bool,
+    interval: float,
+    timeout: float,
+) -> None:
     """Show one stream (KEY_OR_URL: a key, or cuframes://KEY[?dir=DIR]): its producer,
     format, newest frame, frame rate, subscribers and packet ring. Reads the
     producer's live state without disturbing it.
@@ -197,8 +236,9 @@ def _watch_table(fetch: Callable[[], Any], first: Any, interval: float) -> None:
         pass  # Ctrl-C is how a watch ends: not a failure
 
 
-def _watch_printed(out: Any, fetch: Callable[[], Any], first: Any, interval: float,
-                   frame_of: Callable[[Any], Group]) -> None:
+def _watch_printed(
+    out: Any, fetch: Callable[[], Any], first: Any, interval: float, frame_of: Callable[[Any], Group]
+) -> None:
     """--watch into a pipe or a file: each refresh printed in turn (a Live display
     would show nothing there until it ends)."""
     err = console(stderr=True)
@@ -241,11 +281,21 @@ def _watch_json_lines(fetch: Callable[[], Any], first: Any, interval: float) -> 
 @click.argument("stream", metavar="KEY_OR_URL")
 @click.argument("output", metavar="OUT_FILE", type=click.Path(dir_okay=False))
 @_DIR_OPTION
-@click.option("--timeout", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="Seconds to wait for the producer, and then for a frame.")
-@click.option("--colorspace", type=click.Choice(["auto", "bt601", "bt709"]), default="auto", show_default=True,
-              help="YUV matrix of nv12/p010/i420 frames (auto: the stream's colour facts; unspecified: "
-                   "bt601, as ffmpeg reads it).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the producer, and then for a frame.",
+)
+@click.option(
+    "--colorspace",
+    type=click.Choice(["auto", "bt601", "bt709"]),
+    default="auto",
+    show_default=True,
+    help="YUV matrix of nv12/p010/i420 frames (auto: the stream's colour facts; unspecified: "
+    "bt601, as ffmpeg reads it).",
+)
 def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorspace: Colorspace) -> None:
     """Save the newest frame of KEY_OR_URL as an RGB image, OUT_FILE: .png, .jpg,
     .bmp, .tif, .ppm or .webp (the extension picks the format).
@@ -265,8 +315,11 @@ def snapshot(stream: str, output: str, dir_: str | None, timeout: float, colorsp
                 packed = PackedFrame(frame.to_numpy(), frame.format, frame.width, frame.height, frame.color)
                 seq = frame.seq
         written = save_snapshot(packed, output, colorspace=colorspace)
-        console().print(f"wrote {escape(str(written))} ({written.stat().st_size} bytes): {escape(address.key)} "
-                        f"frame {seq}, {packed.format} {packed.width}x{packed.height} as RGB", highlight=False)
+        console().print(
+            f"wrote {escape(str(written))} ({written.stat().st_size} bytes): {escape(address.key)} "
+            f"frame {seq}, {packed.format} {packed.width}x{packed.height} as RGB",
+            highlight=False,
+        )
 
 
 # --- bench ---
@@ -301,9 +354,11 @@ def _harness(source: str | None) -> Path:
         return harness
     harness = find_bench_harness(_default_harness_starts())
     if harness is None:
-        raise NotFoundError(f"the benchmark harness ({BENCH_HARNESS}) ships with the cuframes source checkout, "
-                            "not with the installed package: run `cuframes bench` inside a clone of the cuframes "
-                            "repository, or point --source at one")
+        raise NotFoundError(
+            f"the benchmark harness ({BENCH_HARNESS}) ships with the cuframes source checkout, "
+            "not with the installed package: run `cuframes bench` inside a clone of the cuframes "
+            "repository, or point --source at one"
+        )
     return harness
 
 
@@ -323,12 +378,24 @@ def _run_harness(command: Sequence[str]) -> int:
 
 @click.command("bench", context_settings={"ignore_unknown_options": True})
 @click.option("--quick", is_flag=True, help="Fewer frames, 1080p only, smaller fan-out (about 2 min).")
-@click.option("--only", metavar="SECTION,...", default=None,
-              help="Comma-separated sections to run (floor, latency, fanout, ...; see bench/run.py).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Results folder (default: ~/.cache/cuframes/bench, or under $XDG_CACHE_HOME).")
-@click.option("--source", type=click.Path(exists=True, file_okay=False), default=None,
-              help="The cuframes source checkout (default: found from the current folder).")
+@click.option(
+    "--only",
+    metavar="SECTION,...",
+    default=None,
+    help="Comma-separated sections to run (floor, latency, fanout, ...; see bench/run.py).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Results folder (default: ~/.cache/cuframes/bench, or under $XDG_CACHE_HOME).",
+)
+@click.option(
+    "--source",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="The cuframes source checkout (default: found from the current folder).",
+)
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
 def bench(quick: bool, only: str | None, out: str | None, source: str | None, extra: tuple[str, ...]) -> None:
     """Run the benchmark suite (bench/run.py of a cuframes source checkout) with this

@@ -27,8 +27,16 @@ from .console import print_error
 from .live_status import LiveStatus
 from ..errors import Error
 from ..publisher import DEFAULTS, Publisher
-from ..sources import (Backoff, PublishStats, SourceError, SourceSpec, VideoSource, open_source, parse_source,
-                      run_publish)
+from ..sources import (
+    Backoff,
+    PublishStats,
+    SourceError,
+    SourceSpec,
+    VideoSource,
+    open_source,
+    parse_source,
+    run_publish,
+)
 from ..sources.source_reader import readers_left_behind
 
 __all__ = ["publish"]
@@ -49,47 +57,117 @@ def default_packet_ring_bytes(width: int, height: int) -> int:
 @click.command("publish", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source")
 @click.option("--key", "-k", required=True, help="The key to publish under (subscribers open cuframes://KEY).")
-@click.option("--dir", "dir_", type=click.Path(file_okay=False), default=None,
-              help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).")
-@click.option("--backend", type=click.Choice(["auto", "cuda", "host"]), default="auto", show_default=True,
-              help="Frame memory. auto: cuda when a GPU is usable, else host.")
-@click.option("--decoder", type=click.Choice(["cpu", "nvdec"]), default="cpu", show_default=True,
-              help="cpu: PyAV (files, RTSP). nvdec: PyNvVideoCodec on the GPU (files; needs the cuda backend).")
-@click.option("--device", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CUDA device for the cuda backend and NVDEC.")
-@click.option("--packet-ring-bytes", type=click.IntRange(min=0), default=None,
-              show_default="4 x an NV12 frame's size, 8 to 256 MiB",
-              help="Size of the packet ring for H.264/H.265 access units; 0: frames only. A packet larger than "
-                   "half of it is dropped (with a warning).")
+@click.option(
+    "--dir",
+    "dir_",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Socket folder (default: $CUFRAMES_DIR, else /tmp/cuframes).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "cuda", "host"]),
+    default="auto",
+    show_default=True,
+    help="Frame memory. auto: cuda when a GPU is usable, else host.",
+)
+@click.option(
+    "--decoder",
+    type=click.Choice(["cpu", "nvdec"]),
+    default="cpu",
+    show_default=True,
+    help="cpu: PyAV (files, RTSP). nvdec: PyNvVideoCodec on the GPU (files; needs the cuda backend).",
+)
+@click.option(
+    "--device",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="CUDA device for the cuda backend and NVDEC.",
+)
+@click.option(
+    "--packet-ring-bytes",
+    type=click.IntRange(min=0),
+    default=None,
+    show_default="4 x an NV12 frame's size, 8 to 256 MiB",
+    help="Size of the packet ring for H.264/H.265 access units; 0: frames only. A packet larger than "
+    "half of it is dropped (with a warning).",
+)
 @click.option("--slots", type=click.IntRange(min=1), default=DEFAULTS["slots"], show_default=True, help="Frame slots.")
 @click.option("--max-subscribers", type=click.IntRange(min=1), default=DEFAULTS["max_subscribers"], show_default=True)
 @click.option("--width", type=click.IntRange(min=2), default=1280, show_default=True, help="testsrc width.")
 @click.option("--height", type=click.IntRange(min=2), default=720, show_default=True, help="testsrc height.")
 @click.option("--fps", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="testsrc frame rate.")
-@click.option("--gop", type=click.IntRange(min=1), default=None, show_default="2 seconds of frames",
-              help="testsrc: a keyframe every N frames.")
+@click.option(
+    "--gop",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="2 seconds of frames",
+    help="testsrc: a keyframe every N frames.",
+)
 @click.option("--loop", is_flag=True, help="Files: start again at the end, forever.")
-@click.option("--no-pace", is_flag=True,
-              help="testsrc and files: publish as fast as they decode instead of at their own rate.")
-@click.option("--speed", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
-              help="testsrc and files: play at this multiple of their own rate.")
+@click.option(
+    "--no-pace", is_flag=True, help="testsrc and files: publish as fast as they decode instead of at their own rate."
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="testsrc and files: play at this multiple of their own rate.",
+)
 @click.option("--rtsp-transport", type=click.Choice(["tcp", "udp"]), default="tcp", show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="RTSP: seconds to connect, and to wait for data before the stream counts as lost.")
-@click.option("--reconnect-initial", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
-              help="RTSP: first wait before reconnecting, in seconds; it doubles after each failed attempt...")
-@click.option("--reconnect-max", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
-              help="... up to this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="RTSP: seconds to connect, and to wait for data before the stream counts as lost.",
+)
+@click.option(
+    "--reconnect-initial",
+    type=click.FloatRange(min=0.01),
+    default=0.5,
+    show_default=True,
+    help="RTSP: first wait before reconnecting, in seconds; it doubles after each failed attempt...",
+)
+@click.option(
+    "--reconnect-max",
+    type=click.FloatRange(min=0.01),
+    default=10.0,
+    show_default=True,
+    help="... up to this many seconds.",
+)
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds.")
-@click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None,
-              help="Stop after this many frames.")
+@click.option("--frames", "max_frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
 @click.option("--verbose", "-v", is_flag=True, help="Also log each failed reconnect attempt.")
 @click.pass_context
-def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend: str, decoder: str, device: int,
-            packet_ring_bytes: int | None, slots: int, max_subscribers: int, width: int, height: int, fps: float,
-            gop: int | None, loop: bool, no_pace: bool, speed: float, rtsp_transport: str, timeout: float,
-            reconnect_initial: float, reconnect_max: float, duration: float | None, max_frames: int | None,
-            verbose: bool) -> None:
+def publish(
+    ctx: click.Context,
+    source: str,
+    key: str,
+    dir_: str | None,
+    backend: str,
+    decoder: str,
+    device: int,
+    packet_ring_bytes: int | None,
+    slots: int,
+    max_subscribers: int,
+    width: int,
+    height: int,
+    fps: float,
+    gop: int | None,
+    loop: bool,
+    no_pace: bool,
+    speed: float,
+    rtsp_transport: str,
+    timeout: float,
+    reconnect_initial: float,
+    reconnect_max: float,
+    duration: float | None,
+    max_frames: int | None,
+    verbose: bool,
+) -> None:
     """Publish SOURCE under --key: decoded NV12 frames for subscribers, and
     H.264/H.265 access units (Annex-B) for packet subscribers.
 
@@ -109,11 +187,15 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
     try:
         spec = parse_source(source)
         if spec.kind == "testsrc":
-            given = [name for name, value in (("width", spec.width), ("height", spec.height), ("fps", spec.fps))
-                     if value is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+            given = [
+                name
+                for name, value in (("width", spec.width), ("height", spec.height), ("fps", spec.fps))
+                if value is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+            ]
             if given:
-                raise click.UsageError(f"{source!r} sets the {' and '.join(given)} already; drop --"
-                                       f"{' and --'.join(given)}")
+                raise click.UsageError(
+                    f"{source!r} sets the {' and '.join(given)} already; drop --{' and --'.join(given)}"
+                )
         if decoder == "nvdec":
             if backend == "host":
                 raise click.UsageError("--decoder nvdec puts frames in GPU memory: use --backend cuda (or auto)")
@@ -122,12 +204,33 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
     except SourceError as error:
         raise click.UsageError(str(error)) from None
 
-    source_options = {"decoder": decoder, "width": width, "height": height, "fps": fps, "gop": gop, "loop": loop,
-                      "rtsp_transport": rtsp_transport, "timeout": timeout, "backoff": backoff, "device": device}
-    publisher_options = {"slots": slots, "backend": backend, "device": device, "dir": dir_,
-                         "max_subscribers": max_subscribers, "packet_ring_bytes": packet_ring_bytes}
-    run_options = {"pace": not no_pace, "speed": speed, "publish_packets": packet_ring_bytes != 0,
-                   "max_frames": max_frames, "duration": duration}
+    source_options = {
+        "decoder": decoder,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "gop": gop,
+        "loop": loop,
+        "rtsp_transport": rtsp_transport,
+        "timeout": timeout,
+        "backoff": backoff,
+        "device": device,
+    }
+    publisher_options = {
+        "slots": slots,
+        "backend": backend,
+        "device": device,
+        "dir": dir_,
+        "max_subscribers": max_subscribers,
+        "packet_ring_bytes": packet_ring_bytes,
+    }
+    run_options = {
+        "pace": not no_pace,
+        "speed": speed,
+        "publish_packets": packet_ring_bytes != 0,
+        "max_frames": max_frames,
+        "duration": duration,
+    }
     with _log_to(err, verbose):
         code = _publish(err, key, spec, source_options, publisher_options, run_options)
     if readers_left_behind():
@@ -140,17 +243,32 @@ def publish(ctx: click.Context, source: str, key: str, dir_: str | None, backend
     sys.exit(code)
 
 
-def _publish(err: Console, key: str, spec: SourceSpec, source_options: dict[str, Any],
-             publisher_options: dict[str, Any], run_options: dict[str, Any]) -> int:
+def _publish(
+    err: Console,
+    key: str,
+    spec: SourceSpec,
+    source_options: dict[str, Any],
+    publisher_options: dict[str, Any],
+    run_options: dict[str, Any],
+) -> int:
     """Opens the source, then the publisher (sized by the source), runs the publish
     loop to its end, and returns the exit code."""
     terminated = threading.Event()
     try:
-        with _sigterm_stops(terminated), open_source(spec, **source_options) as source, \
-                Publisher(key, source.width, source.height, "nv12", description=source.description,
-                          facts=source.facts,
-                          **_sized_for(source, publisher_options)) as pub, \
-                _Progress(err, key, source) as progress:
+        with (
+            _sigterm_stops(terminated),
+            open_source(spec, **source_options) as source,
+            Publisher(
+                key,
+                source.width,
+                source.height,
+                "nv12",
+                description=source.description,
+                facts=source.facts,
+                **_sized_for(source, publisher_options),
+            ) as pub,
+            _Progress(err, key, source) as progress,
+        ):
             stats = run_publish(source, pub, on_progress=progress.update, **run_options)
     except Error as error:  # the sources' errors are cuframes.Error too
         print_error(err, error)
@@ -182,9 +300,11 @@ class _Progress(LiveStatus[PublishStats]):
         health = stats.health
         line = Text()
         line.append(f"publishing {self._key}: {self._source.description}\n", style="bold")
-        line.append(f"frames {stats.frames} ({stats.fps:.1f} fps)   packets {stats.packets} "
-                    f"({stats.packet_bytes / 1e6:.1f} MB)   reconnects {health.reconnects} "
-                    f"({health.seconds_lost:.1f} s lost)")
+        line.append(
+            f"frames {stats.frames} ({stats.fps:.1f} fps)   packets {stats.packets} "
+            f"({stats.packet_bytes / 1e6:.1f} MB)   reconnects {health.reconnects} "
+            f"({health.seconds_lost:.1f} s lost)"
+        )
         if health.reconnecting:
             line.append("   reconnecting...", style="yellow")
         return line

@@ -46,29 +46,75 @@ def _muxer_option(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.command("record", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("url")
 @click.argument("out")
-@click.option("--format", "format_", type=click.Choice(["mp4", "mkv", "ts"]), default=None,
-              help="Container (default: from OUT's extension: .mp4, .mkv, .ts).")
-@click.option("--segment", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
-              help="Start a new file at the first keyframe at or after every SECONDS of recording; OUT must be a "
-                   "strftime pattern (e.g. cam1-%Y%m%d-%H%M%S.mkv).")
-@click.option("--option", "-o", "options", multiple=True, callback=_muxer_option, metavar="NAME=VALUE",
-              help="An FFmpeg muxer option, e.g. -o movflags=frag_keyframe+empty_moov (an mp4 that survives "
-                   "kill -9). Repeatable.")
-@click.option("--follow/--no-follow", default=True, show_default=True,
-              help="Follow the key across producer restarts, or end with the producer.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds to wait for the producer and its first packet.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0), default=None,
-              help="Then, seconds to wait for each next packet (default: forever, through outages).")
-@click.option("--gap-threshold", type=click.FloatRange(min=0.01), default=DEFAULT_GAP_S, show_default=True,
-              help="Seconds between two packets, beyond what their timestamps say, that count as an outage: "
-                   "kept as a gap in the timeline.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["mp4", "mkv", "ts"]),
+    default=None,
+    help="Container (default: from OUT's extension: .mp4, .mkv, .ts).",
+)
+@click.option(
+    "--segment",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    help="Start a new file at the first keyframe at or after every SECONDS of recording; OUT must be a "
+    "strftime pattern (e.g. cam1-%Y%m%d-%H%M%S.mkv).",
+)
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    callback=_muxer_option,
+    metavar="NAME=VALUE",
+    help="An FFmpeg muxer option, e.g. -o movflags=frag_keyframe+empty_moov (an mp4 that survives "
+    "kill -9). Repeatable.",
+)
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Follow the key across producer restarts, or end with the producer.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the producer and its first packet.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Then, seconds to wait for each next packet (default: forever, through outages).",
+)
+@click.option(
+    "--gap-threshold",
+    type=click.FloatRange(min=0.01),
+    default=DEFAULT_GAP_S,
+    show_default=True,
+    help="Seconds between two packets, beyond what their timestamps say, that count as an outage: "
+    "kept as a gap in the timeline.",
+)
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after this many packets.")
 @click.option("--verbose", "-v", is_flag=True, help="Also log each file as it starts.")
-def record(url: str, out: str, format_: str | None, segment: float | None, options: dict[str, str], follow: bool,
-           timeout: float, idle_timeout: float | None, gap_threshold: float, duration: float | None,
-           count: int | None, verbose: bool) -> None:
+def record(
+    url: str,
+    out: str,
+    format_: str | None,
+    segment: float | None,
+    options: dict[str, str],
+    follow: bool,
+    timeout: float,
+    idle_timeout: float | None,
+    gap_threshold: float,
+    duration: float | None,
+    count: int | None,
+    verbose: bool,
+) -> None:
     """Record the encoded packets of URL (cuframes://KEY[?dir=DIR], or a bare KEY) into OUT,
     without re-encoding, with the producer's timestamps.
 
@@ -89,9 +135,21 @@ def record(url: str, out: str, format_: str | None, segment: float | None, optio
     interrupted = threading.Event()
     with _log_to(err, verbose, "cuframes.record"):
         try:
-            with Recorder(url, out, format=format_, segment=segment, options=options, follow=follow,
-                          timeout=timeout, idle_timeout=idle_timeout, gap_threshold=gap_threshold) as recorder, \
-                    _signals_stop(recorder.stop, interrupted), _Status(err, url) as status:
+            with (
+                Recorder(
+                    url,
+                    out,
+                    format=format_,
+                    segment=segment,
+                    options=options,
+                    follow=follow,
+                    timeout=timeout,
+                    idle_timeout=idle_timeout,
+                    gap_threshold=gap_threshold,
+                ) as recorder,
+                _signals_stop(recorder.stop, interrupted),
+                _Status(err, url) as status,
+            ):
                 stats = recorder.run(count=count, duration=duration, on_progress=status.update)
         except Error as error:
             print_error(err, error)
@@ -135,7 +193,9 @@ class _Status(LiveStatus["RecordingStats"]):
     def render(self, stats: RecordingStats) -> Text:
         line = Text()
         line.append(f"recording {self._url} -> {stats.files[-1] if stats.files else '...'}\n", style="bold")
-        line.append(f"{stats.seconds:.1f} s   {stats.packets} packets ({stats.bytes / 1e6:.1f} MB)   "
-                    f"{len(stats.files)} file(s)   gaps {stats.gaps} ({stats.gap_seconds:.1f} s)   "
-                    f"restarts {stats.restarts}   lost {stats.lost}")
+        line.append(
+            f"{stats.seconds:.1f} s   {stats.packets} packets ({stats.bytes / 1e6:.1f} MB)   "
+            f"{len(stats.files)} file(s)   gaps {stats.gaps} ({stats.gap_seconds:.1f} s)   "
+            f"restarts {stats.restarts}   lost {stats.lost}"
+        )
         return line

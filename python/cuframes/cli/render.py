@@ -22,9 +22,23 @@ from ..stream_facts import ColorInfo, StreamFacts
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
-__all__ = ["render_stat_table", "render_ls_table", "to_json", "entries_to_json", "to_prometheus", "format_fps",
-           "format_age", "format_latency", "format_bytes", "format_process", "format_subscribers", "format_rational",
-           "format_timing", "format_color", "format_facts"]
+__all__ = [
+    "render_stat_table",
+    "render_ls_table",
+    "to_json",
+    "entries_to_json",
+    "to_prometheus",
+    "format_fps",
+    "format_age",
+    "format_latency",
+    "format_bytes",
+    "format_process",
+    "format_subscribers",
+    "format_rational",
+    "format_timing",
+    "format_color",
+    "format_facts",
+]
 
 ROLES = ("frames", "packets")
 _MISSING = "-"
@@ -72,23 +86,26 @@ def format_rational(value: Fraction | None) -> str:
 def format_timing(facts: StreamFacts) -> str:
     """Time base, nominal rate and sample aspect ratio, for `stat`."""
     rate = facts.frame_rate
-    nominal = "rate unknown or variable" if rate is None else \
-        f"{format_rational(rate)} fps nominal ({float(rate):.2f})"
+    nominal = "rate unknown or variable" if rate is None else f"{format_rational(rate)} fps nominal ({float(rate):.2f})"
     return f"time base {format_rational(facts.time_base)}, {nominal}, SAR {format_rational(facts.sample_aspect_ratio)}"
 
 
 def format_color(color: ColorInfo) -> str:
     """Colour facts by FFmpeg's names, for `stat`."""
-    return (f"matrix {color.matrix_name}, range {color.range_name}, primaries {color.primaries_name}, "
-            f"transfer {color.transfer_name}")
+    return (
+        f"matrix {color.matrix_name}, range {color.range_name}, primaries {color.primaries_name}, "
+        f"transfer {color.transfer_name}"
+    )
 
 
 def format_facts(facts: StreamFacts) -> str:
     """All the facts in a few words, for a column of `ls`."""
     c = facts.color
     rate = _MISSING if facts.frame_rate is None else f"{float(facts.frame_rate):.2f}"
-    return (f"tb {format_rational(facts.time_base)}, {rate} fps, {c.matrix_name}/{c.range_name}/"
-            f"{c.primaries_name}/{c.transfer_name}, SAR {format_rational(facts.sample_aspect_ratio)}")
+    return (
+        f"tb {format_rational(facts.time_base)}, {rate} fps, {c.matrix_name}/{c.range_name}/"
+        f"{c.primaries_name}/{c.transfer_name}, SAR {format_rational(facts.sample_aspect_ratio)}"
+    )
 
 
 def format_process(pid: int, uid: int) -> str:
@@ -127,18 +144,24 @@ def render_stat_table(status: StreamStatus) -> RenderableType:
     _add_row(facts, "producer", producer + (f", epoch {status.epoch:#x}" if status.epoch else ""))
     if status.description:
         _add_row(facts, "description", status.description)
-    _add_row(facts, "frames", f"{status.format} {status.width}x{status.height} on {status.backend}, "
-             f"{status.slot_count} slots")
-    _add_row(facts, "latest",
-             f"seq {status.latest_seq}, {format_fps(status.fps)} fps, {format_age(status.age_s)}")
+    _add_row(
+        facts,
+        "frames",
+        f"{status.format} {status.width}x{status.height} on {status.backend}, {status.slot_count} slots",
+    )
+    _add_row(facts, "latest", f"seq {status.latest_seq}, {format_fps(status.fps)} fps, {format_age(status.age_s)}")
     _add_row(facts, "timing", format_timing(status.facts))
     _add_row(facts, "colour", format_color(status.facts.color))
     _add_row(facts, "subscribers", format_subscribers(status))
     if status.packets is not None:
         p = status.packets
-        _add_row(facts, "packets", f"{p.codec or 'no packet yet'}, seq {p.latest_seq}, "
-                 f"{format_bytes(p.bytes_written)} written, {p.keyframes} keyframes, "
-                 f"{p.overwritten} overwritten, ring {format_bytes(p.capacity_bytes)}")
+        _add_row(
+            facts,
+            "packets",
+            f"{p.codec or 'no packet yet'}, seq {p.latest_seq}, "
+            f"{format_bytes(p.bytes_written)} written, {p.keyframes} keyframes, "
+            f"{p.overwritten} overwritten, ring {format_bytes(p.capacity_bytes)}",
+        )
     if not status.subscribers:
         return facts
 
@@ -146,9 +169,16 @@ def render_stat_table(status: StreamStatus) -> RenderableType:
     for name in ("id", "role", "pid/uid", "received", "missed", "held", "latency"):
         table.add_column(name, justify="left" if name in ("role", "pid/uid") else "right")
     for s in status.subscribers:
-        _add_row(table, str(s.id), s.role, format_process(s.pid, s.uid), str(s.frames_received),
-                 Text(str(s.frames_missed), style="yellow" if s.frames_missed else ""),
-                 str(s.held), format_latency(s.latency_us))
+        _add_row(
+            table,
+            str(s.id),
+            s.role,
+            format_process(s.pid, s.uid),
+            str(s.frames_received),
+            Text(str(s.frames_missed), style="yellow" if s.frames_missed else ""),
+            str(s.held),
+            format_latency(s.latency_us),
+        )
     return Group(facts, table)
 
 
@@ -170,16 +200,34 @@ def render_ls_table(entries: Sequence[KeyEntry]) -> Table:
     for entry in entries:
         s = entry.status
         if s is None:
-            _add_row(table, entry.key, _MISSING, "", _MISSING, _MISSING, _MISSING, _MISSING, _MISSING,
-                     Text(entry.error or "no answer", style="red"))
+            _add_row(
+                table,
+                entry.key,
+                _MISSING,
+                "",
+                _MISSING,
+                _MISSING,
+                _MISSING,
+                _MISSING,
+                _MISSING,
+                Text(entry.error or "no answer", style="red"),
+            )
             continue
         state = _state_text(s.state)
         if entry.error:
             state.append(f" ({entry.error})", style="red")
-        _add_row(table, entry.key, format_process(s.producer_pid, s.producer_uid), s.description,
-                 f"{s.format} {s.width}x{s.height}", s.backend,
-                 f"{s.frame_subscriber_count}+{s.packet_subscriber_count}", format_fps(s.fps), format_facts(s.facts),
-                 state)
+        _add_row(
+            table,
+            entry.key,
+            format_process(s.producer_pid, s.producer_uid),
+            s.description,
+            f"{s.format} {s.width}x{s.height}",
+            s.backend,
+            f"{s.frame_subscriber_count}+{s.packet_subscriber_count}",
+            format_fps(s.fps),
+            format_facts(s.facts),
+            state,
+        )
     return table
 
 
@@ -193,8 +241,16 @@ def entries_to_json(entries: Iterable[KeyEntry]) -> str:
 
 
 # --- Prometheus ---
-_FACT_LABELS = ["key", "time_base", "frame_rate", "sample_aspect_ratio", "color_matrix", "color_range",
-                "color_primaries", "color_transfer"]
+_FACT_LABELS = [
+    "key",
+    "time_base",
+    "frame_rate",
+    "sample_aspect_ratio",
+    "color_matrix",
+    "color_range",
+    "color_primaries",
+    "color_transfer",
+]
 
 
 def _fact_labels(status: StreamStatus) -> list[str]:
@@ -203,8 +259,16 @@ def _fact_labels(status: StreamStatus) -> list[str]:
     def ratio(value: Fraction | None) -> str:
         return "" if value is None else format_rational(value)
 
-    return [status.key, ratio(f.time_base), ratio(f.frame_rate), ratio(f.sample_aspect_ratio), c.matrix_name,
-            c.range_name, c.primaries_name, c.transfer_name]
+    return [
+        status.key,
+        ratio(f.time_base),
+        ratio(f.frame_rate),
+        ratio(f.sample_aspect_ratio),
+        c.matrix_name,
+        c.range_name,
+        c.primaries_name,
+        c.transfer_name,
+    ]
 
 
 class _StatusCollector:
@@ -217,16 +281,28 @@ class _StatusCollector:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
-        up = GaugeMetricFamily("cuframes_up", "1 when the stream's producer answered, 0 when nobody did",
-                               labels=["key"])
-        live = GaugeMetricFamily("cuframes_live", "1 when frames flow (state running); 0 when the stream is "
-                                 "stalled, waiting for its first frame, closed, or nobody answers", labels=["key"])
-        info = InfoMetricFamily("cuframes_stream", "What the producer publishes",
-                                labels=["key", "backend", "format", "width", "height", "state", "description"])
-        facts = InfoMetricFamily("cuframes_stream_facts", "The stream facts the producer states: rationals as "
-                                 "num/den (empty: unknown), colours by FFmpeg's names", labels=_FACT_LABELS)
+        up = GaugeMetricFamily(
+            "cuframes_up", "1 when the stream's producer answered, 0 when nobody did", labels=["key"]
+        )
+        live = GaugeMetricFamily(
+            "cuframes_live",
+            "1 when frames flow (state running); 0 when the stream is "
+            "stalled, waiting for its first frame, closed, or nobody answers",
+            labels=["key"],
+        )
+        info = InfoMetricFamily(
+            "cuframes_stream",
+            "What the producer publishes",
+            labels=["key", "backend", "format", "width", "height", "state", "description"],
+        )
+        facts = InfoMetricFamily(
+            "cuframes_stream_facts",
+            "The stream facts the producer states: rationals as num/den (empty: unknown), colours by FFmpeg's names",
+            labels=_FACT_LABELS,
+        )
         gauges = {
-            name: GaugeMetricFamily(f"cuframes_{name}", text, labels=["key"]) for name, text in (
+            name: GaugeMetricFamily(f"cuframes_{name}", text, labels=["key"])
+            for name, text in (
                 ("latest_seq", "Sequence number of the newest published frame"),
                 ("fps", "Frame rate over the frames still in the slots; 0 once the stream is stalled"),
                 ("age_seconds", "Seconds since the newest frame was published"),
@@ -234,30 +310,45 @@ class _StatusCollector:
                 ("max_subscribers", "Subscribers the producer accepts at most, per role (frames, packets)"),
                 ("producer_pid", "The producer's process id (0: another PID namespace)"),
                 ("nominal_fps", "The nominal frame rate the producer states (absent: variable or unknown)"),
-            )}
+            )
+        }
         subscribers = GaugeMetricFamily("cuframes_subscribers", "Connected subscribers", labels=["key", "role"])
 
         per_subscriber = ["key", "subscriber", "role"]
-        received = CounterMetricFamily("cuframes_subscriber_frames_received",
-                                       "Frames (or packets) the subscriber received", labels=per_subscriber)
-        missed = CounterMetricFamily("cuframes_subscriber_frames_missed",
-                                     "Frames the subscriber skipped because it fell behind", labels=per_subscriber)
-        held = GaugeMetricFamily("cuframes_subscriber_held_frames", "Frames the subscriber holds now",
-                                 labels=per_subscriber)
-        latency = GaugeMetricFamily("cuframes_subscriber_latency_seconds",
-                                    "Publish-to-take latency of the subscriber's last frame", labels=per_subscriber)
+        received = CounterMetricFamily(
+            "cuframes_subscriber_frames_received", "Frames (or packets) the subscriber received", labels=per_subscriber
+        )
+        missed = CounterMetricFamily(
+            "cuframes_subscriber_frames_missed",
+            "Frames the subscriber skipped because it fell behind",
+            labels=per_subscriber,
+        )
+        held = GaugeMetricFamily(
+            "cuframes_subscriber_held_frames", "Frames the subscriber holds now", labels=per_subscriber
+        )
+        latency = GaugeMetricFamily(
+            "cuframes_subscriber_latency_seconds",
+            "Publish-to-take latency of the subscriber's last frame",
+            labels=per_subscriber,
+        )
 
-        packets_seq = GaugeMetricFamily("cuframes_packets_latest_seq", "Sequence number of the newest packet",
-                                        labels=["key", "codec"])
-        packets_bytes = CounterMetricFamily("cuframes_packets_bytes", "Packet bytes written to the ring",
-                                            labels=["key", "codec"])
-        packets_keyframes = CounterMetricFamily("cuframes_packets_keyframes", "Keyframe packets written",
-                                                labels=["key", "codec"])
-        packets_overwritten = CounterMetricFamily("cuframes_packets_overwritten",
-                                                  "Packet records the ring dropped (the oldest are overwritten)",
-                                                  labels=["key", "codec"])
-        packets_capacity = GaugeMetricFamily("cuframes_packets_capacity_bytes", "Size of the packet ring",
-                                             labels=["key", "codec"])
+        packets_seq = GaugeMetricFamily(
+            "cuframes_packets_latest_seq", "Sequence number of the newest packet", labels=["key", "codec"]
+        )
+        packets_bytes = CounterMetricFamily(
+            "cuframes_packets_bytes", "Packet bytes written to the ring", labels=["key", "codec"]
+        )
+        packets_keyframes = CounterMetricFamily(
+            "cuframes_packets_keyframes", "Keyframe packets written", labels=["key", "codec"]
+        )
+        packets_overwritten = CounterMetricFamily(
+            "cuframes_packets_overwritten",
+            "Packet records the ring dropped (the oldest are overwritten)",
+            labels=["key", "codec"],
+        )
+        packets_capacity = GaugeMetricFamily(
+            "cuframes_packets_capacity_bytes", "Size of the packet ring", labels=["key", "codec"]
+        )
 
         for key in self._down:
             up.add_metric([key], 0)
@@ -268,9 +359,15 @@ class _StatusCollector:
             info.add_metric([s.key, s.backend, s.format, str(s.width), str(s.height), s.state, s.description], {})
             facts.add_metric(_fact_labels(s), {})
             nominal = None if s.facts.frame_rate is None else float(s.facts.frame_rate)
-            for name, value in (("latest_seq", s.latest_seq), ("fps", s.fps), ("age_seconds", s.age_s),
-                                ("slots", s.slot_count), ("max_subscribers", s.max_subscribers),
-                                ("producer_pid", s.producer_pid), ("nominal_fps", nominal)):
+            for name, value in (
+                ("latest_seq", s.latest_seq),
+                ("fps", s.fps),
+                ("age_seconds", s.age_s),
+                ("slots", s.slot_count),
+                ("max_subscribers", s.max_subscribers),
+                ("producer_pid", s.producer_pid),
+                ("nominal_fps", nominal),
+            ):
                 if value is not None:  # unknown is absent, never a made-up 0
                     gauges[name].add_metric([s.key], value)
             for role in ROLES:
@@ -291,8 +388,23 @@ class _StatusCollector:
                 packets_overwritten.add_metric(labels, p.overwritten)
                 packets_capacity.add_metric(labels, p.capacity_bytes)
 
-        families = [up, live, info, facts, *gauges.values(), subscribers, received, missed, held, latency,
-                    packets_seq, packets_bytes, packets_keyframes, packets_overwritten, packets_capacity]
+        families = [
+            up,
+            live,
+            info,
+            facts,
+            *gauges.values(),
+            subscribers,
+            received,
+            missed,
+            held,
+            latency,
+            packets_seq,
+            packets_bytes,
+            packets_keyframes,
+            packets_overwritten,
+            packets_capacity,
+        ]
         # A family with no sample would only add HELP/TYPE noise (e.g. packets of a producer without a ring).
         yield from (family for family in families if family.samples)
 
