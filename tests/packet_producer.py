@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from encoded import encode
 
 import cuframes
-from encoded import encode
 
 #: The tests' folder, for children that import the tests' helpers: an absolute path, so the
 #: tests run from any working directory.

@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 import pytest
+from isolation import isolated_round_trip
 
 import cuframes
-from isolation import isolated_round_trip
 
 W, H = 64, 48
 ALLOWED_UID, OTHER_UID = 4242, 4343

@@ -93,15 +93,11 @@ def test_format_names_are_case_insensitive(key, backend) -> None:
 def test_too_few_or_too_many_slots_are_refused_with_the_reason(
     slots, max_subscribers, max_held, key, cf_dir, backend
 ) -> None:
-    make = lambda: cuframes.Publisher(
-        key,
-        64,
-        48,
-        slots=slots,
-        max_subscribers=max_subscribers,  # noqa: E731
-        max_held=max_held,
-        backend=backend,
-    )
+    def make() -> cuframes.Publisher:
+        return cuframes.Publisher(
+            key, 64, 48, slots=slots, max_subscribers=max_subscribers, max_held=max_held, backend=backend
+        )
+
     assert_leaves_nothing(cf_dir, make, cuframes.InvalidArgumentError)
     with pytest.raises(cuframes.InvalidArgumentError) as info:
         make()

@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from packet_producer import PACKET_PRODUCER
 from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames
 

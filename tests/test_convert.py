@@ -11,11 +11,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from cli_invoke import invoke_cli
 
 import cuframes
 from cuframes.convert import resolve_color, yuv_to_rgb_affine
 from cuframes.stream_facts import ColorInfo
-from cli_invoke import invoke_cli
 
 av = pytest.importorskip("av")
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command line")

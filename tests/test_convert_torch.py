@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_convert import COLORS, OUTPUTS, H, W, max_error, published, source_frame
 
 import cuframes
-from test_convert import COLORS, H, OUTPUTS, W, max_error, published, source_frame
-
 from cuframes.convert import to_video_frame
 
 torch = pytest.importorskip("torch")

@@ -9,9 +9,9 @@ import shutil
 import stat
 
 import pytest
+from test_access_control import ALLOWED_UID, OTHER_GID, OTHER_UID, as_user, outcome
 
 import cuframes
-from test_access_control import ALLOWED_UID, OTHER_GID, OTHER_UID, as_user, outcome
 
 SHARED = "/tmp/cuframes"
 

@@ -84,7 +84,8 @@ def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key
     script = EXAMPLES.parent / "isolation" / "isolated_subscriber.sh"
     env = {"PYTHON": sys.executable, "CUFRAMES_DIR": str(cf_dir)}
     subscriber = children.spawn(
-        f"import os, sys; os.execvpe('bash', ['bash', {str(script)!r}, sys.argv[1], '10'], {{**os.environ, **{env!r}}})",
+        f"import os, sys; os.execvpe('bash', ['bash', {str(script)!r}, sys.argv[1], '10'], "
+        f"{{**os.environ, **{env!r}}})",
         key,
     )
     publisher = run_example(
@@ -108,7 +109,7 @@ def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key
     assert sub.returncode == 0, sub.stderr
     frames = re.findall(r"seq=(\d+) pts=(\d+) missed=(\d+) y00=(\d+)", sub.stdout)
     assert len(frames) == 10, sub.stdout + sub.stderr
-    for seq, pts, _missed, y00 in frames:
+    for _seq, pts, _missed, y00 in frames:
         assert int(y00) == (4 * int(pts)) % 256  # bit-exact through the namespace boundary
 
 

@@ -18,7 +18,7 @@ from cuframes.sources.pyav_session import PACKET_CODECS
 
 
 def test_formats_and_codecs_come_from_the_core() -> None:
-    assert cuframes.FORMATS == tuple(_core.FORMATS) and "nv12" in cuframes.FORMATS
+    assert tuple(_core.FORMATS) == cuframes.FORMATS and "nv12" in cuframes.FORMATS
     assert cuframes.CODECS == tuple(_core.CODECS) == ("h264", "hevc")
 
 
@@ -62,7 +62,7 @@ def test_every_format_has_a_natural_shape() -> None:
 
 
 def test_publisher_defaults_are_the_cores(key, backend) -> None:
-    assert DEFAULTS == dict(_core.DEFAULTS)
+    assert dict(_core.DEFAULTS) == DEFAULTS
     assert (DEFAULTS["slots"], DEFAULTS["max_subscribers"], DEFAULTS["max_held"]) == (10, 4, 2)
     assert DEFAULTS["mode"] == 0o660 and DEFAULTS["format"] == "nv12"
     parameters = inspect.signature(cuframes.Publisher).parameters

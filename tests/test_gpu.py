@@ -4,12 +4,11 @@ namespaces (that one also runs on the host backend)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from isolation import isolated_round_trip
 
 import cuframes
-from isolation import isolated_round_trip
 
 W, H = 640, 360
 
@@ -144,7 +143,9 @@ def test_to_tensor_on_the_gpu_equals_the_host_conversion(format, color_name, key
     CPU (+-1) and FFmpeg's accurate conversion (+-2); out= fills a caller's CUDA tensor."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("av")
-    from test_convert import COLORS, H as h, OUTPUTS, W as w, max_error, published, source_frame
+    from test_convert import COLORS, OUTPUTS, max_error, published, source_frame
+    from test_convert import H as h
+    from test_convert import W as w
     from test_convert_torch import ffmpeg_accurate
 
     color, _ = COLORS[color_name]

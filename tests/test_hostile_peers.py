@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import error_when_closed_while_waiting
 
 import cuframes
-from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 MAGIC = 0x4D524643

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_invoke import invoke_cli
 from click.testing import Result
+from test_status_render import busy_stream, camera_stream, quiet_stream
 
 import cuframes
 from cuframes.cli import inspect as cli_inspect
 from cuframes.cli.inspect import bench, find_bench_harness, ls, snapshot, stat
 from cuframes.status import KeyEntry
-from cli_invoke import invoke_cli
-from test_status_render import busy_stream, camera_stream, quiet_stream
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 

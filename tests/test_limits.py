@@ -42,7 +42,7 @@ def test_plane_views_keep_the_frame_held(key, host_only) -> None:
         view = frame.gray
         frame.release()
         assert sub.held_count == 1  # the numpy view still holds the slot
-        for i in range(20):  # the producer cycles through every other slot meanwhile
+        for _ in range(20):  # the producer cycles through every other slot meanwhile
             pub.send(np.full(pub.packed_size, 2, np.uint8))
         assert (view == 1).all()
         with pytest.raises(cuframes.LimitError):

@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 import pytest
+from packet_producer import PACKET_PRODUCER
 
 import cuframes
-from packet_producer import PACKET_PRODUCER
 
 av = pytest.importorskip("av")
 

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 import pytest
-
-import cuframes
 from encoded import EncodedPacket, decode, encode
 from packet_producer import PACKET_PRODUCER, TESTS_DIR
+
+import cuframes
 
 RING = 1 << 20
 

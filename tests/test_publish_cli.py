@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from cli_invoke import invoke_cli
+from rtsp_server import free_port
 
 import cuframes
 from cuframes._pattern import TestPattern
 from cuframes.cli.publish import default_packet_ring_bytes, publish
-from rtsp_server import free_port
 
 pytest.importorskip("av", reason="cuframes publish reads and encodes video through PyAV (pip install av)")
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from packet_producer import PACKET_PRODUCER
 from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames, probe
 

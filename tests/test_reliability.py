@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import pytest
+from waiting import error_when_closed_while_waiting
 
 import cuframes
-from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 SOAK_KILLS = int(os.environ.get("CUFRAMES_SOAK_KILLS", "200"))

@@ -73,7 +73,7 @@ def check_followed(items: list, rounds: int, what: str) -> None:
     twice = sorted({item for item in taken if taken.count(item) > 1})
     assert not twice, f"{what}s delivered twice (epoch, seq): {twice}"
     epochs = []
-    for index, (epoch, seq, pts, reconnected) in enumerate(items):
+    for index, (epoch, _seq, pts, reconnected) in enumerate(items):
         new_producer = index == 0 or epoch != items[index - 1][0]
         if new_producer:
             epochs.append(epoch)

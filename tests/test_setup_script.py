@@ -21,8 +21,8 @@ def fake_system(tmp_path: Path, *, installed: list[str], uid: int, tools: tuple[
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
     scripts = {
-        "dpkg-query": 'for p in {installed}; do [ "$p" = "${{@: -1}}" ] && printf "install ok installed" && exit 0; done; '
-        "exit 1",
+        "dpkg-query": 'for p in {installed}; do [ "$p" = "${{@: -1}}" ] '
+        '&& printf "install ok installed" && exit 0; done; exit 1',
         "id": f"echo {uid}",
         "apt-get": f'echo "apt-get $*" >>{log}',
         "sudo": f'echo "sudo $1" >>{log}; "$@"',

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rtsp_server import free_port
 
 import cuframes
 from cuframes._pattern import TestPattern
@@ -41,12 +42,11 @@ from cuframes.sources import (
     parse_source,
     run_publish,
 )
+from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.rtsp import redact
 from cuframes.sources.source_reader import readers_left_behind
-from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.timeline import PtsTimeline
 from cuframes.sources.timestamps import MAX_HELD_FRAMES, TimestampFiller
-from rtsp_server import free_port
 
 av = pytest.importorskip("av", reason="the video sources read and encode through PyAV (pip install av)")
 

@@ -12,8 +12,6 @@ import pickle
 import pytest
 from rich.console import Console
 
-from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
-from cuframes.stream_facts import ColorInfo, StreamFacts
 from cuframes.cli.render import (
     entries_to_json,
     format_age,
@@ -24,6 +22,8 @@ from cuframes.cli.render import (
     to_json,
     to_prometheus,
 )
+from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
+from cuframes.stream_facts import ColorInfo, StreamFacts
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 

@@ -116,8 +116,8 @@ def test_bad_facts_are_refused_with_what_is_wrong(key, backend, cf_dir, options,
 
 def test_colours_take_ffmpegs_names_and_h273_code_points() -> None:
     assert ColorInfo(matrix="bt601", range="tv") == ColorInfo(matrix=6, range=1) == ColorInfo("smpte170m", "limited")
-    assert ColorInfo.BT709 == ColorInfo(1, 1, 1, 1) and ColorInfo.BT601 == ColorInfo(6, 1, 6, 6)
-    assert ColorInfo() == ColorInfo(2, 0, 2, 2) and ColorInfo.UNSPECIFIED == ColorInfo()
+    assert ColorInfo(1, 1, 1, 1) == ColorInfo.BT709 and ColorInfo(6, 1, 6, 6) == ColorInfo.BT601
+    assert ColorInfo() == ColorInfo(2, 0, 2, 2) and ColorInfo() == ColorInfo.UNSPECIFIED
     assert repr(ColorInfo.BT709) == "ColorInfo(matrix='bt709', range='tv', primaries='bt709', transfer='bt709')"
     with pytest.raises(cuframes.InvalidArgumentError, match="unknown colour matrix 'bt999'.*bt709"):
         ColorInfo(matrix="bt999")

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from packet_producer import PACKET_PRODUCER
 
 import cuframes
 from cuframes import ColorInfo
 from cuframes.sources import FileSource, TestPatternSource, run_publish
-from packet_producer import PACKET_PRODUCER
 
 av = pytest.importorskip("av", reason="the sources and cuframes.av read through PyAV (pip install av)")
 

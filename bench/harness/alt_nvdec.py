@@ -49,8 +49,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .common import ChildError, Children, Settings, reporting_errors, row
 

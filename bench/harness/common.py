@@ -57,7 +57,7 @@ class Settings:
     budget_s: float = 90.0
 
     @classmethod
-    def make(cls, quick: bool, work_dir: str) -> "Settings":
+    def make(cls, quick: bool, work_dir: str) -> Settings:
         if quick:
             return cls(quick=True, frames=2_000, warmup=200, sizes=("1080p",), work_dir=work_dir, budget_s=30.0)
         return cls(work_dir=work_dir)
@@ -160,7 +160,7 @@ class Children:
             raise ChildError(f"expected {tag!r} from a child, got {kind!r}: {payload}")
         return payload
 
-    def __enter__(self) -> "Children":
+    def __enter__(self) -> Children:
         return self
 
     def __exit__(self, *exc: object) -> None:

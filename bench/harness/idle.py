@@ -6,10 +6,9 @@ that Ctrl-C works). The measurement itself lives in bench/idle_and_disconnect.py
 
 from __future__ import annotations
 
-from typing import Any
-
 import subprocess
 import sys
+from typing import Any
 
 from .common import Settings, row
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from . import _core
-from . import errors
+from . import _core, errors
+from ._formats import CODECS, FORMATS
 from .errors import (
     CudaError,
     CudaUnavailableError,
@@ -30,7 +30,6 @@ from .errors import (
     TimeoutError,
     VersionMismatchError,
 )
-from ._formats import CODECS, FORMATS
 from .frame import Frame, WritableFrame
 from .observe import list_streams, stat
 from .packets import Packet, PacketSubscriber

@@ -5,7 +5,6 @@ nothing about which argument was wrong."""
 from __future__ import annotations
 
 import operator
-from typing import Optional
 
 from .errors import InvalidArgumentError
 
@@ -24,7 +23,7 @@ def checked_text(name: str, value: object) -> str:
     return value
 
 
-def checked_dir(dir: object) -> Optional[str]:
+def checked_dir(dir: object) -> str | None:
     """None (the default folder) or a folder path, as str."""
     if dir is None:
         return None

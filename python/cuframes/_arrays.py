@@ -106,11 +106,8 @@ _capsule_get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 def _from_dlpack(obj: Any, *, stream: int, writable: bool, what: str) -> Buffer:
     device_type, _device_id = obj.__dlpack_device__()
-    if device_type == _KDL_CUDA:
-        # DLPack: 1 is the legacy default stream (0 is not allowed).
-        capsule = obj.__dlpack__(stream=stream or 1)
-    else:
-        capsule = obj.__dlpack__()
+    # DLPack: 1 is the legacy default stream (0 is not allowed).
+    capsule = obj.__dlpack__(stream=stream or 1) if device_type == _KDL_CUDA else obj.__dlpack__()
     # An unconsumed capsule keeps ownership: its destructor frees the tensor
     # once `keepalive` goes, so reading the struct here takes nothing from it.
     address = _capsule_get_pointer(capsule, b"dltensor")

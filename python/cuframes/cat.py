@@ -11,7 +11,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ._formats import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
-from .errors import DisconnectedError, Error, ERR_LIMIT
+from .errors import ERR_LIMIT, DisconnectedError, Error
 from .packets import Packet, PacketSubscriber
 from .subscriber import Subscriber
 from .urls import parse_url

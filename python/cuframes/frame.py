@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +19,7 @@ __all__ = ["Frame", "WritableFrame", "PlaneArray", "to_shaped_array"]
 
 #: What a plane attribute returns: a numpy view on the host backend, a
 #: DLPack / __cuda_array_interface__ exporter on the cuda backend.
-PlaneArray = Union[np.ndarray, _core.PlaneView]
+PlaneArray = np.ndarray | _core.PlaneView
 
 _PLANE_NAMES = ("y", "uv", "u", "v", "rgb", "bgr", "rgba", "bgra", "gray")
 

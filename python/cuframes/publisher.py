@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from . import _core
-from ._formats import Codec, Format
 from ._args import checked_dir, checked_int, checked_key, checked_text
+from ._formats import Codec, Format
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
 from .errors import InvalidArgumentError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from .errors import InvalidArgumentError
 
@@ -22,7 +22,7 @@ __all__ = ["ColorInfo", "StreamFacts", "RationalLike"]
 
 #: What a rational fact accepts: a Fraction (or any rational number), an int,
 #: a ``(num, den)`` tuple, a string such as ``"30000/1001"``, a float, or None.
-RationalLike = Union[numbers.Rational, tuple[int, int], str, float, None]
+RationalLike = numbers.Rational | tuple[int, int] | str | float | None
 
 _INT32_MAX = 2**31 - 1
 UNSPECIFIED = 2

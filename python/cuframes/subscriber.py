@@ -7,18 +7,17 @@ from typing import Any, Literal
 
 from . import _core
 from ._args import checked_dir, checked_key, checked_text
-from ._core import default_dir
 from ._arrays import buffer_of
-from ._streams import StreamLike, stream_handle
-from ._stream_info import StreamInfo
+from ._core import default_dir
 from ._slices import call_in_slices, producer_absent_or_busy
+from ._stream_info import StreamInfo
+from ._streams import StreamLike, stream_handle
 from .errors import (
     DisconnectedError,
     InvalidArgumentError,
     LimitError,
     NotFoundError,
     ProducerDiedError,
-    StateError,
     TimeoutError,
 )
 from .frame import Frame

@@ -10,9 +10,9 @@ import click
 from rich.markup import escape
 
 from .. import FORMATS, __version__, cuda_available, cuda_unavailable_reason, default_dir
+from ..errors import Error
 from .console import console as make_console
 from .console import print_error
-from ..errors import Error
 
 __all__ = ["main"]
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from .._pattern import TestPattern
 from ..errors import DisconnectedError, TimeoutError
 from ..subscriber import Subscriber
-from .._pattern import TestPattern
 
 _MAX_PROBLEMS_REPORTED = 5
 

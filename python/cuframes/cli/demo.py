@@ -341,7 +341,7 @@ class _Demo:
             self._drain(wait=0.1)
             self._poll_children()
             live.update(self.render())
-        for s, child in zip(self.stats, self.children):
+        for s in self.stats:
             if not s.done and s.exit_code is None:
                 s.error = s.error or "did not finish after the producer closed"
 

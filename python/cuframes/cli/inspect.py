@@ -25,10 +25,10 @@ from rich.text import Text
 
 import cuframes  # stat/list_streams are looked up at call time: they come from the observer module
 
-from .console import console, print_error
 from ..errors import Error, InvalidArgumentError, NotFoundError, StateError
-from .render import entries_to_json, render_ls_table, render_stat_table, to_json, to_prometheus
 from ..urls import StreamAddress, parse_url
+from .console import console, print_error
+from .render import entries_to_json, render_ls_table, render_stat_table, to_json, to_prometheus
 
 if TYPE_CHECKING:
     from ..snapshot import Colorspace

@@ -22,9 +22,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .console import console as make_console
-from .console import print_error
-from .live_status import LiveStatus
 from ..errors import Error
 from ..publisher import DEFAULTS, Publisher
 from ..sources import (
@@ -38,6 +35,9 @@ from ..sources import (
     run_publish,
 )
 from ..sources.source_reader import readers_left_behind
+from .console import console as make_console
+from .console import print_error
+from .live_status import LiveStatus
 
 __all__ = ["publish"]
 

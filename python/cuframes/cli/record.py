@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,12 +16,12 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from .._record_timeline import DEFAULT_GAP_S
+from ..errors import Error
 from .console import console as make_console
 from .console import print_error
 from .live_status import LiveStatus
-from .._record_timeline import DEFAULT_GAP_S
 from .publish import _log_to
-from ..errors import Error
 
 if TYPE_CHECKING:
     from ..record import RecordingStats

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, TypeVar
 
 from .._formats import Codec
 from ..stream_facts import StreamFacts
@@ -56,7 +56,7 @@ class VideoPacket:
     codec: Codec
 
 
-SourceItem = Union[VideoFrame, VideoPacket]
+SourceItem = VideoFrame | VideoPacket
 _Source = TypeVar("_Source", bound="VideoSource")
 
 

@@ -37,7 +37,7 @@ def import_av() -> Any:
     return av
 
 
-def adopt_stream_facts(source: Any, first: "PyAVSession") -> None:
+def adopt_stream_facts(source: Any, first: PyAVSession) -> None:
     """Gives a PyAV-backed source the facts of its first session: size, rate,
     time base, codec, and the pts timeline later sessions (loops, reconnects)
     continue. Later sessions must keep the size (``source._out_size``)."""
