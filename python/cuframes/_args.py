@@ -5,6 +5,7 @@ nothing about which argument was wrong."""
 from __future__ import annotations
 
 import operator
+from typing import SupportsIndex
 
 from .errors import InvalidArgumentError
 
@@ -34,8 +35,9 @@ def checked_dir(dir: object) -> str | None:
 
 def checked_int(name: str, value: object) -> int:
     """value as an int: Python's or numpy's integers, not a bool (never a size or a count)."""
+    # SupportsIndex is runtime-checkable: Python's and numpy's integers (and bool, refused).
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
             raise TypeError
         return operator.index(value)
     except TypeError:

@@ -4,7 +4,7 @@ too: time base, frame rate, colour, sample aspect ratio)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
 from . import _core
 from ._handle import Handle
@@ -12,17 +12,29 @@ from .errors import StateError
 from .stream_facts import HasStreamFacts
 
 
-class CoreHandle(Handle):
+class _CoreObject(Protocol):
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_CoreObject)
+# What StreamInfo reads works on both core objects.
+_S = TypeVar("_S", _core.Publisher, _core.Subscriber)
+
+
+class CoreHandle(Handle, Generic[_C]):
     """A Handle around one core object (``_core``, None until made and once
     closed): Publisher, Subscriber, PacketSubscriber. ``_core_live()`` returns
     it or raises StateError naming the closed object."""
 
     _key: str
-    _core: Any = None
+    _core: _C | None = None
     #: how errors name the object, e.g. "subscriber"
     _what = "object"
 
-    def _core_live(self) -> Any:
+    def _core_live(self) -> _C:
         core = self._core
         if core is None or core.closed:
             raise StateError(f"{self._what} {self._key!r} is closed")
@@ -42,7 +54,7 @@ class CoreHandle(Handle):
         return self._key
 
 
-class StreamInfo(CoreHandle, HasStreamFacts):
+class StreamInfo(CoreHandle[_S], HasStreamFacts):
     """Base of Publisher and Subscriber."""
 
     @property

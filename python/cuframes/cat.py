@@ -121,7 +121,7 @@ def write_frames(
                 break
             if info.missed and written:  # the first frame's count is what came before we joined
                 on_loss(info.missed, info.seq)
-            out.write(memoryview(buffer))
+            out.write(buffer.data)  # the array's memoryview: no copy
             written += 1
         out.flush()
     return written

@@ -120,11 +120,6 @@ class Frame(_FrameBase):
             raise StateError("frame was released")
         return self._lease
 
-    def _owner_live(self) -> _core.Publisher:
-        if self._owner.closed:
-            raise StateError(f"publisher {self._key!r} is closed")
-        return self._owner
-
     def _raw_planes(self) -> list[_core.PlaneView]:
         if self._views is None:
             self._views = self._live().planes

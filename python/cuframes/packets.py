@@ -66,7 +66,7 @@ class Packet:
         )
 
 
-class PacketSubscriber(CoreHandle, HasStreamFacts):
+class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
     """Receives the encoded packets published under ``key``.
 
     Joins at the latest keyframe, with the parameter sets in front of it (or
@@ -88,7 +88,6 @@ class PacketSubscriber(CoreHandle, HasStreamFacts):
     """
 
     _what = "packet subscriber"
-    _core: _core.PacketSubscriber | None
 
     def __init__(
         self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0, reconnect: bool = False

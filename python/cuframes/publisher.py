@@ -25,7 +25,7 @@ Backend = Literal["auto", "cuda", "host"]
 DEFAULTS: dict[str, Any] = dict(_core.DEFAULTS)
 
 
-class Publisher(StreamInfo):
+class Publisher(StreamInfo[_core.Publisher]):
     """Publishes frames under ``key`` to any number of subscribers, zero-copy.
 
     Allocates ``slots`` frame buffers (VMM on the cuda backend, memfd on host)
@@ -66,7 +66,6 @@ class Publisher(StreamInfo):
     """
 
     _what = "publisher"
-    _core: _core.Publisher | None
 
     def __init__(
         self,

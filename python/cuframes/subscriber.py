@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import _core
 from ._args import checked_dir, checked_key, checked_text
@@ -33,7 +33,7 @@ Delivery = Literal["latest", "sequential"]
 _WAIT_SLICE_S = 1.0
 
 
-class Subscriber(StreamInfo):
+class Subscriber(StreamInfo[_core.Subscriber]):
     """Receives the frames published under ``key``, zero-copy.
 
     Waits up to ``connect_timeout`` seconds (None: forever) for a producer that
@@ -70,7 +70,6 @@ class Subscriber(StreamInfo):
     """
 
     _what = "subscriber"
-    _core: _core.Subscriber | None
 
     def __init__(
         self,
@@ -194,4 +193,4 @@ class Subscriber(StreamInfo):
     @property
     def delivery(self) -> Delivery:
         """``"latest"`` or ``"sequential"``: what this subscriber gets after falling behind."""
-        return self._core_live().delivery
+        return cast(Delivery, self._core_live().delivery)

@@ -46,7 +46,7 @@ def is_length_prefixed(extradata: bytes | None) -> bool:
     """True when a stream's extradata is an avcC/hvcC record (MP4, MKV): its packets
     are then length-prefixed and need an mp4toannexb filter. Both records start with
     configurationVersion = 1; Annex-B extradata starts with a start code's 0."""
-    return bool(extradata) and extradata[0] == 1
+    return extradata is not None and extradata[:1] == b"\x01"
 
 
 def iter_nal_units(data: bytes) -> Iterator[bytes]:

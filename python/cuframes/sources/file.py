@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason, nothing_to_loop
 from .items import SourceItem, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
+from .timeline import PtsTimeline
 
 __all__ = ["FileSource"]
 
@@ -18,6 +19,7 @@ class FileSource(VideoSource):
     previous pass ended, so they keep growing."""
 
     live = False
+    _timeline: PtsTimeline  # set by adopt_stream_facts
 
     def __init__(self, path: str, *, loop: bool = False) -> None:
         super().__init__()

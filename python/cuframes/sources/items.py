@@ -41,7 +41,9 @@ class VideoFrame:
     """
 
     data: Any
-    pts: int
+    #: None only on a raw item, before the source's TimestampFiller places it;
+    #: every item a source yields has one.
+    pts: int | None
     on_device: bool = False
 
 
@@ -50,7 +52,7 @@ class VideoPacket:
     """One Annex-B access unit (start codes, parameter sets in-band on keyframes)."""
 
     data: bytes
-    pts: int
+    pts: int | None  # as VideoFrame.pts
     dts: int | None
     keyframe: bool
     codec: Codec

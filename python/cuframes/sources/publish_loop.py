@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InvalidArgumentError
-from .items import SourceHealth, VideoFrame, VideoPacket, VideoSource
+from .items import SourceHealth, SourceItem, VideoFrame, VideoPacket, VideoSource
 from .source_reader import END, SourceReader
 
 __all__ = ["run_publish", "PublishStats", "PacketPublisher"]
@@ -198,6 +198,13 @@ def run_publish(
     return stats
 
 
+def placed_pts(item: SourceItem) -> int:
+    """The pts of an item a source yielded: its TimestampFiller gave it one."""
+    if item.pts is None:
+        raise AssertionError(f"a source yielded an item without a pts: {item!r}")
+    return item.pts
+
+
 def _publish_frame(
     frame: VideoFrame,
     publisher: PacketPublisher,
@@ -210,10 +217,11 @@ def _publish_frame(
     if max_frames is not None and stats.frames >= max_frames:
         stats.ended = "frames"
         return False
-    if pacer is not None and not pacer.wait_for(frame.pts):
+    pts = placed_pts(frame)
+    if pacer is not None and not pacer.wait_for(pts):
         stats.ended = "stopped"
         return False
-    publisher.send(frame.data, pts=frame.pts)
+    publisher.send(frame.data, pts=pts)
     stats._count_frame(clock())
     return True
 
@@ -226,7 +234,7 @@ def _publish_packet(
         return
     try:
         publisher.publish_packet(
-            packet.data, pts=packet.pts, dts=packet.dts, keyframe=packet.keyframe, codec=packet.codec
+            packet.data, pts=placed_pts(packet), dts=packet.dts, keyframe=packet.keyframe, codec=packet.codec
         )
     except InvalidArgumentError as error:
         # One huge access unit (a 4K keyframe) must not end the run: the frames still

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import SourceError, SourceUnreachableError, UnsupportedSourceError
 from .items import SourceItem, VideoFrame, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
+from .timeline import PtsTimeline
 
 __all__ = ["RtspSource", "Backoff", "DEFAULT_BACKOFF"]
 
@@ -89,6 +90,7 @@ class RtspSource(VideoSource):
     """
 
     live = True
+    _timeline: PtsTimeline  # set by adopt_stream_facts
 
     def __init__(
         self,
