@@ -64,7 +64,7 @@ def test_ci_adds_its_tools_and_root_needs_no_sudo(tmp_path):
     done = run_setup(env, "--ci")
     assert done.returncode == 0, done.stderr
     install = [c for c in (tmp_path / "calls.log").read_text().splitlines() if c.startswith("apt-get install")]
-    assert len(install) == 1 and {"clang", "libbenchmark-dev", "libgtest-dev"} <= set(install[0].split())
+    assert len(install) == 1 and {"clang", "libbenchmark-dev", "libgtest-dev", "shellcheck"} <= set(install[0].split())
 
 
 def test_without_apt_get_it_says_what_to_install_and_carries_on(tmp_path):
