@@ -5,4 +5,5 @@
 
 struct cuframes_publisher {
     cuframes::Publisher publisher;
+    bool abi0_outputs;  // built against the ABI 0 header (c_api_sizes.hpp)
 };
