@@ -131,7 +131,7 @@ UniqueFd listen_on(const std::string &path, uint32_t mode, int64_t group) {
 
 }  // namespace
 
-struct Publisher::Impl {
+struct CUFRAMES_HIDDEN Publisher::Impl {
     // Kept after close() so that accessors keep answering.
     std::string key;
     std::string dir;

@@ -61,10 +61,15 @@
 extern "C" {
 #endif
 
+/* What libcuframes exports: the C ABI here and the public C++ classes and functions
+ * (publisher.hpp, subscriber.hpp, ...). The library is built with hidden visibility,
+ * so nothing else is. */
 #if defined(__GNUC__)
 #define CUFRAMES_API __attribute__((visibility("default")))
+#define CUFRAMES_HIDDEN __attribute__((visibility("hidden")))
 #else
 #define CUFRAMES_API
+#define CUFRAMES_HIDDEN
 #endif
 
 #define CUFRAMES_VERSION_MAJOR 0

@@ -69,7 +69,7 @@ struct PublishTiming {
 // Not thread-safe for concurrent producers of frames: acquire, publish and
 // abort belong to one thread. close() may come from any thread and waits for
 // a call in progress.
-class Publisher {
+class CUFRAMES_API Publisher {
 public:
     explicit Publisher(const PublisherOptions &options);
     ~Publisher();
