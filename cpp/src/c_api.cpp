@@ -161,7 +161,7 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *give
         cpp.packet_ring_bytes = options->packet_ring_bytes;  // range-checked by the core
         if (options->description != nullptr) cpp.description = options->description;
         cpp.facts = publisher_facts(fn, *options);
-        *out = new cuframes_publisher{cuframes::Publisher(cpp), abi0_outputs};
+        *out = new cuframes_publisher{cuframes::Publisher(cpp), abi0_outputs, std::nullopt};
     });
 }
 
@@ -178,10 +178,13 @@ cuframes_status cuframes_publisher_acquire(cuframes_publisher *publisher, cufram
         cuframes_buffer full{};
         full.struct_size = sizeof(full);
         write_output(fn, publisher->abi0_outputs, full, out);
-        const cuframes::WritableSlot slot = publisher->publisher.acquire();
-        full.data = slot.data;
-        full.size = slot.size;
-        full.slot = slot.index;
+        if (publisher->loaned)
+            throw cuframes::Error(CUFRAMES_ERR_STATE, std::string(fn) + ": a slot of '" + publisher->publisher.key() +
+                                                          "' is already acquired: publish or abort it first");
+        cuframes::WritableFrame &frame = publisher->loaned.emplace(publisher->publisher.loan());
+        full.data = frame.data();
+        full.size = frame.size();
+        full.slot = frame.index();
         copy_planes(publisher->publisher.layout(), &full.plane_count, full.planes);
         write_output(fn, publisher->abi0_outputs, full, out);
     });
@@ -197,7 +200,19 @@ cuframes_status cuframes_publisher_publish(cuframes_publisher *publisher, void *
         return null_argument(fn, "metadata (with metadata_size > 0)");
     }
     return guarded(fn, [&] {
-        const uint64_t seq = publisher->publisher.publish(stream_handle(stream), pts, metadata, metadata_size);
+        if (!publisher->loaned)
+            throw cuframes::Error(CUFRAMES_ERR_STATE, std::string(fn) + ": publish without an acquired slot on '" +
+                                                          publisher->publisher.key() + "' (call cuframes_publisher_acquire first)");
+        // Consumed once the ring has it; still acquired when publish throws before that.
+        uint64_t seq = 0;
+        try {
+            seq = publisher->publisher.publish(std::move(*publisher->loaned), stream_handle(stream), pts, metadata,
+                                               metadata_size);
+        } catch (...) {
+            if (!*publisher->loaned) publisher->loaned.reset();
+            throw;
+        }
+        publisher->loaned.reset();
         if (seq_out != nullptr) {
             *seq_out = seq;
         }
@@ -209,7 +224,7 @@ cuframes_status cuframes_publisher_abort(cuframes_publisher *publisher) {
     if (publisher == nullptr) {
         return null_argument(fn, "publisher");
     }
-    return guarded(fn, [&] { publisher->publisher.abort(); });
+    return guarded(fn, [&] { publisher->loaned.reset(); });  // the frame hands its slot back
 }
 
 uint32_t cuframes_publisher_subscriber_count(const cuframes_publisher *publisher) {
