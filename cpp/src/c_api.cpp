@@ -300,17 +300,17 @@ cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_
 cuframes_status cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info) {
     constexpr const char *fn = "cuframes_frame_get_info";
     if (info == nullptr) return null_argument(fn, "info");
+    // Without a frame the caller's generation is unknown, so its struct is not touched.
+    if (frame == nullptr) return null_argument(fn, "frame");
     return guarded(fn, [&] {
         cuframes_frame_info full{};
         full.struct_size = sizeof(full);
-        if (frame != nullptr && frame->lease) {
-            const cuframes::FrameLease &lease = *frame->lease;
-            fill_info(lease.info(), lease.layout(), &full);
-            const std::string &metadata = lease.metadata();
-            full.metadata = metadata.empty() ? nullptr : metadata.data();
-            full.metadata_size = static_cast<uint32_t>(metadata.size());
-        }
-        write_output(fn, frame != nullptr && frame->abi0_outputs, full, info);
+        const cuframes::FrameLease &lease = *frame->lease;
+        fill_info(lease.info(), lease.layout(), &full);
+        const std::string &metadata = lease.metadata();
+        full.metadata = metadata.empty() ? nullptr : metadata.data();
+        full.metadata_size = static_cast<uint32_t>(metadata.size());
+        write_output(fn, frame->abi0_outputs, full, info);
     });
 }
 

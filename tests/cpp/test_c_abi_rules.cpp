@@ -154,6 +154,10 @@ TEST_F(CAbiRules, OutputStructsAreWrittenExactlyToTheirSize) {
     EXPECT_NE(std::string(cuframes_last_error()).find("cuframes_frame_info_init"), std::string::npos);
     EXPECT_EQ(unset.seq, 0u);
     cuframes_frame_release(frame);
+    // Without a frame nothing tells the caller's generation: nothing is written.
+    std::memset(bytes.data(), 0xA5, bytes.size());
+    EXPECT_EQ(cuframes_frame_get_info(nullptr, info), CUFRAMES_ERR_INVALID_ARGUMENT);
+    for (size_t i = 0; i < bytes.size(); ++i) ASSERT_EQ(bytes[i], 0xA5) << "byte " << i;
 
     // acquire checks its struct before it takes a slot: a good one right after works.
     cuframes_buffer buffer{};

@@ -355,7 +355,8 @@ CUFRAMES_API cuframes_status cuframes_subscriber_create(const cuframes_subscribe
  * if it died without closing it. */
 CUFRAMES_API cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_t timeout_ms,
                                                       cuframes_frame **out);
-/* info->struct_size must be set (cuframes_frame_info_init). A NULL frame gives zeros. */
+/* info->struct_size must be set (cuframes_frame_info_init). A NULL frame or info:
+ * CUFRAMES_ERR_INVALID_ARGUMENT, nothing written. */
 CUFRAMES_API cuframes_status cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info);
 /* Gives the slot back to the producer. NULL is allowed. */
 CUFRAMES_API void cuframes_frame_release(cuframes_frame *frame);
