@@ -202,7 +202,8 @@ cuframes_status cuframes_publisher_publish(cuframes_publisher *publisher, void *
     return guarded(fn, [&] {
         if (!publisher->loaned)
             throw cuframes::Error(CUFRAMES_ERR_STATE, std::string(fn) + ": publish without an acquired slot on '" +
-                                                          publisher->publisher.key() + "' (call cuframes_publisher_acquire first)");
+                                                          publisher->publisher.key() +
+                                                          "' (call cuframes_publisher_acquire first)");
         // Consumed once the ring has it; still acquired when publish throws before that.
         uint64_t seq = 0;
         try {

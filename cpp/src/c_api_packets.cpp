@@ -85,7 +85,8 @@ cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscrib
     if (given == nullptr) return null_argument(fn, "options");
     return guarded(fn, [&] {
         bool abi0_outputs = false;
-        const cuframes_packet_subscriber_options full = read_options(fn, *given, kAbi0PacketSubscriberOptionsSize, &abi0_outputs);
+        const cuframes_packet_subscriber_options full =
+            read_options(fn, *given, kAbi0PacketSubscriberOptionsSize, &abi0_outputs);
         const cuframes_packet_subscriber_options *options = &full;
         if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         cuframes::PacketSubscriberOptions cpp;

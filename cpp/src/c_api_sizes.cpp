@@ -112,11 +112,13 @@ Options read_options(const char *function, const Options &given, size_t abi0_siz
     fill_defaults(&full);
     std::memcpy(&full, &given, std::min<size_t>(size, sizeof(Options)));
     const auto *bytes = reinterpret_cast<const unsigned char *>(&given);
-    if (std::any_of(bytes + std::min<size_t>(size, sizeof(Options)), bytes + size, [](unsigned char b) { return b != 0; }))
+    const auto is_set = [](unsigned char b) { return b != 0; };
+    if (std::any_of(bytes + std::min<size_t>(size, sizeof(Options)), bytes + size, is_set))
         throw_invalid(function, "options carry " + std::to_string(size - sizeof(Options)) +
                                     " bytes of fields this library does not know, and they are not zero: the "
                                     "program was built against a newer cuframes.h (library " +
-                                    std::string(cuframes_version()) + "); use a newer library or leave them at their defaults");
+                                    std::string(cuframes_version()) +
+                                    "); use a newer library or leave them at their defaults");
     *abi0_outputs = size <= abi0_size;
     if (!*abi0_outputs && full.abi_version == 0)
         throw_invalid(function, "options abi_version is 0: call the matching *_options_init() first");
@@ -126,7 +128,8 @@ Options read_options(const char *function, const Options &given, size_t abi0_siz
 
 template cuframes_publisher_options read_options(const char *, const cuframes_publisher_options &, size_t, bool *);
 template cuframes_subscriber_options read_options(const char *, const cuframes_subscriber_options &, size_t, bool *);
-template cuframes_packet_subscriber_options read_options(const char *, const cuframes_packet_subscriber_options &, size_t, bool *);
+template cuframes_packet_subscriber_options read_options(const char *, const cuframes_packet_subscriber_options &,
+                                                         size_t, bool *);
 
 void write_sized(const char *function, const char *init, const void *full, size_t full_size, void *out,
                  uint32_t out_size) {
@@ -134,42 +137,66 @@ void write_sized(const char *function, const char *init, const void *full, size_
         throw_invalid(function, "the output struct's struct_size is " + std::to_string(out_size) + ": call " + init +
                                     "() on it first");
     const size_t known = std::min<size_t>(out_size, full_size);
-    std::memcpy(static_cast<unsigned char *>(out) + sizeof(uint32_t), static_cast<const unsigned char *>(full) + sizeof(uint32_t),
+    // The struct_size field keeps the caller's value; the rest is ours, up to it.
+    auto *bytes = static_cast<unsigned char *>(out);
+    std::memcpy(bytes + sizeof(uint32_t), static_cast<const unsigned char *>(full) + sizeof(uint32_t),
                 known - sizeof(uint32_t));
-    std::memset(static_cast<unsigned char *>(out) + known, 0, out_size - known);
+    std::memset(bytes + known, 0, out_size - known);
 }
 
+// The ABI 0 layouts are filled field by field over zeros, so that no padding
+// byte of ours reaches the caller.
 void write_output(const char *function, bool abi0, const cuframes_buffer &full, cuframes_buffer *out) {
     if (!abi0) return write_sized(function, "cuframes_buffer_init", &full, sizeof(full), out, struct_size_of(out));
-    abi0::Buffer old{full.data, full.size, full.slot, full.plane_count, {}};
+    abi0::Buffer old;
+    std::memset(&old, 0, sizeof(old));
+    old.data = full.data;
+    old.size = full.size;
+    old.slot = full.slot;
+    old.plane_count = full.plane_count;
     std::copy(full.planes, full.planes + CUFRAMES_MAX_PLANES, old.planes);
     std::memcpy(static_cast<void *>(out), &old, sizeof(old));
 }
 
 void write_output(const char *function, bool abi0, const cuframes_frame_info &full, cuframes_frame_info *out) {
     if (!abi0) return write_sized(function, "cuframes_frame_info_init", &full, sizeof(full), out, struct_size_of(out));
-    abi0::FrameInfo old{full.seq,   full.pts,    full.timestamp_ns, full.missed,      full.data,
-                        full.size,  full.slot,   full.width,        full.height,      full.format,
-                        full.plane_count, {},    full.metadata,     full.metadata_size,
-                        static_cast<uint32_t>(full.reconnected),     full.epoch};
+    abi0::FrameInfo old;
+    std::memset(&old, 0, sizeof(old));
+    old.seq = full.seq;
+    old.pts = full.pts;
+    old.timestamp_ns = full.timestamp_ns;
+    old.missed = full.missed;
+    old.data = full.data;
+    old.size = full.size;
+    old.slot = full.slot;
+    old.width = full.width;
+    old.height = full.height;
+    old.format = full.format;
+    old.plane_count = full.plane_count;
     std::copy(full.planes, full.planes + CUFRAMES_MAX_PLANES, old.planes);
+    old.metadata = full.metadata;
+    old.metadata_size = full.metadata_size;
+    old.reconnected = static_cast<uint32_t>(full.reconnected);
+    old.epoch = full.epoch;
     std::memcpy(static_cast<void *>(out), &old, sizeof(old));
 }
 
 void write_output(const char *function, bool abi0, const cuframes_packet_info &full, cuframes_packet_info *out) {
     if (!abi0) return write_sized(function, "cuframes_packet_info_init", &full, sizeof(full), out, struct_size_of(out));
-    const abi0::PacketInfo old{full.seq,
-                               full.pts,
-                               full.dts,
-                               full.timestamp_ns,
-                               full.size,
-                               full.overruns,
-                               full.codec,
-                               static_cast<uint32_t>(full.keyframe),
-                               static_cast<uint32_t>(full.discontinuity),
-                               static_cast<uint32_t>(full.parameter_sets_prepended),
-                               static_cast<uint32_t>(full.reconnected),
-                               full.epoch};
+    abi0::PacketInfo old;
+    std::memset(&old, 0, sizeof(old));
+    old.seq = full.seq;
+    old.pts = full.pts;
+    old.dts = full.dts;
+    old.timestamp_ns = full.timestamp_ns;
+    old.size = full.size;
+    old.overruns = full.overruns;
+    old.codec = full.codec;
+    old.keyframe = static_cast<uint32_t>(full.keyframe);
+    old.discontinuity = static_cast<uint32_t>(full.discontinuity);
+    old.parameter_sets_prepended = static_cast<uint32_t>(full.parameter_sets_prepended);
+    old.reconnected = static_cast<uint32_t>(full.reconnected);
+    old.epoch = full.epoch;
     std::memcpy(static_cast<void *>(out), &old, sizeof(old));
 }
 

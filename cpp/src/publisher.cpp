@@ -280,9 +280,12 @@ WritableFrame Publisher::loan() {
 
 uint64_t Publisher::publish(WritableFrame &&frame, StreamHandle stream, int64_t pts, const void *metadata,
                             uint32_t metadata_size) {
-    if (!frame) throw Error(CUFRAMES_ERR_STATE, "publish of an empty frame on '" + impl_->key + "' (already published, dropped or moved from)");
+    if (!frame)
+        throw Error(CUFRAMES_ERR_STATE,
+                    "publish of an empty frame on '" + impl_->key + "' (already published, dropped or moved from)");
     if (frame.owner_ != impl_)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "publish on '" + impl_->key + "' of a frame loaned by another publisher");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "publish on '" + impl_->key + "' of a frame loaned by another publisher");
     std::lock_guard<std::mutex> guard(impl_->mutex);
     impl_->require_open("publish");
     if (metadata_size > CUFRAMES_MAX_METADATA)
