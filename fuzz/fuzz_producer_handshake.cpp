@@ -6,7 +6,7 @@
 // descriptors, and honest subscribers (the core's Connection) whose lease
 // pages the input then scribbles on, while the harness acquires and
 // publishes frames. The harness checks, and aborts (a finding) otherwise:
-//  - acquire() always finds a slot, never one that a live subscriber's lease
+//  - loan() always finds a slot, never one that a live subscriber's lease
 //    names, and never the newest frame's;
 //  - a published frame is what the header then says it is;
 //  - an honest handshake always succeeds (unless the subscriber limit, or a
@@ -270,19 +270,19 @@ void borrow(Run &run, Peer &peer) {
 
 // The producer's promise: a slot it hands out is named by no lease taken by
 // the protocol and still in place, and does not hold the newest frame. (The
-// producer may claim a slot ahead, before acquire(); a lease written after
+// producer may claim a slot ahead, before loan(); a lease written after
 // that claim without the protocol's check names a slot whose seq is 0, which
 // an honest subscriber would have seen and backed off from.)
 void check_acquired(const Run &run, uint32_t slot) {
-    if (slot >= kSlots) fail("acquire() returned slot " + std::to_string(slot));
-    if (slot == run.stream.newest_slot) fail("acquire() returned the newest frame's slot " + std::to_string(slot));
+    if (slot >= kSlots) fail("loan() returned slot " + std::to_string(slot));
+    if (slot == run.stream.newest_slot) fail("loan() returned the newest frame's slot " + std::to_string(slot));
     for (size_t p = 0; p < run.peers.size(); ++p) {
         if (!run.peers[p].attached) continue;
         const cuframes::LeasePage &page = run.peers[p].attached->lease_page();
         for (uint32_t i = 0; i < kMaxHeld; ++i) {
             uint64_t ref = page.leases[i].load(std::memory_order_seq_cst);
             if (ref != 0 && ref == run.peers[p].valid_leases[i] && cuframes::slot_ref_slot(ref) == slot)
-                fail("acquire() returned slot " + std::to_string(slot) + ", which lease " + std::to_string(i) +
+                fail("loan() returned slot " + std::to_string(slot) + ", which lease " + std::to_string(i) +
                      " of peer " + std::to_string(p) + " names");
         }
     }
@@ -303,15 +303,15 @@ void check_published(const Run &run, uint64_t seq, uint32_t slot, const std::vec
     }
 }
 
-cuframes::WritableSlot acquire(Run &run) {
+cuframes::WritableFrame loan(Run &run) {
     try {
-        cuframes::WritableSlot slot = run.stream.publisher->acquire();
-        check_acquired(run, slot.index);
+        cuframes::WritableFrame slot = run.stream.publisher->loan();
+        check_acquired(run, slot.index());
         return slot;
     } catch (const cuframes::Error &error) {
         // The pool is sized so that max_subscribers * max_held leases and the
         // newest frame always leave one free.
-        fail(std::string("acquire() failed: ") + error.what());
+        fail(std::string("loan() failed: ") + error.what());
     }
 }
 
@@ -321,19 +321,17 @@ void produce(Run &run, bool publish) {
     std::vector<uint8_t> metadata = run.in.take(std::min<size_t>(metadata_size, kMetadataFromInput));
     metadata.resize(metadata_size, 0);
     cuframes::Publisher &publisher = *run.stream.publisher;
-    cuframes::WritableSlot slot = acquire(run);
-    std::memset(reinterpret_cast<void *>(slot.data), fill, slot.size);
-    if (!publish) {
-        publisher.abort();
-        return;
-    }
+    cuframes::WritableFrame slot = loan(run);
+    const uint32_t index = slot.index();
+    std::memset(reinterpret_cast<void *>(slot.data()), fill, slot.size());
+    if (!publish) return;  // dropped unpublished: the slot goes back
     try {
-        uint64_t seq = publisher.publish(0, fill, metadata.data(), metadata_size);
-        run.stream.newest_slot = slot.index;
-        check_published(run, seq, slot.index, metadata);
+        uint64_t seq = publisher.publish(std::move(slot), 0, fill, metadata.data(), metadata_size);
+        run.stream.newest_slot = index;
+        check_published(run, seq, index, metadata);
     } catch (const cuframes::Error &error) {
         if (metadata_size <= cuframes::kMetadataStride) fail(std::string("publish() failed: ") + error.what());
-        publisher.abort();  // too much metadata: refused, as it must be
+        // too much metadata: refused, as it must be; the frame is dropped unpublished
     }
 }
 
@@ -447,9 +445,9 @@ void require_still_serving(Stream &stream) {
         options.dir = stream.dir;
         options.connect_timeout_ms = kAnswerTimeoutMs;
         cuframes::Subscriber subscriber(options);
-        cuframes::WritableSlot slot = stream.publisher->acquire();
-        uint64_t seq = stream.publisher->publish(0, 0, "health", 6);
-        stream.newest_slot = slot.index;
+        cuframes::WritableFrame slot = stream.publisher->loan();
+        stream.newest_slot = slot.index();
+        uint64_t seq = stream.publisher->publish(std::move(slot), 0, 0, "health", 6);
         std::shared_ptr<cuframes::FrameLease> frame = subscriber.next(kAnswerTimeoutMs);
         if (frame->info().seq != seq || frame->metadata() != "health")
             fail("a real subscriber received frame " + std::to_string(frame->info().seq) + " instead of " +
@@ -478,8 +476,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool connected;
     {
         Run run(producer, data, size);
+        // No frame stays on loan between steps: produce() drops an unpublished one.
         for (int i = 0; i < kMaxOperations && run.in.remaining() > 0; ++i) step(run);
-        producer.publisher->abort();
         connected = run.connections > 0;
     }  // every peer hangs up here
     settle(producer, fds_before, connected);

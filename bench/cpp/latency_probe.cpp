@@ -137,8 +137,7 @@ int main(int argc, char **argv) {
         int64_t pts = 0;
         while (got < want) {
             if (now_ns() > deadline) throw std::runtime_error("the subscriber did not finish in 120 s");
-            publisher.acquire();
-            publisher.publish(0, pts++, nullptr, 0);
+            publisher.publish(publisher.loan(), 0, pts++, nullptr, 0);
             ::nanosleep(&period, nullptr);
             ssize_t n = ::read(pipe_fds[0], into + got, want - got);
             if (n > 0) got += static_cast<size_t>(n);

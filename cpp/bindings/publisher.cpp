@@ -1,6 +1,9 @@
 // cuframes._core.Publisher and WritableSlot.
 #include "bindings.hpp"
 
+#include <mutex>
+#include <optional>
+
 #include "cuframes/packets.hpp"
 #include "cuframes/publisher.hpp"
 
@@ -8,18 +11,25 @@ namespace cuframes_py {
 
 namespace {
 
-// The core publisher plus the liveness token of its acquired slot. Shared so
-// that writable plane views keep the slot memory mapped while they exist.
+// The core publisher, the frame on loan (Python's acquire/publish/abort) and
+// the liveness token of its slot. Shared so that writable plane views keep the
+// slot memory mapped while they exist.
 struct PublisherState : std::enable_shared_from_this<PublisherState> {
     std::unique_ptr<cuframes::Publisher> core;
+    // Taken without the GIL (never the other way round): a copy into the frame
+    // or its publish runs unlocked while another thread may abort or close.
+    std::mutex loan_mutex;
+    std::optional<cuframes::WritableFrame> loaned;
     SlotToken token;
 
     void invalidate_slot() {
         if (token) token->store(false, std::memory_order_release);
         token.reset();
     }
-    void sync_token() {
-        if (!core->has_acquired()) invalidate_slot();
+    // Drops the frame on loan (its slot goes back unpublished). Without the GIL.
+    void drop_loan() {
+        std::lock_guard<std::mutex> guard(loan_mutex);
+        loaned.reset();
     }
 };
 
@@ -120,17 +130,29 @@ void register_publisher(py::module_ &m) {
              py::arg("facts") = facts_tuple(cuframes::StreamFacts{}))
         .def("acquire",
              [](PublisherState &s) {
-                 const cuframes::WritableSlot slot = s.core->acquire();
+                 uint32_t index = 0;
+                 uint64_t data = 0, size = 0;
+                 {
+                     py::gil_scoped_release unlocked;
+                     std::lock_guard<std::mutex> guard(s.loan_mutex);
+                     if (s.loaned)
+                         throw cuframes::Error(CUFRAMES_ERR_STATE, "a slot of '" + s.core->key() +
+                                                                      "' is already acquired: publish or abort it first");
+                     cuframes::WritableFrame &frame = s.loaned.emplace(s.core->loan());
+                     index = frame.index();
+                     data = frame.data();
+                     size = frame.size();
+                 }
                  s.invalidate_slot();
                  s.token = std::make_shared<std::atomic<bool>>(true);
                  auto shared = s.shared_from_this();
                  WritableSlotPy out;
-                 out.index = slot.index;
-                 out.data = slot.data;
-                 out.size = slot.size;
+                 out.index = index;
+                 out.data = data;
+                 out.size = size;
                  out.state = shared;
                  out.token = s.token;
-                 out.planes = make_plane_views(s.core->layout(), slot.data, slot_owner(shared), s.token, false,
+                 out.planes = make_plane_views(s.core->layout(), data, slot_owner(shared), s.token, false,
                                                s.core->backend(), s.core->device());
                  return out;
              },
@@ -139,11 +161,25 @@ void register_publisher(py::module_ &m) {
              [](PublisherState &s, uint64_t stream, int64_t pts, const py::bytes &metadata) {
                  const std::string md = metadata;
                  uint64_t seq = 0;
+                 bool still_loaned = true;
                  try {
                      py::gil_scoped_release unlocked;
-                     seq = s.core->publish(stream, pts, md.data(), static_cast<uint32_t>(md.size()));
+                     std::lock_guard<std::mutex> guard(s.loan_mutex);
+                     if (!s.loaned)
+                         throw cuframes::Error(CUFRAMES_ERR_STATE,
+                                               "publish without an acquired slot on '" + s.core->key() + "'");
+                     try {
+                         seq = s.core->publish(std::move(*s.loaned), stream, pts, md.data(),
+                                               static_cast<uint32_t>(md.size()));
+                     } catch (...) {
+                         // Consumed once the ring had it; else still acquired.
+                         if (!*s.loaned) s.loaned.reset();
+                         still_loaned = s.loaned.has_value();
+                         throw;
+                     }
+                     s.loaned.reset();
                  } catch (...) {
-                     s.sync_token();
+                     if (!still_loaned) s.invalidate_slot();
                      throw;
                  }
                  s.invalidate_slot();
@@ -153,15 +189,21 @@ void register_publisher(py::module_ &m) {
              "Synchronizes `stream`, publishes the acquired slot and returns its sequence number.")
         .def("abort",
              [](PublisherState &s) {
-                 s.core->abort();
+                 {
+                     py::gil_scoped_release unlocked;
+                     s.drop_loan();
+                 }
                  s.invalidate_slot();
              })
         .def("copy_into_acquired",
              [](PublisherState &s, uint64_t src_ptr, uint64_t src_size, bool src_is_device, uint64_t stream) {
                  py::gil_scoped_release unlocked;
-                 s.core->copy_into_acquired(src_ptr, src_size,
-                                            src_is_device ? cuframes::MemoryKind::Device : cuframes::MemoryKind::Host,
-                                            stream);
+                 std::lock_guard<std::mutex> guard(s.loan_mutex);
+                 if (!s.loaned)
+                     throw cuframes::Error(CUFRAMES_ERR_STATE,
+                                           "copy into a frame of '" + s.core->key() + "' without an acquired slot");
+                 s.loaned->copy_from(src_ptr, src_size,
+                                     src_is_device ? cuframes::MemoryKind::Device : cuframes::MemoryKind::Host, stream);
              },
              py::arg("src_ptr"), py::arg("src_size"), py::arg("src_is_device"), py::arg("stream") = 0,
              "Copies a packed frame into the acquired slot on `stream`.")
@@ -186,6 +228,7 @@ void register_publisher(py::module_ &m) {
                  s.invalidate_slot();
                  py::gil_scoped_release unlocked;
                  s.core->close();
+                 s.drop_loan();  // after close(): nothing to hand back any more
              })
         .def_property_readonly("key", [](const PublisherState &s) { return s.core->key(); })
         .def_property_readonly("dir", [](const PublisherState &s) { return s.core->dir(); })
@@ -209,7 +252,12 @@ void register_publisher(py::module_ &m) {
         .def_property_readonly("packet_ring_bytes", [](const PublisherState &s) { return s.core->packet_ring_bytes(); })
         .def_property_readonly("last_packet_seq", [](const PublisherState &s) { return s.core->last_packet_seq(); })
         .def_property_readonly("last_timing", [](const PublisherState &s) { return s.core->last_timing(); })
-        .def_property_readonly("has_acquired", [](const PublisherState &s) { return s.core->has_acquired(); })
+        .def_property_readonly("has_acquired",
+                               [](PublisherState &s) {
+                                   py::gil_scoped_release unlocked;
+                                   std::lock_guard<std::mutex> guard(s.loan_mutex);
+                                   return s.loaned.has_value() && !s.core->closed();
+                               })
         .def_property_readonly("closed", [](const PublisherState &s) { return s.core->closed(); });
 }
 

@@ -19,15 +19,18 @@
 #include "cuframes/subscriber.hpp"
 #include "cuframes/types.hpp"
 #include "c_api_facts.hpp"
+#include "c_api_sizes.hpp"
 #include "c_api_support.hpp"
 #include "c_api_types.hpp"
 
 struct cuframes_subscriber {
     cuframes::Subscriber subscriber;
+    bool abi0_outputs;  // built against the ABI 0 header (c_api_sizes.hpp)
 };
 
 struct cuframes_frame {
     std::shared_ptr<cuframes::FrameLease> lease;
+    bool abi0_outputs;  // its subscriber's
 };
 
 using namespace cuframes::c_api;
@@ -47,6 +50,7 @@ void copy_planes(const cuframes::FrameLayout &layout, uint32_t *plane_count, cuf
 
 void fill_info(const cuframes::FrameInfo &frame, const cuframes::FrameLayout &layout, cuframes_frame_info *info) {
     std::memset(info, 0, sizeof(*info));
+    info->struct_size = sizeof(*info);
     info->seq = frame.seq;
     info->pts = frame.pts;
     info->timestamp_ns = frame.timestamp_ns;
@@ -66,44 +70,22 @@ void fill_info(const cuframes::FrameInfo &frame, const cuframes::FrameLayout &la
 
 extern "C" {
 
-void cuframes_publisher_options_init(cuframes_publisher_options *options) {
-    if (options == nullptr) {
-        return;
-    }
-    std::memset(options, 0, sizeof(*options));
-    const cuframes::PublisherOptions defaults;
-    options->struct_size = sizeof(*options);
-    options->key = nullptr;
-    options->dir = nullptr;
-    options->width = defaults.width;
-    options->height = defaults.height;
-    options->format = defaults.format;
-    options->slots = defaults.slots;
-    options->max_subscribers = defaults.max_subscribers;
-    options->max_held = defaults.max_held;
-    options->backend = static_cast<cuframes_backend>(defaults.backend);
-    options->device = defaults.device;
-    options->socket_mode = defaults.socket_mode;
-    options->socket_group = defaults.socket_group;
-    options->stream_ordered = defaults.stream_ordered ? 1 : 0;
-    options->packet_ring_bytes = defaults.packet_ring_bytes;
-    options->description = nullptr;
-    init_publisher_facts(options);
+#define CUFRAMES_STRINGIFY(x) #x
+#define CUFRAMES_VERSION_TEXT(major, minor, patch) \
+    CUFRAMES_STRINGIFY(major) "." CUFRAMES_STRINGIFY(minor) "." CUFRAMES_STRINGIFY(patch)
+
+const char *cuframes_version(void) {
+    return CUFRAMES_VERSION_TEXT(CUFRAMES_VERSION_MAJOR, CUFRAMES_VERSION_MINOR, CUFRAMES_VERSION_PATCH);
 }
 
-void cuframes_subscriber_options_init(cuframes_subscriber_options *options) {
-    if (options == nullptr) {
-        return;
-    }
-    std::memset(options, 0, sizeof(*options));
-    const cuframes::SubscriberOptions defaults;
-    options->struct_size = sizeof(*options);
-    options->key = nullptr;
-    options->dir = nullptr;
-    options->connect_timeout_ms = defaults.connect_timeout_ms;
-    options->delivery = static_cast<cuframes_delivery>(defaults.delivery);
-    options->reconnect = defaults.reconnect ? 1 : 0;
-    options->spin_ns = defaults.spin_ns;
+uint32_t cuframes_abi_version(void) { return CUFRAMES_ABI_VERSION; }
+
+void cuframes_publisher_options_init_size(cuframes_publisher_options *options, uint32_t struct_size) {
+    init_sized(options, struct_size);
+}
+
+void cuframes_subscriber_options_init_size(cuframes_subscriber_options *options, uint32_t struct_size) {
+    init_sized(options, struct_size);
 }
 
 const char *cuframes_last_error(void) { return last_error_message.c_str(); }
@@ -130,25 +112,25 @@ const char *cuframes_status_name(cuframes_status status) {
     return "CUFRAMES_ERR_UNKNOWN";
 }
 
-int cuframes_cuda_available(void) { return cuframes::cuda_available() ? 1 : 0; }
+int32_t cuframes_cuda_available(void) { return cuframes::cuda_available() ? 1 : 0; }
 
 /* ---- producer ---- */
 
-cuframes_status cuframes_publisher_create(const cuframes_publisher_options *options, cuframes_publisher **out) {
+cuframes_status cuframes_publisher_create(const cuframes_publisher_options *given, cuframes_publisher **out) {
     constexpr const char *fn = "cuframes_publisher_create";
     if (out == nullptr) {
         return null_argument(fn, "out");
     }
     *out = nullptr;
-    if (options == nullptr) {
+    if (given == nullptr) {
         return null_argument(fn, "options");
     }
-    if (options->key == nullptr) {
-        return null_argument(fn, "options->key");
-    }
     return guarded(fn, [&] {
-        if (options->struct_size != kPublisherOptionsSizeBeforeFacts)
-            check_struct_size(fn, options->struct_size, sizeof(cuframes_publisher_options));
+        bool abi0_outputs = false;
+        const cuframes_publisher_options full =
+            read_options(fn, *given, kAbi0PublisherOptionsSize, &abi0_outputs);
+        const cuframes_publisher_options *options = &full;
+        if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         const int64_t format = raw_enum_value(options->format);
         if (format < 0 || format > UINT32_MAX || !cuframes::is_known_format(static_cast<uint32_t>(format))) {
             throw cuframes::Error(CUFRAMES_ERR_FORMAT,
@@ -179,7 +161,7 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *opti
         cpp.packet_ring_bytes = options->packet_ring_bytes;  // range-checked by the core
         if (options->description != nullptr) cpp.description = options->description;
         cpp.facts = publisher_facts(fn, *options);
-        *out = new cuframes_publisher{cuframes::Publisher(cpp)};
+        *out = new cuframes_publisher{cuframes::Publisher(cpp), abi0_outputs, std::nullopt};
     });
 }
 
@@ -192,12 +174,19 @@ cuframes_status cuframes_publisher_acquire(cuframes_publisher *publisher, cufram
         return null_argument(fn, "out");
     }
     return guarded(fn, [&] {
-        const cuframes::WritableSlot slot = publisher->publisher.acquire();
-        std::memset(out, 0, sizeof(*out));
-        out->data = slot.data;
-        out->size = slot.size;
-        out->slot = slot.index;
-        copy_planes(publisher->publisher.layout(), &out->plane_count, out->planes);
+        // Check the caller's struct before a slot is taken.
+        cuframes_buffer full{};
+        full.struct_size = sizeof(full);
+        write_output(fn, publisher->abi0_outputs, full, out);
+        if (publisher->loaned)
+            throw cuframes::Error(CUFRAMES_ERR_STATE, std::string(fn) + ": a slot of '" + publisher->publisher.key() +
+                                                          "' is already acquired: publish or abort it first");
+        cuframes::WritableFrame &frame = publisher->loaned.emplace(publisher->publisher.loan());
+        full.data = frame.data();
+        full.size = frame.size();
+        full.slot = frame.index();
+        copy_planes(publisher->publisher.layout(), &full.plane_count, full.planes);
+        write_output(fn, publisher->abi0_outputs, full, out);
     });
 }
 
@@ -211,7 +200,20 @@ cuframes_status cuframes_publisher_publish(cuframes_publisher *publisher, void *
         return null_argument(fn, "metadata (with metadata_size > 0)");
     }
     return guarded(fn, [&] {
-        const uint64_t seq = publisher->publisher.publish(stream_handle(stream), pts, metadata, metadata_size);
+        if (!publisher->loaned)
+            throw cuframes::Error(CUFRAMES_ERR_STATE, std::string(fn) + ": publish without an acquired slot on '" +
+                                                          publisher->publisher.key() +
+                                                          "' (call cuframes_publisher_acquire first)");
+        // Consumed once the ring has it; still acquired when publish throws before that.
+        uint64_t seq = 0;
+        try {
+            seq = publisher->publisher.publish(std::move(*publisher->loaned), stream_handle(stream), pts, metadata,
+                                               metadata_size);
+        } catch (...) {
+            if (!*publisher->loaned) publisher->loaned.reset();
+            throw;
+        }
+        publisher->loaned.reset();
         if (seq_out != nullptr) {
             *seq_out = seq;
         }
@@ -223,7 +225,7 @@ cuframes_status cuframes_publisher_abort(cuframes_publisher *publisher) {
     if (publisher == nullptr) {
         return null_argument(fn, "publisher");
     }
-    return guarded(fn, [&] { publisher->publisher.abort(); });
+    return guarded(fn, [&] { publisher->loaned.reset(); });  // the frame hands its slot back
 }
 
 uint32_t cuframes_publisher_subscriber_count(const cuframes_publisher *publisher) {
@@ -240,20 +242,21 @@ void cuframes_publisher_destroy(cuframes_publisher *publisher) {
 
 /* ---- consumer ---- */
 
-cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *options, cuframes_subscriber **out) {
+cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *given, cuframes_subscriber **out) {
     constexpr const char *fn = "cuframes_subscriber_create";
     if (out == nullptr) {
         return null_argument(fn, "out");
     }
     *out = nullptr;
-    if (options == nullptr) {
+    if (given == nullptr) {
         return null_argument(fn, "options");
     }
-    if (options->key == nullptr) {
-        return null_argument(fn, "options->key");
-    }
     return guarded(fn, [&] {
-        check_struct_size(fn, options->struct_size, sizeof(cuframes_subscriber_options));
+        bool abi0_outputs = false;
+        const cuframes_subscriber_options full =
+            read_options(fn, *given, kAbi0SubscriberOptionsSize, &abi0_outputs);
+        const cuframes_subscriber_options *options = &full;
+        if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         if (options->connect_timeout_ms < -1) {
             throw_invalid(fn, "connect_timeout_ms must be -1 (forever), 0 or positive, got " +
                                   std::to_string(options->connect_timeout_ms));
@@ -272,7 +275,7 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *op
             throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
         cpp.reconnect = options->reconnect == 1;
         cpp.spin_ns = options->spin_ns;  // range-checked by the core
-        *out = new cuframes_subscriber{cuframes::Subscriber(cpp)};
+        *out = new cuframes_subscriber{cuframes::Subscriber(cpp), abi0_outputs};
     });
 }
 
@@ -289,24 +292,27 @@ cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_
         check_timeout(fn, timeout_ms);
         // Allocate the handle first so that a failed allocation cannot strand a lease.
         auto frame = std::make_unique<cuframes_frame>();
+        frame->abi0_outputs = subscriber->abi0_outputs;
         frame->lease = subscriber->subscriber.next(timeout_ms);
         *out = frame.release();
     });
 }
 
-void cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info) {
-    if (info == nullptr) {
-        return;
-    }
-    if (frame == nullptr || !frame->lease) {
-        std::memset(info, 0, sizeof(*info));
-        return;
-    }
-    const cuframes::FrameLease &lease = *frame->lease;
-    fill_info(lease.info(), lease.layout(), info);
-    const std::string &metadata = lease.metadata();
-    info->metadata = metadata.empty() ? nullptr : metadata.data();
-    info->metadata_size = static_cast<uint32_t>(metadata.size());
+cuframes_status cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info) {
+    constexpr const char *fn = "cuframes_frame_get_info";
+    if (info == nullptr) return null_argument(fn, "info");
+    // Without a frame the caller's generation is unknown, so its struct is not touched.
+    if (frame == nullptr) return null_argument(fn, "frame");
+    return guarded(fn, [&] {
+        cuframes_frame_info full{};
+        full.struct_size = sizeof(full);
+        const cuframes::FrameLease &lease = *frame->lease;
+        fill_info(lease.info(), lease.layout(), &full);
+        const std::string &metadata = lease.metadata();
+        full.metadata = metadata.empty() ? nullptr : metadata.data();
+        full.metadata_size = static_cast<uint32_t>(metadata.size());
+        write_output(fn, frame->abi0_outputs, full, info);
+    });
 }
 
 void cuframes_frame_release(cuframes_frame *frame) { delete frame; }
@@ -322,6 +328,10 @@ cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, i
     }
     return guarded(fn, [&] {
         check_timeout(fn, timeout_ms);
+        cuframes_frame_info full{};
+        full.struct_size = sizeof(full);
+        // Check the caller's struct before a frame is taken.
+        if (info != nullptr) write_output(fn, subscriber->abi0_outputs, full, info);
         cuframes::Subscriber &sub = subscriber->subscriber;
         // A void* does not say where it points: on cuda the driver tells from
         // the address (unified addressing); on host only host memory exists.
@@ -329,11 +339,12 @@ cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, i
         const cuframes::FrameInfo frame = sub.read_into(timeout_ms, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dst)),
                                                         dst_size, kind, stream_handle(stream));
         if (info != nullptr) {
-            fill_info(frame, sub.layout(), info);
+            fill_info(frame, sub.layout(), &full);
             // The frame is already released: its zero-copy view and metadata are gone.
-            info->data = 0;
-            info->metadata = nullptr;
-            info->metadata_size = 0;
+            full.data = 0;
+            full.metadata = nullptr;
+            full.metadata_size = 0;
+            write_output(fn, subscriber->abi0_outputs, full, info);
         }
     });
 }
@@ -342,11 +353,16 @@ cuframes_status cuframes_subscriber_stream_facts(const cuframes_subscriber *subs
     constexpr const char *fn = "cuframes_subscriber_stream_facts";
     if (subscriber == nullptr) return null_argument(fn, "subscriber");
     if (out == nullptr) return null_argument(fn, "out");
-    return guarded(fn, [&] { copy_facts_out(fn, subscriber->subscriber.facts(), out); });
+    return guarded(fn, [&] { write_output(fn, facts_to_c(subscriber->subscriber.facts()), out); });
 }
 
 uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber) {
     return subscriber != nullptr ? subscriber->subscriber.layout().packed_bytes : 0;
+}
+
+void cuframes_subscriber_close(cuframes_subscriber *subscriber) {
+    // Subscriber::close() may come from any thread and wakes a waiting next().
+    if (subscriber != nullptr) subscriber->subscriber.close();
 }
 
 void cuframes_subscriber_destroy(cuframes_subscriber *subscriber) {

@@ -34,7 +34,6 @@ void init_publisher_facts(cuframes_publisher_options *options) noexcept {
 
 StreamFacts publisher_facts(const char *function, const cuframes_publisher_options &options) {
     StreamFacts facts;
-    if (options.struct_size < sizeof(cuframes_publisher_options)) return facts;
     facts.time_base = options.time_base;
     facts.frame_rate = options.frame_rate;
     facts.sample_aspect_ratio = options.sample_aspect_ratio;
@@ -45,12 +44,9 @@ StreamFacts publisher_facts(const char *function, const cuframes_publisher_optio
     return facts;  // the core checks the values
 }
 
-void copy_facts_out(const char *function, const StreamFacts &facts, cuframes_stream_facts *out) {
-    if (out->struct_size < sizeof(out->struct_size) || out->struct_size > sizeof(cuframes_stream_facts))
-        throw_invalid(function, "out->struct_size is " + std::to_string(out->struct_size) +
-                                    ": call cuframes_stream_facts_init() first");
+cuframes_stream_facts facts_to_c(const StreamFacts &facts) noexcept {
     cuframes_stream_facts full{};
-    full.struct_size = out->struct_size;
+    full.struct_size = sizeof(full);
     full.time_base = facts.time_base;
     full.frame_rate = facts.frame_rate;
     full.sample_aspect_ratio = facts.sample_aspect_ratio;
@@ -58,13 +54,7 @@ void copy_facts_out(const char *function, const StreamFacts &facts, cuframes_str
     full.color_range = facts.color_range;
     full.color_primaries = facts.color_primaries;
     full.color_transfer = facts.color_transfer;
-    std::memcpy(out, &full, out->struct_size);
+    return full;
 }
 
 }  // namespace cuframes::c_api
-
-extern "C" void cuframes_stream_facts_init(cuframes_stream_facts *facts) {
-    if (facts == nullptr) return;
-    std::memset(facts, 0, sizeof(*facts));
-    facts->struct_size = sizeof(*facts);
-}

@@ -1,8 +1,10 @@
 // The C ABI's encoded-packet calls (cuframes.h, "encoded packets").
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "c_api_facts.hpp"
+#include "c_api_sizes.hpp"
 #include "c_api_support.hpp"
 #include "c_api_types.hpp"
 #include "cuframes/cuframes.h"
@@ -12,6 +14,10 @@ using namespace cuframes::c_api;
 
 struct cuframes_packet_subscriber {
     cuframes::PacketSubscriber subscriber;
+    bool abi0_outputs;  // built against the ABI 0 header (c_api_sizes.hpp)
+    // Callers of next() on several threads take turns (cuframes.h, "Threads"),
+    // as in the C++ API; it guards `pending`. close() does not take it.
+    std::mutex next_mutex;
     // A packet that did not fit the caller's buffer: returned by the next call.
     std::optional<cuframes::Packet> pending;
 };
@@ -27,6 +33,7 @@ cuframes_codec checked_codec(const char *function, const cuframes_codec &field) 
 
 void fill_packet_info(const cuframes::Packet &packet, cuframes_packet_info *info) noexcept {
     std::memset(info, 0, sizeof(*info));
+    info->struct_size = sizeof(*info);
     info->seq = packet.info.seq;
     info->pts = packet.info.pts;
     info->dts = packet.info.dts;
@@ -66,23 +73,22 @@ cuframes_status cuframes_publisher_set_parameter_sets(cuframes_publisher *publis
     return guarded(fn, [&] { publisher->publisher.set_parameter_sets(checked_codec(fn, codec), data, size); });
 }
 
-void cuframes_packet_subscriber_options_init(cuframes_packet_subscriber_options *options) {
-    if (options == nullptr) return;
-    std::memset(options, 0, sizeof(*options));
-    const cuframes::PacketSubscriberOptions defaults;
-    options->struct_size = sizeof(*options);
-    options->connect_timeout_ms = defaults.connect_timeout_ms;
+void cuframes_packet_subscriber_options_init_size(cuframes_packet_subscriber_options *options, uint32_t struct_size) {
+    init_sized(options, struct_size);
 }
 
-cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscriber_options *options,
+cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscriber_options *given,
                                                   cuframes_packet_subscriber **out) {
     constexpr const char *fn = "cuframes_packet_subscriber_create";
     if (out == nullptr) return null_argument(fn, "out");
     *out = nullptr;
-    if (options == nullptr) return null_argument(fn, "options");
-    if (options->key == nullptr) return null_argument(fn, "options->key");
+    if (given == nullptr) return null_argument(fn, "options");
     return guarded(fn, [&] {
-        check_struct_size(fn, options->struct_size, sizeof(cuframes_packet_subscriber_options));
+        bool abi0_outputs = false;
+        const cuframes_packet_subscriber_options full =
+            read_options(fn, *given, kAbi0PacketSubscriberOptionsSize, &abi0_outputs);
+        const cuframes_packet_subscriber_options *options = &full;
+        if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         cuframes::PacketSubscriberOptions cpp;
         cpp.key = options->key;
         cpp.dir = options->dir != nullptr ? options->dir : "";
@@ -90,7 +96,7 @@ cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscrib
         if (options->reconnect != 0 && options->reconnect != 1)
             throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
         cpp.reconnect = options->reconnect == 1;
-        *out = new cuframes_packet_subscriber{cuframes::PacketSubscriber(cpp), std::nullopt};
+        *out = new cuframes_packet_subscriber{cuframes::PacketSubscriber(cpp), abi0_outputs, {}, std::nullopt};
     });
 }
 
@@ -102,9 +108,15 @@ cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subs
     if (dst == nullptr && dst_capacity > 0) return null_argument(fn, "dst (with dst_capacity > 0)");
     return guarded(fn, [&] {
         check_timeout(fn, timeout_ms);
+        cuframes_packet_info full{};
+        full.struct_size = sizeof(full);
+        // Check the caller's struct before a packet is taken.
+        write_output(fn, subscriber->abi0_outputs, full, info);
+        std::lock_guard<std::mutex> turn(subscriber->next_mutex);
         if (!subscriber->pending) subscriber->pending = subscriber->subscriber.next(timeout_ms);
         const cuframes::Packet &packet = *subscriber->pending;
-        fill_packet_info(packet, info);
+        fill_packet_info(packet, &full);
+        write_output(fn, subscriber->abi0_outputs, full, info);
         if (packet.data.size() > dst_capacity)
             throw cuframes::Error(CUFRAMES_ERR_LIMIT, std::string(fn) + ": the packet needs " +
                                                           std::to_string(packet.data.size()) + " bytes, dst has " +
@@ -119,7 +131,12 @@ cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_su
     constexpr const char *fn = "cuframes_packet_subscriber_stream_facts";
     if (subscriber == nullptr) return null_argument(fn, "subscriber");
     if (out == nullptr) return null_argument(fn, "out");
-    return guarded(fn, [&] { copy_facts_out(fn, subscriber->subscriber.facts(), out); });
+    return guarded(fn, [&] { write_output(fn, facts_to_c(subscriber->subscriber.facts()), out); });
+}
+
+void cuframes_packet_subscriber_close(cuframes_packet_subscriber *subscriber) {
+    // PacketSubscriber::close() may come from any thread and wakes a waiting next().
+    if (subscriber != nullptr) subscriber->subscriber.close();
 }
 
 void cuframes_packet_subscriber_destroy(cuframes_packet_subscriber *subscriber) {

@@ -52,14 +52,6 @@ inline void throw_invalid(const char *function, const std::string &what) {
     throw cuframes::Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(function) + ": " + what);
 }
 
-inline void check_struct_size(const char *function, uint32_t given, size_t expected) {
-    if (given != expected) {
-        throw_invalid(function, "options struct_size mismatch (" + std::to_string(given) + ", expected " +
-                                    std::to_string(expected) +
-                                    "): built against a different cuframes.h, or *_options_init() was not called");
-    }
-}
-
 inline std::vector<uint32_t> id_list(const char *function, const char *name, const uint32_t *ids, uint32_t count) {
     if (count > 0 && ids == nullptr) throw_invalid(function, std::string(name) + " is NULL but its count is " + std::to_string(count));
     if (count > 65536) throw_invalid(function, std::string(name) + " has " + std::to_string(count) + " entries (at most 65536)");

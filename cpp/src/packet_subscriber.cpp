@@ -90,7 +90,7 @@ private:
 
 }  // namespace
 
-struct PacketSubscriber::Impl {
+struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     std::string key;
     std::string socket_path;
     bool reconnect = false;

@@ -1,8 +1,5 @@
 #include "cuframes/publisher.hpp"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,7 +8,6 @@
 #include <mutex>
 #include <new>
 #include <optional>
-#include <random>
 
 #include "clock.hpp"
 #include "cuframes/error.hpp"
@@ -22,6 +18,7 @@
 #include "paths.hpp"
 #include "ring.hpp"
 #include "server.hpp"
+#include "publisher_setup.hpp"
 #include "slot_pool.hpp"
 #include "waker.hpp"
 
@@ -59,79 +56,14 @@ private:
 // (the lease scan grows with them too), so publish() stays flat.
 constexpr uint32_t kInlineWakeSubscribers = 1;
 
-void validate_options(const PublisherOptions &options) {
-    validate_key(options.key);
-    if (std::string problem = stream_facts_problem(options.facts); !problem.empty())
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "stream facts of '" + options.key + "': " + problem);
-    if (options.max_held < 1 || options.max_held > kMaxHeldLimit)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "max_held is " + std::to_string(options.max_held) + "; it must be 1.." +
-                                                       std::to_string(kMaxHeldLimit));
-    if (options.max_subscribers < 1 || options.max_subscribers > kMaxSubscribersLimit)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "max_subscribers is " + std::to_string(options.max_subscribers) +
-                                                       "; it must be 1.." + std::to_string(kMaxSubscribersLimit));
-    uint64_t needed = static_cast<uint64_t>(options.max_subscribers) * options.max_held + 2;
-    if (options.slots < needed)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
-                    "a pool of " + std::to_string(options.slots) + " slots is too small: " +
-                        std::to_string(options.max_subscribers) + " subscribers x " + std::to_string(options.max_held) +
-                        " held frames + 1 newest frame + 1 being written needs " + std::to_string(needed) +
-                        " (raise slots, or lower max_subscribers or max_held)");
-    if (options.slots > kMaxSlots)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
-                    "slots is " + std::to_string(options.slots) + "; at most " + std::to_string(kMaxSlots) + " are supported");
-    if (options.socket_mode > 0777)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket_mode must be a permission mode (0..0777)");
-    if (options.socket_group < -1 || options.socket_group >= static_cast<int64_t>(UINT32_MAX))
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
-                    "socket_group is " + std::to_string(options.socket_group) + "; it must be a gid, or -1");
-}
-
 Backend resolve_backend(Backend requested) {
     if (requested != Backend::Auto) return requested;
     return cuda_available() ? Backend::Cuda : Backend::Host;
 }
 
-uint64_t random_epoch() {
-    std::random_device source;
-    uint64_t epoch = (static_cast<uint64_t>(source()) << 32) ^ source();
-    return epoch == 0 ? 1 : epoch;
-}
-
-// Removes a path when destroyed, unless disarmed: keeps a failed constructor
-// from leaving a socket file behind.
-class PathRemover {
-public:
-    explicit PathRemover(std::string path) : path_(std::move(path)) {}
-    ~PathRemover() {
-        if (!path_.empty()) remove_file_noexcept(path_);
-    }
-    PathRemover(const PathRemover &) = delete;
-    PathRemover &operator=(const PathRemover &) = delete;
-    void disarm() noexcept { path_.clear(); }
-
-private:
-    std::string path_;
-};
-
-UniqueFd listen_on(const std::string &path, uint32_t mode, int64_t group) {
-    UniqueFd socket(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!socket) throw_os_error("socket(AF_UNIX, SOCK_SEQPACKET)");
-    sockaddr_un address = unix_address(path);
-    // We hold the key's lock, so a socket file left here is a dead producer's.
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_os_error("removing the stale socket " + path);
-    if (::bind(socket.get(), reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) throw_os_error("bind " + path);
-    // From here a failure leaves the socket file behind: the caller's
-    // PathRemover takes it away.
-    if (group >= 0 && ::chown(path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(group)) != 0)
-        throw_os_error("chown " + path + " to group " + std::to_string(group));
-    if (::chmod(path.c_str(), mode) != 0) throw_os_error("chmod " + path);
-    if (::listen(socket.get(), 64) != 0) throw_os_error("listen " + path);
-    return socket;
-}
-
 }  // namespace
 
-struct Publisher::Impl {
+struct CUFRAMES_HIDDEN Publisher::Impl {
     // Kept after close() so that accessors keep answering.
     std::string key;
     std::string dir;
@@ -144,7 +76,7 @@ struct Publisher::Impl {
     uint64_t slot_size = 0;
     int device = -1;
     uint64_t last_seq = 0;
-    PublishTiming timing;  // of the last acquire() and publish()
+    PublishTiming timing;  // of the last loan() and publish()
     bool stream_ordered = false;
     uint64_t packet_ring_bytes = 0;
     uint64_t last_packet_seq = 0;  // under packet_mutex
@@ -168,12 +100,12 @@ struct Publisher::Impl {
     std::mutex packet_mutex;
     std::unique_ptr<PacketRingWriter> packets;
     std::unique_ptr<Server> server;
-    std::optional<uint32_t> acquired;
+    std::optional<uint32_t> acquired;  // the slot of the WritableFrame on loan
 
-    // The ring is claimed from two threads (acquire(), and the waker claiming
+    // The ring is claimed from two threads (loan(), and the waker claiming
     // ahead); this orders them. Never held while waiting for anything else.
     std::mutex ring_mutex;
-    // A slot the waker claimed ahead for the next acquire(), or kNoSlot.
+    // A slot the waker claimed ahead for the next loan(), or kNoSlot.
     // Written only under ring_mutex.
     std::atomic<uint32_t> claimed_ahead{kNoSlot};
     std::atomic<bool> wake_pending{false};
@@ -273,11 +205,11 @@ struct Publisher::Impl {
             if (claimed_ahead.load(std::memory_order_relaxed) == kNoSlot)
                 claimed_ahead.store(ring->try_claim([this] { return leased_slots(); }), std::memory_order_release);
         } catch (...) {
-            // Claiming ahead is an optimisation: acquire() claims for itself and reports any failure.
+            // Claiming ahead is an optimisation: loan() claims for itself and reports any failure.
         }
     }
 
-    // A slot for acquire(): the one claimed ahead, else one claimed now.
+    // A slot for loan(): the one claimed ahead, else one claimed now.
     uint32_t claim() {
         uint32_t slot = claimed_ahead.exchange(kNoSlot, std::memory_order_acq_rel);
         if (slot != kNoSlot) return slot;
@@ -321,7 +253,7 @@ struct Publisher::Impl {
     }
 };
 
-Publisher::Publisher(const PublisherOptions &options) : impl_(std::make_unique<Impl>(options)) {}
+Publisher::Publisher(const PublisherOptions &options) : impl_(std::make_shared<Impl>(options)) {}
 Publisher::~Publisher() {
     if (impl_) impl_->close();
 }
@@ -334,22 +266,28 @@ Publisher &Publisher::operator=(Publisher &&other) noexcept {
     return *this;
 }
 
-WritableSlot Publisher::acquire() {
+WritableFrame Publisher::loan() {
     std::lock_guard<std::mutex> guard(impl_->mutex);
-    impl_->require_open("acquire");
+    impl_->require_open("loan");
     if (impl_->acquired)
-        throw Error(CUFRAMES_ERR_STATE, "a slot is already acquired on '" + impl_->key + "': publish or abort it first");
+        throw Error(CUFRAMES_ERR_STATE, "a frame of '" + impl_->key + "' is already on loan: publish or drop it first");
     const uint64_t start = monotonic_ns();
     uint32_t slot = impl_->claim();
     impl_->acquired = slot;
     impl_->timing.acquire_ns = monotonic_ns() - start;
-    return WritableSlot{slot, impl_->pool->address(slot), impl_->slot_size};
+    return WritableFrame(impl_, slot, impl_->pool->address(slot), impl_->slot_size);
 }
 
-uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size) {
+uint64_t Publisher::publish(WritableFrame &&frame, StreamHandle stream, int64_t pts, const void *metadata,
+                            uint32_t metadata_size) {
+    if (!frame)
+        throw Error(CUFRAMES_ERR_STATE,
+                    "publish of an empty frame on '" + impl_->key + "' (already published, dropped or moved from)");
+    if (frame.owner_ != impl_)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "publish on '" + impl_->key + "' of a frame loaned by another publisher");
     std::lock_guard<std::mutex> guard(impl_->mutex);
     impl_->require_open("publish");
-    if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "publish without an acquired slot on '" + impl_->key + "'");
     if (metadata_size > CUFRAMES_MAX_METADATA)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "metadata is " + std::to_string(metadata_size) + " bytes; at most " +
                                                        std::to_string(CUFRAMES_MAX_METADATA) + " per frame");
@@ -374,6 +312,7 @@ uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metada
         seq = impl_->ring->publish(*impl_->acquired, pts, synced, metadata, metadata_size);
     }
     impl_->acquired.reset();
+    frame.owner_.reset();  // consumed: the ring has it
     impl_->last_seq = seq;
     const uint64_t announced = monotonic_ns();
     // The frame is published whatever happens here; a failed wake-up only
@@ -394,21 +333,51 @@ uint64_t Publisher::publish(StreamHandle stream, int64_t pts, const void *metada
     return seq;
 }
 
-void Publisher::abort() {
-    std::lock_guard<std::mutex> guard(impl_->mutex);
-    // The acquired slot's sequence is still 0, so it is simply free again.
-    if (impl_->acquired) {
-        std::lock_guard<std::mutex> ring_guard(impl_->ring_mutex);
-        impl_->ring->release(*impl_->acquired);
+// ---- WritableFrame ---------------------------------------------------------
+
+WritableFrame::WritableFrame(std::shared_ptr<Publisher::Impl> owner, uint32_t slot, uint64_t data,
+                             uint64_t size) noexcept
+    : owner_(std::move(owner)), slot_(slot), data_(data), size_(size) {}
+
+WritableFrame::~WritableFrame() { discard(); }
+
+WritableFrame::WritableFrame(WritableFrame &&other) noexcept
+    : owner_(std::move(other.owner_)), slot_(other.slot_), data_(other.data_), size_(other.size_) {}
+
+WritableFrame &WritableFrame::operator=(WritableFrame &&other) noexcept {
+    if (this != &other) {
+        discard();
+        owner_ = std::move(other.owner_);
+        slot_ = other.slot_;
+        data_ = other.data_;
+        size_ = other.size_;
     }
-    impl_->acquired.reset();
+    return *this;
 }
 
-void Publisher::copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream) {
-    std::lock_guard<std::mutex> guard(impl_->mutex);
-    impl_->require_open("copy_into_acquired");
-    if (!impl_->acquired) throw Error(CUFRAMES_ERR_STATE, "copy into a frame of '" + impl_->key + "' without an acquired slot");
-    impl_->pool->copy_packed(*impl_->acquired, impl_->layout, src, src_size, src_kind, stream);
+void WritableFrame::discard() noexcept {
+    if (!owner_) return;
+    Publisher::Impl &impl = *owner_;
+    {
+        std::lock_guard<std::mutex> guard(impl.mutex);
+        // close() already took the slot back (and the ring is gone) when the
+        // publisher closed meanwhile. Otherwise the slot's sequence is still
+        // 0, so it is simply free again.
+        if (impl.acquired == slot_) {
+            std::lock_guard<std::mutex> ring_guard(impl.ring_mutex);
+            impl.ring->release(slot_);
+            impl.acquired.reset();
+        }
+    }
+    owner_.reset();
+}
+
+void WritableFrame::copy_from(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream) {
+    if (!owner_) throw Error(CUFRAMES_ERR_STATE, "copy into an empty frame (already published, dropped or moved from)");
+    Publisher::Impl &impl = *owner_;
+    std::lock_guard<std::mutex> guard(impl.mutex);
+    impl.require_open("copy_from");
+    impl.pool->copy_packed(slot_, impl.layout, src, src_size, src_kind, stream);
 }
 
 uint64_t Publisher::publish_packet(const void *data, uint64_t size, int64_t pts, int64_t dts, cuframes_codec codec,
@@ -452,7 +421,6 @@ uint64_t Publisher::last_packet_seq() const noexcept {
 
 void Publisher::close() noexcept { impl_->close(); }
 bool Publisher::closed() const noexcept { return impl_->closed(); }
-bool Publisher::has_acquired() const noexcept { return impl_->acquired.has_value(); }
 const std::string &Publisher::key() const noexcept { return impl_->key; }
 const std::string &Publisher::dir() const noexcept { return impl_->dir; }
 const std::string &Publisher::socket_path() const noexcept { return impl_->socket_path; }

@@ -42,27 +42,33 @@ inline void cpu_relax() noexcept {
 
 // ---- FrameLease ------------------------------------------------------------
 
-FrameLease::FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, uint32_t lease_index,
-                       const uint8_t *metadata, uint32_t metadata_size)
-    : connection_(std::move(connection)),
-      info_(info),
-      lease_index_(lease_index),
-      metadata_(reinterpret_cast<const char *>(metadata), metadata_size) {}
+struct CUFRAMES_HIDDEN FrameLease::Hold {
+    std::shared_ptr<Connection> connection;
+    uint32_t lease_index;
+    Hold(std::shared_ptr<Connection> attached, uint32_t index) : connection(std::move(attached)), lease_index(index) {}
+    ~Hold() { connection->release_lease_entry(lease_index); }
+    Hold(const Hold &) = delete;
+    Hold &operator=(const Hold &) = delete;
+};
 
-FrameLease::~FrameLease() { connection_->release_lease_entry(lease_index_); }
+FrameLease::FrameLease(std::unique_ptr<Hold> hold, const FrameInfo &info, std::string metadata)
+    : hold_(std::move(hold)), info_(info), metadata_(std::move(metadata)) {}
 
-const FrameLayout &FrameLease::layout() const noexcept { return connection_->layout(); }
-const StreamFacts &FrameLease::facts() const noexcept { return connection_->description().facts; }
-Backend FrameLease::backend() const noexcept { return connection_->backend(); }
-int FrameLease::device() const noexcept { return connection_->slots().device(); }
+FrameLease::~FrameLease() = default;
+
+const FrameLayout &FrameLease::layout() const noexcept { return hold_->connection->layout(); }
+const StreamFacts &FrameLease::facts() const noexcept { return hold_->connection->description().facts; }
+Backend FrameLease::backend() const noexcept { return hold_->connection->backend(); }
+int FrameLease::device() const noexcept { return hold_->connection->slots().device(); }
 
 void FrameLease::copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) const {
-    connection_->slots().copy_packed_out(info_.slot, connection_->layout(), dst, dst_size, dst_kind, stream);
+    hold_->connection->slots().copy_packed_out(info_.slot, hold_->connection->layout(), dst, dst_size, dst_kind,
+                                               stream);
 }
 
 // ---- Subscriber ------------------------------------------------------------
 
-struct Subscriber::Impl {
+struct CUFRAMES_HIDDEN Subscriber::Impl {
     std::string key;
     std::string socket_path;
     Delivery delivery;
@@ -393,7 +399,10 @@ struct Subscriber::Impl {
         if (metadata_size > kMetadataStride)
             throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' wrote " + std::to_string(metadata_size) +
                                                    " bytes of metadata (at most " + std::to_string(kMetadataStride) + ")");
-        auto frame = std::make_shared<FrameLease>(attached, info, lease_index, attached->metadata_area(slot), metadata_size);
+        auto hold = std::make_unique<FrameLease::Hold>(attached, lease_index);
+        std::shared_ptr<FrameLease> frame(new FrameLease(
+            std::move(hold), info,
+            std::string(reinterpret_cast<const char *>(attached->metadata_area(slot)), metadata_size)));
         reconnected_pending = false;
         missed_total.fetch_add(info.missed, std::memory_order_relaxed);
         last_seq.store(seq, std::memory_order_relaxed);

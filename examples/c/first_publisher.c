@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
         if (subscribers > 0) seen_subscriber = 1;
         else if (seen_subscriber) break; /* our subscriber left */
         cuframes_buffer buf;
+        cuframes_buffer_init(&buf);
         CHECK(cuframes_publisher_acquire(pub, &buf));
         /* The host backend hands out CPU memory; on cuda, writing needs CUDA, so leave it. */
         int wrote = opt.backend == CUFRAMES_BACKEND_HOST;

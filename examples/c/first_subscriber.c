@@ -39,6 +39,7 @@ int main(int argc, char **argv) {
         cuframes_frame *frame = NULL;
         CHECK(cuframes_subscriber_next(sub, 5000, &frame));
         cuframes_frame_info f;
+        cuframes_frame_info_init(&f);
         cuframes_frame_get_info(frame, &f);
         int checked = f.metadata_size == 9 && memcmp(f.metadata, "pattern=1", 9) == 0;
         int ok = (previous == 0 || f.seq == previous + f.missed + 1) && (!checked || pattern_ok(&f));

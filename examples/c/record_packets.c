@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
     int failed = buffer == NULL;
     while (!failed && written < count) {
         cuframes_packet_info info;
+        cuframes_packet_info_init(&info);
         status = cuframes_packet_subscriber_next(packets, 5000, buffer, capacity, &info);
         if (status == CUFRAMES_ERR_LIMIT) {  /* a large keyframe: grow and take the same packet again */
             unsigned char *larger = realloc(buffer, info.size);

@@ -63,6 +63,6 @@ struct StreamObservation {
 // to appear (0: one try, so a socket nobody listens on fails at once; -1:
 // forever); a connected producer then has 2 s to answer. Throws NOT_FOUND (no
 // producer), PERMISSION, TIMEOUT, VERSION_MISMATCH or PROTOCOL.
-StreamObservation observe(const std::string &key, const std::string &dir, int timeout_ms);
+CUFRAMES_API StreamObservation observe(const std::string &key, const std::string &dir, int timeout_ms);
 
 }  // namespace cuframes

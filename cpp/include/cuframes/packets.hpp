@@ -15,9 +15,9 @@
 namespace cuframes {
 
 // "h264" or "hevc".
-const char *codec_name(cuframes_codec codec) noexcept;
+CUFRAMES_API const char *codec_name(cuframes_codec codec) noexcept;
 // "h264"/"avc" or "hevc"/"h265" (case-insensitive); throws INVALID_ARGUMENT otherwise.
-cuframes_codec parse_codec(const std::string &name);
+CUFRAMES_API cuframes_codec parse_codec(const std::string &name);
 
 struct PacketSubscriberOptions {
     std::string key;
@@ -66,7 +66,7 @@ struct Packet {
 // turns. close() may come from any thread: a next() waiting meanwhile ends
 // with STATE at once (at worst within 250 ms, when the wake-up races with the
 // start of its sleep).
-class PacketSubscriber {
+class CUFRAMES_API PacketSubscriber {
 public:
     explicit PacketSubscriber(const PacketSubscriberOptions &options);
     ~PacketSubscriber();

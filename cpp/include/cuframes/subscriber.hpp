@@ -45,15 +45,12 @@ struct FrameInfo {
     bool reconnected = false;  // first frame from a restarted producer (SubscriberOptions::reconnect)
 };
 
-class Connection;  // the imported pool and shared mappings (internal)
-
 // A frame held zero-copy. While any FrameLease for it is alive the producer
 // will not write its slot. Destroying it releases the slot; it stays valid
-// even after the Subscriber is closed or the producer died.
-class FrameLease {
+// even after the Subscriber is closed or the producer died. Only
+// Subscriber::next() makes one.
+class CUFRAMES_API FrameLease {
 public:
-    FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, uint32_t lease_index,
-               const uint8_t *metadata, uint32_t metadata_size);
     ~FrameLease();
     FrameLease(const FrameLease &) = delete;
     FrameLease &operator=(const FrameLease &) = delete;
@@ -70,16 +67,19 @@ public:
     void copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) const;
 
 private:
-    std::shared_ptr<Connection> connection_;
+    friend class Subscriber;
+    struct Hold;  // the imported pool and the lease entry (internal)
+    FrameLease(std::unique_ptr<Hold> hold, const FrameInfo &info, std::string metadata);
+
+    std::unique_ptr<Hold> hold_;
     FrameInfo info_;
-    uint32_t lease_index_;
     std::string metadata_;
 };
 
 // next() and read_into() may be called from several threads; they take turns.
 // close() may come from any thread: a next() waiting meanwhile ends with STATE
 // at once (at worst within 250 ms), and frames still held stay readable.
-class Subscriber {
+class CUFRAMES_API Subscriber {
 public:
     explicit Subscriber(const SubscriberOptions &options);
     ~Subscriber();
