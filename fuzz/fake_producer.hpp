@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "unique_fd.hpp"
-#include "wire.hpp"
+#include "base/unique_fd.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_fuzz {
 

@@ -31,7 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include "connection.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/publisher.hpp"
 #include "cuframes/subscriber.hpp"
@@ -39,9 +39,9 @@
 #include "fuzz_input.hpp"
 #include "hostile_peer.hpp"
 #include "hostile_subscriber.hpp"
-#include "paths.hpp"
-#include "ring.hpp"
-#include "wire.hpp"
+#include "base/paths.hpp"
+#include "protocol/ring.hpp"
+#include "protocol/wire.hpp"
 
 namespace {
 

@@ -27,14 +27,14 @@
 #include <thread>
 #include <vector>
 
-#include "connection.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/subscriber.hpp"
 #include "fake_producer.hpp"
 #include "fd_census.hpp"
 #include "hostile_peer.hpp"
-#include "paths.hpp"
-#include "ring.hpp"
+#include "base/paths.hpp"
+#include "protocol/ring.hpp"
 
 namespace {
 

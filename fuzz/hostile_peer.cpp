@@ -14,7 +14,7 @@
 #include <cstring>
 #include <string>
 
-#include "wire.hpp"
+#include "protocol/wire.hpp"
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010

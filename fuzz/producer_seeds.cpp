@@ -7,8 +7,8 @@
 #include "cuframes/types.hpp"
 #include "fuzz_input.hpp"
 #include "hostile_subscriber.hpp"
-#include "shm_layout.hpp"
-#include "wire.hpp"
+#include "protocol/shm_layout.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_fuzz {
 namespace {

@@ -5,7 +5,8 @@
 #   3. the stub: python/cuframes/_core.pyi regenerated from the built module must
 #      equal the committed one (scripts/gen-stubs.sh --check);
 #   4. shellcheck: scripts/*.sh, .ci/run and the example and bench shell scripts;
-#   5. clang-format --dry-run --Werror on cpp/, once the tree has a .clang-format.
+#   5. clang-format --dry-run --Werror on cpp/, once the tree has a .clang-format;
+#   6. the C++ include directions between the layers of cpp/src (scripts/check_layers.py).
 # Every step runs; the exit status is non-zero when one failed, and the summary
 # says which. ruff, mypy and pybind11-stubgen come from PyPI into $PYTHON's
 # environment (pinned: a new release brings new rules); shellcheck and
@@ -100,6 +101,7 @@ step "mypy (python/cuframes)" typecheck
 step "_core.pyi matches the module" stub_matches
 step "shellcheck" shell_scripts
 step "clang-format (cpp/)" cpp_format
+step "C++ layers (include directions)" "$PYTHON" scripts/check_layers.py
 
 echo
 echo "== lint: summary"

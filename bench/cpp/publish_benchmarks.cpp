@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "ring.hpp"
+#include "protocol/ring.hpp"
 
 namespace cuframes_bench {
 namespace {

@@ -1,4 +1,4 @@
-// The ring primitives of cpp/src/ring.hpp in isolation: one thread, a
+// The ring primitives of cpp/src/protocol/ring.hpp in isolation: one thread, a
 // SharedHeader in private memory, no Publisher, no server thread and no
 // system call (except BM_RingWake). What the lease protocol itself costs the
 // producer and a subscriber per frame; publish_benchmarks.cpp and
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "bench_support.hpp"
-#include "ring.hpp"
-#include "shm_layout.hpp"
+#include "protocol/ring.hpp"
+#include "protocol/shm_layout.hpp"
 
 namespace cuframes_bench {
 namespace {

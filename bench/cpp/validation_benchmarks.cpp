@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "connection.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/format.hpp"
-#include "memfd.hpp"
-#include "memory_map.hpp"
-#include "shm_layout.hpp"
-#include "unique_fd.hpp"
-#include "wire.hpp"
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
+#include "protocol/shm_layout.hpp"
+#include "base/unique_fd.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_bench {
 namespace {

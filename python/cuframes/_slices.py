@@ -56,7 +56,7 @@ def producer_absent(error: Exception) -> bool:
 def producer_absent_or_busy(error: Exception) -> bool:
     """producer_absent, or a transient refusal: the producer's LimitError,
     which carries no errno (its handshakes, descriptors or subscribers are
-    momentarily full; ``transient_refusal`` in cpp/src/handshake_client.hpp
+    momentarily full; ``transient_refusal`` in cpp/src/protocol/handshake_client.hpp
     says why). A LimitError with an errno is this process's RLIMIT_NOFILE."""
     if isinstance(error, LimitError):
         return error.errno is None

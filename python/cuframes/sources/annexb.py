@@ -4,7 +4,7 @@ The packet ring carries H.264/H.265 access units in Annex-B form (each NAL unit
 after a 00 00 01 or 00 00 00 01 start code), with the parameter sets in-band on
 every keyframe, so that a consumer can start decoding at any keyframe.
 
-Why this scanner is not the core's (cpp/src/annexb.cpp): the core's is internal
+Why this scanner is not the core's (cpp/src/media/annexb.cpp): the core's is internal
 to libcuframes (not in its public headers, and hidden once the library exports
 only its API), and it answers the producer's questions only (extract the
 parameter sets, does a keyframe carry them). Python needs others: the units one
