@@ -1,10 +1,8 @@
 // The core's own tables, exported so that Python keeps no copy of them:
 // DEFAULTS (a default-constructed PublisherOptions, the defaults that
-// cuframes_publisher_options_init hands C callers too) and CODECS (every name
-// codec_name() knows).
+// cuframes_publisher_options_init hands C callers too) and CODECS (the names
+// of CUFRAMES_CODEC_LIST, cuframes.h).
 #include "bindings.hpp"
-
-#include <cstring>
 
 #include "cuframes/packets.hpp"
 #include "cuframes/publisher.hpp"
@@ -26,13 +24,10 @@ void register_defaults(py::module_ &m) {
     d["packet_ring_bytes"] = defaults.packet_ring_bytes;
     m.attr("DEFAULTS") = d;
 
-    // The enum starts at 1; codec_name() says "unknown" past its last value.
     py::list codecs;
-    for (uint32_t value = 1; value < 64; ++value) {
-        const char *name = cuframes::codec_name(static_cast<cuframes_codec>(value));
-        if (std::strcmp(name, "unknown") == 0) break;
-        codecs.append(name);
-    }
+#define CUFRAMES_PY_CODEC(id, value, name) codecs.append(name);
+    CUFRAMES_CODEC_LIST(CUFRAMES_PY_CODEC)
+#undef CUFRAMES_PY_CODEC
     m.attr("CODECS") = py::tuple(codecs);
 }
 

@@ -141,7 +141,9 @@ PlaneView make_frame_view(const cuframes::FrameLayout &layout, uint64_t base, st
         planes[0].name = "frame";
         return planes[0];
     }
-    const bool semi_planar = layout.format == CUFRAMES_FORMAT_NV12 || layout.format == CUFRAMES_FORMAT_P010;
+    // Two planes: Y, then chroma interleaved in one plane (NV12, P010), which
+    // continues Y's rows when the pitches agree; three (I420) never do.
+    const bool semi_planar = layout.plane_count == 2;
     const cuframes::Plane &y = layout.planes[0];
     const cuframes::Plane &uv = layout.planes[1];
     if (!semi_planar || uv.pitch != y.pitch || uv.offset != y.offset + uint64_t(y.pitch) * y.height ||

@@ -89,6 +89,8 @@ void register_publisher(py::module_ &m) {
                    " wake_ns=" + std::to_string(t.wake_ns) + ">";
         });
 
+    // The keyword defaults are the C++ ones (as _core.DEFAULTS exports them): one place.
+    const cuframes::PublisherOptions defaults;
     py::class_<PublisherState, std::shared_ptr<PublisherState>>(m, "Publisher")
         .def(py::init([](const std::string &key, const py::int_ &width, const py::int_ &height,
                          const std::string &format, const py::int_ &slots, const std::string &backend,
@@ -122,12 +124,15 @@ void register_publisher(py::module_ &m) {
                  }
                  return state;
              }),
-             py::arg("key"), py::arg("width"), py::arg("height"), py::arg("format") = "nv12", py::arg("slots") = 10,
-             py::arg("backend") = "auto", py::arg("device") = 0, py::arg("dir") = "", py::arg("mode") = 0660,
-             py::arg("max_subscribers") = 4, py::arg("max_held") = 2, py::arg("group") = -1,
-             py::arg("allowed_uids") = std::vector<py::int_>{}, py::arg("allowed_gids") = std::vector<py::int_>{},
-             py::arg("stream_ordered") = false, py::arg("packet_ring_bytes") = 0, py::arg("description") = "",
-             py::arg("facts") = facts_tuple(cuframes::StreamFacts{}))
+             py::arg("key"), py::arg("width"), py::arg("height"),
+             py::arg("format") = cuframes::format_name(defaults.format), py::arg("slots") = defaults.slots,
+             py::arg("backend") = cuframes::backend_name(defaults.backend), py::arg("device") = defaults.device,
+             py::arg("dir") = defaults.dir, py::arg("mode") = defaults.socket_mode,
+             py::arg("max_subscribers") = defaults.max_subscribers, py::arg("max_held") = defaults.max_held,
+             py::arg("group") = defaults.socket_group, py::arg("allowed_uids") = std::vector<py::int_>{},
+             py::arg("allowed_gids") = std::vector<py::int_>{}, py::arg("stream_ordered") = defaults.stream_ordered,
+             py::arg("packet_ring_bytes") = defaults.packet_ring_bytes, py::arg("description") = defaults.description,
+             py::arg("facts") = facts_tuple(defaults.facts))
         .def("acquire",
              [](PublisherState &s) {
                  uint32_t index = 0;

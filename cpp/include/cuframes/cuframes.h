@@ -87,24 +87,32 @@ extern "C" {
 /* Longest key, not counting the terminating NUL. */
 #define CUFRAMES_MAX_KEY 64
 
-typedef enum cuframes_status {
-    CUFRAMES_OK = 0,
-    CUFRAMES_ERR_INVALID_ARGUMENT = 1, /* bad key, dimensions, slot count, option */
-    CUFRAMES_ERR_FORMAT = 2,           /* unknown or unsupported pixel format */
-    CUFRAMES_ERR_NOT_FOUND = 3,        /* no producer for the key (after the wait) */
-    CUFRAMES_ERR_TIMEOUT = 4,          /* no frame within the timeout */
-    CUFRAMES_ERR_DISCONNECTED = 5,     /* the producer closed its stream: a normal end (or hung up in the handshake) */
-    CUFRAMES_ERR_KEY_IN_USE = 6,       /* another live producer owns the key */
-    CUFRAMES_ERR_PERMISSION = 7,       /* refused by file mode or peer credentials */
-    CUFRAMES_ERR_PROTOCOL = 8,         /* malformed message or shared header from the peer */
-    CUFRAMES_ERR_VERSION_MISMATCH = 9, /* peers speak different protocol versions */
-    CUFRAMES_ERR_CUDA = 10,            /* a CUDA driver call failed */
-    CUFRAMES_ERR_CUDA_UNAVAILABLE = 11,/* no libcuda, no GPU, or the device is not visible */
-    CUFRAMES_ERR_LIMIT = 12,           /* too many subscribers, held frames or open files */
-    CUFRAMES_ERR_STATE = 13,           /* call not valid now (e.g. publish without acquire) */
-    CUFRAMES_ERR_OS = 14,              /* another system call failed; see the message */
-    CUFRAMES_ERR_PRODUCER_DIED = 15    /* the producer died without closing its stream (killed, crashed) */
-} cuframes_status;
+/* Every status, once: X(NAME, value, description). The enum below (CUFRAMES_##NAME),
+ * cuframes_status_name() and Python's cuframes._core.STATUS (and through it the
+ * exception classes of cuframes.errors) derive from this list; a new status is
+ * added here and gets its Python class in errors.py (tests/test_errors.py says
+ * which one is missing). Values never change: they are ABI. */
+#define CUFRAMES_STATUS_LIST(X)                                                                                  \
+    X(OK, 0, "success")                                                                                          \
+    X(ERR_INVALID_ARGUMENT, 1, "bad key, dimensions, slot count, option")                                        \
+    X(ERR_FORMAT, 2, "unknown or unsupported pixel format")                                                      \
+    X(ERR_NOT_FOUND, 3, "no producer for the key (after the wait)")                                              \
+    X(ERR_TIMEOUT, 4, "no frame within the timeout")                                                             \
+    X(ERR_DISCONNECTED, 5, "the producer closed its stream: a normal end (or hung up in the handshake)")         \
+    X(ERR_KEY_IN_USE, 6, "another live producer owns the key")                                                   \
+    X(ERR_PERMISSION, 7, "refused by file mode or peer credentials")                                             \
+    X(ERR_PROTOCOL, 8, "malformed message or shared header from the peer")                                       \
+    X(ERR_VERSION_MISMATCH, 9, "peers speak different protocol versions")                                        \
+    X(ERR_CUDA, 10, "a CUDA driver call failed")                                                                 \
+    X(ERR_CUDA_UNAVAILABLE, 11, "no libcuda, no GPU, or the device is not visible")                              \
+    X(ERR_LIMIT, 12, "too many subscribers, held frames or open files")                                          \
+    X(ERR_STATE, 13, "call not valid now (e.g. publish without acquire)")                                        \
+    X(ERR_OS, 14, "another system call failed; see the message")                                                 \
+    X(ERR_PRODUCER_DIED, 15, "the producer died without closing its stream (killed, crashed)")
+
+#define CUFRAMES_STATUS_ENUMERATOR_(name, value, description) CUFRAMES_##name = value,
+typedef enum cuframes_status { CUFRAMES_STATUS_LIST(CUFRAMES_STATUS_ENUMERATOR_) } cuframes_status;
+#undef CUFRAMES_STATUS_ENUMERATOR_
 
 typedef enum cuframes_backend {
     CUFRAMES_BACKEND_AUTO = 0, /* cuda when a GPU is usable, else host (publisher only) */
@@ -112,22 +120,35 @@ typedef enum cuframes_backend {
     CUFRAMES_BACKEND_CUDA = 2
 } cuframes_backend;
 
-typedef enum cuframes_format {
-    CUFRAMES_FORMAT_NV12 = 1,  /* Y plane, then interleaved UV at half resolution */
-    CUFRAMES_FORMAT_P010 = 2,  /* as NV12 with 16-bit samples (10 significant bits, high) */
-    CUFRAMES_FORMAT_I420 = 3,  /* Y, U, V planes; U and V at half resolution */
-    CUFRAMES_FORMAT_RGB24 = 4,
-    CUFRAMES_FORMAT_BGR24 = 5,
-    CUFRAMES_FORMAT_RGBA = 6,
-    CUFRAMES_FORMAT_BGRA = 7,
-    CUFRAMES_FORMAT_GRAY8 = 8
-} cuframes_format;
+/* Every pixel format, once: X(ID, value, name, description). The enum below
+ * (CUFRAMES_FORMAT_##ID), the names the C++ and C APIs parse and print, and
+ * Python's cuframes._core.FORMATS derive from this list; the planes of each are
+ * in cpp/src/media/format.cpp (a static_assert there fails until the new one
+ * has them). Values never change: they are ABI and on the wire. */
+#define CUFRAMES_FORMAT_LIST(X)                                                                  \
+    X(NV12, 1, "nv12", "Y plane, then interleaved UV at half resolution")                        \
+    X(P010, 2, "p010", "as NV12 with 16-bit samples (10 significant bits, high)")                \
+    X(I420, 3, "i420", "Y, U, V planes; U and V at half resolution")                             \
+    X(RGB24, 4, "rgb24", "packed R, G, B, 8 bits each")                                           \
+    X(BGR24, 5, "bgr24", "packed B, G, R, 8 bits each")                                           \
+    X(RGBA, 6, "rgba", "packed R, G, B, A, 8 bits each")                                          \
+    X(BGRA, 7, "bgra", "packed B, G, R, A, 8 bits each")                                          \
+    X(GRAY8, 8, "gray8", "one 8-bit luma plane")
 
-/* Codec of the encoded packets in a stream's packet ring (Annex-B byte streams). */
-typedef enum cuframes_codec {
-    CUFRAMES_CODEC_H264 = 1,
-    CUFRAMES_CODEC_HEVC = 2
-} cuframes_codec;
+#define CUFRAMES_FORMAT_ENUMERATOR_(id, value, name, description) CUFRAMES_FORMAT_##id = value,
+typedef enum cuframes_format { CUFRAMES_FORMAT_LIST(CUFRAMES_FORMAT_ENUMERATOR_) } cuframes_format;
+#undef CUFRAMES_FORMAT_ENUMERATOR_
+
+/* Every codec of the encoded packets in a stream's packet ring (Annex-B byte
+ * streams), once: X(ID, value, name). The enum, codec_name() and Python's
+ * cuframes._core.CODECS derive from it. */
+#define CUFRAMES_CODEC_LIST(X) \
+    X(H264, 1, "h264")         \
+    X(HEVC, 2, "hevc")
+
+#define CUFRAMES_CODEC_ENUMERATOR_(id, value, name) CUFRAMES_CODEC_##id = value,
+typedef enum cuframes_codec { CUFRAMES_CODEC_LIST(CUFRAMES_CODEC_ENUMERATOR_) } cuframes_codec;
+#undef CUFRAMES_CODEC_ENUMERATOR_
 
 /* Where one plane lies inside a slot. */
 typedef struct cuframes_plane {

@@ -92,22 +92,10 @@ const char *cuframes_last_error(void) { return last_error_message.c_str(); }
 
 const char *cuframes_status_name(cuframes_status status) {
     switch (raw_enum_value(status)) {
-        case CUFRAMES_OK: return "CUFRAMES_OK";
-        case CUFRAMES_ERR_INVALID_ARGUMENT: return "CUFRAMES_ERR_INVALID_ARGUMENT";
-        case CUFRAMES_ERR_FORMAT: return "CUFRAMES_ERR_FORMAT";
-        case CUFRAMES_ERR_NOT_FOUND: return "CUFRAMES_ERR_NOT_FOUND";
-        case CUFRAMES_ERR_TIMEOUT: return "CUFRAMES_ERR_TIMEOUT";
-        case CUFRAMES_ERR_DISCONNECTED: return "CUFRAMES_ERR_DISCONNECTED";
-        case CUFRAMES_ERR_KEY_IN_USE: return "CUFRAMES_ERR_KEY_IN_USE";
-        case CUFRAMES_ERR_PERMISSION: return "CUFRAMES_ERR_PERMISSION";
-        case CUFRAMES_ERR_PROTOCOL: return "CUFRAMES_ERR_PROTOCOL";
-        case CUFRAMES_ERR_VERSION_MISMATCH: return "CUFRAMES_ERR_VERSION_MISMATCH";
-        case CUFRAMES_ERR_CUDA: return "CUFRAMES_ERR_CUDA";
-        case CUFRAMES_ERR_CUDA_UNAVAILABLE: return "CUFRAMES_ERR_CUDA_UNAVAILABLE";
-        case CUFRAMES_ERR_LIMIT: return "CUFRAMES_ERR_LIMIT";
-        case CUFRAMES_ERR_STATE: return "CUFRAMES_ERR_STATE";
-        case CUFRAMES_ERR_OS: return "CUFRAMES_ERR_OS";
-        case CUFRAMES_ERR_PRODUCER_DIED: return "CUFRAMES_ERR_PRODUCER_DIED";
+#define CUFRAMES_STATUS_NAME_CASE(name, value, description) \
+    case CUFRAMES_##name: return "CUFRAMES_" #name;
+        CUFRAMES_STATUS_LIST(CUFRAMES_STATUS_NAME_CASE)
+#undef CUFRAMES_STATUS_NAME_CASE
     }
     return "CUFRAMES_ERR_UNKNOWN";
 }

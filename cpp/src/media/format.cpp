@@ -8,9 +8,19 @@
 namespace cuframes {
 namespace {
 
-struct FormatTraits {
+// What the public list (CUFRAMES_FORMAT_LIST, cuframes.h) says of each format.
+struct ListedFormat {
     PixelFormat format;
     const char *name;
+};
+
+#define CUFRAMES_LISTED_FORMAT(id, value, name, description) {CUFRAMES_FORMAT_##id, name},
+constexpr ListedFormat kListed[] = {CUFRAMES_FORMAT_LIST(CUFRAMES_LISTED_FORMAT)};
+#undef CUFRAMES_LISTED_FORMAT
+
+// Its planes, one entry per listed format in the list's order (checked below).
+struct FormatTraits {
+    PixelFormat format;
     uint32_t plane_count;
     uint32_t bytes_per_channel;
     uint32_t channels[CUFRAMES_MAX_PLANES];
@@ -19,38 +29,51 @@ struct FormatTraits {
 };
 
 constexpr FormatTraits kFormats[] = {
-    {CUFRAMES_FORMAT_NV12, "nv12", 2, 1, {1, 2}, {"y", "uv"}, true},
-    {CUFRAMES_FORMAT_P010, "p010", 2, 2, {1, 2}, {"y", "uv"}, true},
-    {CUFRAMES_FORMAT_I420, "i420", 3, 1, {1, 1, 1}, {"y", "u", "v"}, true},
-    {CUFRAMES_FORMAT_RGB24, "rgb24", 1, 1, {3}, {"rgb"}, false},
-    {CUFRAMES_FORMAT_BGR24, "bgr24", 1, 1, {3}, {"bgr"}, false},
-    {CUFRAMES_FORMAT_RGBA, "rgba", 1, 1, {4}, {"rgba"}, false},
-    {CUFRAMES_FORMAT_BGRA, "bgra", 1, 1, {4}, {"bgra"}, false},
-    {CUFRAMES_FORMAT_GRAY8, "gray8", 1, 1, {1}, {"gray"}, false},
+    {CUFRAMES_FORMAT_NV12, 2, 1, {1, 2}, {"y", "uv"}, true},
+    {CUFRAMES_FORMAT_P010, 2, 2, {1, 2}, {"y", "uv"}, true},
+    {CUFRAMES_FORMAT_I420, 3, 1, {1, 1, 1}, {"y", "u", "v"}, true},
+    {CUFRAMES_FORMAT_RGB24, 1, 1, {3}, {"rgb"}, false},
+    {CUFRAMES_FORMAT_BGR24, 1, 1, {3}, {"bgr"}, false},
+    {CUFRAMES_FORMAT_RGBA, 1, 1, {4}, {"rgba"}, false},
+    {CUFRAMES_FORMAT_BGRA, 1, 1, {4}, {"bgra"}, false},
+    {CUFRAMES_FORMAT_GRAY8, 1, 1, {1}, {"gray"}, false},
 };
 
-const FormatTraits &traits(PixelFormat format) {
-    for (const auto &entry : kFormats)
-        if (entry.format == format) return entry;
+constexpr size_t kFormatCount = sizeof(kListed) / sizeof(kListed[0]);
+
+constexpr bool planes_follow_the_list() {
+    if (sizeof(kFormats) / sizeof(kFormats[0]) != kFormatCount) return false;
+    for (size_t i = 0; i < kFormatCount; ++i)
+        if (kFormats[i].format != kListed[i].format) return false;
+    return true;
+}
+static_assert(planes_follow_the_list(),
+              "kFormats needs one entry per format of CUFRAMES_FORMAT_LIST (cuframes.h), in the list's order");
+
+size_t index_of(PixelFormat format) {
+    for (size_t i = 0; i < kFormatCount; ++i)
+        if (kListed[i].format == format) return i;
     throw Error(CUFRAMES_ERR_FORMAT, "unknown pixel format value " + std::to_string(static_cast<int>(format)));
 }
+
+const FormatTraits &traits(PixelFormat format) { return kFormats[index_of(format)]; }
 
 uint64_t align_up(uint64_t value, uint64_t alignment) { return (value + alignment - 1) / alignment * alignment; }
 
 }  // namespace
 
 bool is_known_format(uint32_t value) {
-    return std::any_of(std::begin(kFormats), std::end(kFormats),
-                       [value](const FormatTraits &entry) { return static_cast<uint32_t>(entry.format) == value; });
+    return std::any_of(std::begin(kListed), std::end(kListed),
+                       [value](const ListedFormat &entry) { return static_cast<uint32_t>(entry.format) == value; });
 }
 
-const char *format_name(PixelFormat format) { return traits(format).name; }
+const char *format_name(PixelFormat format) { return kListed[index_of(format)].name; }
 
 PixelFormat parse_format(const std::string &name) {
     std::string lower = name;
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
     std::string known;
-    for (const auto &entry : kFormats) {
+    for (const auto &entry : kListed) {
         if (lower == entry.name) return entry.format;
         known += known.empty() ? "" : ", ";
         known += entry.name;
@@ -63,14 +86,14 @@ uint32_t bytes_per_channel(PixelFormat format) { return traits(format).bytes_per
 uint32_t channels_in_plane(PixelFormat format, uint32_t plane) {
     const FormatTraits &entry = traits(format);
     if (plane >= entry.plane_count)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(entry.name) + " has no plane " + std::to_string(plane));
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " has no plane " + std::to_string(plane));
     return entry.channels[plane];
 }
 
 const char *plane_name(PixelFormat format, uint32_t plane) {
     const FormatTraits &entry = traits(format);
     if (plane >= entry.plane_count)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(entry.name) + " has no plane " + std::to_string(plane));
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " has no plane " + std::to_string(plane));
     return entry.plane_names[plane];
 }
 
@@ -82,7 +105,7 @@ FrameLayout compute_layout(PixelFormat format, uint32_t width, uint32_t height) 
                                                        std::to_string(height) + " is out of range (1.." +
                                                        std::to_string(kMaxDimension) + " each)");
     if (entry.subsampled && (width % 2 != 0 || height % 2 != 0))
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(entry.name) + " needs an even width and height, got " +
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " needs an even width and height, got " +
                                                        std::to_string(width) + "x" + std::to_string(height));
     FrameLayout layout;
     layout.format = format;

@@ -33,12 +33,22 @@ void copy_from_ring(const uint8_t *ring, uint64_t ring_bytes, uint64_t position,
 
 }  // namespace
 
-bool is_known_codec(uint32_t codec) noexcept { return codec == CUFRAMES_CODEC_H264 || codec == CUFRAMES_CODEC_HEVC; }
+bool is_known_codec(uint32_t codec) noexcept {
+    switch (codec) {
+#define CUFRAMES_KNOWN_CODEC_CASE(id, value, name) case CUFRAMES_CODEC_##id:
+        CUFRAMES_CODEC_LIST(CUFRAMES_KNOWN_CODEC_CASE)
+#undef CUFRAMES_KNOWN_CODEC_CASE
+        return true;
+    }
+    return false;
+}
 
 const char *codec_name(cuframes_codec codec) noexcept {
     switch (codec) {
-        case CUFRAMES_CODEC_H264: return "h264";
-        case CUFRAMES_CODEC_HEVC: return "hevc";
+#define CUFRAMES_CODEC_NAME_CASE(id, value, name) \
+    case CUFRAMES_CODEC_##id: return name;
+        CUFRAMES_CODEC_LIST(CUFRAMES_CODEC_NAME_CASE)
+#undef CUFRAMES_CODEC_NAME_CASE
     }
     return "unknown";
 }
@@ -46,8 +56,13 @@ const char *codec_name(cuframes_codec codec) noexcept {
 cuframes_codec parse_codec(const std::string &name) {
     std::string lower;
     for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (lower == "h264" || lower == "avc") return CUFRAMES_CODEC_H264;
-    if (lower == "hevc" || lower == "h265") return CUFRAMES_CODEC_HEVC;
+#define CUFRAMES_PARSE_CODEC(id, value, name) \
+    if (lower == name) return CUFRAMES_CODEC_##id;
+    CUFRAMES_CODEC_LIST(CUFRAMES_PARSE_CODEC)
+#undef CUFRAMES_PARSE_CODEC
+    // The other names FFmpeg and users write for them.
+    if (lower == "avc") return CUFRAMES_CODEC_H264;
+    if (lower == "h265") return CUFRAMES_CODEC_HEVC;
     throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown codec '" + name + "' (h264 or hevc)");
 }
 
