@@ -5,7 +5,7 @@
 #   3. the stub: python/cuframes/_core.pyi regenerated from the built module must
 #      equal the committed one (scripts/gen-stubs.sh --check);
 #   4. shellcheck: scripts/*.sh, .ci/run and the example and bench shell scripts;
-#   5. clang-format --dry-run --Werror on cpp/, once the tree has a .clang-format;
+#   5. clang-format --dry-run --Werror on the C and C++ files (.clang-format);
 #   6. the C++ include directions between the layers of cpp/src (scripts/check_layers.py).
 # Every step runs; the exit status is non-zero when one failed, and the summary
 # says which. ruff, mypy and pybind11-stubgen come from PyPI into $PYTHON's
@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-python3}
 RUFF_VERSION=0.17.6
 MYPY_VERSION=2.4.1
+CLANG_FORMAT_MAJOR=14
 
 FIX=0
 case "${1:-}" in
@@ -78,14 +79,21 @@ shell_scripts() {
 }
 
 cpp_format() {
-    if [ ! -f .clang-format ]; then
-        echo "lint: no .clang-format yet: C++ formatting not checked"
-        return 0
-    fi
     command -v clang-format >/dev/null ||
         { echo "lint: no clang-format (apt-get install clang-format)" >&2; return 1; }
+    # Pinned like ruff: another major version lays the same code out differently.
+    local version
+    version=$(clang-format --version)
+    case "$version" in
+        *"version $CLANG_FORMAT_MAJOR."*) ;;
+        *) echo "lint: clang-format $CLANG_FORMAT_MAJOR (Debian 12's) is the reference; found: $version" >&2; return 1 ;;
+    esac
+    # Every C and C++ file of ours: not the vendored dlpack.h, nor the frozen copy
+    # of the ABI-0 header that tests/cpp/abi compiles against as it was released.
     local files
-    mapfile -t files < <(find cpp \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' \) | sort)
+    mapfile -t files < <(find cpp tests/cpp fuzz bench/cpp examples \
+        \( -name '*.h' -o -name '*.hpp' -o -name '*.c' -o -name '*.cpp' \) \
+        -not -path cpp/bindings/dlpack.h -not -path 'tests/cpp/abi/*' | sort)
     if [ "$FIX" -eq 1 ]; then
         clang-format -i "${files[@]}"
     fi
@@ -100,7 +108,7 @@ step "ruff (lint, format)" python_files_format
 step "mypy (python/cuframes)" typecheck
 step "_core.pyi matches the module" stub_matches
 step "shellcheck" shell_scripts
-step "clang-format (cpp/)" cpp_format
+step "clang-format (C, C++)" cpp_format
 step "C++ layers (include directions)" "$PYTHON" scripts/check_layers.py
 
 echo
