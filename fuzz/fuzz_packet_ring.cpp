@@ -17,12 +17,12 @@
 #include <new>
 #include <string>
 
-#include "media/annexb.hpp"
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
 #include "fuzz_input.hpp"
-#include "base/memfd.hpp"
-#include "base/memory_map.hpp"
+#include "media/annexb.hpp"
 #include "protocol/packet_ring.hpp"
 
 namespace {

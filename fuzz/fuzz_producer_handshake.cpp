@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/paths.hpp"
 #include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/publisher.hpp"
@@ -39,7 +40,6 @@
 #include "fuzz_input.hpp"
 #include "hostile_peer.hpp"
 #include "hostile_subscriber.hpp"
-#include "base/paths.hpp"
 #include "protocol/ring.hpp"
 #include "protocol/wire.hpp"
 
@@ -215,7 +215,8 @@ void drain_answer(Peer &peer) {
             ready = ::poll(&waiter, 1, kAnswerTimeoutMs);
         } while (ready < 0 && errno == EINTR);
         require(ready >= 0, "poll");
-        if (ready == 0) fail("the producer did not answer a message within " + std::to_string(kAnswerTimeoutMs) + " ms");
+        if (ready == 0)
+            fail("the producer did not answer a message within " + std::to_string(kAnswerTimeoutMs) + " ms");
         peer.awaiting = false;
     }
     drain(peer.socket.get());
@@ -293,11 +294,14 @@ void check_published(const Run &run, uint64_t seq, uint32_t slot, const std::vec
     for (const Peer &peer : run.peers) {
         if (!peer.attached) continue;
         const cuframes::SharedHeader &header = peer.attached->header();
-        if (header.latest_seq.load(std::memory_order_acquire) != seq) fail("latest_seq is not the frame just published");
-        if (cuframes::find_slot(header, seq) != slot) fail("the ring does not map the frame just published to its slot");
+        if (header.latest_seq.load(std::memory_order_acquire) != seq)
+            fail("latest_seq is not the frame just published");
+        if (cuframes::find_slot(header, seq) != slot)
+            fail("the ring does not map the frame just published to its slot");
         if (header.slots[slot].seq.load(std::memory_order_seq_cst) != seq) fail("the slot's seq is not the frame's");
         if (header.slots[slot].metadata_size != metadata.size() ||
-            (!metadata.empty() && std::memcmp(peer.attached->metadata_area(slot), metadata.data(), metadata.size()) != 0))
+            (!metadata.empty() &&
+             std::memcmp(peer.attached->metadata_area(slot), metadata.data(), metadata.size()) != 0))
             fail("the frame's metadata is not what was published");
         return;  // every peer maps the same header
     }
@@ -359,41 +363,20 @@ void step(Run &run) {
             send_with(peer, run.in.take(length), fd_spec);
             break;
         }
-        case Op::SendMessage:
-            send_message(run, peer);
-            break;
-        case Op::SendHello:
-            send_hello(run, peer);
-            break;
-        case Op::Drain:
-            drain_answer(peer);
-            break;
-        case Op::Handshake:
-            handshake(run, peer);
-            break;
-        case Op::WriteLease:
-            write_lease(run, peer);
-            break;
-        case Op::Borrow:
-            borrow(run, peer);
-            break;
-        case Op::Produce:
-            produce(run, true);
-            break;
-        case Op::AcquireAbort:
-            produce(run, false);
-            break;
+        case Op::SendMessage: send_message(run, peer); break;
+        case Op::SendHello: send_hello(run, peer); break;
+        case Op::Drain: drain_answer(peer); break;
+        case Op::Handshake: handshake(run, peer); break;
+        case Op::WriteLease: write_lease(run, peer); break;
+        case Op::Borrow: borrow(run, peer); break;
+        case Op::Produce: produce(run, true); break;
+        case Op::AcquireAbort: produce(run, false); break;
         case Op::ShutdownWrite:
             if (peer.socket) ::shutdown(peer.socket.get(), SHUT_WR);  // ENOTCONN after a hang-up is fine
             break;
-        case Op::Close:
-            peer = Peer{};
-            break;
-        case Op::Flood:
-            flood(run);
-            break;
-        case Op::Count:
-            break;
+        case Op::Close: peer = Peer{}; break;
+        case Op::Flood: flood(run); break;
+        case Op::Count: break;
     }
 }
 
@@ -404,15 +387,16 @@ bool answers_probe(const Stream &stream) {
     UniqueFd probe = connect_to(stream);
     if (!probe) return false;
     cuframes::HelloBody hello{cuframes::kProtocolVersion + 1, 0, 0};
-    std::vector<uint8_t> message = frame_message(cuframes::kWireMagic, cuframes::kProtocolVersion + 1,
-                                                 static_cast<uint16_t>(cuframes::MessageType::Hello), sizeof hello, 0,
-                                                 &hello, sizeof hello);
+    std::vector<uint8_t> message =
+        frame_message(cuframes::kWireMagic, cuframes::kProtocolVersion + 1,
+                      static_cast<uint16_t>(cuframes::MessageType::Hello), sizeof hello, 0, &hello, sizeof hello);
     if (!send_raw(probe.get(), message.data(), message.size(), nullptr, 0)) return false;
     pollfd waiter{probe.get(), POLLIN, 0};
     if (::poll(&waiter, 1, kAnswerTimeoutMs) <= 0) return false;
     cuframes::MessageHeader header{};
     ssize_t received = ::recv(probe.get(), &header, sizeof header, MSG_DONTWAIT | MSG_TRUNC);
-    return received >= static_cast<ssize_t>(sizeof header) && header.type == static_cast<uint16_t>(cuframes::MessageType::Reject);
+    return received >= static_cast<ssize_t>(sizeof header) &&
+           header.type == static_cast<uint16_t>(cuframes::MessageType::Reject);
 }
 
 // Every peer gone: the producer must forget them all, and still serve.

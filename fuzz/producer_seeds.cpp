@@ -85,7 +85,13 @@ bool write_producer_seeds(const std::string &dir) {
     {
         SeedWriter &out = add("message-too-many-descriptors");
         op(out, Op::Connect, 3);
-        op(out, Op::SendMessage, 3).u8(0).u16(1).u16(1).u8(16).u8(static_cast<uint8_t>(30 << 3)).bytes("0123456789abcdef", 16);
+        op(out, Op::SendMessage, 3)
+            .u8(0)
+            .u16(1)
+            .u16(1)
+            .u8(16)
+            .u8(static_cast<uint8_t>(30 << 3))
+            .bytes("0123456789abcdef", 16);
         op(out, Op::Drain, 3);
     }
     {

@@ -146,7 +146,8 @@ int main(int argc, char **argv) {
                 throw std::runtime_error(std::string("read from the subscriber: ") + std::strerror(errno));
         }
         int child_status = 0;
-        if (::waitpid(child, &child_status, 0) != child) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+        if (::waitpid(child, &child_status, 0) != child)
+            throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
         child = -1;
         if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0)
             throw std::runtime_error("the subscriber failed");
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
     }
     ::close(pipe_fds[0]);
     // The publisher removed its socket and lock: the folder is empty again.
-    if (::rmdir(dir.c_str()) != 0) std::fprintf(stderr, "latency_probe: rmdir %s: %s\n", dir.c_str(), std::strerror(errno));
+    if (::rmdir(dir.c_str()) != 0)
+        std::fprintf(stderr, "latency_probe: rmdir %s: %s\n", dir.c_str(), std::strerror(errno));
     return status;
 }

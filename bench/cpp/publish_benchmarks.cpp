@@ -41,7 +41,8 @@ Audience connect_audience(Publisher &publisher, uint32_t count, bool holding) {
         audience.subscribers.push_back(
             std::make_unique<Subscriber>(subscriber_options(publisher, cuframes::Delivery::Latest)));
     if (!wait_until([&] { return publisher.subscriber_count() == count; }, kServerTimeoutMs))
-        throw cuframes::Error(CUFRAMES_ERR_STATE, "the publisher counts " + std::to_string(publisher.subscriber_count()) +
+        throw cuframes::Error(CUFRAMES_ERR_STATE, "the publisher counts " +
+                                                      std::to_string(publisher.subscriber_count()) +
                                                       " subscribers, expected " + std::to_string(count));
     if (!holding) return audience;
     for (auto &subscriber : audience.subscribers) {
@@ -97,11 +98,7 @@ BENCHMARK(BM_PublisherAcquirePublish)
     ->Args({16, 1});
 
 void BM_PublisherCopyPublish(benchmark::State &state) { run_publish(state, true); }
-BENCHMARK(BM_PublisherCopyPublish)
-    ->ArgNames({"subscribers", "holding"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({16, 1});
+BENCHMARK(BM_PublisherCopyPublish)->ArgNames({"subscribers", "holding"})->Args({0, 0})->Args({1, 0})->Args({16, 1});
 
 }  // namespace
 }  // namespace cuframes_bench

@@ -99,9 +99,8 @@ struct PlaneView {
 };
 
 // Views of every plane of a frame whose slot starts at `base`.
-std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base,
-                                        std::shared_ptr<void> owner, SlotToken token, bool readonly,
-                                        cuframes::Backend backend, int device);
+std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base, std::shared_ptr<void> owner,
+                                        SlotToken token, bool readonly, cuframes::Backend backend, int device);
 // The whole frame as one array: plane 0 for one-plane formats, (h*3/2, w) for
 // NV12/P010 whose UV plane follows Y with the same pitch. FORMAT otherwise.
 PlaneView make_frame_view(const cuframes::FrameLayout &layout, uint64_t base, std::shared_ptr<void> owner,

@@ -63,9 +63,9 @@ int to_timeout_ms(const py::object &seconds, const char *what) {
     if (seconds.is_none()) return -1;
     const double s = seconds.cast<double>();
     if (std::isnan(s) || s < 0) {
-        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
-                     std::string(what) + " must be None (wait forever) or >= 0 seconds, got " +
-                         std::string(py::repr(seconds)));
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(what) +
+                                                        " must be None (wait forever) or >= 0 seconds, got " +
+                                                        std::string(py::repr(seconds)));
     }
     const double ms = std::ceil(s * 1000.0);
     return ms >= static_cast<double>(INT_MAX) ? INT_MAX : static_cast<int>(ms);

@@ -78,8 +78,8 @@ protected:
             }
         }
         uint64_t seq = 0;
-        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, pts, metadata.data(),
-                                             static_cast<uint32_t>(metadata.size()), &seq),
+        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, pts, metadata.data(), static_cast<uint32_t>(metadata.size()),
+                                             &seq),
                   CUFRAMES_OK)
             << cuframes_last_error();
         return seq;
@@ -505,16 +505,16 @@ TEST_F(CApi, AcquireAndPublishFollowTheirOrder) {
     EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 0, nullptr, 1, nullptr), CUFRAMES_ERR_INVALID_ARGUMENT)
         << "metadata NULL with a size";
     std::vector<char> too_big(CUFRAMES_MAX_METADATA + 1, 'm');
-    EXPECT_NE(cuframes_publisher_publish(pub, nullptr, 0, too_big.data(), static_cast<uint32_t>(too_big.size()),
-                                         nullptr),
-              CUFRAMES_OK)
+    EXPECT_NE(
+        cuframes_publisher_publish(pub, nullptr, 0, too_big.data(), static_cast<uint32_t>(too_big.size()), nullptr),
+        CUFRAMES_OK)
         << "metadata over " << CUFRAMES_MAX_METADATA << " bytes";
     uint64_t seq = 0;
     std::vector<char> largest(CUFRAMES_MAX_METADATA, 'm');
     if (cuframes_publisher_abort(pub) == CUFRAMES_OK && cuframes_publisher_acquire(pub, &buffer) == CUFRAMES_OK) {
-        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 7, largest.data(), static_cast<uint32_t>(largest.size()),
-                                             &seq),
-                  CUFRAMES_OK)
+        EXPECT_EQ(
+            cuframes_publisher_publish(pub, nullptr, 7, largest.data(), static_cast<uint32_t>(largest.size()), &seq),
+            CUFRAMES_OK)
             << cuframes_last_error();
         EXPECT_EQ(seq, 1u);
     } else {
@@ -621,7 +621,8 @@ TEST_F(CApi, PacketsGoThroughAndATooSmallBufferKeepsThePacket) {
     const unsigned char slice[] = {0, 0, 0, 1, 0x41, 0x9a, 0x10};
     uint64_t seq = 0;
     ASSERT_EQ(cuframes_publisher_publish_packet(pub, keyframe, sizeof keyframe, 100, 99, CUFRAMES_CODEC_H264, 1, &seq),
-              CUFRAMES_OK) << cuframes_last_error();
+              CUFRAMES_OK)
+        << cuframes_last_error();
     EXPECT_EQ(seq, 1u);
     ASSERT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 101, 100, CUFRAMES_CODEC_H264, 0, &seq),
               CUFRAMES_OK);
@@ -655,9 +656,9 @@ TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
               CUFRAMES_ERR_STATE);
     EXPECT_EQ(cuframes_publisher_publish_packet(nullptr, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 0, nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(3), 0,
-                                                nullptr),
-              CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(
+        cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(3), 0, nullptr),
+        CUFRAMES_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(cuframes_last_error()).find("codec must be"), std::string::npos);
     EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 2, nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "media/annexb.hpp"
-#include "cuframes/error.hpp"
-#include "cuframes/types.hpp"
 #include "base/memfd.hpp"
 #include "base/memory_map.hpp"
+#include "cuframes/error.hpp"
+#include "cuframes/types.hpp"
+#include "media/annexb.hpp"
 #include "protocol/packet_ring.hpp"
 
 namespace cuframes {

@@ -92,22 +92,22 @@ extern "C" {
  * exception classes of cuframes.errors) derive from this list; a new status is
  * added here and gets its Python class in errors.py (tests/test_errors.py says
  * which one is missing). Values never change: they are ABI. */
-#define CUFRAMES_STATUS_LIST(X)                                                                                  \
-    X(OK, 0, "success")                                                                                          \
-    X(ERR_INVALID_ARGUMENT, 1, "bad key, dimensions, slot count, option")                                        \
-    X(ERR_FORMAT, 2, "unknown or unsupported pixel format")                                                      \
-    X(ERR_NOT_FOUND, 3, "no producer for the key (after the wait)")                                              \
-    X(ERR_TIMEOUT, 4, "no frame within the timeout")                                                             \
-    X(ERR_DISCONNECTED, 5, "the producer closed its stream: a normal end (or hung up in the handshake)")         \
-    X(ERR_KEY_IN_USE, 6, "another live producer owns the key")                                                   \
-    X(ERR_PERMISSION, 7, "refused by file mode or peer credentials")                                             \
-    X(ERR_PROTOCOL, 8, "malformed message or shared header from the peer")                                       \
-    X(ERR_VERSION_MISMATCH, 9, "peers speak different protocol versions")                                        \
-    X(ERR_CUDA, 10, "a CUDA driver call failed")                                                                 \
-    X(ERR_CUDA_UNAVAILABLE, 11, "no libcuda, no GPU, or the device is not visible")                              \
-    X(ERR_LIMIT, 12, "too many subscribers, held frames or open files")                                          \
-    X(ERR_STATE, 13, "call not valid now (e.g. publish without acquire)")                                        \
-    X(ERR_OS, 14, "another system call failed; see the message")                                                 \
+#define CUFRAMES_STATUS_LIST(X)                                                                                        \
+    X(OK, 0, "success")                                                                                                \
+    X(ERR_INVALID_ARGUMENT, 1, "bad key, dimensions, slot count, option")                                              \
+    X(ERR_FORMAT, 2, "unknown or unsupported pixel format")                                                            \
+    X(ERR_NOT_FOUND, 3, "no producer for the key (after the wait)")                                                    \
+    X(ERR_TIMEOUT, 4, "no frame within the timeout")                                                                   \
+    X(ERR_DISCONNECTED, 5, "the producer closed its stream: a normal end (or hung up in the handshake)")               \
+    X(ERR_KEY_IN_USE, 6, "another live producer owns the key")                                                         \
+    X(ERR_PERMISSION, 7, "refused by file mode or peer credentials")                                                   \
+    X(ERR_PROTOCOL, 8, "malformed message or shared header from the peer")                                             \
+    X(ERR_VERSION_MISMATCH, 9, "peers speak different protocol versions")                                              \
+    X(ERR_CUDA, 10, "a CUDA driver call failed")                                                                       \
+    X(ERR_CUDA_UNAVAILABLE, 11, "no libcuda, no GPU, or the device is not visible")                                    \
+    X(ERR_LIMIT, 12, "too many subscribers, held frames or open files")                                                \
+    X(ERR_STATE, 13, "call not valid now (e.g. publish without acquire)")                                              \
+    X(ERR_OS, 14, "another system call failed; see the message")                                                       \
     X(ERR_PRODUCER_DIED, 15, "the producer died without closing its stream (killed, crashed)")
 
 #define CUFRAMES_STATUS_ENUMERATOR_(name, value, description) CUFRAMES_##name = value,
@@ -125,14 +125,14 @@ typedef enum cuframes_backend {
  * Python's cuframes._core.FORMATS derive from this list; the planes of each are
  * in cpp/src/media/format.cpp (a static_assert there fails until the new one
  * has them). Values never change: they are ABI and on the wire. */
-#define CUFRAMES_FORMAT_LIST(X)                                                                  \
-    X(NV12, 1, "nv12", "Y plane, then interleaved UV at half resolution")                        \
-    X(P010, 2, "p010", "as NV12 with 16-bit samples (10 significant bits, high)")                \
-    X(I420, 3, "i420", "Y, U, V planes; U and V at half resolution")                             \
-    X(RGB24, 4, "rgb24", "packed R, G, B, 8 bits each")                                           \
-    X(BGR24, 5, "bgr24", "packed B, G, R, 8 bits each")                                           \
-    X(RGBA, 6, "rgba", "packed R, G, B, A, 8 bits each")                                          \
-    X(BGRA, 7, "bgra", "packed B, G, R, A, 8 bits each")                                          \
+#define CUFRAMES_FORMAT_LIST(X)                                                                                        \
+    X(NV12, 1, "nv12", "Y plane, then interleaved UV at half resolution")                                              \
+    X(P010, 2, "p010", "as NV12 with 16-bit samples (10 significant bits, high)")                                      \
+    X(I420, 3, "i420", "Y, U, V planes; U and V at half resolution")                                                   \
+    X(RGB24, 4, "rgb24", "packed R, G, B, 8 bits each")                                                                \
+    X(BGR24, 5, "bgr24", "packed B, G, R, 8 bits each")                                                                \
+    X(RGBA, 6, "rgba", "packed R, G, B, A, 8 bits each")                                                               \
+    X(BGRA, 7, "bgra", "packed B, G, R, A, 8 bits each")                                                               \
     X(GRAY8, 8, "gray8", "one 8-bit luma plane")
 
 #define CUFRAMES_FORMAT_ENUMERATOR_(id, value, name, description) CUFRAMES_FORMAT_##id = value,
@@ -142,8 +142,8 @@ typedef enum cuframes_format { CUFRAMES_FORMAT_LIST(CUFRAMES_FORMAT_ENUMERATOR_)
 /* Every codec of the encoded packets in a stream's packet ring (Annex-B byte
  * streams), once: X(ID, value, name). The enum, codec_name() and Python's
  * cuframes._core.CODECS derive from it. */
-#define CUFRAMES_CODEC_LIST(X) \
-    X(H264, 1, "h264")         \
+#define CUFRAMES_CODEC_LIST(X)                                                                                         \
+    X(H264, 1, "h264")                                                                                                 \
     X(HEVC, 2, "hevc")
 
 #define CUFRAMES_CODEC_ENUMERATOR_(id, value, name) CUFRAMES_CODEC_##id = value,
@@ -152,11 +152,11 @@ typedef enum cuframes_codec { CUFRAMES_CODEC_LIST(CUFRAMES_CODEC_ENUMERATOR_) } 
 
 /* Where one plane lies inside a slot. */
 typedef struct cuframes_plane {
-    uint64_t offset;      /* bytes from the start of the slot */
-    uint32_t pitch;       /* bytes between rows (aligned to CUFRAMES_PITCH_ALIGN) */
-    uint32_t width;       /* samples per row (a sample may hold several channels) */
-    uint32_t height;      /* rows */
-    uint32_t row_bytes;   /* meaningful bytes per row (<= pitch) */
+    uint64_t offset;    /* bytes from the start of the slot */
+    uint32_t pitch;     /* bytes between rows (aligned to CUFRAMES_PITCH_ALIGN) */
+    uint32_t width;     /* samples per row (a sample may hold several channels) */
+    uint32_t height;    /* rows */
+    uint32_t row_bytes; /* meaningful bytes per row (<= pitch) */
 } cuframes_plane;
 
 #define CUFRAMES_PITCH_ALIGN 256
@@ -205,12 +205,12 @@ typedef struct cuframes_buffer {
 
 /* What a subscriber learns about a frame it holds or copied. */
 typedef struct cuframes_frame_info {
-    uint32_t struct_size;    /* set by cuframes_frame_info_init */
-    uint64_t seq;            /* 1, 2, 3, ... per publisher */
-    int64_t pts;             /* the producer's presentation timestamp */
-    uint64_t timestamp_ns;   /* CLOCK_MONOTONIC at publish */
-    uint64_t missed;         /* frames skipped since the previous one this subscriber got */
-    uint64_t data;           /* zero-copy view: CUdeviceptr on cuda, CPU pointer on host */
+    uint32_t struct_size;  /* set by cuframes_frame_info_init */
+    uint64_t seq;          /* 1, 2, 3, ... per publisher */
+    int64_t pts;           /* the producer's presentation timestamp */
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC at publish */
+    uint64_t missed;       /* frames skipped since the previous one this subscriber got */
+    uint64_t data;         /* zero-copy view: CUdeviceptr on cuda, CPU pointer on host */
     uint64_t size;
     uint32_t slot;
     uint32_t width;
@@ -218,10 +218,10 @@ typedef struct cuframes_frame_info {
     cuframes_format format;
     uint32_t plane_count;
     cuframes_plane planes[CUFRAMES_MAX_PLANES];
-    const void *metadata;    /* valid while the frame is held */
+    const void *metadata; /* valid while the frame is held */
     uint32_t metadata_size;
-    int32_t reconnected;     /* 1 on the first frame from a restarted producer (reconnect) */
-    uint64_t epoch;          /* random id of the producer instance that published it */
+    int32_t reconnected; /* 1 on the first frame from a restarted producer (reconnect) */
+    uint64_t epoch;      /* random id of the producer instance that published it */
 } cuframes_frame_info;
 
 typedef struct cuframes_publisher cuframes_publisher;
@@ -229,25 +229,25 @@ typedef struct cuframes_subscriber cuframes_subscriber;
 typedef struct cuframes_frame cuframes_frame;
 
 typedef struct cuframes_publisher_options {
-    uint32_t struct_size;        /* set by cuframes_publisher_options_init */
-    const char *key;             /* [A-Za-z0-9._-], 1..64 chars, not starting with '.' */
-    const char *dir;             /* NULL: $CUFRAMES_DIR, else /tmp/cuframes (the same for every user) */
+    uint32_t struct_size; /* set by cuframes_publisher_options_init */
+    const char *key;      /* [A-Za-z0-9._-], 1..64 chars, not starting with '.' */
+    const char *dir;      /* NULL: $CUFRAMES_DIR, else /tmp/cuframes (the same for every user) */
     uint32_t width;
     uint32_t height;
-    cuframes_format format;      /* default NV12 */
-    uint32_t slots;              /* default 10; must be >= max_subscribers * max_held + 2 */
-    uint32_t max_subscribers;    /* default 4 */
-    uint32_t max_held;           /* frames one subscriber may hold at once; default 2 */
-    cuframes_backend backend;    /* default AUTO */
-    int32_t device;              /* CUDA device ordinal; default 0 */
-    uint32_t socket_mode;        /* default 0660 */
+    cuframes_format format;   /* default NV12 */
+    uint32_t slots;           /* default 10; must be >= max_subscribers * max_held + 2 */
+    uint32_t max_subscribers; /* default 4 */
+    uint32_t max_held;        /* frames one subscriber may hold at once; default 2 */
+    cuframes_backend backend; /* default AUTO */
+    int32_t device;           /* CUDA device ordinal; default 0 */
+    uint32_t socket_mode;     /* default 0660 */
     /* Access control. The kernel checks the socket's mode and group at connect; then the
      * subscriber's credentials (SO_PEERCRED) must match the producer's own uid, one of
      * allowed_uids, or a group (primary or supplementary) in allowed_gids. With both lists
      * empty, anyone the socket's mode admits may subscribe. A refused subscriber gets
      * CUFRAMES_ERR_PERMISSION and never receives a descriptor. */
-    int64_t socket_group;            /* chown the socket to this gid; -1 (default) keeps the creator's */
-    const uint32_t *allowed_uids;    /* allowed_uid_count entries; may be NULL when the count is 0 */
+    int64_t socket_group;         /* chown the socket to this gid; -1 (default) keeps the creator's */
+    const uint32_t *allowed_uids; /* allowed_uid_count entries; may be NULL when the count is 0 */
     uint32_t allowed_uid_count;
     const uint32_t *allowed_gids;
     uint32_t allowed_gid_count;
@@ -289,8 +289,8 @@ typedef struct cuframes_subscriber_options {
     uint32_t struct_size;
     const char *key;
     const char *dir;
-    int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
-    cuframes_delivery delivery;  /* default CUFRAMES_DELIVERY_LATEST */
+    int32_t connect_timeout_ms; /* wait this long for the producer to appear; -1 forever; default 5000 */
+    cuframes_delivery delivery; /* default CUFRAMES_DELIVERY_LATEST */
     /* 1: when the producer closes or dies, wait (within each call's timeout) for the next
      * producer of the key and carry on with it: a new epoch, the slots imported again, and
      * the first frame after it flagged `reconnected`, its `missed` counting the frames lost
@@ -302,7 +302,7 @@ typedef struct cuframes_subscriber_options {
      * sleeps at once and costs no CPU while idle; -1 spins until the frame or the timeout.
      * Spinning buys a few microseconds of wake-up latency for a core. */
     int64_t spin_ns;
-    uint32_t abi_version;  /* set by cuframes_subscriber_options_init. Added in ABI 1. */
+    uint32_t abi_version; /* set by cuframes_subscriber_options_init. Added in ABI 1. */
 } cuframes_subscriber_options;
 
 /* The defaults, written into the first struct_size bytes of options (and struct_size
@@ -413,29 +413,29 @@ typedef struct cuframes_packet_subscriber_options {
     uint32_t struct_size;
     const char *key;
     const char *dir;
-    int32_t connect_timeout_ms;  /* wait this long for the producer to appear; -1 forever; default 5000 */
+    int32_t connect_timeout_ms; /* wait this long for the producer to appear; -1 forever; default 5000 */
     /* 1: when the producer closes or dies, return the packets still in its ring, then wait
      * (within each call's timeout) for the key's next producer and join it at a keyframe,
      * flagged `reconnected`. 0 (default): CUFRAMES_ERR_DISCONNECTED after a clean close,
      * CUFRAMES_ERR_PRODUCER_DIED after a crash (in both cases after the packets still in the ring). */
     int32_t reconnect;
-    uint32_t abi_version;  /* set by cuframes_packet_subscriber_options_init. Added in ABI 1. */
+    uint32_t abi_version; /* set by cuframes_packet_subscriber_options_init. Added in ABI 1. */
 } cuframes_packet_subscriber_options;
 
 typedef struct cuframes_packet_info {
-    uint32_t struct_size;        /* set by cuframes_packet_info_init */
-    uint64_t seq;                /* number of the packet in the ring: 1, 2, ... */
-    int64_t pts;                 /* as published: the pts of the frame it decodes to */
+    uint32_t struct_size; /* set by cuframes_packet_info_init */
+    uint64_t seq;         /* number of the packet in the ring: 1, 2, ... */
+    int64_t pts;          /* as published: the pts of the frame it decodes to */
     int64_t dts;
-    uint64_t timestamp_ns;       /* CLOCK_MONOTONIC when the producer wrote it */
-    uint64_t size;               /* bytes of the packet (also when it did not fit) */
-    uint64_t overruns;           /* packets lost just before this one (the subscriber fell behind) */
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC when the producer wrote it */
+    uint64_t size;         /* bytes of the packet (also when it did not fit) */
+    uint64_t overruns;     /* packets lost just before this one (the subscriber fell behind) */
     cuframes_codec codec;
-    int32_t keyframe;            /* 1 for a keyframe */
-    int32_t discontinuity;       /* 1 on joining or rejoining: a keyframe a decoder can start at */
+    int32_t keyframe;                 /* 1 for a keyframe */
+    int32_t discontinuity;            /* 1 on joining or rejoining: a keyframe a decoder can start at */
     int32_t parameter_sets_prepended; /* 1 when the kept VPS/SPS/PPS were put in front of it */
-    int32_t reconnected;         /* 1 on the first packet from a restarted producer (reconnect) */
-    uint64_t epoch;              /* random id of the producer instance that wrote it */
+    int32_t reconnected;              /* 1 on the first packet from a restarted producer (reconnect) */
+    uint64_t epoch;                   /* random id of the producer instance that wrote it */
 } cuframes_packet_info;
 
 /* Appends one access unit to the packet ring and wakes packet subscribers. Never blocks.
@@ -468,8 +468,8 @@ CUFRAMES_API cuframes_status cuframes_packet_subscriber_create(const cuframes_pa
  * When it needs more than dst_capacity bytes: CUFRAMES_ERR_LIMIT, info->size says how many,
  * and the same packet is returned by the next call. info must not be NULL; its
  * struct_size must be set (cuframes_packet_info_init). */
-CUFRAMES_API cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber,
-                                                             int32_t timeout_ms, void *dst, uint64_t dst_capacity,
+CUFRAMES_API cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber, int32_t timeout_ms,
+                                                             void *dst, uint64_t dst_capacity,
                                                              cuframes_packet_info *info);
 /* The current producer's stream facts, as cuframes_subscriber_stream_facts. */
 CUFRAMES_API cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,

@@ -34,10 +34,10 @@ struct PacketSubscriberOptions {
 };
 
 struct PacketInfo {
-    uint64_t seq = 0;            // the packet's number in the ring (1, 2, ...)
-    int64_t pts = 0;             // as the producer gave it: equal to the decoded frame's pts
+    uint64_t seq = 0;  // the packet's number in the ring (1, 2, ...)
+    int64_t pts = 0;   // as the producer gave it: equal to the decoded frame's pts
     int64_t dts = 0;
-    uint64_t timestamp_ns = 0;   // CLOCK_MONOTONIC when the producer wrote it
+    uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC when the producer wrote it
     cuframes_codec codec = CUFRAMES_CODEC_H264;
     bool keyframe = false;
     // Packets lost just before this one: the subscriber fell more than the
@@ -86,10 +86,10 @@ public:
     bool closed() const noexcept;
     const std::string &key() const noexcept;
     const std::string &socket_path() const noexcept;
-    uint64_t ring_bytes() const noexcept;    // the ring's data capacity
-    uint64_t last_seq() const noexcept;      // last packet returned, 0 before the first
+    uint64_t ring_bytes() const noexcept;  // the ring's data capacity
+    uint64_t last_seq() const noexcept;    // last packet returned, 0 before the first
     uint64_t overruns_total() const noexcept;
-    uint64_t epoch() const noexcept;         // random id of the current producer instance
+    uint64_t epoch() const noexcept;  // random id of the current producer instance
     // The current producer's facts (they may change when reconnect follows a restart).
     StreamFacts facts() const;
     bool reconnect() const noexcept;

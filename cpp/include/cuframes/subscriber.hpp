@@ -39,7 +39,7 @@ struct FrameInfo {
     uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC at publish
     uint64_t missed = 0;        // frames skipped just before this one
     uint32_t slot = 0;
-    uint64_t data = 0;          // read-only view: CUdeviceptr on cuda, CPU address on host
+    uint64_t data = 0;  // read-only view: CUdeviceptr on cuda, CPU address on host
     uint64_t size = 0;
     uint64_t epoch = 0;        // random id of the producer instance that published it
     bool reconnected = false;  // first frame from a restarted producer (SubscriberOptions::reconnect)
@@ -113,9 +113,9 @@ public:
     uint64_t slot_size() const noexcept;
     uint32_t max_held() const noexcept;
     uint32_t held_count() const noexcept;
-    uint64_t last_seq() const noexcept;     // last frame returned, 0 before the first
+    uint64_t last_seq() const noexcept;  // last frame returned, 0 before the first
     uint64_t missed_total() const noexcept;
-    uint64_t epoch() const noexcept;        // random id of the current producer instance
+    uint64_t epoch() const noexcept;  // random id of the current producer instance
     Delivery delivery() const noexcept;
     bool reconnect() const noexcept;
     uint64_t reconnect_count() const noexcept;  // producer restarts followed so far

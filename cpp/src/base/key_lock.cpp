@@ -4,8 +4,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
-#include "cuframes/error.hpp"
 #include "base/paths.hpp"
+#include "cuframes/error.hpp"
 
 namespace cuframes {
 
@@ -35,7 +35,8 @@ KeyLock::KeyLock(const std::string &path, const std::string &key) : path_(path) 
             return;
         }
     }
-    throw Error(CUFRAMES_ERR_KEY_IN_USE, "key '" + key + "' is being taken over by another producer (lock " + path + ")");
+    throw Error(CUFRAMES_ERR_KEY_IN_USE,
+                "key '" + key + "' is being taken over by another producer (lock " + path + ")");
 }
 
 void KeyLock::release() noexcept {

@@ -25,7 +25,8 @@ UniqueFd create_sealed_memfd(const char *name, uint64_t size) {
 
 void seal_final(int fd, bool against_writes, const std::string &what) {
     int seals = F_SEAL_SEAL | (against_writes ? F_SEAL_FUTURE_WRITE : 0);
-    if (::fcntl(fd, F_ADD_SEALS, seals) != 0) throw_os_error("sealing " + what + (against_writes ? " against writes" : ""));
+    if (::fcntl(fd, F_ADD_SEALS, seals) != 0)
+        throw_os_error("sealing " + what + (against_writes ? " against writes" : ""));
 }
 
 UniqueFd reopen_read_only(int fd, const std::string &what) {
@@ -44,8 +45,7 @@ uint64_t check_sealed_region(int fd, uint64_t min_size, const std::string &what,
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's " + what + " is " + std::to_string(info.st_size) +
                                                " bytes, expected at least " + std::to_string(min_size));
     int seals = ::fcntl(fd, F_GET_SEALS);
-    if (seals < 0)
-        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's " + what + " cannot be sealed (not a memfd)");
+    if (seals < 0) throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's " + what + " cannot be sealed (not a memfd)");
     if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
         throw Error(CUFRAMES_ERR_PROTOCOL,
                     "the producer's " + what + " is not sealed against resizing; refusing to map it");

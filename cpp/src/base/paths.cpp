@@ -4,16 +4,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
+#include "base/paths.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "base/paths.hpp"
 
 namespace cuframes {
 
@@ -43,9 +43,7 @@ Backend parse_backend(const std::string &name) {
     throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown backend '" + name + "' (known: auto, host, cuda)");
 }
 
-const char *delivery_name(Delivery delivery) {
-    return delivery == Delivery::Sequential ? "sequential" : "latest";
-}
+const char *delivery_name(Delivery delivery) { return delivery == Delivery::Sequential ? "sequential" : "latest"; }
 
 Delivery parse_delivery(const std::string &name) {
     std::string lower = lower_case(name);
@@ -58,11 +56,13 @@ void validate_key(const std::string &key) {
     if (key.empty()) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key is empty");
     if (key.find('\0') != std::string::npos) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key contains a NUL byte");
     if (key.size() > CUFRAMES_MAX_KEY)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key is " + std::to_string(key.size()) + " characters long (at most " +
-                                                       std::to_string(CUFRAMES_MAX_KEY) + ")");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key is " + std::to_string(key.size()) +
+                                                       " characters long (at most " + std::to_string(CUFRAMES_MAX_KEY) +
+                                                       ")");
     if (key.find('/') != std::string::npos)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' contains '/' (keys name a file in one folder)");
-    if (key.find("..") != std::string::npos) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' contains '..'");
+    if (key.find("..") != std::string::npos)
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' contains '..'");
     if (key.front() == '.') throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "key '" + key + "' starts with '.'");
     for (unsigned char c : key) {
         if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-'))
@@ -115,7 +115,8 @@ void ensure_dir(const std::string &dir) {
         throw Error(CUFRAMES_ERR_PERMISSION,
                     dir + " (mode " + mode_text(info.st_mode) + ", uid " + std::to_string(info.st_uid) +
                         ") lets other users remove or replace this producer's socket: its owner should make it "
-                        "sticky (chmod +t " + dir + "), or set CUFRAMES_DIR to a folder of your own");
+                        "sticky (chmod +t " +
+                        dir + "), or set CUFRAMES_DIR to a folder of your own");
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         throw Error(CUFRAMES_ERR_PERMISSION,
                     "cannot create a socket in " + dir + " (mode " + mode_text(info.st_mode) + ", uid " +
@@ -143,8 +144,9 @@ std::string socket_path(const std::string &dir, const std::string &key) {
     std::string path = dir + "/" + key + ".sock";
     // sockaddr_un.sun_path holds 108 bytes including the NUL.
     if (path.size() >= 108)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "socket path " + path + " is " + std::to_string(path.size()) +
-                                                       " bytes; Unix sockets allow at most 107: use a shorter dir or key");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "socket path " + path + " is " + std::to_string(path.size()) +
+                        " bytes; Unix sockets allow at most 107: use a shorter dir or key");
     return path;
 }
 

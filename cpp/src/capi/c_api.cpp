@@ -13,15 +13,15 @@
 #include <utility>
 #include <vector>
 
+#include "capi/c_api_facts.hpp"
+#include "capi/c_api_sizes.hpp"
+#include "capi/c_api_support.hpp"
+#include "capi/c_api_types.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/format.hpp"
 #include "cuframes/publisher.hpp"
 #include "cuframes/subscriber.hpp"
 #include "cuframes/types.hpp"
-#include "capi/c_api_facts.hpp"
-#include "capi/c_api_sizes.hpp"
-#include "capi/c_api_support.hpp"
-#include "capi/c_api_types.hpp"
 
 struct cuframes_subscriber {
     cuframes::Subscriber subscriber;
@@ -71,7 +71,7 @@ void fill_info(const cuframes::FrameInfo &frame, const cuframes::FrameLayout &la
 extern "C" {
 
 #define CUFRAMES_STRINGIFY(x) #x
-#define CUFRAMES_VERSION_TEXT(major, minor, patch) \
+#define CUFRAMES_VERSION_TEXT(major, minor, patch)                                                                     \
     CUFRAMES_STRINGIFY(major) "." CUFRAMES_STRINGIFY(minor) "." CUFRAMES_STRINGIFY(patch)
 
 const char *cuframes_version(void) {
@@ -92,7 +92,7 @@ const char *cuframes_last_error(void) { return last_error_message.c_str(); }
 
 const char *cuframes_status_name(cuframes_status status) {
     switch (raw_enum_value(status)) {
-#define CUFRAMES_STATUS_NAME_CASE(name, value, description) \
+#define CUFRAMES_STATUS_NAME_CASE(name, value, description)                                                            \
     case CUFRAMES_##name: return "CUFRAMES_" #name;
         CUFRAMES_STATUS_LIST(CUFRAMES_STATUS_NAME_CASE)
 #undef CUFRAMES_STATUS_NAME_CASE
@@ -115,8 +115,7 @@ cuframes_status cuframes_publisher_create(const cuframes_publisher_options *give
     }
     return guarded(fn, [&] {
         bool abi0_outputs = false;
-        const cuframes_publisher_options full =
-            read_options(fn, *given, kAbi0PublisherOptionsSize, &abi0_outputs);
+        const cuframes_publisher_options full = read_options(fn, *given, kAbi0PublisherOptionsSize, &abi0_outputs);
         const cuframes_publisher_options *options = &full;
         if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         const int64_t format = raw_enum_value(options->format);
@@ -241,8 +240,7 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *gi
     }
     return guarded(fn, [&] {
         bool abi0_outputs = false;
-        const cuframes_subscriber_options full =
-            read_options(fn, *given, kAbi0SubscriberOptionsSize, &abi0_outputs);
+        const cuframes_subscriber_options full = read_options(fn, *given, kAbi0SubscriberOptionsSize, &abi0_outputs);
         const cuframes_subscriber_options *options = &full;
         if (options->key == nullptr) throw_invalid(fn, "options->key is NULL");
         if (options->connect_timeout_ms < -1) {
@@ -255,8 +253,9 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *gi
         cpp.connect_timeout_ms = options->connect_timeout_ms;
         const int64_t delivery = raw_enum_value(options->delivery);
         if (delivery != CUFRAMES_DELIVERY_LATEST && delivery != CUFRAMES_DELIVERY_SEQUENTIAL) {
-            throw_invalid(fn, "options->delivery must be CUFRAMES_DELIVERY_LATEST or CUFRAMES_DELIVERY_SEQUENTIAL, got " +
-                                  std::to_string(delivery));
+            throw_invalid(fn,
+                          "options->delivery must be CUFRAMES_DELIVERY_LATEST or CUFRAMES_DELIVERY_SEQUENTIAL, got " +
+                              std::to_string(delivery));
         }
         cpp.delivery = static_cast<cuframes::Delivery>(delivery);
         if (options->reconnect != 0 && options->reconnect != 1)
@@ -324,8 +323,8 @@ cuframes_status cuframes_subscriber_read_into(cuframes_subscriber *subscriber, i
         // A void* does not say where it points: on cuda the driver tells from
         // the address (unified addressing); on host only host memory exists.
         const cuframes::MemoryKind kind = cuframes::MemoryKind::Unknown;
-        const cuframes::FrameInfo frame = sub.read_into(timeout_ms, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dst)),
-                                                        dst_size, kind, stream_handle(stream));
+        const cuframes::FrameInfo frame = sub.read_into(
+            timeout_ms, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dst)), dst_size, kind, stream_handle(stream));
         if (info != nullptr) {
             fill_info(frame, sub.layout(), &full);
             // The frame is already released: its zero-copy view and metadata are gone.

@@ -27,7 +27,8 @@ namespace {
 cuframes_codec checked_codec(const char *function, const cuframes_codec &field) {
     int64_t codec = raw_enum_value(field);
     if (codec != CUFRAMES_CODEC_H264 && codec != CUFRAMES_CODEC_HEVC)
-        throw_invalid(function, "codec must be CUFRAMES_CODEC_H264 or CUFRAMES_CODEC_HEVC, got " + std::to_string(codec));
+        throw_invalid(function,
+                      "codec must be CUFRAMES_CODEC_H264 or CUFRAMES_CODEC_HEVC, got " + std::to_string(codec));
     return static_cast<cuframes_codec>(codec);
 }
 
@@ -59,8 +60,10 @@ cuframes_status cuframes_publisher_publish_packet(cuframes_publisher *publisher,
     if (publisher == nullptr) return null_argument(fn, "publisher");
     if (data == nullptr) return null_argument(fn, "data");
     return guarded(fn, [&] {
-        if (keyframe != 0 && keyframe != 1) throw_invalid(fn, "keyframe must be 0 or 1, got " + std::to_string(keyframe));
-        uint64_t seq = publisher->publisher.publish_packet(data, size, pts, dts, checked_codec(fn, codec), keyframe == 1);
+        if (keyframe != 0 && keyframe != 1)
+            throw_invalid(fn, "keyframe must be 0 or 1, got " + std::to_string(keyframe));
+        uint64_t seq =
+            publisher->publisher.publish_packet(data, size, pts, dts, checked_codec(fn, codec), keyframe == 1);
         if (seq_out != nullptr) *seq_out = seq;
     });
 }
@@ -127,7 +130,7 @@ cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subs
 }
 
 cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,
-                                                       cuframes_stream_facts *out) {
+                                                        cuframes_stream_facts *out) {
     constexpr const char *fn = "cuframes_packet_subscriber_stream_facts";
     if (subscriber == nullptr) return null_argument(fn, "subscriber");
     if (out == nullptr) return null_argument(fn, "out");

@@ -57,7 +57,6 @@ static_assert(sizeof(FrameInfo) == 192 && offsetof(FrameInfo, metadata) == 168, 
 static_assert(sizeof(PacketInfo) == 80 && offsetof(PacketInfo, epoch) == 72, "ABI 0 cuframes_packet_info");
 }  // namespace abi0
 
-
 }  // namespace
 
 void fill_defaults(cuframes_publisher_options *options) noexcept {

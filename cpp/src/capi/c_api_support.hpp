@@ -53,15 +53,17 @@ inline void throw_invalid(const char *function, const std::string &what) {
 }
 
 inline std::vector<uint32_t> id_list(const char *function, const char *name, const uint32_t *ids, uint32_t count) {
-    if (count > 0 && ids == nullptr) throw_invalid(function, std::string(name) + " is NULL but its count is " + std::to_string(count));
-    if (count > 65536) throw_invalid(function, std::string(name) + " has " + std::to_string(count) + " entries (at most 65536)");
+    if (count > 0 && ids == nullptr)
+        throw_invalid(function, std::string(name) + " is NULL but its count is " + std::to_string(count));
+    if (count > 65536)
+        throw_invalid(function, std::string(name) + " has " + std::to_string(count) + " entries (at most 65536)");
     return std::vector<uint32_t>(ids, ids + count);
 }
 
 inline void check_timeout(const char *function, int32_t timeout_ms) {
     if (timeout_ms < -1) {
-        throw_invalid(function, "timeout_ms must be -1 (forever), 0 (poll) or positive, got " +
-                                    std::to_string(timeout_ms));
+        throw_invalid(function,
+                      "timeout_ms must be -1 (forever), 0 (poll) or positive, got " + std::to_string(timeout_ms));
     }
 }
 

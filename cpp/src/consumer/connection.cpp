@@ -9,12 +9,12 @@
 #include <system_error>
 
 #include "base/clock.hpp"
-#include "cuframes/error.hpp"
 #include "base/futex.hpp"
-#include "protocol/handshake_client.hpp"
-#include "consumer/hangup_watcher.hpp"
 #include "base/memfd.hpp"
 #include "base/paths.hpp"
+#include "consumer/hangup_watcher.hpp"
+#include "cuframes/error.hpp"
+#include "protocol/handshake_client.hpp"
 #include "protocol/wire.hpp"
 
 namespace cuframes {
@@ -39,8 +39,8 @@ Connection::~Connection() = default;  // the watcher stops first (declared last)
 
 void Connection::start_watcher() noexcept {
     // release: a waiter that sees gone_ also sees everything before it.
-    watcher_.start(socket_.get(), key_, [this] { gone_.store(true, std::memory_order_release); },
-                   [this] { wake_waiters(); });
+    watcher_.start(
+        socket_.get(), key_, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
 }
 
 void Connection::wake_waiters() noexcept {
@@ -54,7 +54,8 @@ void Connection::handshake(int timeout_ms) {
     std::string peer = "the producer of '" + key_ + "'";
     ReceivedMessage reply = say_hello(socket_.get(), HelloRole::Frames, timeout_ms, peer);
     if (reply.type() != MessageType::Welcome)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent message type " + std::to_string(reply.header.type) + " instead of welcome");
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    peer + " sent message type " + std::to_string(reply.header.type) + " instead of welcome");
     WelcomeBody welcome = reply.body_as<WelcomeBody>("welcome");
     description_ = welcome.stream;
     layout_ = validate_description(description_);

@@ -9,13 +9,13 @@
 #include <string>
 #include <thread>
 
+#include "base/memory_map.hpp"
+#include "base/unique_fd.hpp"
+#include "consumer/hangup_watcher.hpp"
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
-#include "consumer/hangup_watcher.hpp"
-#include "base/memory_map.hpp"
 #include "protocol/shm_layout.hpp"
 #include "slots/slot_pool.hpp"
-#include "base/unique_fd.hpp"
 
 namespace cuframes {
 

@@ -48,7 +48,8 @@ void HangupWatcher::watch(int socket) noexcept {
         int ready = ::poll(waiters, 2, -1);
         if (ready < 0) {
             if (errno == EINTR) continue;
-            std::fprintf(stderr, "cuframes: poll in the watcher of '%s' failed: %s\n", what_.c_str(), std::strerror(errno));
+            std::fprintf(stderr, "cuframes: poll in the watcher of '%s' failed: %s\n", what_.c_str(),
+                         std::strerror(errno));
             break;  // treated as a hang-up: better a DisconnectedError than a waiter that never learns
         }
         if (waiters[1].revents != 0) return;  // the owner is going away

@@ -4,14 +4,14 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
+#include "base/paths.hpp"
+#include "base/peer_credentials.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/observe.hpp"
 #include "protocol/handshake_client.hpp"
-#include "base/memfd.hpp"
-#include "base/memory_map.hpp"
 #include "protocol/packet_ring.hpp"
-#include "base/paths.hpp"
-#include "base/peer_credentials.hpp"
 #include "protocol/shm_layout.hpp"
 
 namespace cuframes {
@@ -38,8 +38,8 @@ double pool_fps(const SharedHeader &header, uint32_t slot_count, uint64_t &newes
     }
     newest_ns = 0;
     if (stamps.empty()) return 0;
-    auto [oldest, newest] = std::minmax_element(stamps.begin(), stamps.end(),
-                                                [](const Stamp &a, const Stamp &b) { return a.seq < b.seq; });
+    auto [oldest, newest] =
+        std::minmax_element(stamps.begin(), stamps.end(), [](const Stamp &a, const Stamp &b) { return a.seq < b.seq; });
     newest_ns = newest->ns;
     if (newest->seq == oldest->seq || newest->ns <= oldest->ns) return 0;
     return static_cast<double>(newest->seq - oldest->seq) * 1e9 / static_cast<double>(newest->ns - oldest->ns);
@@ -56,8 +56,10 @@ std::vector<SubscriberObservation> read_snapshot(int fd, uint32_t rows, const st
     for (uint32_t i = 0; i < rows; ++i) {
         SubscriberRow row;
         std::memcpy(&row, static_cast<const uint8_t *>(map.data()) + i * sizeof row, sizeof row);
-        if (row.role != static_cast<uint32_t>(HelloRole::Frames) && row.role != static_cast<uint32_t>(HelloRole::Packets))
-            throw Error(CUFRAMES_ERR_PROTOCOL, peer + " listed a subscriber of unknown role " + std::to_string(row.role));
+        if (row.role != static_cast<uint32_t>(HelloRole::Frames) &&
+            row.role != static_cast<uint32_t>(HelloRole::Packets))
+            throw Error(CUFRAMES_ERR_PROTOCOL,
+                        peer + " listed a subscriber of unknown role " + std::to_string(row.role));
         SubscriberObservation subscriber;
         subscriber.id = row.id;
         subscriber.packets = row.role == static_cast<uint32_t>(HelloRole::Packets);
@@ -88,13 +90,15 @@ StreamObservation observe(const std::string &key, const std::string &dir, int ti
     // A live producer answers at once; a wedged one must not hang `stat`.
     ReceivedMessage reply = say_hello(socket.get(), HelloRole::Observe, kAnswerTimeoutMs, peer);
     if (reply.type() != MessageType::Observation)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " answered an observer with message type " + std::to_string(reply.header.type));
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    peer + " answered an observer with message type " + std::to_string(reply.header.type));
     ObservationBody body = reply.body_as<ObservationBody>("observation");
     seen.layout = validate_description(body.stream);
     const StreamDescription &stream = body.stream;
     uint32_t expected_fds = body.packet_ring_bytes != 0 ? 3 : 2;
     if (body.total_fds != expected_fds || reply.fds.size() != expected_fds)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent an observer " + std::to_string(reply.fds.size()) + " descriptors");
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    peer + " sent an observer " + std::to_string(reply.fds.size()) + " descriptors");
     body.description[sizeof body.description - 1] = '\0';
     seen.description = body.description;
     seen.backend = static_cast<Backend>(stream.backend);

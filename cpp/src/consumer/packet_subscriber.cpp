@@ -4,16 +4,16 @@
 #include <cstring>
 #include <mutex>
 
-#include "media/annexb.hpp"
 #include "base/clock.hpp"
+#include "base/futex.hpp"
+#include "base/paths.hpp"
+#include "consumer/hangup_watcher.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/packets.hpp"
 #include "cuframes/types.hpp"
-#include "base/futex.hpp"
+#include "media/annexb.hpp"
 #include "protocol/handshake_client.hpp"
-#include "consumer/hangup_watcher.hpp"
 #include "protocol/packet_ring.hpp"
-#include "base/paths.hpp"
 #include "protocol/shm_layout.hpp"
 
 namespace cuframes {
@@ -47,8 +47,8 @@ public:
         ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
         epoch_ = welcome.epoch;
         // release: a waiter that sees gone_ also sees everything before it.
-        watcher_.start(socket_.get(), key, [this] { gone_.store(true, std::memory_order_release); },
-                       [this] { wake_waiters(); });
+        watcher_.start(
+            socket_.get(), key, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
     }
 
     const PacketRingReader &ring() const noexcept { return *ring_; }
@@ -75,7 +75,8 @@ public:
         // FUTEX_WAKE writes nothing, so it works on our read-only mapping.
         auto *word = const_cast<std::atomic<uint32_t> *>(&ring_->header().wake_word);
         if (int err = futex_wake_all(word); err != 0)
-            std::fprintf(stderr, "cuframes: futex wake on the packets of '%s' failed: %s\n", key_.c_str(), std::strerror(err));
+            std::fprintf(stderr, "cuframes: futex wake on the packets of '%s' failed: %s\n", key_.c_str(),
+                         std::strerror(err));
     }
 
 private:
@@ -185,7 +186,8 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     uint64_t checked_latest(const PacketRingReader &ring) const {
         uint64_t latest = ring.header().latest_seq.load(std::memory_order_acquire);
         if (latest > kMaxPacketSeq)
-            throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' announced packet " + std::to_string(latest));
+            throw Error(CUFRAMES_ERR_PROTOCOL,
+                        "the producer of '" + key + "' announced packet " + std::to_string(latest));
         return latest;
     }
 
@@ -196,9 +198,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
         if (joined) {
             switch (ring.read(next_seq, record)) {
                 case PacketRingReader::Read::NotYet: return false;
-                case PacketRingReader::Read::Ok:
-                    deliver(record, out, false, 0);
-                    return true;
+                case PacketRingReader::Read::Ok: deliver(record, out, false, 0); return true;
                 case PacketRingReader::Read::Overwritten:
                     // We fell a ring behind: what follows is undecodable until
                     // the next keyframe, so rejoin there.
@@ -266,9 +266,11 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     }
 
     Packet next(int timeout_ms) {
-        if (timeout_ms < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
+        if (timeout_ms < -1)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
         std::lock_guard<std::mutex> turn(next_mutex);
-        const uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+        const uint64_t deadline =
+            timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
         Packet packet;
         while (true) {
             std::shared_ptr<PacketAttachment> attached = current();
@@ -292,7 +294,8 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
             }
             uint64_t now = monotonic_ns();
             if (now >= deadline)
-                throw Error(CUFRAMES_ERR_TIMEOUT, "no packet from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
+                throw Error(CUFRAMES_ERR_TIMEOUT,
+                            "no packet from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
             int64_t limit = attached->watched() ? kWakeBackstopNs : kLivenessCheckNs;
             int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, static_cast<uint64_t>(limit)));
             if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
@@ -321,7 +324,9 @@ const std::string &PacketSubscriber::key() const noexcept { return impl_->key; }
 const std::string &PacketSubscriber::socket_path() const noexcept { return impl_->socket_path; }
 uint64_t PacketSubscriber::ring_bytes() const noexcept { return impl_->ring_bytes.load(std::memory_order_relaxed); }
 uint64_t PacketSubscriber::last_seq() const noexcept { return impl_->last_seq.load(std::memory_order_relaxed); }
-uint64_t PacketSubscriber::overruns_total() const noexcept { return impl_->overruns_total.load(std::memory_order_relaxed); }
+uint64_t PacketSubscriber::overruns_total() const noexcept {
+    return impl_->overruns_total.load(std::memory_order_relaxed);
+}
 uint64_t PacketSubscriber::epoch() const noexcept { return impl_->epoch.load(std::memory_order_relaxed); }
 StreamFacts PacketSubscriber::facts() const {
     std::lock_guard<std::mutex> guard(impl_->facts_mutex);

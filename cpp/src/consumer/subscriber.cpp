@@ -9,11 +9,11 @@
 #include <utility>
 
 #include "base/clock.hpp"
+#include "base/futex.hpp"
+#include "base/paths.hpp"
 #include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
-#include "base/futex.hpp"
 #include "protocol/handshake_client.hpp"
-#include "base/paths.hpp"
 #include "protocol/ring.hpp"
 
 namespace cuframes {
@@ -109,9 +109,11 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
     explicit Impl(const SubscriberOptions &options)
         : key(options.key), delivery(options.delivery), reconnect(options.reconnect), spin_ns(options.spin_ns) {
         validate_key(key);
-        if (spin_ns < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "spin must be >= 0 ns, or -1 to spin until the timeout");
+        if (spin_ns < -1)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "spin must be >= 0 ns, or -1 to spin until the timeout");
         if (delivery != Delivery::Latest && delivery != Delivery::Sequential)
-            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                        "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
         std::string dir = resolve_dir(options.dir);
@@ -157,9 +159,11 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
     }
 
     std::shared_ptr<FrameLease> next(int timeout_ms) {
-        if (timeout_ms < -1) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
+        if (timeout_ms < -1)
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
         std::lock_guard<std::mutex> guard(next_mutex);
-        uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+        uint64_t deadline =
+            timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
         while (true) {
             std::shared_ptr<Connection> attached = current_connection();
             if (!attached) throw Error(CUFRAMES_ERR_STATE, "next() on a closed subscriber ('" + key + "')");
@@ -211,8 +215,9 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         std::atomic<uint64_t> &lease = attached->lease_page().leases[lease_index];
         uint64_t unmapped_latest = 0;  // a newest frame found in no slot (see below)
         // The spin budget runs from the start of this call, not from each wake-up.
-        const uint64_t spin_until =
-            spin_ns < 0 ? UINT64_MAX : spin_ns == 0 ? 0 : monotonic_ns() + static_cast<uint64_t>(spin_ns);
+        const uint64_t spin_until = spin_ns < 0    ? UINT64_MAX
+                                    : spin_ns == 0 ? 0
+                                                   : monotonic_ns() + static_cast<uint64_t>(spin_ns);
         while (true) {
             if (closing.load(std::memory_order_relaxed))
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while waiting for a frame");
@@ -260,7 +265,8 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
             }
             uint64_t now = monotonic_ns();
             if (now >= deadline)
-                throw Error(CUFRAMES_ERR_TIMEOUT, "no frame from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
+                throw Error(CUFRAMES_ERR_TIMEOUT,
+                            "no frame from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
             if (now < spin_until) {
                 spin_for_frame(*attached, std::min(spin_until, deadline));
                 continue;  // a frame, the end of the spin, close() or the producer's end: re-check all
@@ -348,7 +354,9 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         std::shared_ptr<Connection> fresh = wait_for_next_producer(
             [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); },
             // Never the old producer again, nor any producer already closing.
-            [&](Connection &candidate) { return candidate.description().epoch != old_epoch && !candidate.producer_gone(); },
+            [&](Connection &candidate) {
+                return candidate.description().epoch != old_epoch && !candidate.producer_gone();
+            },
             closing, deadline, timeout_ms, key, "subscriber");
         const FrameLayout &now_layout = fresh->layout();
         if (fresh->backend() != backend || now_layout.format != layout.format || now_layout.width != layout.width ||
@@ -398,11 +406,12 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         uint32_t metadata_size = record.metadata_size;
         if (metadata_size > kMetadataStride)
             throw Error(CUFRAMES_ERR_PROTOCOL, "the producer of '" + key + "' wrote " + std::to_string(metadata_size) +
-                                                   " bytes of metadata (at most " + std::to_string(kMetadataStride) + ")");
+                                                   " bytes of metadata (at most " + std::to_string(kMetadataStride) +
+                                                   ")");
         auto hold = std::make_unique<FrameLease::Hold>(attached, lease_index);
-        std::shared_ptr<FrameLease> frame(new FrameLease(
-            std::move(hold), info,
-            std::string(reinterpret_cast<const char *>(attached->metadata_area(slot)), metadata_size)));
+        std::shared_ptr<FrameLease> frame(
+            new FrameLease(std::move(hold), info,
+                           std::string(reinterpret_cast<const char *>(attached->metadata_area(slot)), metadata_size)));
         reconnected_pending = false;
         missed_total.fetch_add(info.missed, std::memory_order_relaxed);
         last_seq.store(seq, std::memory_order_relaxed);
@@ -424,7 +433,8 @@ Subscriber &Subscriber::operator=(Subscriber &&) noexcept = default;
 
 std::shared_ptr<FrameLease> Subscriber::next(int timeout_ms) { return impl_->next(timeout_ms); }
 
-FrameInfo Subscriber::read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) {
+FrameInfo Subscriber::read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind,
+                                StreamHandle stream) {
     check_packed_size(impl_->layout, dst_size, CopyDirection::OutOfSlot);
     std::shared_ptr<FrameLease> frame = impl_->next(timeout_ms);
     frame->copy_to(dst, dst_size, dst_kind, stream);

@@ -32,11 +32,11 @@ DriverState load_driver() {
     }
     // The handle is kept for the life of the process: the driver cannot be
     // safely unloaded while contexts exist.
-#define CUFRAMES_LOAD_SYMBOL(name)                                                                     \
-    state.driver.name = reinterpret_cast<decltype(&::name)>(dlsym(library, CUFRAMES_STRINGIFY_EXPANDED(name))); \
-    if (state.driver.name == nullptr) {                                                                \
-        state.failure = "libcuda.so.1 lacks " CUFRAMES_STRINGIFY_EXPANDED(name) ": the driver is too old";  \
-        return state;                                                                                  \
+#define CUFRAMES_LOAD_SYMBOL(name)                                                                                     \
+    state.driver.name = reinterpret_cast<decltype(&::name)>(dlsym(library, CUFRAMES_STRINGIFY_EXPANDED(name)));        \
+    if (state.driver.name == nullptr) {                                                                                \
+        state.failure = "libcuda.so.1 lacks " CUFRAMES_STRINGIFY_EXPANDED(name) ": the driver is too old";             \
+        return state;                                                                                                  \
     }
     CUFRAMES_CUDA_FUNCTIONS(CUFRAMES_LOAD_SYMBOL)
 #undef CUFRAMES_LOAD_SYMBOL
@@ -66,7 +66,8 @@ const DriverState &driver_state() {
 
 const CudaDriver &cuda_driver() {
     const DriverState &state = driver_state();
-    if (!state.failure.empty()) throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "cuda backend unavailable: " + state.failure);
+    if (!state.failure.empty())
+        throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "cuda backend unavailable: " + state.failure);
     return state.driver;
 }
 
@@ -110,8 +111,7 @@ ScopedContext::~ScopedContext() {
 }
 
 PrimaryContext::PrimaryContext(CUdevice device) : device_(device) {
-    CUFRAMES_CU(cuda_driver().cuDevicePrimaryCtxRetain(&context_, device),
-                "device " + std::to_string(device));
+    CUFRAMES_CU(cuda_driver().cuDevicePrimaryCtxRetain(&context_, device), "device " + std::to_string(device));
 }
 
 PrimaryContext::~PrimaryContext() {

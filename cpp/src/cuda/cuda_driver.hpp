@@ -12,34 +12,34 @@ namespace cuframes {
 // cuda.h declares; the symbol name is the one cuda.h maps the API name to
 // (e.g. cuCtxPushCurrent -> cuCtxPushCurrent_v2).
 struct CudaDriver {
-#define CUFRAMES_CUDA_FUNCTIONS(X)                                                                      \
-    X(cuInit)                                                                                          \
-    X(cuGetErrorName)                                                                                  \
-    X(cuGetErrorString)                                                                                \
-    X(cuDeviceGet)                                                                                     \
-    X(cuDeviceGetCount)                                                                                \
-    X(cuDeviceGetUuid)                                                                                 \
-    X(cuDeviceGetAttribute)                                                                            \
-    X(cuDevicePrimaryCtxRetain)                                                                        \
-    X(cuDevicePrimaryCtxRelease)                                                                       \
-    X(cuCtxPushCurrent)                                                                                \
-    X(cuCtxPopCurrent)                                                                                 \
-    X(cuMemGetAllocationGranularity)                                                                   \
-    X(cuMemCreate)                                                                                     \
-    X(cuMemRelease)                                                                                    \
-    X(cuMemExportToShareableHandle)                                                                    \
-    X(cuMemImportFromShareableHandle)                                                                  \
-    X(cuMemAddressReserve)                                                                             \
-    X(cuMemAddressFree)                                                                                \
-    X(cuMemMap)                                                                                        \
-    X(cuMemUnmap)                                                                                      \
-    X(cuMemSetAccess)                                                                                  \
-    X(cuMemcpy2DAsync)                                                                                 \
-    X(cuStreamSynchronize)                                                                             \
-    X(cuCtxSynchronize)                                                                                \
-    X(cuMemHostRegister)                                                                               \
-    X(cuMemHostUnregister)                                                                             \
-    X(cuMemHostGetDevicePointer)                                                                       \
+#define CUFRAMES_CUDA_FUNCTIONS(X)                                                                                     \
+    X(cuInit)                                                                                                          \
+    X(cuGetErrorName)                                                                                                  \
+    X(cuGetErrorString)                                                                                                \
+    X(cuDeviceGet)                                                                                                     \
+    X(cuDeviceGetCount)                                                                                                \
+    X(cuDeviceGetUuid)                                                                                                 \
+    X(cuDeviceGetAttribute)                                                                                            \
+    X(cuDevicePrimaryCtxRetain)                                                                                        \
+    X(cuDevicePrimaryCtxRelease)                                                                                       \
+    X(cuCtxPushCurrent)                                                                                                \
+    X(cuCtxPopCurrent)                                                                                                 \
+    X(cuMemGetAllocationGranularity)                                                                                   \
+    X(cuMemCreate)                                                                                                     \
+    X(cuMemRelease)                                                                                                    \
+    X(cuMemExportToShareableHandle)                                                                                    \
+    X(cuMemImportFromShareableHandle)                                                                                  \
+    X(cuMemAddressReserve)                                                                                             \
+    X(cuMemAddressFree)                                                                                                \
+    X(cuMemMap)                                                                                                        \
+    X(cuMemUnmap)                                                                                                      \
+    X(cuMemSetAccess)                                                                                                  \
+    X(cuMemcpy2DAsync)                                                                                                 \
+    X(cuStreamSynchronize)                                                                                             \
+    X(cuCtxSynchronize)                                                                                                \
+    X(cuMemHostRegister)                                                                                               \
+    X(cuMemHostUnregister)                                                                                             \
+    X(cuMemHostGetDevicePointer)                                                                                       \
     X(cuStreamWriteValue64)
 
 #define CUFRAMES_DECLARE_MEMBER(name) decltype(&::name) name = nullptr;

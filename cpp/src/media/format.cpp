@@ -86,14 +86,16 @@ uint32_t bytes_per_channel(PixelFormat format) { return traits(format).bytes_per
 uint32_t channels_in_plane(PixelFormat format, uint32_t plane) {
     const FormatTraits &entry = traits(format);
     if (plane >= entry.plane_count)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " has no plane " + std::to_string(plane));
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    std::string(format_name(format)) + " has no plane " + std::to_string(plane));
     return entry.channels[plane];
 }
 
 const char *plane_name(PixelFormat format, uint32_t plane) {
     const FormatTraits &entry = traits(format);
     if (plane >= entry.plane_count)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " has no plane " + std::to_string(plane));
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    std::string(format_name(format)) + " has no plane " + std::to_string(plane));
     return entry.plane_names[plane];
 }
 
@@ -105,8 +107,9 @@ FrameLayout compute_layout(PixelFormat format, uint32_t width, uint32_t height) 
                                                        std::to_string(height) + " is out of range (1.." +
                                                        std::to_string(kMaxDimension) + " each)");
     if (entry.subsampled && (width % 2 != 0 || height % 2 != 0))
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) + " needs an even width and height, got " +
-                                                       std::to_string(width) + "x" + std::to_string(height));
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(format_name(format)) +
+                                                       " needs an even width and height, got " + std::to_string(width) +
+                                                       "x" + std::to_string(height));
     FrameLayout layout;
     layout.format = format;
     layout.width = width;

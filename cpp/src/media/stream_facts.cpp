@@ -24,12 +24,12 @@ std::string code_point_problem(const char *name, uint32_t value, uint32_t larges
 }  // namespace
 
 std::string stream_facts_problem(const StreamFacts &facts) {
-    for (const std::string &problem : {rational_problem("time_base", facts.time_base),
-                                       rational_problem("frame_rate", facts.frame_rate),
-                                       rational_problem("sample_aspect_ratio", facts.sample_aspect_ratio),
-                                       code_point_problem("color_matrix", facts.color_matrix, kMaxColorMatrix),
-                                       code_point_problem("color_primaries", facts.color_primaries, kMaxColorPrimaries),
-                                       code_point_problem("color_transfer", facts.color_transfer, kMaxColorTransfer)}) {
+    for (const std::string &problem :
+         {rational_problem("time_base", facts.time_base), rational_problem("frame_rate", facts.frame_rate),
+          rational_problem("sample_aspect_ratio", facts.sample_aspect_ratio),
+          code_point_problem("color_matrix", facts.color_matrix, kMaxColorMatrix),
+          code_point_problem("color_primaries", facts.color_primaries, kMaxColorPrimaries),
+          code_point_problem("color_transfer", facts.color_transfer, kMaxColorTransfer)}) {
         if (!problem.empty()) return problem;
     }
     if (facts.color_range > CUFRAMES_COLOR_RANGE_FULL)

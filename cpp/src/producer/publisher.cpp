@@ -10,17 +10,17 @@
 #include <optional>
 
 #include "base/clock.hpp"
-#include "cuframes/error.hpp"
 #include "base/key_lock.hpp"
 #include "base/memfd.hpp"
 #include "base/memory_map.hpp"
-#include "protocol/packet_ring.hpp"
 #include "base/paths.hpp"
-#include "protocol/ring.hpp"
-#include "producer/server.hpp"
+#include "cuframes/error.hpp"
 #include "producer/publisher_setup.hpp"
-#include "slots/slot_pool.hpp"
+#include "producer/server.hpp"
 #include "producer/waker.hpp"
+#include "protocol/packet_ring.hpp"
+#include "protocol/ring.hpp"
+#include "slots/slot_pool.hpp"
 
 namespace cuframes {
 namespace {
@@ -113,22 +113,21 @@ struct CUFRAMES_HIDDEN Publisher::Impl {
     std::unique_ptr<Waker> waker;     // created last, destroyed first
 
     explicit Impl(const PublisherOptions &options)
-        : key(options.key),
-          backend(resolve_backend(options.backend)),
-          layout(compute_layout(options.format, options.width, options.height)),
-          slot_count(options.slots),
-          max_subscribers(options.max_subscribers),
-          max_held(options.max_held) {
+        : key(options.key), backend(resolve_backend(options.backend)),
+          layout(compute_layout(options.format, options.width, options.height)), slot_count(options.slots),
+          max_subscribers(options.max_subscribers), max_held(options.max_held) {
         stream_ordered = options.stream_ordered;
         validate_options(options);
         facts = options.facts;
         dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);  // checks the length before anything is created
         if (backend == Backend::Cuda && !cuda_available())
-            throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "cuda backend requested but unavailable: " + cuda_unavailable_reason());
+            throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE,
+                        "cuda backend requested but unavailable: " + cuda_unavailable_reason());
         if (stream_ordered && backend != Backend::Cuda)
-            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "stream-ordered publishing needs the cuda backend: a host frame is "
-                                                       "complete when the CPU's copy returns");
+            throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                        "stream-ordered publishing needs the cuda backend: a host frame is "
+                        "complete when the CPU's copy returns");
         ensure_dir(dir);
         lock = std::make_unique<KeyLock>(lock_path(dir, key), key);
 
@@ -228,28 +227,28 @@ struct CUFRAMES_HIDDEN Publisher::Impl {
     void close() noexcept {
         std::lock_guard<std::mutex> guard(mutex);
         if (closed()) return;
-        waker.reset();           // first: its job uses the ring and the server
+        waker.reset();  // first: its job uses the ring and the server
         // Unreachable before closed: a subscriber that follows the key
         // reconnects as soon as it sees the header closed, and must find no
         // socket (or its successor's), never this producer again.
         server->stop_listening();
         remove_file_noexcept(socket_path);
-        ring->close();           // subscribers learn at once through the header
+        ring->close();  // subscribers learn at once through the header
         {
             // publish_packet() uses the server too: both go under its lock.
             std::lock_guard<std::mutex> packet_guard(packet_mutex);
             if (packets) packets->close();
-            server.reset();      // hang up every connection
+            server.reset();  // hang up every connection
             packets.reset();
         }
         ring.reset();
         header_read_only_fd.reset();
-        ready_signals.stop();   // the GPU's last writes into the header land first
+        ready_signals.stop();  // the GPU's last writes into the header land first
         header_map.reset();
         header_fd.reset();
         pool.reset();
         acquired.reset();
-        lock.reset();            // last: the key is free only when everything is gone
+        lock.reset();  // last: the key is free only when everything is gone
     }
 };
 
@@ -381,11 +380,12 @@ void WritableFrame::copy_from(uint64_t src, uint64_t src_size, MemoryKind src_ki
 }
 
 uint64_t Publisher::publish_packet(const void *data, uint64_t size, int64_t pts, int64_t dts, cuframes_codec codec,
-                                  bool keyframe) {
+                                   bool keyframe) {
     std::lock_guard<std::mutex> guard(impl_->packet_mutex);
     if (!impl_->packets) {
         if (impl_->packet_ring_bytes == 0)
-            throw Error(CUFRAMES_ERR_STATE, "publisher '" + impl_->key + "' has no packet ring (packet_ring_bytes is 0)");
+            throw Error(CUFRAMES_ERR_STATE,
+                        "publisher '" + impl_->key + "' has no packet ring (packet_ring_bytes is 0)");
         throw Error(CUFRAMES_ERR_STATE, "publish_packet on a closed publisher ('" + impl_->key + "')");
     }
     uint64_t seq = impl_->packets->write(static_cast<const uint8_t *>(data), size, pts, dts, codec, keyframe);
@@ -404,8 +404,7 @@ uint64_t Publisher::publish_packet(const void *data, uint64_t size, int64_t pts,
 
 void Publisher::set_parameter_sets(cuframes_codec codec, const void *data, uint64_t size) {
     std::lock_guard<std::mutex> guard(impl_->packet_mutex);
-    if (!impl_->packets)
-        throw Error(CUFRAMES_ERR_STATE, "publisher '" + impl_->key + "' has no open packet ring");
+    if (!impl_->packets) throw Error(CUFRAMES_ERR_STATE, "publisher '" + impl_->key + "' has no open packet ring");
     impl_->packets->set_parameter_sets(codec, static_cast<const uint8_t *>(data), size);
 }
 

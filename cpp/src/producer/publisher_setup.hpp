@@ -6,8 +6,8 @@
 #include <string>
 #include <utility>
 
-#include "cuframes/publisher.hpp"
 #include "base/unique_fd.hpp"
+#include "cuframes/publisher.hpp"
 
 namespace cuframes {
 

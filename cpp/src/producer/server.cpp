@@ -7,15 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
 #include "base/clock.hpp"
+#include "base/memfd.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "base/memfd.hpp"
 
 namespace cuframes {
 namespace {
@@ -44,8 +44,7 @@ Server::Server(UniqueFd listener, ServedStream stream) : stream_(std::move(strea
     // Best effort: without the reserve, a peer refused for lack of descriptors
     // times out instead of hearing why.
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    too_many_handshakes_reason_ = "the producer of '" + stream_.key + "' has " +
-                                  std::to_string(kMaxPendingHandshakes) +
+    too_many_handshakes_reason_ = "the producer of '" + stream_.key + "' has " + std::to_string(kMaxPendingHandshakes) +
                                   " connections still in the handshake; try again later";
     out_of_descriptors_reason_ = "the producer of '" + stream_.key +
                                  "' is out of file descriptors (RLIMIT_NOFILE); it keeps serving its subscribers, "
@@ -229,7 +228,8 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
             // Tell the subscriber why (no descriptors, a bad hello...), then let
             // it go. Our own EMFILE must not read as the subscriber's.
             bool out_of_descriptors = error.os_errno() == EMFILE || error.os_errno() == ENFILE;
-            send_reject(session.socket.get(), error.status(), out_of_descriptors ? out_of_descriptors_reason_ : error.what());
+            send_reject(session.socket.get(), error.status(),
+                        out_of_descriptors ? out_of_descriptors_reason_ : error.what());
             drop(token);
         }
         return;
@@ -251,8 +251,8 @@ void Server::handshake(Session &session, uint64_t token) {
     if (hello.header.version == kProtocolVersion) body = hello.body_as<HelloBody>("hello");
     if (hello.header.version != kProtocolVersion || body.client_version != kProtocolVersion) {
         send_reject(session.socket.get(), CUFRAMES_ERR_VERSION_MISMATCH,
-                    "the producer of '" + stream_.key + "' speaks cuframes protocol v" + std::to_string(kProtocolVersion) +
-                        ", the subscriber v" + std::to_string(hello.header.version));
+                    "the producer of '" + stream_.key + "' speaks cuframes protocol v" +
+                        std::to_string(kProtocolVersion) + ", the subscriber v" + std::to_string(hello.header.version));
         drop(token);
         return;
     }
@@ -261,7 +261,8 @@ void Server::handshake(Session &session, uint64_t token) {
         case HelloRole::Packets: welcome_packets(session, token); return;
         case HelloRole::Observe: answer_observer(session, token); return;
     }
-    send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "unknown role " + std::to_string(body.role) + " in the hello");
+    send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL,
+                "unknown role " + std::to_string(body.role) + " in the hello");
     drop(token);
 }
 
@@ -397,7 +398,8 @@ void Server::drop(uint64_t token) {
     // which closing it below makes moot.
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, found->second->socket.get(), nullptr);
     if (found->second->active)
-        (found->second->role == HelloRole::Frames ? active_count_ : packet_count_).fetch_sub(1, std::memory_order_relaxed);
+        (found->second->role == HelloRole::Frames ? active_count_ : packet_count_)
+            .fetch_sub(1, std::memory_order_relaxed);
     else
         --pending_count_;
     sessions_.erase(found);

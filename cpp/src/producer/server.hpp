@@ -13,8 +13,8 @@
 
 #include "base/memory_map.hpp"
 #include "base/peer_credentials.hpp"
-#include "protocol/ring.hpp"
 #include "base/unique_fd.hpp"
+#include "protocol/ring.hpp"
 #include "protocol/wire.hpp"
 
 namespace cuframes {
@@ -29,8 +29,8 @@ struct ServedStream {
     uint32_t max_subscribers = 0;
     AccessPolicy access;  // checked against each peer's credentials before anything is sent
     std::string key;
-    std::string producer_note;   // free text shown to observers (PublisherOptions::description)
-    int packet_ring_fd = -1;     // read-only descriptor of the packet ring; -1: none
+    std::string producer_note;  // free text shown to observers (PublisherOptions::description)
+    int packet_ring_fd = -1;    // read-only descriptor of the packet ring; -1: none
     uint64_t packet_ring_bytes = 0;
 };
 
@@ -127,15 +127,15 @@ private:
     std::string out_of_descriptors_reason_;
     std::string too_many_handshakes_reason_;  // built up front: no allocation when out of resources
     std::thread thread_;
-    std::atomic<bool> stopped_{false};            // the thread was told to stop
-    std::atomic<bool> disconnected_all_{false};   // stop() ran
-    std::atomic<uint32_t> active_count_{0};  // frame subscribers
-    std::atomic<uint32_t> packet_count_{0};  // packet subscribers
-    uint64_t next_token_ = 2;  // 0: listener, 1: stop event
-    size_t pending_count_ = 0;  // sessions still in the handshake (server thread only)
+    std::atomic<bool> stopped_{false};           // the thread was told to stop
+    std::atomic<bool> disconnected_all_{false};  // stop() ran
+    std::atomic<uint32_t> active_count_{0};      // frame subscribers
+    std::atomic<uint32_t> packet_count_{0};      // packet subscribers
+    uint64_t next_token_ = 2;                    // 0: listener, 1: stop event
+    size_t pending_count_ = 0;                   // sessions still in the handshake (server thread only)
     uint64_t accept_paused_until_ns_ = 0;
-    uint64_t refusal_logged_ns_ = 0;      // when a refused peer was last logged
-    uint64_t refusals_not_logged_ = 0;    // refused since, not logged
+    uint64_t refusal_logged_ns_ = 0;    // when a refused peer was last logged
+    uint64_t refusals_not_logged_ = 0;  // refused since, not logged
 
     mutable std::mutex sessions_mutex_;  // guards sessions_ against leased_slots()
     std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;

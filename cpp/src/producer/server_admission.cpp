@@ -14,8 +14,7 @@ namespace cuframes {
 
 void Server::discard_pending_input(int socket) noexcept {
     uint8_t discard[sizeof(MessageHeader) + kMaxMessageBody];
-    for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
-    }
+    for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {}
 }
 
 bool Server::admit(int socket, PeerCredentials &peer) {

@@ -6,7 +6,9 @@
 
 namespace cuframes {
 
-Waker::Waker(std::function<void()> job) : job_(std::move(job)) { thread_ = std::thread([this] { run(); }); }
+Waker::Waker(std::function<void()> job) : job_(std::move(job)) {
+    thread_ = std::thread([this] { run(); });
+}
 
 Waker::~Waker() {
     stopping_.store(true, std::memory_order_seq_cst);

@@ -9,14 +9,16 @@
 #include <thread>
 
 #include "base/clock.hpp"
+#include "base/paths.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "base/paths.hpp"
 
 namespace cuframes {
 namespace {
 
-bool is_known_status(uint32_t status) { return status >= CUFRAMES_ERR_INVALID_ARGUMENT && status <= CUFRAMES_ERR_PRODUCER_DIED; }
+bool is_known_status(uint32_t status) {
+    return status >= CUFRAMES_ERR_INVALID_ARGUMENT && status <= CUFRAMES_ERR_PRODUCER_DIED;
+}
 
 }  // namespace
 
@@ -42,12 +44,15 @@ UniqueFd connect_to_producer(const std::string &key, const std::string &path, in
         // file, about to be replaced. Both are worth waiting out.
         if (err != ENOENT && err != ECONNREFUSED && err != EINTR && err != EAGAIN) {
             if (err == EACCES || err == EPERM)
-                throw Error(CUFRAMES_ERR_PERMISSION, "not allowed to connect to " + path + " (check the socket's mode and group)", err);
+                throw Error(CUFRAMES_ERR_PERMISSION,
+                            "not allowed to connect to " + path + " (check the socket's mode and group)", err);
             throw_os_error("connect " + path, err);
         }
         if (monotonic_ns() >= deadline)
-            throw Error(CUFRAMES_ERR_NOT_FOUND, "no producer for key '" + key + "' at " + path + " (waited " +
-                                                    std::to_string(timeout_ms) + " ms)", err);
+            throw Error(CUFRAMES_ERR_NOT_FOUND,
+                        "no producer for key '" + key + "' at " + path + " (waited " + std::to_string(timeout_ms) +
+                            " ms)",
+                        err);
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
@@ -82,9 +87,11 @@ ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std:
 
 FrameLayout validate_description(const StreamDescription &description) {
     if (description.backend != CUFRAMES_BACKEND_HOST && description.backend != CUFRAMES_BACKEND_CUDA)
-        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced an unknown backend " + std::to_string(description.backend));
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    "the producer announced an unknown backend " + std::to_string(description.backend));
     if (!is_known_format(description.format))
-        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced an unknown pixel format " + std::to_string(description.format));
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    "the producer announced an unknown pixel format " + std::to_string(description.format));
     FrameLayout layout;
     try {
         layout = compute_layout(static_cast<PixelFormat>(description.format), description.width, description.height);
@@ -95,11 +102,13 @@ FrameLayout validate_description(const StreamDescription &description) {
         std::memcmp(description.planes, layout.planes.data(), sizeof description.planes) != 0)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer's plane layout differs from the one this subscriber computes");
     if ((description.flags & ~kKnownStreamFlags) != 0)
-        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced unknown stream flags " + std::to_string(description.flags));
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    "the producer announced unknown stream flags " + std::to_string(description.flags));
     if ((description.flags & kStreamFlagStreamOrdered) != 0 && description.backend != CUFRAMES_BACKEND_CUDA)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced stream-ordered frames on the host backend");
     if (description.slot_count < 3 || description.slot_count > kMaxSlots)
-        throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced " + std::to_string(description.slot_count) + " slots");
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    "the producer announced " + std::to_string(description.slot_count) + " slots");
     if (description.max_held < 1 || description.max_held > kMaxHeldLimit)
         throw Error(CUFRAMES_ERR_PROTOCOL, "the producer announced max_held " + std::to_string(description.max_held));
     if (std::string problem = stream_facts_problem(description.facts); !problem.empty())
@@ -121,7 +130,8 @@ void validate_shared_header(const SharedHeader &shared, uint32_t header_bytes, c
     uint32_t metadata_stride = shared.metadata_stride;
     StreamDescription repeated;
     std::memcpy(&repeated, &shared.stream, sizeof repeated);
-    if (magic != kHeaderMagic) throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a shared header with a bad magic number");
+    if (magic != kHeaderMagic)
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a shared header with a bad magic number");
     if (version != kProtocolVersion)
         throw Error(CUFRAMES_ERR_VERSION_MISMATCH, peer + "'s shared header is version " + std::to_string(version));
     if (region_bytes != header_bytes || metadata_offset != sizeof(SharedHeader) || metadata_stride != kMetadataStride ||

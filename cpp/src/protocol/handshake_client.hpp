@@ -12,9 +12,9 @@
 #include "base/clock.hpp"
 #include "cuframes/error.hpp"
 
+#include "base/unique_fd.hpp"
 #include "cuframes/format.hpp"
 #include "protocol/shm_layout.hpp"
-#include "base/unique_fd.hpp"
 #include "protocol/wire.hpp"
 
 namespace cuframes {
@@ -52,7 +52,8 @@ auto attach_within(Attach attach, int timeout_ms) -> decltype(attach(0)) {
         } catch (const Error &error) {
             if (!transient_refusal(error)) throw;
             if (monotonic_ns() + static_cast<uint64_t>(backoff_ms) * 1'000'000ull >= deadline)
-                throw Error(error.status(), std::string(error.what()) + " (still refused when the connect timeout ran out)");
+                throw Error(error.status(),
+                            std::string(error.what()) + " (still refused when the connect timeout ran out)");
         }
         const timespec pause{0, backoff_ms * 1'000'000};
         ::nanosleep(&pause, nullptr);

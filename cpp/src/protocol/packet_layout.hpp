@@ -61,12 +61,12 @@ struct alignas(64) PacketRingHeader {
     std::atomic<uint32_t> wake_word;          // futex word: bumped after every packet and at close
     uint8_t reserved1[56];
 
-    alignas(64) std::atomic<uint64_t> latest_seq;           // newest complete record; 0 before the first
-    std::atomic<uint64_t> latest_keyframe_seq;              // newest keyframe record; 0 before the first
+    alignas(64) std::atomic<uint64_t> latest_seq;  // newest complete record; 0 before the first
+    std::atomic<uint64_t> latest_keyframe_seq;     // newest keyframe record; 0 before the first
     // Bytes handed out so far: a writer moves it before it overwrites, so a
     // record at `offset` is intact while write_end - offset <= data_bytes.
     std::atomic<uint64_t> write_end;
-    std::atomic<uint64_t> keyframes;   // keyframe records written
+    std::atomic<uint64_t> keyframes;  // keyframe records written
     // Oldest record whose bytes are still intact (1 before the ring wraps):
     // the ones before it were overwritten.
     std::atomic<uint64_t> oldest_seq;

@@ -5,12 +5,12 @@
 #include <cstring>
 #include <new>
 
-#include "media/annexb.hpp"
 #include "base/clock.hpp"
-#include "cuframes/error.hpp"
-#include "cuframes/types.hpp"
 #include "base/futex.hpp"
 #include "base/memfd.hpp"
+#include "cuframes/error.hpp"
+#include "cuframes/types.hpp"
+#include "media/annexb.hpp"
 #include "protocol/shm_layout.hpp"
 
 namespace cuframes {
@@ -45,7 +45,7 @@ bool is_known_codec(uint32_t codec) noexcept {
 
 const char *codec_name(cuframes_codec codec) noexcept {
     switch (codec) {
-#define CUFRAMES_CODEC_NAME_CASE(id, value, name) \
+#define CUFRAMES_CODEC_NAME_CASE(id, value, name)                                                                      \
     case CUFRAMES_CODEC_##id: return name;
         CUFRAMES_CODEC_LIST(CUFRAMES_CODEC_NAME_CASE)
 #undef CUFRAMES_CODEC_NAME_CASE
@@ -56,7 +56,7 @@ const char *codec_name(cuframes_codec codec) noexcept {
 cuframes_codec parse_codec(const std::string &name) {
     std::string lower;
     for (char c : name) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-#define CUFRAMES_PARSE_CODEC(id, value, name) \
+#define CUFRAMES_PARSE_CODEC(id, value, name)                                                                          \
     if (lower == name) return CUFRAMES_CODEC_##id;
     CUFRAMES_CODEC_LIST(CUFRAMES_PARSE_CODEC)
 #undef CUFRAMES_PARSE_CODEC
@@ -86,8 +86,8 @@ PacketRingHeader &init_packet_ring_header(void *region, uint64_t data_bytes, uin
 
 PacketRingWriter::PacketRingWriter(uint64_t data_bytes, uint64_t epoch) {
     if (data_bytes < kMinPacketRingBytes || data_bytes > kMaxPacketRingBytes)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "packet_ring_bytes is " + std::to_string(data_bytes) + "; it must be " +
-                                                       std::to_string(kMinPacketRingBytes) + ".." +
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "packet_ring_bytes is " + std::to_string(data_bytes) +
+                                                       "; it must be " + std::to_string(kMinPacketRingBytes) + ".." +
                                                        std::to_string(kMaxPacketRingBytes) + " (or 0: no packet ring)");
     uint64_t region = packet_region_bytes(data_bytes);
     fd_ = create_sealed_memfd("cuframes-packets", region);
@@ -123,9 +123,9 @@ uint64_t PacketRingWriter::write(const uint8_t *data, uint64_t size, int64_t pts
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown codec " + std::to_string(codec) + " (h264 or hevc)");
     if (size == 0 || data == nullptr) throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "a packet needs at least one byte");
     if (size > max_record_bytes())
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "a packet of " + std::to_string(size) + " bytes exceeds the largest " +
-                                                       std::to_string(max_record_bytes()) +
-                                                       " this packet ring takes (half of packet_ring_bytes)");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
+                    "a packet of " + std::to_string(size) + " bytes exceeds the largest " +
+                        std::to_string(max_record_bytes()) + " this packet ring takes (half of packet_ring_bytes)");
     if (!starts_with_start_code(data, size))
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
                     "packets must be Annex-B (start with a 00 00 01 start code); convert length-prefixed (MP4) "
@@ -169,8 +169,9 @@ void PacketRingWriter::set_parameter_sets(cuframes_codec codec, const uint8_t *d
     if (!is_known_codec(codec))
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "unknown codec " + std::to_string(codec) + " (h264 or hevc)");
     if (size == 0 || data == nullptr || size > kMaxParameterSetBytes)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "parameter sets must be 1.." + std::to_string(kMaxParameterSetBytes) +
-                                                       " bytes (got " + std::to_string(size) + ")");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "parameter sets must be 1.." +
+                                                       std::to_string(kMaxParameterSetBytes) + " bytes (got " +
+                                                       std::to_string(size) + ")");
     if (!starts_with_start_code(data, size))
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "parameter sets must be Annex-B NAL units with start codes");
     std::string sets(reinterpret_cast<const char *>(data), size);
@@ -204,12 +205,14 @@ void PacketRingWriter::close() noexcept {
 
 PacketRingReader::PacketRingReader(UniqueFd fd, uint64_t region_bytes, uint64_t epoch, const std::string &peer)
     : fd_(std::move(fd)), peer_(peer) {
-    if (region_bytes < packet_region_bytes(kMinPacketRingBytes) || region_bytes > packet_region_bytes(kMaxPacketRingBytes))
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " announced a packet ring of " + std::to_string(region_bytes) + " bytes");
+    if (region_bytes < packet_region_bytes(kMinPacketRingBytes) ||
+        region_bytes > packet_region_bytes(kMaxPacketRingBytes))
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    peer + " announced a packet ring of " + std::to_string(region_bytes) + " bytes");
     uint64_t actual = check_sealed_region(fd_.get(), region_bytes, "packet ring", true);
     if (actual != region_bytes)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a packet ring of " + std::to_string(actual) + " bytes, announced " +
-                                               std::to_string(region_bytes));
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a packet ring of " + std::to_string(actual) +
+                                               " bytes, announced " + std::to_string(region_bytes));
     map_ = MemoryMap(fd_.get(), region_bytes, false, "the packet ring");
     header_ = static_cast<const PacketRingHeader *>(map_.data());
     // Each field copied once, then checked: a producer rewriting the header
@@ -221,16 +224,19 @@ PacketRingReader::PacketRingReader(UniqueFd fd, uint64_t region_bytes, uint64_t 
     uint64_t data_offset = header_->data_offset;
     uint64_t region = header_->region_bytes;
     uint64_t ring_epoch = header_->epoch;
-    if (magic != kPacketRingMagic) throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a packet ring with a bad magic number");
+    if (magic != kPacketRingMagic)
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " sent a packet ring with a bad magic number");
     if (version != kProtocolVersion)
         throw Error(CUFRAMES_ERR_VERSION_MISMATCH, peer + "'s packet ring is version " + std::to_string(version));
     if (index_count != kPacketIndexCount || data_offset != packet_data_offset(kPacketIndexCount) ||
         data_bytes < kMinPacketRingBytes || data_bytes > kMaxPacketRingBytes || region != region_bytes ||
         data_offset + data_bytes != region_bytes)
         throw Error(CUFRAMES_ERR_PROTOCOL, peer + "'s packet ring has an inconsistent geometry");
-    if (ring_epoch != epoch) throw Error(CUFRAMES_ERR_PROTOCOL, peer + "'s packet ring belongs to another producer instance");
+    if (ring_epoch != epoch)
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer + "'s packet ring belongs to another producer instance");
     data_bytes_ = data_bytes;
-    records_ = reinterpret_cast<const PacketRecord *>(static_cast<const uint8_t *>(map_.data()) + packet_index_offset());
+    records_ =
+        reinterpret_cast<const PacketRecord *>(static_cast<const uint8_t *>(map_.data()) + packet_index_offset());
     data_ = static_cast<const uint8_t *>(map_.data()) + data_offset;
 }
 
@@ -263,8 +269,9 @@ PacketRingReader::Read PacketRingReader::read(uint64_t seq, PacketRecordCopy &ou
     if (record.seq.load(std::memory_order_relaxed) != seq) return Read::Overwritten;  // fields changed under us
     // The fields are consistent; whether they are sane is another matter.
     if (size == 0 || size > data_bytes_ / 2)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer_ + "'s packet " + std::to_string(seq) + " claims " + std::to_string(size) +
-                                               " bytes in a ring of " + std::to_string(data_bytes_));
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer_ + "'s packet " + std::to_string(seq) + " claims " +
+                                               std::to_string(size) + " bytes in a ring of " +
+                                               std::to_string(data_bytes_));
     if ((flags & ~kKnownPacketFlags) != 0 || !is_known_codec(codec))
         throw Error(CUFRAMES_ERR_PROTOCOL, peer_ + "'s packet " + std::to_string(seq) + " has unknown flags or codec");
     out.data.resize(size);
@@ -274,7 +281,8 @@ PacketRingReader::Read PacketRingReader::read(uint64_t seq, PacketRecordCopy &ou
     uint64_t end = header_->write_end.load(std::memory_order_relaxed);
     if (after != seq) return Read::Overwritten;
     if (offset > end || end - offset < size)
-        throw Error(CUFRAMES_ERR_PROTOCOL, peer_ + "'s packet " + std::to_string(seq) + " lies beyond the ring's write position");
+        throw Error(CUFRAMES_ERR_PROTOCOL,
+                    peer_ + "'s packet " + std::to_string(seq) + " lies beyond the ring's write position");
     if (end - offset > data_bytes_) return Read::Overwritten;  // its bytes were reused while we copied
     out.seq = seq;
     out.flags = flags;

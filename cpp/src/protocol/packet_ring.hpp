@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "base/memory_map.hpp"
+#include "base/unique_fd.hpp"
 #include "cuframes/cuframes.h"
 #include "cuframes/packets.hpp"
-#include "base/memory_map.hpp"
 #include "protocol/packet_layout.hpp"
-#include "base/unique_fd.hpp"
 
 namespace cuframes {
 

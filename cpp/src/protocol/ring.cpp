@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "cuframes/error.hpp"
 #include "base/futex.hpp"
+#include "cuframes/error.hpp"
 
 namespace cuframes {
 
@@ -57,8 +57,8 @@ uint64_t ProducerRing::publish(uint32_t slot, int64_t pts, uint64_t timestamp_ns
     record.metadata_size = metadata_size;
     if (metadata_size > 0) {
         // The offset is our constant, never read back from shared memory.
-        uint8_t *area = reinterpret_cast<uint8_t *>(header_) + sizeof(SharedHeader) +
-                        static_cast<uint64_t>(slot) * kMetadataStride;
+        uint8_t *area =
+            reinterpret_cast<uint8_t *>(header_) + sizeof(SharedHeader) + static_cast<uint64_t>(slot) * kMetadataStride;
         std::memcpy(area, metadata, metadata_size);
     }
     // release: the record fields and metadata above are visible to whoever

@@ -71,7 +71,8 @@ void send_message(int socket, MessageType type, const void *body, uint32_t body_
     size_t size = sizeof header + body_bytes;
     ssize_t sent = send_with_descriptors(socket, buffer.data(), size, fds, fd_count, MSG_NOSIGNAL);
     if (sent < 0) {
-        if (errno == EPIPE || errno == ECONNRESET) throw Error(CUFRAMES_ERR_DISCONNECTED, "peer closed the socket", errno);
+        if (errno == EPIPE || errno == ECONNRESET)
+            throw Error(CUFRAMES_ERR_DISCONNECTED, "peer closed the socket", errno);
         throw_os_error("sendmsg");
     }
     if (static_cast<size_t>(sent) != size)
@@ -85,7 +86,8 @@ ReceivedMessage receive_message(int socket, int timeout_ms, const std::string &p
         ready = ::poll(&waiter, 1, timeout_ms);
     } while (ready < 0 && errno == EINTR);
     if (ready < 0) throw_os_error("poll on the socket of " + peer);
-    if (ready == 0) throw Error(CUFRAMES_ERR_TIMEOUT, "no message from " + peer + " within " + std::to_string(timeout_ms) + " ms");
+    if (ready == 0)
+        throw Error(CUFRAMES_ERR_TIMEOUT, "no message from " + peer + " within " + std::to_string(timeout_ms) + " ms");
 
     // One extra byte detects a message longer than any valid one.
     std::array<uint8_t, sizeof(MessageHeader) + kMaxMessageBody + 1> buffer{};

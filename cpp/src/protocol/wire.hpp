@@ -15,17 +15,17 @@
 #pragma once
 
 #include <array>
-#include <cstring>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <sys/types.h>
 #include <type_traits>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "cuframes/error.hpp"
 #include "protocol/shm_layout.hpp"
-#include "base/unique_fd.hpp"
 
 namespace cuframes {
 

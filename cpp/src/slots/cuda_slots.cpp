@@ -33,9 +33,9 @@ CUmemAllocationProp allocation_properties(CUdevice device) {
 uint64_t granularity_for(CUdevice device) {
     CUmemAllocationProp properties = allocation_properties(device);
     size_t granularity = 0;
-    CUFRAMES_CU(cuda_driver().cuMemGetAllocationGranularity(&granularity, &properties,
-                                                            CU_MEM_ALLOC_GRANULARITY_MINIMUM),
-                "device " + std::to_string(device));
+    CUFRAMES_CU(
+        cuda_driver().cuMemGetAllocationGranularity(&granularity, &properties, CU_MEM_ALLOC_GRANULARITY_MINIMUM),
+        "device " + std::to_string(device));
     return granularity;
 }
 
@@ -100,8 +100,8 @@ public:
     // so the handle is released at once, whether the map worked or not.
     void map_next(CUmemGenericAllocationHandle handle, const std::string &context) {
         const CudaDriver &cu = cuda_driver();
-        CUresult mapped = mapped_ < capacity_ ? cu.cuMemMap(address(mapped_), slot_size_, 0, handle, 0)
-                                              : CUDA_ERROR_INVALID_VALUE;
+        CUresult mapped =
+            mapped_ < capacity_ ? cu.cuMemMap(address(mapped_), slot_size_, 0, handle, 0) : CUDA_ERROR_INVALID_VALUE;
         report(cu.cuMemRelease(handle), "cuMemRelease");
         check_cuda(mapped, "cuMemMap", context);
         ++mapped_;
@@ -134,9 +134,9 @@ void copy_planes(CUdeviceptr slot, const FrameLayout &layout, uint64_t user, Mem
     for (uint32_t p = 0; p < layout.plane_count; ++p) {
         const Plane &plane = layout.planes[p];
         CUDA_MEMCPY2D copy{};
-        CUmemorytype user_type = user_kind == MemoryKind::Device  ? CU_MEMORYTYPE_DEVICE
-                                 : user_kind == MemoryKind::Host  ? CU_MEMORYTYPE_HOST
-                                                                  : CU_MEMORYTYPE_UNIFIED;
+        CUmemorytype user_type = user_kind == MemoryKind::Device ? CU_MEMORYTYPE_DEVICE
+                                 : user_kind == MemoryKind::Host ? CU_MEMORYTYPE_HOST
+                                                                 : CU_MEMORYTYPE_UNIFIED;
         uint64_t user_address = user + packed_offset;
         if (direction == CopyDirection::IntoSlot) {
             copy.srcMemoryType = user_type;
@@ -167,16 +167,16 @@ CUdevice device_from_ordinal(int ordinal) {
     int count = 0;
     CUFRAMES_CU(cu.cuDeviceGetCount(&count), "");
     if (ordinal < 0 || ordinal >= count)
-        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
-                    "CUDA device " + std::to_string(ordinal) + " does not exist (" + std::to_string(count) + " visible)");
+        throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "CUDA device " + std::to_string(ordinal) + " does not exist (" +
+                                                       std::to_string(count) + " visible)");
     CUdevice device = 0;
     CUFRAMES_CU(cu.cuDeviceGet(&device, ordinal), "device " + std::to_string(ordinal));
     int vmm = 0;
     int posix_fd = 0;
     CUFRAMES_CU(cu.cuDeviceGetAttribute(&vmm, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, device), "");
-    CUFRAMES_CU(cu.cuDeviceGetAttribute(&posix_fd, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
-                                        device),
-                "");
+    CUFRAMES_CU(
+        cu.cuDeviceGetAttribute(&posix_fd, CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED, device),
+        "");
     if (!vmm || !posix_fd)
         throw Error(CUFRAMES_ERR_CUDA_UNAVAILABLE, "CUDA device " + std::to_string(ordinal) +
                                                        " lacks virtual memory management with POSIX-FD handles");
@@ -217,7 +217,8 @@ public:
             CUFRAMES_CU(cu.cuMemCreate(&handle, slot_size_, &properties, 0), slot_context(i));
             // Exported once at start-up: the first exports can take milliseconds.
             int fd = -1;
-            CUresult exported = cu.cuMemExportToShareableHandle(&fd, handle, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+            CUresult exported =
+                cu.cuMemExportToShareableHandle(&fd, handle, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
             if (exported != CUDA_SUCCESS) {
                 report(cu.cuMemRelease(handle), "cuMemRelease");
                 check_cuda(exported, "cuMemExportToShareableHandle", slot_context(i));
@@ -270,7 +271,8 @@ public:
 
     void signal_ready(StreamHandle stream, std::atomic<uint64_t> *word, uint64_t value) override {
         auto *host = reinterpret_cast<uint8_t *>(word);
-        if (signal_region_ == nullptr || host < signal_region_ || host + sizeof(uint64_t) > signal_region_ + signal_bytes_)
+        if (signal_region_ == nullptr || host < signal_region_ ||
+            host + sizeof(uint64_t) > signal_region_ + signal_bytes_)
             throw Error(CUFRAMES_ERR_STATE, "a ready signal outside the registered header");
         ScopedContext current(context_.get());
         CUdeviceptr target = signal_device_base_ + static_cast<CUdeviceptr>(host - signal_region_);
@@ -380,11 +382,13 @@ public:
         for (size_t i = 0; i < fds.size(); ++i) {
             CUmemGenericAllocationHandle handle{};
             void *fd = reinterpret_cast<void *>(static_cast<intptr_t>(fds[i].get()));
-            CUresult imported = cu.cuMemImportFromShareableHandle(&handle, fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+            CUresult imported =
+                cu.cuMemImportFromShareableHandle(&handle, fd, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
             if (imported != CUDA_SUCCESS) {
                 for (CUmemGenericAllocationHandle done : handles) report(cu.cuMemRelease(done), "cuMemRelease");
                 check_cuda(imported, "cuMemImportFromShareableHandle",
-                           slot_context(static_cast<uint32_t>(i)) + " (the descriptor is not a CUDA allocation of this machine)");
+                           slot_context(static_cast<uint32_t>(i)) +
+                               " (the descriptor is not a CUDA allocation of this machine)");
             }
             handles.push_back(handle);
         }

@@ -4,15 +4,16 @@
 
 #include <cstring>
 
-#include "cuframes/error.hpp"
 #include "base/memfd.hpp"
 #include "base/memory_map.hpp"
+#include "cuframes/error.hpp"
 #include "slots/slot_pool.hpp"
 
 namespace cuframes {
 
 void check_packed_size(const FrameLayout &layout, uint64_t user_size, CopyDirection direction) {
-    bool ok = direction == CopyDirection::IntoSlot ? user_size == layout.packed_bytes : user_size >= layout.packed_bytes;
+    bool ok =
+        direction == CopyDirection::IntoSlot ? user_size == layout.packed_bytes : user_size >= layout.packed_bytes;
     if (!ok)
         throw Error(CUFRAMES_ERR_INVALID_ARGUMENT,
                     std::string("buffer of ") + std::to_string(user_size) + " bytes does not fit a packed " +
@@ -62,9 +63,7 @@ public:
     Backend backend() const noexcept override { return Backend::Host; }
     uint32_t count() const noexcept override { return static_cast<uint32_t>(maps_.size()); }
     uint64_t slot_size() const noexcept override { return slot_size_; }
-    uint64_t address(uint32_t slot) const noexcept override {
-        return reinterpret_cast<uint64_t>(maps_[slot].data());
-    }
+    uint64_t address(uint32_t slot) const noexcept override { return reinterpret_cast<uint64_t>(maps_[slot].data()); }
     int shareable_fd(uint32_t slot) const noexcept override { return read_only_fds_[slot].get(); }
     int device() const noexcept override { return -1; }
     DeviceUuid device_uuid() const noexcept override { return {}; }

@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
-#include "base/unique_fd.hpp"
 
 namespace cuframes {
 

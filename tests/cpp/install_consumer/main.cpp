@@ -30,8 +30,9 @@ int main(int argc, char **argv) {
     if (argc != 2) return fail("usage: consumer DIR");
     if (cuframes_abi_version() < CUFRAMES_ABI_VERSION) return fail(std::string("old library ") + cuframes_version());
     try {
-        const cuframes::FrameLayout layout = cuframes::compute_layout(cuframes::parse_format("nv12"), 64, 32);  // format.hpp
-        cuframes::PublisherOptions options;                                                                  // publisher.hpp
+        const cuframes::FrameLayout layout =
+            cuframes::compute_layout(cuframes::parse_format("nv12"), 64, 32);  // format.hpp
+        cuframes::PublisherOptions options;                                    // publisher.hpp
         options.key = "consumer";
         options.dir = argv[1];
         options.width = layout.width;
