@@ -55,9 +55,19 @@ def test_a_cxx_program_builds_and_runs_against_the_installed_package(tmp_path: P
         pytest.skip("no C++ compiler (c++, g++ or clang++) is installed")
     build = tmp_path / "build"
     configure = subprocess.run(
-        [cmake, "-S", str(CONSUMER), "-B", str(build), f"-Dcuframes_DIR={cuframes.get_cmake_dir()}",
-         "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
-        capture_output=True, text=True, timeout=180,
+        [
+            cmake,
+            "-S",
+            str(CONSUMER),
+            "-B",
+            str(build),
+            f"-Dcuframes_DIR={cuframes.get_cmake_dir()}",
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert configure.returncode == 0, configure.stdout + configure.stderr
     compile_ = subprocess.run([cmake, "--build", str(build)], capture_output=True, text=True, timeout=300)
@@ -90,16 +100,17 @@ def test_the_library_exports_the_api_only() -> None:
     nm = shutil.which("nm")
     if nm is None:
         pytest.skip("nm (binutils) is not installed")
-    result = subprocess.run([nm, "-D", "--defined-only", "-C", str(_installed_library())],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [nm, "-D", "--defined-only", "-C", str(_installed_library())], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     symbols = [line.split(" ", 2)[2] for line in result.stdout.splitlines() if line.count(" ") >= 2]
     c_functions, cxx_names = _exported_names()
     assert {"Publisher", "Subscriber", "WritableFrame", "compute_layout"} <= cxx_names, cxx_names
 
-    internal = sorted({
-        name for symbol in symbols for name in re.findall(r"cuframes::(\w+)", symbol) if name not in cxx_names
-    })
+    internal = sorted(
+        {name for symbol in symbols for name in re.findall(r"cuframes::(\w+)", symbol) if name not in cxx_names}
+    )
     assert internal == [], f"internal cuframes:: names exported: {internal}"
     unknown_c = sorted({s for s in symbols if re.fullmatch(r"cuframes_\w+", s) and s not in c_functions})
     assert unknown_c == [], f"C symbols that no header declares: {unknown_c}"
