@@ -52,9 +52,13 @@ def idle_cpu_percent(backend: str, directory: str, seconds: float, through_core:
     """A fresh process (CUDA must not be used across fork), so its CPU time is its own."""
     key = f"idle-{'core' if through_core else 'py'}-{os.getpid()}"
     with cuframes.Publisher(key, 640, 480, "nv12", backend=backend, dir=directory):
-        child = subprocess.run([sys.executable, "-c", IDLE_SUBSCRIBER, key, directory, str(seconds),
-                                "core" if through_core else "facade"],
-                               capture_output=True, text=True, timeout=seconds + 62, check=True)
+        child = subprocess.run(
+            [sys.executable, "-c", IDLE_SUBSCRIBER, key, directory, str(seconds), "core" if through_core else "facade"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 62,
+            check=True,
+        )
     return float(child.stdout.strip())
 
 
@@ -62,8 +66,9 @@ def disconnect_latencies_ms(backend: str, directory: str, kills: int) -> list[fl
     latencies = []
     for i in range(kills):
         key = f"kill-{i}-{os.getpid()}"
-        producer = subprocess.Popen([sys.executable, "-c", PRODUCER, key, backend, directory],
-                                    stdout=subprocess.PIPE, text=True)
+        producer = subprocess.Popen(
+            [sys.executable, "-c", PRODUCER, key, backend, directory], stdout=subprocess.PIPE, text=True
+        )
         try:
             if producer.stdout is None or producer.stdout.readline().strip() != "up":
                 raise RuntimeError("the producer did not start")
@@ -102,10 +107,14 @@ def main() -> int:
         core = idle_cpu_percent(args.backend, directory, args.idle_seconds, through_core=True)
         facade = idle_cpu_percent(args.backend, directory, args.idle_seconds, through_core=False)
         latencies = sorted(disconnect_latencies_ms(args.backend, directory, args.kills))
-    print(f"idle subscriber CPU ({args.backend}, {args.idle_seconds:.0f} s): core wait {core:.3f}% of a core, "
-          f"Python facade {facade:.3f}%")
-    print(f"producer SIGKILL -> DisconnectedError ({args.kills} kills): median {statistics.median(latencies):.2f} ms, "
-          f"max {latencies[-1]:.2f} ms, min {latencies[0]:.2f} ms")
+    print(
+        f"idle subscriber CPU ({args.backend}, {args.idle_seconds:.0f} s): core wait {core:.3f}% of a core, "
+        f"Python facade {facade:.3f}%"
+    )
+    print(
+        f"producer SIGKILL -> DisconnectedError ({args.kills} kills): median {statistics.median(latencies):.2f} ms, "
+        f"max {latencies[-1]:.2f} ms, min {latencies[0]:.2f} ms"
+    )
     return 0
 
 

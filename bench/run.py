@@ -69,8 +69,9 @@ def gpu_unavailable_reason() -> str | None:
     return None if cuframes.cuda_available() else cuframes.cuda_unavailable_reason()
 
 
-def run_sections(names: list[str], settings: Settings,
-                 no_gpu: str | None) -> tuple[list[dict[str, Any]], dict[str, float]]:
+def run_sections(
+    names: list[str], settings: Settings, no_gpu: str | None
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
     rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     for name in names:
@@ -107,19 +108,26 @@ def main() -> int:
         no_gpu = gpu_unavailable_reason()
         rows, seconds = run_sections(names, settings, no_gpu)
     targets = report.evaluate(rows, settings.sizes)
-    result = {"meta": device_meta(), "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-              "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
-              "section_seconds": seconds, "total_seconds": round(time.monotonic() - started, 1),
-              "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU],
-              "rows": rows, "targets": targets}
+    result = {
+        "meta": device_meta(),
+        "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
+        "section_seconds": seconds,
+        "total_seconds": round(time.monotonic() - started, 1),
+        "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU],
+        "rows": rows,
+        "targets": targets,
+    }
     directories = [args.out or default_out()] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
     written = report.write(result, directories, "bench-quick" if args.quick else "bench-full")
 
     meta = result["meta"]
     print()
-    print(f"cuframes bench ({'quick' if args.quick else 'full'}): {meta['device']}, driver {meta['driver']}, "
-          f"{meta['date']}, {result['total_seconds']:.0f} s; sections: "
-          + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items()))
+    print(
+        f"cuframes bench ({'quick' if args.quick else 'full'}): {meta['device']}, driver {meta['driver']}, "
+        f"{meta['date']}, {result['total_seconds']:.0f} s; sections: "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
+    )
     print(report.text_table(rows, targets))
     print("written: " + ", ".join(written))
     failed = [r for r in rows if "error" in r]

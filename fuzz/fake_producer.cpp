@@ -20,33 +20,27 @@ constexpr int64_t kMaxDescriptorsSent = 260;
 
 uint64_t tweak_size(uint64_t announced, uint8_t choice) {
     switch (choice >> 5) {
-        case 1:
-            return announced > 4096 ? announced - 4096 : 0;
-        case 2:
-            return announced + 4096;
-        case 3:
-            return announced > 0 ? announced - 1 : 0;
-        case 4:
-            return announced + 1;
-        case 5:
-            return 0;
-        default:
-            return announced;
+        case 1: return announced > 4096 ? announced - 4096 : 0;
+        case 2: return announced + 4096;
+        case 3: return announced > 0 ? announced - 1 : 0;
+        case 4: return announced + 1;
+        case 5: return 0;
+        default: return announced;
     }
 }
 
 cuframes::UniqueFd make_region(uint8_t choice, uint64_t announced, const std::vector<uint8_t> &contents,
                                bool write_sealed) {
-    return make_descriptor(static_cast<FdKind>(choice & 7), tweak_size(announced, choice),
-                           contents, static_cast<Seals>((choice >> 3) & 3), write_sealed);
+    return make_descriptor(static_cast<FdKind>(choice & 7), tweak_size(announced, choice), contents,
+                           static_cast<Seals>((choice >> 3) & 3), write_sealed);
 }
 
 void fix_welcome(WelcomeBody &welcome) {
     cuframes::StreamDescription &stream = welcome.stream;
     if (cuframes::is_known_format(stream.format)) {
         try {
-            cuframes::FrameLayout layout =
-                cuframes::compute_layout(static_cast<cuframes::PixelFormat>(stream.format), stream.width, stream.height);
+            cuframes::FrameLayout layout = cuframes::compute_layout(static_cast<cuframes::PixelFormat>(stream.format),
+                                                                    stream.width, stream.height);
             stream.plane_count = layout.plane_count;
             std::memcpy(stream.planes, layout.planes.data(), sizeof stream.planes);
         } catch (const cuframes::Error &) {
@@ -93,15 +87,9 @@ std::vector<uint8_t> welcome_message(const FakeProducerInput &input, const Welco
     uint16_t type = kTypes[(framing >> 2) & 3];
     size_t body = type == 3 ? sizeof(cuframes::RejectBody) : sizeof(WelcomeBody);
     switch ((framing >> 4) & 3) {
-        case 1:
-            body -= 1;
-            break;
-        case 2:
-            body += 4;
-            break;
-        case 3:
-            body = 0;
-            break;
+        case 1: body -= 1; break;
+        case 2: body += 4; break;
+        case 3: body = 0; break;
     }
     static constexpr uint16_t kVersions[] = {cuframes::kProtocolVersion, cuframes::kProtocolVersion + 1, 0, 0xffff};
     uint32_t length_field = static_cast<uint32_t>(body) + ((framing >> 6) & 1);

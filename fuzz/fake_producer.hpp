@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "unique_fd.hpp"
-#include "wire.hpp"
+#include "base/unique_fd.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_fuzz {
 
@@ -53,8 +53,8 @@ constexpr size_t kLeaseSection = 256;
 constexpr size_t kMaxRawSection = 4096;
 // The header's fixed part plus slot 0's metadata.
 constexpr size_t kHeaderSection = sizeof(cuframes::SharedHeader) + cuframes::kMetadataStride;
-constexpr size_t kMaxInputBytes = kControlBytes + sizeof(cuframes::WelcomeBody) + kLeaseSection + kMaxRawSection +
-                                  kHeaderSection;
+constexpr size_t kMaxInputBytes =
+    kControlBytes + sizeof(cuframes::WelcomeBody) + kLeaseSection + kMaxRawSection + kHeaderSection;
 
 struct FakeProducerInput {
     uint8_t mode = 0;
@@ -62,8 +62,8 @@ struct FakeProducerInput {
     uint8_t lease_fd = 0;
     uint8_t slot_fd = 0;  // one memfd, sent once per slot
     uint8_t odd_slot_index = 0;
-    uint8_t odd_slot_fd = 0;  // 0: no odd slot; else the descriptor sent at odd_slot_index
-    int8_t fd_delta = 0;      // descriptors sent: 2 + slot_count + fd_delta
+    uint8_t odd_slot_fd = 0;      // 0: no odd slot; else the descriptor sent at odd_slot_index
+    int8_t fd_delta = 0;          // descriptors sent: 2 + slot_count + fd_delta
     uint8_t fds_per_message = 0;  // 0: 64; more than 64 is truncated by the receiver
     uint8_t welcome_framing = 0;
     uint8_t fds_framing = 0;
@@ -91,8 +91,8 @@ struct Script {
     };
     std::vector<cuframes::UniqueFd> owned;
     std::vector<Message> messages;
-    cuframes::WelcomeBody welcome{};      // after the fix-ups
-    std::vector<uint8_t> header;          // the header region's first bytes, after the fix-ups
+    cuframes::WelcomeBody welcome{};  // after the fix-ups
+    std::vector<uint8_t> header;      // the header region's first bytes, after the fix-ups
 
     // Sends every message without blocking (a refused send is skipped, as a
     // peer's would be).

@@ -75,7 +75,6 @@ public:
     }
     const std::vector<uint8_t> &data() const { return out_; }
 
-
 private:
     std::vector<uint8_t> out_;
 };

@@ -17,13 +17,13 @@
 #include <new>
 #include <string>
 
-#include "annexb.hpp"
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
 #include "fuzz_input.hpp"
-#include "memfd.hpp"
-#include "memory_map.hpp"
-#include "packet_ring.hpp"
+#include "media/annexb.hpp"
+#include "protocol/packet_ring.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 // descriptors, and honest subscribers (the core's Connection) whose lease
 // pages the input then scribbles on, while the harness acquires and
 // publishes frames. The harness checks, and aborts (a finding) otherwise:
-//  - acquire() always finds a slot, never one that a live subscriber's lease
+//  - loan() always finds a slot, never one that a live subscriber's lease
 //    names, and never the newest frame's;
 //  - a published frame is what the header then says it is;
 //  - an honest handshake always succeeds (unless the subscriber limit, or a
@@ -31,7 +31,8 @@
 #include <thread>
 #include <vector>
 
-#include "connection.hpp"
+#include "base/paths.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/publisher.hpp"
 #include "cuframes/subscriber.hpp"
@@ -39,9 +40,8 @@
 #include "fuzz_input.hpp"
 #include "hostile_peer.hpp"
 #include "hostile_subscriber.hpp"
-#include "paths.hpp"
-#include "ring.hpp"
-#include "wire.hpp"
+#include "protocol/ring.hpp"
+#include "protocol/wire.hpp"
 
 namespace {
 
@@ -215,7 +215,8 @@ void drain_answer(Peer &peer) {
             ready = ::poll(&waiter, 1, kAnswerTimeoutMs);
         } while (ready < 0 && errno == EINTR);
         require(ready >= 0, "poll");
-        if (ready == 0) fail("the producer did not answer a message within " + std::to_string(kAnswerTimeoutMs) + " ms");
+        if (ready == 0)
+            fail("the producer did not answer a message within " + std::to_string(kAnswerTimeoutMs) + " ms");
         peer.awaiting = false;
     }
     drain(peer.socket.get());
@@ -270,19 +271,19 @@ void borrow(Run &run, Peer &peer) {
 
 // The producer's promise: a slot it hands out is named by no lease taken by
 // the protocol and still in place, and does not hold the newest frame. (The
-// producer may claim a slot ahead, before acquire(); a lease written after
+// producer may claim a slot ahead, before loan(); a lease written after
 // that claim without the protocol's check names a slot whose seq is 0, which
 // an honest subscriber would have seen and backed off from.)
 void check_acquired(const Run &run, uint32_t slot) {
-    if (slot >= kSlots) fail("acquire() returned slot " + std::to_string(slot));
-    if (slot == run.stream.newest_slot) fail("acquire() returned the newest frame's slot " + std::to_string(slot));
+    if (slot >= kSlots) fail("loan() returned slot " + std::to_string(slot));
+    if (slot == run.stream.newest_slot) fail("loan() returned the newest frame's slot " + std::to_string(slot));
     for (size_t p = 0; p < run.peers.size(); ++p) {
         if (!run.peers[p].attached) continue;
         const cuframes::LeasePage &page = run.peers[p].attached->lease_page();
         for (uint32_t i = 0; i < kMaxHeld; ++i) {
             uint64_t ref = page.leases[i].load(std::memory_order_seq_cst);
             if (ref != 0 && ref == run.peers[p].valid_leases[i] && cuframes::slot_ref_slot(ref) == slot)
-                fail("acquire() returned slot " + std::to_string(slot) + ", which lease " + std::to_string(i) +
+                fail("loan() returned slot " + std::to_string(slot) + ", which lease " + std::to_string(i) +
                      " of peer " + std::to_string(p) + " names");
         }
     }
@@ -293,25 +294,28 @@ void check_published(const Run &run, uint64_t seq, uint32_t slot, const std::vec
     for (const Peer &peer : run.peers) {
         if (!peer.attached) continue;
         const cuframes::SharedHeader &header = peer.attached->header();
-        if (header.latest_seq.load(std::memory_order_acquire) != seq) fail("latest_seq is not the frame just published");
-        if (cuframes::find_slot(header, seq) != slot) fail("the ring does not map the frame just published to its slot");
+        if (header.latest_seq.load(std::memory_order_acquire) != seq)
+            fail("latest_seq is not the frame just published");
+        if (cuframes::find_slot(header, seq) != slot)
+            fail("the ring does not map the frame just published to its slot");
         if (header.slots[slot].seq.load(std::memory_order_seq_cst) != seq) fail("the slot's seq is not the frame's");
         if (header.slots[slot].metadata_size != metadata.size() ||
-            (!metadata.empty() && std::memcmp(peer.attached->metadata_area(slot), metadata.data(), metadata.size()) != 0))
+            (!metadata.empty() &&
+             std::memcmp(peer.attached->metadata_area(slot), metadata.data(), metadata.size()) != 0))
             fail("the frame's metadata is not what was published");
         return;  // every peer maps the same header
     }
 }
 
-cuframes::WritableSlot acquire(Run &run) {
+cuframes::WritableFrame loan(Run &run) {
     try {
-        cuframes::WritableSlot slot = run.stream.publisher->acquire();
-        check_acquired(run, slot.index);
+        cuframes::WritableFrame slot = run.stream.publisher->loan();
+        check_acquired(run, slot.index());
         return slot;
     } catch (const cuframes::Error &error) {
         // The pool is sized so that max_subscribers * max_held leases and the
         // newest frame always leave one free.
-        fail(std::string("acquire() failed: ") + error.what());
+        fail(std::string("loan() failed: ") + error.what());
     }
 }
 
@@ -321,19 +325,17 @@ void produce(Run &run, bool publish) {
     std::vector<uint8_t> metadata = run.in.take(std::min<size_t>(metadata_size, kMetadataFromInput));
     metadata.resize(metadata_size, 0);
     cuframes::Publisher &publisher = *run.stream.publisher;
-    cuframes::WritableSlot slot = acquire(run);
-    std::memset(reinterpret_cast<void *>(slot.data), fill, slot.size);
-    if (!publish) {
-        publisher.abort();
-        return;
-    }
+    cuframes::WritableFrame slot = loan(run);
+    const uint32_t index = slot.index();
+    std::memset(reinterpret_cast<void *>(slot.data()), fill, slot.size());
+    if (!publish) return;  // dropped unpublished: the slot goes back
     try {
-        uint64_t seq = publisher.publish(0, fill, metadata.data(), metadata_size);
-        run.stream.newest_slot = slot.index;
-        check_published(run, seq, slot.index, metadata);
+        uint64_t seq = publisher.publish(std::move(slot), 0, fill, metadata.data(), metadata_size);
+        run.stream.newest_slot = index;
+        check_published(run, seq, index, metadata);
     } catch (const cuframes::Error &error) {
         if (metadata_size <= cuframes::kMetadataStride) fail(std::string("publish() failed: ") + error.what());
-        publisher.abort();  // too much metadata: refused, as it must be
+        // too much metadata: refused, as it must be; the frame is dropped unpublished
     }
 }
 
@@ -361,41 +363,20 @@ void step(Run &run) {
             send_with(peer, run.in.take(length), fd_spec);
             break;
         }
-        case Op::SendMessage:
-            send_message(run, peer);
-            break;
-        case Op::SendHello:
-            send_hello(run, peer);
-            break;
-        case Op::Drain:
-            drain_answer(peer);
-            break;
-        case Op::Handshake:
-            handshake(run, peer);
-            break;
-        case Op::WriteLease:
-            write_lease(run, peer);
-            break;
-        case Op::Borrow:
-            borrow(run, peer);
-            break;
-        case Op::Produce:
-            produce(run, true);
-            break;
-        case Op::AcquireAbort:
-            produce(run, false);
-            break;
+        case Op::SendMessage: send_message(run, peer); break;
+        case Op::SendHello: send_hello(run, peer); break;
+        case Op::Drain: drain_answer(peer); break;
+        case Op::Handshake: handshake(run, peer); break;
+        case Op::WriteLease: write_lease(run, peer); break;
+        case Op::Borrow: borrow(run, peer); break;
+        case Op::Produce: produce(run, true); break;
+        case Op::AcquireAbort: produce(run, false); break;
         case Op::ShutdownWrite:
             if (peer.socket) ::shutdown(peer.socket.get(), SHUT_WR);  // ENOTCONN after a hang-up is fine
             break;
-        case Op::Close:
-            peer = Peer{};
-            break;
-        case Op::Flood:
-            flood(run);
-            break;
-        case Op::Count:
-            break;
+        case Op::Close: peer = Peer{}; break;
+        case Op::Flood: flood(run); break;
+        case Op::Count: break;
     }
 }
 
@@ -406,15 +387,16 @@ bool answers_probe(const Stream &stream) {
     UniqueFd probe = connect_to(stream);
     if (!probe) return false;
     cuframes::HelloBody hello{cuframes::kProtocolVersion + 1, 0, 0};
-    std::vector<uint8_t> message = frame_message(cuframes::kWireMagic, cuframes::kProtocolVersion + 1,
-                                                 static_cast<uint16_t>(cuframes::MessageType::Hello), sizeof hello, 0,
-                                                 &hello, sizeof hello);
+    std::vector<uint8_t> message =
+        frame_message(cuframes::kWireMagic, cuframes::kProtocolVersion + 1,
+                      static_cast<uint16_t>(cuframes::MessageType::Hello), sizeof hello, 0, &hello, sizeof hello);
     if (!send_raw(probe.get(), message.data(), message.size(), nullptr, 0)) return false;
     pollfd waiter{probe.get(), POLLIN, 0};
     if (::poll(&waiter, 1, kAnswerTimeoutMs) <= 0) return false;
     cuframes::MessageHeader header{};
     ssize_t received = ::recv(probe.get(), &header, sizeof header, MSG_DONTWAIT | MSG_TRUNC);
-    return received >= static_cast<ssize_t>(sizeof header) && header.type == static_cast<uint16_t>(cuframes::MessageType::Reject);
+    return received >= static_cast<ssize_t>(sizeof header) &&
+           header.type == static_cast<uint16_t>(cuframes::MessageType::Reject);
 }
 
 // Every peer gone: the producer must forget them all, and still serve.
@@ -447,9 +429,9 @@ void require_still_serving(Stream &stream) {
         options.dir = stream.dir;
         options.connect_timeout_ms = kAnswerTimeoutMs;
         cuframes::Subscriber subscriber(options);
-        cuframes::WritableSlot slot = stream.publisher->acquire();
-        uint64_t seq = stream.publisher->publish(0, 0, "health", 6);
-        stream.newest_slot = slot.index;
+        cuframes::WritableFrame slot = stream.publisher->loan();
+        stream.newest_slot = slot.index();
+        uint64_t seq = stream.publisher->publish(std::move(slot), 0, 0, "health", 6);
         std::shared_ptr<cuframes::FrameLease> frame = subscriber.next(kAnswerTimeoutMs);
         if (frame->info().seq != seq || frame->metadata() != "health")
             fail("a real subscriber received frame " + std::to_string(frame->info().seq) + " instead of " +
@@ -478,8 +460,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool connected;
     {
         Run run(producer, data, size);
+        // No frame stays on loan between steps: produce() drops an unpublished one.
         for (int i = 0; i < kMaxOperations && run.in.remaining() > 0; ++i) step(run);
-        producer.publisher->abort();
         connected = run.connections > 0;
     }  // every peer hangs up here
     settle(producer, fds_before, connected);

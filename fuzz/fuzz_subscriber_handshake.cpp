@@ -27,14 +27,14 @@
 #include <thread>
 #include <vector>
 
-#include "connection.hpp"
+#include "base/paths.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/subscriber.hpp"
 #include "fake_producer.hpp"
 #include "fd_census.hpp"
 #include "hostile_peer.hpp"
-#include "paths.hpp"
-#include "ring.hpp"
+#include "protocol/ring.hpp"
 
 namespace {
 
@@ -210,7 +210,8 @@ void run_with_subscriber(const FakeProducerInput &input) {
     if (!subscriber) return;
     if (input.mode & kHangUp) require(::shutdown(producer_end.get(), SHUT_WR) == 0, "shutdown");
 
-    bool can_copy = subscriber->backend() == cuframes::Backend::Host && subscriber->layout().packed_bytes <= kMaxCopyBytes;
+    bool can_copy =
+        subscriber->backend() == cuframes::Backend::Host && subscriber->layout().packed_bytes <= kMaxCopyBytes;
     borrow_with_subscriber(*subscriber, input, can_copy);
 }
 

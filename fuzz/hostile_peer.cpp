@@ -14,7 +14,7 @@
 #include <cstring>
 #include <string>
 
-#include "wire.hpp"
+#include "protocol/wire.hpp"
 
 #ifndef F_SEAL_FUTURE_WRITE
 #define F_SEAL_FUTURE_WRITE 0x0010
@@ -39,7 +39,8 @@ UniqueFd make_memfd(bool sealable, uint64_t size, const std::vector<uint8_t> &co
     // which the subscriber must refuse as too small.
     if (size > 0 && ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) size = 0;
     size_t written = static_cast<size_t>(std::min<uint64_t>(contents.size(), size));
-    if (written > 0) require(::pwrite(fd.get(), contents.data(), written, 0) == static_cast<ssize_t>(written), "pwrite");
+    if (written > 0)
+        require(::pwrite(fd.get(), contents.data(), written, 0) == static_cast<ssize_t>(written), "pwrite");
     return fd;
 }
 
@@ -49,14 +50,9 @@ void add_seals(int fd, Seals seals, bool write_sealed) {
         case Seals::Right:
             flags = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL | (write_sealed ? F_SEAL_FUTURE_WRITE : 0);
             break;
-        case Seals::None:
-            return;
-        case Seals::ShrinkOnly:
-            flags = F_SEAL_SHRINK;
-            break;
-        case Seals::All:
-            flags = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
-            break;
+        case Seals::None: return;
+        case Seals::ShrinkOnly: flags = F_SEAL_SHRINK; break;
+        case Seals::All: flags = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL; break;
     }
     // Nothing maps the memfd yet, so even F_SEAL_WRITE cannot fail with EBUSY.
     require(::fcntl(fd, F_ADD_SEALS, flags) == 0, "F_ADD_SEALS");
@@ -90,12 +86,9 @@ UniqueFd make_descriptor(FdKind kind, uint64_t size, const std::vector<uint8_t> 
             require(read_only.valid(), "re-opening a memfd read-only");
             return read_only;
         }
-        case FdKind::MemfdUnsealable:
-            return make_memfd(false, size, contents);
-        case FdKind::Pipe:
-            return other_end_closed(true);
-        case FdKind::Socket:
-            return other_end_closed(false);
+        case FdKind::MemfdUnsealable: return make_memfd(false, size, contents);
+        case FdKind::Pipe: return other_end_closed(true);
+        case FdKind::Socket: return other_end_closed(false);
         case FdKind::Eventfd: {
             UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
             require(fd.valid(), "eventfd");

@@ -7,8 +7,8 @@
 #include "cuframes/types.hpp"
 #include "fuzz_input.hpp"
 #include "hostile_subscriber.hpp"
-#include "shm_layout.hpp"
-#include "wire.hpp"
+#include "protocol/shm_layout.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_fuzz {
 namespace {
@@ -85,7 +85,13 @@ bool write_producer_seeds(const std::string &dir) {
     {
         SeedWriter &out = add("message-too-many-descriptors");
         op(out, Op::Connect, 3);
-        op(out, Op::SendMessage, 3).u8(0).u16(1).u16(1).u8(16).u8(static_cast<uint8_t>(30 << 3)).bytes("0123456789abcdef", 16);
+        op(out, Op::SendMessage, 3)
+            .u8(0)
+            .u16(1)
+            .u16(1)
+            .u8(16)
+            .u8(static_cast<uint8_t>(30 << 3))
+            .bytes("0123456789abcdef", 16);
         op(out, Op::Drain, 3);
     }
     {

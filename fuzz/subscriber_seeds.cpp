@@ -142,14 +142,15 @@ bool write_subscriber_seeds(const std::string &dir) {
     seeds.push_back({"closed-stream", closed});
 
     FakeProducerInput reject = nv12;
-    reject.mode = 0;  // no fix-ups: they would write into the reason
+    reject.mode = 0;                  // no fix-ups: they would write into the reason
     reject.welcome_framing = 1 << 2;  // type Reject
     reject.welcome = {};
     std::memcpy(&reject.welcome, "\x0c\x00\x00\x00\x01\x00\x00\x00too many subscribers", 28);
     seeds.push_back({"reject", reject});
 
     FakeProducerInput unsealed = nv12;
-    unsealed.header_fd = descriptor_choice(static_cast<uint8_t>(FdKind::Memfd), static_cast<uint8_t>(Seals::ShrinkOnly), 0);
+    unsealed.header_fd =
+        descriptor_choice(static_cast<uint8_t>(FdKind::Memfd), static_cast<uint8_t>(Seals::ShrinkOnly), 0);
     seeds.push_back({"header-not-write-sealed", unsealed});
     FakeProducerInput pipe = nv12;
     pipe.odd_slot_fd = descriptor_choice(static_cast<uint8_t>(FdKind::Pipe), 0, 0);

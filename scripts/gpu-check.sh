@@ -5,7 +5,7 @@
 # backend and the quick benchmark. Everything goes to $OUT/gpu-check.log when
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 LOG=${OUT:+$OUT/gpu-check.log}
 LOG=${LOG:-/tmp/gpu-check.log}
@@ -110,6 +110,7 @@ bench_lines=$(printf '%s\n%s' "$bench_lines" "$idle_lines")
     echo "device: ${device:-unknown}    driver: ${driver:-unknown}"
     for line in "${summary[@]}"; do echo "$line"; done
     echo "bench:"
+    # shellcheck disable=SC2001  # indents every line of a multi-line value
     echo "$bench_lines" | sed 's/^/  /'
     echo "result: $([ "$failed" -eq 0 ] && echo PASS || echo FAIL)   (full log: $LOG)"
 } | tee -a "$LOG"

@@ -38,7 +38,7 @@
 # JOBS (default nproc), CC/CXX, CUFRAMES_SANITIZE_TIMEOUT (pytest's per-test
 # limit, default 600 s; sanitizers make everything slower).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 usage() { echo "usage: bash scripts/sanitize.sh address|thread [-- pytest args...]" >&2; exit 2; }
@@ -69,10 +69,12 @@ step() { echo; echo "==== sanitize $KIND: $*"; }
 # lap VAR: sets VAR to the seconds since the previous lap (for the summary).
 last_lap=$SECONDS
 lap() { printf -v "$1" '%d s' $((SECONDS - last_lap)); last_lap=$SECONDS; }
+setup_time="" ctest_time="" pybuild_time=""  # set by lap
 die() { echo "sanitize.sh: $*" >&2; exit 1; }
 
-command -v "$CC" >/dev/null && command -v "$CXX" >/dev/null ||
+if ! { command -v "$CC" >/dev/null && command -v "$CXX" >/dev/null; }; then
     die "no $CC/$CXX (Debian: apt-get install clang libclang-rt-14-dev, or set CC=gcc CXX=g++)"
+fi
 short=${KIND:0:1}san  # asan, tsan
 if "$CC" -dM -E -x c /dev/null | grep -q __clang__; then
     clang=1

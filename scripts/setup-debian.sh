@@ -19,8 +19,8 @@ BUILD=(build-essential cmake libgtest-dev python3-venv)
 TEST_TOOLS=(ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
 # .ci/run's other steps: the micro-benchmarks (Google Benchmark), ASan/UBSan and
-# libFuzzer (clang and its runtimes).
-CI=(libbenchmark-dev clang libclang-rt-14-dev)
+# libFuzzer (clang and its runtimes), the lint gate (shellcheck, clang-format).
+CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
 
 usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
 PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")

@@ -21,7 +21,7 @@
 # python3), STRESS_CPU (the core, default the first one this process may use),
 # STRESS_LOGS (default build/stress-logs).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 
 usage() { echo "usage: bash scripts/stress-test.sh [REPEATS] [-- pytest args...]" >&2; exit 2; }
@@ -53,7 +53,7 @@ if [ $# -gt 0 ]; then
     # Paths given relative to the checkout still work from the scratch folder.
     for i in "${!PYTEST_ARGS[@]}"; do
         arg=${PYTEST_ARGS[$i]}
-        if [[ $arg != /* ]] && [ -e "${arg%%::*}" ]; then PYTEST_ARGS[$i]=$ROOT/$arg; fi
+        if [[ $arg != /* ]] && [ -e "${arg%%::*}" ]; then PYTEST_ARGS[i]=$ROOT/$arg; fi
     done
 else
     PYTEST_ARGS=("${SELECTION[@]/#/$ROOT/tests/}")

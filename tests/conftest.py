@@ -104,8 +104,10 @@ class Child:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        self._readers = [threading.Thread(target=self._read, args=(proc.stdout, self.stdout, True), daemon=True),
-                         threading.Thread(target=self._read, args=(proc.stderr, self.stderr, False), daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read, args=(proc.stdout, self.stdout, True), daemon=True),
+            threading.Thread(target=self._read, args=(proc.stderr, self.stderr, False), daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -154,8 +156,14 @@ class Children:
     def __init__(self) -> None:
         self.procs: list[Child] = []
 
-    def spawn(self, code: str, *args: str, env: dict[str, str] | None = None,
-              prefix: list[str] | None = None, stdin: bool = False) -> Child:
+    def spawn(
+        self,
+        code: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+        stdin: bool = False,
+    ) -> Child:
         """Starts ``python -c code args...`` (optionally behind a command prefix such as unshare).
         With ``stdin`` the child's standard input is a pipe: ``child.send(line)`` writes to it."""
         full_env = dict(os.environ)
@@ -163,17 +171,26 @@ class Children:
         if env:
             full_env.update(env)
         cmd = (prefix or []) + [sys.executable, "-c", textwrap.dedent(code), *args]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                text=True, env=full_env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            text=True,
+            env=full_env,
+            start_new_session=True,
+        )
         child = Child(proc)
         self.procs.append(child)
         return child
 
     def spawn_module(self, module: str, *args: str) -> Child:
         """Starts ``python -m module args...``."""
-        return self.spawn(f"import runpy, sys; sys.argv[0] = {module!r}; "
-                          f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)", *args)
+        return self.spawn(
+            f"import runpy, sys; sys.argv[0] = {module!r}; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)",
+            *args,
+        )
 
     def run(self, code: str, *args: str, timeout: float = CHILD_TIMEOUT_S, **kwargs) -> subprocess.CompletedProcess:
         """Runs a child to completion; kills it and fails after ``timeout``."""
@@ -186,11 +203,14 @@ class Children:
         except subprocess.TimeoutExpired:
             self._kill(child)
             child.join_readers()
-            pytest.fail(f"child did not finish within {timeout} s\nstdout:\n{''.join(child.stdout)}\n"
-                        f"stderr:\n{''.join(child.stderr)}")
+            pytest.fail(
+                f"child did not finish within {timeout} s\nstdout:\n{''.join(child.stdout)}\n"
+                f"stderr:\n{''.join(child.stderr)}"
+            )
         child.join_readers()
-        return subprocess.CompletedProcess(child.proc.args, child.returncode, "".join(child.stdout),
-                                           "".join(child.stderr))
+        return subprocess.CompletedProcess(
+            child.proc.args, child.returncode, "".join(child.stdout), "".join(child.stderr)
+        )
 
     def read_line(self, child: Child, expected: str, timeout: float = 30.0, required: bool = True) -> str | None:
         """Waits for a stdout line starting with ``expected``; fails on EOF or timeout
@@ -204,8 +224,10 @@ class Children:
             if line is None:
                 child.wait(timeout=5)
                 child.join_readers()
-                pytest.fail(f"child exited ({child.poll()}) before printing {expected!r}\n"
-                            f"stdout:\n{''.join(child.stdout)}\nstderr:\n{''.join(child.stderr)}")
+                pytest.fail(
+                    f"child exited ({child.poll()}) before printing {expected!r}\n"
+                    f"stdout:\n{''.join(child.stdout)}\nstderr:\n{''.join(child.stderr)}"
+                )
             if line.startswith(expected):
                 return line
         if not required:
@@ -248,7 +270,6 @@ def children(cf_dir: Path) -> Iterator[Children]:
     kids.cleanup()
 
 
-
 @pytest.fixture
 def frame_bytes():
     """Returns fill(size, salt): deterministic bytes for a packed frame, different per salt."""
@@ -269,12 +290,14 @@ _REPORTED: list[str] = []
 @pytest.fixture
 def report():
     """Returns report(line): keeps a line for the end-of-run summary."""
+
     def add(line: str) -> None:
         _REPORTED.append(line)
         path = os.environ.get("CUFRAMES_TEST_REPORT")
         if path:
             with open(path, "a", encoding="utf-8") as sink:
                 sink.write(line + "\n")
+
     return add
 
 

@@ -21,8 +21,15 @@ class EncodedPacket:
     keyframe: bool
 
 
-def encode(codec: str = "h264", *, frames: int = 50, gop: int = 10, width: int = 160, height: int = 96,
-           in_band_headers: bool = True) -> tuple[list[EncodedPacket], bytes]:
+def encode(
+    codec: str = "h264",
+    *,
+    frames: int = 50,
+    gop: int = 10,
+    width: int = 160,
+    height: int = 96,
+    in_band_headers: bool = True,
+) -> tuple[list[EncodedPacket], bytes]:
     """(packets, extradata as Annex-B). With in_band_headers=False the encoder
     keeps its parameter sets out of the keyframes (global header), as MP4
     files do: a joining subscriber then needs the kept ones."""
@@ -31,11 +38,19 @@ def encode(codec: str = "h264", *, frames: int = 50, gop: int = 10, width: int =
     context.time_base = Fraction(1, 25)
     context.gop_size = gop
     if codec == "h264":
-        context.options = {"tune": "zerolatency", "preset": "ultrafast", "sc_threshold": "0", "bf": "0",
-                           "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        context.options = {
+            "tune": "zerolatency",
+            "preset": "ultrafast",
+            "sc_threshold": "0",
+            "bf": "0",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
     else:
-        context.options = {"preset": "ultrafast", "tune": "zerolatency",
-                           "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error"}
+        context.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:log-level=error",
+        }
     if not in_band_headers:
         context.flags |= av.codec.context.Flags.global_header
     packets: list[EncodedPacket] = []
@@ -44,8 +59,11 @@ def encode(codec: str = "h264", *, frames: int = 50, gop: int = 10, width: int =
     for index in range(frames):
         image = ((rows + cols + 3 * index) % 256).astype(np.uint8)
         frame = av.VideoFrame(width, height, "yuv420p")
-        frame.planes[0].update(np.ascontiguousarray(image).tobytes() if frame.planes[0].line_size == width
-                               else _padded(image, frame.planes[0].line_size))
+        frame.planes[0].update(
+            np.ascontiguousarray(image).tobytes()
+            if frame.planes[0].line_size == width
+            else _padded(image, frame.planes[0].line_size)
+        )
         for plane in (1, 2):
             chroma = np.full((height // 2, width // 2), 128, np.uint8)
             line = frame.planes[plane].line_size

@@ -29,16 +29,29 @@ with cuframes.Subscriber(key, connect_timeout=20) as sub:
 """
 
 
-def isolated_round_trip(pub: cuframes.Publisher, key: str, children, frame_bytes,
-                        as_user: list[str] | None = None) -> None:
+def isolated_round_trip(
+    pub: cuframes.Publisher, key: str, children, frame_bytes, as_user: list[str] | None = None
+) -> None:
     """Publishes one frame to a subscriber in new namespaces (run as `as_user`, a
     setpriv prefix, after the namespaces are set up as root) and checks it arrived bit-exact."""
     if os.geteuid() != 0:
         pytest.skip("unshare with a private /dev/shm needs root")
     if shutil.which("unshare") is None:
         pytest.skip("unshare is not installed")
-    prefix = ["unshare", "--pid", "--ipc", "--mount", "--net", "--fork", "--mount-proc", "sh", "-c",
-              'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$@"', "sh", *(as_user or [])]
+    prefix = [
+        "unshare",
+        "--pid",
+        "--ipc",
+        "--mount",
+        "--net",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        'mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "$@"',
+        "sh",
+        *(as_user or []),
+    ]
     child = children.spawn(SUBSCRIBER, key, str(pub.packed_size), prefix=prefix)
     children.read_line(child, "connected", timeout=30)
     pub.send(frame_bytes(pub.packed_size, salt=6), pts=1)

@@ -24,16 +24,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from encoded import encode
 
 import cuframes
-from encoded import encode
 
 #: The tests' folder, for children that import the tests' helpers: an absolute path, so the
 #: tests run from any working directory.
 TESTS_DIR = str(Path(__file__).resolve().parent)
 #: What a test passes to children.spawn: runs main() with the child's arguments.
-PACKET_PRODUCER = (f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; "
-                   "packet_producer.main(sys.argv[1:])")
+PACKET_PRODUCER = (
+    f"import sys; sys.path.insert(0, {TESTS_DIR!r}); import packet_producer; packet_producer.main(sys.argv[1:])"
+)
 
 
 def main(argv: list[str]) -> None:
@@ -61,8 +62,15 @@ def main(argv: list[str]) -> None:
     width, height = (int(n) for n in args.size.split("x"))
     packets, _ = encode(args.codec, frames=args.frames, gop=args.gop, width=width, height=height)
     image = np.zeros(cuframes.packed_size("nv12", width, height), np.uint8)
-    with cuframes.Publisher(args.key, width, height, backend=args.backend, packet_ring_bytes=args.ring,
-                            description=args.description, **facts) as pub:
+    with cuframes.Publisher(
+        args.key,
+        width,
+        height,
+        backend=args.backend,
+        packet_ring_bytes=args.ring,
+        description=args.description,
+        **facts,
+    ) as pub:
         print("up", flush=True)
         if args.go:
             sys.stdin.readline()

@@ -39,8 +39,12 @@ def b_frame_clip(path: Path, *, seconds: int, fps: int = 30, gop: int, width: in
         stream.codec_context.gop_size = gop
         context = stream.codec_context
         context.colorspace, context.color_range, context.color_primaries, context.color_trc = 1, 1, 1, 1
-        stream.codec_context.options = {"bf": "2", "preset": "veryfast", "sc_threshold": "0",
-                                        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        stream.codec_context.options = {
+            "bf": "2",
+            "preset": "veryfast",
+            "sc_threshold": "0",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
         columns = np.arange(width)[None, :]
         for index in range(seconds * fps):
             image = np.full((height * 3 // 2, width), 128, np.uint8)
@@ -53,8 +57,12 @@ def b_frame_clip(path: Path, *, seconds: int, fps: int = 30, gop: int, width: in
 
 
 def probe(path: Path, entries: str) -> dict:
-    result = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of",
-                             "json", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", entries, "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, f"ffprobe {path}: {result.stderr}"
     return json.loads(result.stdout)
 
@@ -65,16 +73,35 @@ def duration(path: Path) -> float:
 
 def frames(path: Path) -> list[dict]:
     """Each decoded frame's pts_time (float) and key_frame (0/1), in display order."""
-    return [{"pts_time": float(frame["pts_time"]), "key_frame": int(frame["key_frame"])}
-            for frame in probe(path, "frame=pts_time,key_frame")["frames"]]
+    return [
+        {"pts_time": float(frame["pts_time"]), "key_frame": int(frame["key_frame"])}
+        for frame in probe(path, "frame=pts_time,key_frame")["frames"]
+    ]
 
 
 def frame_hashes(path: Path) -> tuple[list[str], str]:
     """ffmpeg's framemd5 of every decoded frame (the hashes only), and ffmpeg's stderr."""
-    result = subprocess.run(["ffmpeg", "-v", "warning", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
-                             "-f", "framemd5", "-"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "warning",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"ffmpeg cannot decode {path}: {result.stderr}"
-    hashes = [line.rsplit(",", 1)[1].strip() for line in result.stdout.splitlines()
-              if line and not line.startswith("#")]
+    hashes = [
+        line.rsplit(",", 1)[1].strip() for line in result.stdout.splitlines() if line and not line.startswith("#")
+    ]
     return hashes, result.stderr

@@ -36,12 +36,22 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # the Debian Python that has PyGObject (pyth
 ENCODERS = {
     # x264enc repeats SPS/PPS before each keyframe by itself; x265enc does not, so
     # the payloader sends them (config-interval=-1: with every keyframe).
-    "h264": ("x264enc", "gstreamer1.0-plugins-ugly",
-             ("x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! video/x-h264,profile=baseline"
-              " ! rtph264pay name=pay0 pt=96")),
-    "h265": ("x265enc", "gstreamer1.0-plugins-bad",
-             ("x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"
-              " ! rtph265pay name=pay0 pt=96 config-interval=-1")),
+    "h264": (
+        "x264enc",
+        "gstreamer1.0-plugins-ugly",
+        (
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! video/x-h264,profile=baseline"
+            " ! rtph264pay name=pay0 pt=96"
+        ),
+    ),
+    "h265": (
+        "x265enc",
+        "gstreamer1.0-plugins-bad",
+        (
+            "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"
+            " ! rtph265pay name=pay0 pt=96 config-interval=-1"
+        ),
+    ),
 }
 
 
@@ -63,20 +73,28 @@ def main() -> int:
         gi.require_version("GstRtspServer", "1.0")
         from gi.repository import GLib, Gst, GstRtspServer
     except (ImportError, ValueError) as error:
-        print(f"missing: PyGObject with Gst and GstRtspServer ({error}); apt-get install python3-gi "
-              "gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0", file=sys.stderr)
+        print(
+            f"missing: PyGObject with Gst and GstRtspServer ({error}); apt-get install python3-gi "
+            "gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0",
+            file=sys.stderr,
+        )
         return EXIT_MISSING
 
     Gst.init(None)
     element, package, encoder = ENCODERS[args.codec]
-    for name, needed_package in (("videotestsrc", "gstreamer1.0-plugins-base"),
-                                 ("rtph264pay", "gstreamer1.0-plugins-good"), (element, package)):
+    for name, needed_package in (
+        ("videotestsrc", "gstreamer1.0-plugins-base"),
+        ("rtph264pay", "gstreamer1.0-plugins-good"),
+        (element, package),
+    ):
         if Gst.ElementFactory.find(name) is None:
             print(f"missing: GStreamer element {name}; apt-get install {needed_package}", file=sys.stderr)
             return EXIT_MISSING
 
-    launch = (f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={args.width},height={args.height},"
-              f"framerate={args.fps}/1 ! videoconvert ! {encoder.format(gop=args.gop)} )")
+    launch = (
+        f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={args.width},height={args.height},"
+        f"framerate={args.fps}/1 ! videoconvert ! {encoder.format(gop=args.gop)} )"
+    )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)  # one pipeline for every client, as a camera has
@@ -99,6 +117,7 @@ def main() -> int:
 # --------------------------------------------------------------------------------------
 # The tests' side (any Python; standard library only)
 # --------------------------------------------------------------------------------------
+
 
 class RtspServerUnavailable(Exception):
     """The server cannot run here (no system Python, or a GStreamer package missing): skip."""
@@ -123,9 +142,14 @@ class RtspServerProcess:
         """Starts the server and returns once it listens; RtspServerUnavailable when it cannot run."""
         if not os.access(SYSTEM_PYTHON, os.X_OK):
             raise RtspServerUnavailable(f"no {SYSTEM_PYTHON} to run the GStreamer RTSP server (python3-gi)")
-        proc = subprocess.Popen([SYSTEM_PYTHON, str(Path(__file__).resolve()), "--port", str(self.port),
-                                 *self._extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(Path(__file__).resolve()), "--port", str(self.port), *self._extra_args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.proc = proc
         first_line: list[str] = []
         reader = threading.Thread(target=lambda: first_line.append(proc.stdout.readline()), daemon=True)
@@ -138,8 +162,7 @@ class RtspServerProcess:
         self.kill()
         if proc.returncode == EXIT_MISSING:
             raise RtspServerUnavailable(f"the RTSP test server cannot run here: {stderr}")
-        raise RuntimeError(f"the RTSP test server did not start within {timeout} s (exit {proc.returncode}): "
-                           f"{stderr}")
+        raise RuntimeError(f"the RTSP test server did not start within {timeout} s (exit {proc.returncode}): {stderr}")
 
     def signal(self, signum: int) -> None:
         """Sends ``signum`` to the server (SIGSTOP: the camera hangs; SIGCONT: it goes on)."""

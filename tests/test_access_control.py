@@ -17,17 +17,18 @@ import time
 
 import numpy as np
 import pytest
+from isolation import isolated_round_trip
 
 import cuframes
-from isolation import isolated_round_trip
 
 W, H = 64, 48
 ALLOWED_UID, OTHER_UID = 4242, 4343
 HONEST_UID = 4246  # an allowed uid that behaves
 ALLOWED_GID, OTHER_GID = 4444, 4545
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                reason="needs root and setpriv to act as other uids")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to act as other uids"
+)
 
 
 def as_user(uid: int, gid: int, groups: list[int] | None = None) -> list[str]:
@@ -113,11 +114,9 @@ def test_unknown_user_or_group_names_are_refused(key, backend) -> None:
         cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o1777)
 
 
-def test_allowed_uid_is_served_and_others_are_refused_without_a_descriptor(key, backend, shared_dir,
-                                                                           children) -> None:
+def test_allowed_uid_is_served_and_others_are_refused_without_a_descriptor(key, backend, shared_dir, children) -> None:
     # Mode 0666 lets anyone connect: the credential check alone decides.
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666,
-                            allowed_uids=[ALLOWED_UID]) as pub:
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666, allowed_uids=[ALLOWED_UID]) as pub:
         refused_raw = outcome(children.run(RAW_HANDSHAKE, pub.socket_path, prefix=as_user(OTHER_UID, OTHER_GID)))
         assert refused_raw == {"kind": 3, "status": cuframes.PermissionDeniedError.default_status, "fds": 0}
 
@@ -134,8 +133,9 @@ def test_allowed_uid_is_served_and_others_are_refused_without_a_descriptor(key, 
 @pytest.mark.parametrize("primary", [True, False], ids=["primary-gid", "supplementary-gid"])
 def test_members_of_an_allowed_group_are_served(key, backend, shared_dir, children, primary) -> None:
     user = as_user(OTHER_UID, ALLOWED_GID) if primary else as_user(OTHER_UID, OTHER_GID, [ALLOWED_GID])
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o660, group=ALLOWED_GID,
-                            allowed_gids=[ALLOWED_GID]) as pub:
+    with cuframes.Publisher(
+        key, W, H, "gray8", backend=backend, mode=0o660, group=ALLOWED_GID, allowed_gids=[ALLOWED_GID]
+    ) as pub:
         child = children.spawn(SUBSCRIBE, key, prefix=user)
         wait_for_subscribers(pub, child, 1)
         expected = publish_one(pub, 5)
@@ -151,8 +151,10 @@ def test_socket_mode_refuses_before_any_handshake(key, backend, shared_dir, chil
 
 
 def test_refused_peers_never_disturb_the_served_ones(key, backend, shared_dir, children) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666, allowed_uids=[ALLOWED_UID]) as pub, \
-            cuframes.Subscriber(key) as own:  # the producer's own uid is always allowed
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666, allowed_uids=[ALLOWED_UID]) as pub,
+        cuframes.Subscriber(key) as own,
+    ):  # the producer's own uid is always allowed
         for _ in range(5):
             assert outcome(children.run(SUBSCRIBE, key, prefix=as_user(OTHER_UID, OTHER_GID)))["ok"] is False
         expected = publish_one(pub, 3)
@@ -186,16 +188,18 @@ while True:
 """
 
 
-def test_floods_of_silent_connections_never_lock_out_an_allowed_subscriber(key, backend, shared_dir,
-                                                                           children) -> None:
+def test_floods_of_silent_connections_never_lock_out_an_allowed_subscriber(key, backend, shared_dir, children) -> None:
     """A refused uid is turned away at accept, before it holds a handshake place;
     an allowed uid holds only its share of them. An honest subscriber of another
     allowed uid connects every time within its connect_timeout."""
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, mode=0o666,
-                            allowed_uids=[ALLOWED_UID, HONEST_UID]) as pub:
+    with cuframes.Publisher(
+        key, W, H, "gray8", backend=backend, mode=0o666, allowed_uids=[ALLOWED_UID, HONEST_UID]
+    ) as pub:
         expected = publish_one(pub, 7)  # each honest subscriber joins at this frame
-        floods = [children.spawn(FLOOD, pub.socket_path, "40", prefix=as_user(uid, OTHER_GID))
-                  for uid in (OTHER_UID, ALLOWED_UID)]
+        floods = [
+            children.spawn(FLOOD, pub.socket_path, "40", prefix=as_user(uid, OTHER_GID))
+            for uid in (OTHER_UID, ALLOWED_UID)
+        ]
         for flood in floods:
             children.read_line(flood, "flooding")
         time.sleep(0.5)  # the floods are in full swing
@@ -205,9 +209,11 @@ def test_floods_of_silent_connections_never_lock_out_an_allowed_subscriber(key, 
         assert all(flood.poll() is None for flood in floods), "a flood stopped: it proved nothing"
 
 
-def test_isolated_subscriber_under_another_uid_in_the_allowed_group(key, backend, shared_dir, children,
-                                                                    frame_bytes) -> None:
+def test_isolated_subscriber_under_another_uid_in_the_allowed_group(
+    key, backend, shared_dir, children, frame_bytes
+) -> None:
     # The namespaces are made as root, then setpriv drops to the subscriber's uid.
-    with cuframes.Publisher(key, 320, 240, "nv12", backend=backend, mode=0o660, group=ALLOWED_GID,
-                            allowed_gids=[ALLOWED_GID]) as pub:
+    with cuframes.Publisher(
+        key, 320, 240, "nv12", backend=backend, mode=0o660, group=ALLOWED_GID, allowed_gids=[ALLOWED_GID]
+    ) as pub:
         isolated_round_trip(pub, key, children, frame_bytes, as_user=as_user(ALLOWED_UID, OTHER_GID, [ALLOWED_GID]))

@@ -24,8 +24,14 @@ class FakeCai:
     """Something exposing only __cuda_array_interface__ (like a cupy or numba array)."""
 
     def __init__(self, shape, strides=None, ptr=0x7000_0000, readonly=False, stream=None):
-        self.__cuda_array_interface__ = {"shape": shape, "typestr": "|u1", "strides": strides,
-                                         "data": (ptr, readonly), "version": 3, "stream": stream}
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": "|u1",
+            "strides": strides,
+            "data": (ptr, readonly),
+            "version": 3,
+            "stream": stream,
+        }
 
 
 class DLPackOnly:

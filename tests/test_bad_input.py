@@ -42,10 +42,10 @@ def assert_leaves_nothing(cf_dir, make, error: type) -> None:
 
 @pytest.mark.parametrize("bad", BAD_KEYS.values(), ids=BAD_KEYS.keys())
 def test_bad_keys_are_refused(bad: str, cf_dir, backend) -> None:
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(bad, 64, 48, backend=backend),
-                          cuframes.InvalidArgumentError)
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Subscriber(bad, connect_timeout=0),
-                          cuframes.InvalidArgumentError)
+    assert_leaves_nothing(
+        cf_dir, lambda: cuframes.Publisher(bad, 64, 48, backend=backend), cuframes.InvalidArgumentError
+    )
+    assert_leaves_nothing(cf_dir, lambda: cuframes.Subscriber(bad, connect_timeout=0), cuframes.InvalidArgumentError)
     with pytest.raises(ValueError):
         cuframes.validate_key(bad)
 
@@ -57,12 +57,15 @@ def test_longest_key_is_accepted(cf_dir, backend) -> None:
         assert pub.key == key
 
 
-@pytest.mark.parametrize("width,height", [(0, 48), (64, 0), (-64, 48), (64, -2), (16386, 48), (64, 1 << 20),
-                                          (1 << 40, 48), (63, 48), (64, 47)],
-                         ids=["w0", "h0", "w-neg", "h-neg", "w-huge", "h-huge", "w-2^40", "odd-w", "odd-h"])
+@pytest.mark.parametrize(
+    "width,height",
+    [(0, 48), (64, 0), (-64, 48), (64, -2), (16386, 48), (64, 1 << 20), (1 << 40, 48), (63, 48), (64, 47)],
+    ids=["w0", "h0", "w-neg", "h-neg", "w-huge", "h-huge", "w-2^40", "odd-w", "odd-h"],
+)
 def test_bad_dimensions_are_refused(width: int, height: int, key, cf_dir, backend) -> None:
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(key, width, height, "nv12", backend=backend),
-                          cuframes.InvalidArgumentError)
+    assert_leaves_nothing(
+        cf_dir, lambda: cuframes.Publisher(key, width, height, "nv12", backend=backend), cuframes.InvalidArgumentError
+    )
 
 
 def test_odd_dimensions_are_fine_without_chroma_subsampling(key, backend) -> None:
@@ -72,8 +75,7 @@ def test_odd_dimensions_are_fine_without_chroma_subsampling(key, backend) -> Non
 
 @pytest.mark.parametrize("fmt", ["yuv444", "", "NV12x", "h264"])
 def test_unknown_format_is_refused(fmt: str, key, cf_dir, backend) -> None:
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(key, 64, 48, fmt, backend=backend),
-                          cuframes.FormatError)
+    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(key, 64, 48, fmt, backend=backend), cuframes.FormatError)
     with pytest.raises(ValueError):
         cuframes.layout(fmt, 64, 48)
 
@@ -83,12 +85,19 @@ def test_format_names_are_case_insensitive(key, backend) -> None:
         assert pub.format == "nv12"
 
 
-@pytest.mark.parametrize("slots,max_subscribers,max_held", [(0, 4, 2), (9, 4, 2), (5, 2, 2), (129, 4, 2)],
-                         ids=["zero", "one-short", "small", "over-128"])
-def test_too_few_or_too_many_slots_are_refused_with_the_reason(slots, max_subscribers, max_held, key, cf_dir,
-                                                               backend) -> None:
-    make = lambda: cuframes.Publisher(key, 64, 48, slots=slots, max_subscribers=max_subscribers,  # noqa: E731
-                                      max_held=max_held, backend=backend)
+@pytest.mark.parametrize(
+    "slots,max_subscribers,max_held",
+    [(0, 4, 2), (9, 4, 2), (5, 2, 2), (129, 4, 2)],
+    ids=["zero", "one-short", "small", "over-128"],
+)
+def test_too_few_or_too_many_slots_are_refused_with_the_reason(
+    slots, max_subscribers, max_held, key, cf_dir, backend
+) -> None:
+    def make() -> cuframes.Publisher:
+        return cuframes.Publisher(
+            key, 64, 48, slots=slots, max_subscribers=max_subscribers, max_held=max_held, backend=backend
+        )
+
     assert_leaves_nothing(cf_dir, make, cuframes.InvalidArgumentError)
     with pytest.raises(cuframes.InvalidArgumentError) as info:
         make()
@@ -101,15 +110,17 @@ def test_smallest_slot_count_is_accepted(key, backend) -> None:
 
 
 def test_unknown_backend_is_refused(key, cf_dir) -> None:
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(key, 64, 48, backend="opencl"),
-                          cuframes.InvalidArgumentError)
+    assert_leaves_nothing(
+        cf_dir, lambda: cuframes.Publisher(key, 64, 48, backend="opencl"), cuframes.InvalidArgumentError
+    )
 
 
 def test_cuda_backend_without_gpu_raises_cleanly(key, cf_dir) -> None:
     if cuframes.cuda_available():
         pytest.skip("a GPU is usable here")
-    assert_leaves_nothing(cf_dir, lambda: cuframes.Publisher(key, 64, 48, backend="cuda"),
-                          cuframes.CudaUnavailableError)
+    assert_leaves_nothing(
+        cf_dir, lambda: cuframes.Publisher(key, 64, 48, backend="cuda"), cuframes.CudaUnavailableError
+    )
 
 
 def test_bad_timeouts_are_refused(key, backend) -> None:
@@ -137,12 +148,16 @@ WRONG_TYPES = {
     "width bool": (lambda key, b: cuframes.Publisher(key, True, 48, backend=b), "width must be an integer"),
     "format None": (lambda key, b: cuframes.Publisher(key, 64, 48, None, backend=b), "format must be a string"),
     "slots str": (lambda key, b: cuframes.Publisher(key, 64, 48, slots="8", backend=b), "slots must be an integer"),
-    "description None": (lambda key, b: cuframes.Publisher(key, 64, 48, description=None, backend=b),
-                         "description must be a string"),
+    "description None": (
+        lambda key, b: cuframes.Publisher(key, 64, 48, description=None, backend=b),
+        "description must be a string",
+    ),
     "dir int": (lambda key, b: cuframes.Publisher(key, 64, 48, dir=5, backend=b), "dir must be a folder path"),
     "subscriber key None": (lambda key, b: cuframes.Subscriber(None, connect_timeout=0), "key must be a string"),
-    "delivery None": (lambda key, b: cuframes.Subscriber(key, connect_timeout=0, delivery=None),
-                      "delivery must be a string"),
+    "delivery None": (
+        lambda key, b: cuframes.Subscriber(key, connect_timeout=0, delivery=None),
+        "delivery must be a string",
+    ),
     "packet key None": (lambda key, b: cuframes.PacketSubscriber(None, connect_timeout=0), "key must be a string"),
     "stat key None": (lambda key, b: cuframes.stat(None, timeout=0), "key must be a string"),
     "list_streams dir int": (lambda key, b: cuframes.list_streams(5), "dir must be a folder path"),

@@ -21,8 +21,14 @@ def test_bench_without_a_gpu_skips_its_sections_and_writes_outside_the_checkout(
     results = REPO / "bench" / "results"
     before = {path: path.stat().st_mtime_ns for path in results.iterdir()} if results.is_dir() else {}
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "cuframes", "bench", "--only", "floor,latency,fanout"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cuframes", "bench", "--only", "floor,latency,fanout"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     skipped = [line for line in done.stdout.splitlines() if "skipped, needs a CUDA GPU" in line]
     assert [line.split(":")[0] for line in skipped] == ["== floor", "== latency", "== fanout"], done.stdout

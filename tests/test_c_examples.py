@@ -45,14 +45,27 @@ def examples_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (cmake_dir / "cuframesConfig.cmake").is_file(), f"no package config in {cmake_dir}"
     build = tmp_path_factory.mktemp("c-examples")
     configure = subprocess.run(
-        [cmake, "-S", str(EXAMPLES), "-B", str(build), f"-Dcuframes_DIR={cmake_dir}",
-         f"-DCMAKE_C_COMPILER={compiler}", "-DCMAKE_BUILD_TYPE=Release",
-         "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
-        capture_output=True, text=True, timeout=180,
+        [
+            cmake,
+            "-S",
+            str(EXAMPLES),
+            "-B",
+            str(build),
+            f"-Dcuframes_DIR={cmake_dir}",
+            f"-DCMAKE_C_COMPILER={compiler}",
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert configure.returncode == 0, configure.stdout + configure.stderr
     compile_ = subprocess.run(
-        [cmake, "--build", str(build), "-j", "2"], capture_output=True, text=True, timeout=300,
+        [cmake, "--build", str(build), "-j", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert compile_.returncode == 0, compile_.stdout + compile_.stderr
     # The examples compiled against the installed headers, not this checkout's.
@@ -67,12 +80,18 @@ def _exchange_frames(build: Path, backend: str, runtime_dir: Path, key: str) -> 
     # Enough frames to outlast a slow start; it stops when the subscriber leaves.
     publisher = subprocess.Popen(
         [str(build / "first_publisher"), backend, "6000", key],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         subscriber = subprocess.run(
             [str(build / "first_subscriber"), str(FRAMES), key],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert subscriber.returncode == 0, subscriber.stdout + subscriber.stderr
         frames = [line for line in subscriber.stdout.splitlines() if line.startswith("frame seq=")]
@@ -93,9 +112,7 @@ def _exchange_frames(build: Path, backend: str, runtime_dir: Path, key: str) -> 
     assert os.listdir(runtime_dir) == []
 
 
-def test_c_publisher_and_subscriber_exchange_frames(
-    examples_build: Path, backend: str, cf_dir: Path, key: str
-) -> None:
+def test_c_publisher_and_subscriber_exchange_frames(examples_build: Path, backend: str, cf_dir: Path, key: str) -> None:
     _exchange_frames(examples_build, backend, cf_dir, key)
 
 
@@ -107,7 +124,9 @@ def test_c_examples_on_the_cuda_backend(examples_build: Path, cf_dir: Path, key:
 def test_c_subscriber_fails_cleanly_on_a_bad_key(examples_build: Path, cf_dir: Path) -> None:
     result = subprocess.run(
         [str(examples_build / "first_subscriber"), "1", "../escape"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "CUFRAMES_ERR_INVALID_ARGUMENT" in result.stderr
@@ -120,14 +139,16 @@ def test_c_recorder_writes_a_decodable_stream_of_the_packets(
     producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "40", "--interval", "0.002")
     children.read_line(producer, "up")
     out = tmp_path / "recording.h264"
-    result = subprocess.run([str(examples_build / "record_packets"), "1000", key, str(out)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(examples_build / "record_packets"), "1000", key, str(out)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     # A packet subscriber joins at the newest keyframe when it maps the ring, which
     # can come after the producer counted it and went on publishing (a loaded
     # machine): from there on, every packet (a keyframe every 10) up to the 40th.
-    recorded = re.search(rf"recorded (\d+) packets \((\d+) keyframes, 0 lost to overruns\) to {re.escape(str(out))}",
-                         result.stdout)
+    recorded = re.search(
+        rf"recorded (\d+) packets \((\d+) keyframes, 0 lost to overruns\) to {re.escape(str(out))}", result.stdout
+    )
     assert recorded, result.stdout
     packets, keyframes = int(recorded.group(1)), int(recorded.group(2))
     assert 1 <= keyframes <= 4 and packets == 10 * keyframes, result.stdout

@@ -31,27 +31,33 @@ with cuframes.Publisher(key, {W}, {H}, "nv12", backend=backend) as pub:
 """
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("cam1", StreamAddress("cam1")),
-    ("cuframes://cam1", StreamAddress("cam1")),
-    ("cuframes://Cam_1.a-b?dir=/run/shared", StreamAddress("Cam_1.a-b", "/run/shared")),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("cam1", StreamAddress("cam1")),
+        ("cuframes://cam1", StreamAddress("cam1")),
+        ("cuframes://Cam_1.a-b?dir=/run/shared", StreamAddress("Cam_1.a-b", "/run/shared")),
+    ],
+)
 def test_urls_name_a_key_and_maybe_a_folder(text, expected):
     assert parse_url(text) == expected
     assert parse_url(expected.url()) == expected
 
 
-@pytest.mark.parametrize("text, complaint", [
-    ("http://cam1", "not a cuframes URL"),
-    ("cuframes://", "names no key"),
-    ("cuframes://cam1/extra", "nothing else"),
-    ("cuframes://cam1:80", "nothing else"),
-    ("cuframes://user@cam1", "nothing else"),
-    ("cuframes://cam1?fps=30", "unknown parameter"),
-    ("cuframes://cam1?dir=", "dir= once"),
-    ("cuframes://ca%20m", "contains a character"),
-    ("bad key", "contains a character"),
-])
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("http://cam1", "not a cuframes URL"),
+        ("cuframes://", "names no key"),
+        ("cuframes://cam1/extra", "nothing else"),
+        ("cuframes://cam1:80", "nothing else"),
+        ("cuframes://user@cam1", "nothing else"),
+        ("cuframes://cam1?fps=30", "unknown parameter"),
+        ("cuframes://cam1?dir=", "dir= once"),
+        ("cuframes://ca%20m", "contains a character"),
+        ("bad key", "contains a character"),
+    ],
+)
 def test_bad_urls_say_what_is_wrong(text, complaint):
     with pytest.raises(cuframes.InvalidArgumentError, match=complaint):
         parse_url(text)
@@ -81,8 +87,18 @@ def test_cat_prints_ffmpeg_input_options(children, key, backend):
     children.read_line(producer, "up")
     done = cat(key, "--ffmpeg-args", "--fps", "30")
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().split() == ["-f", "rawvideo", "-pix_fmt", "nv12", "-video_size", f"{W}x{H}",
-                                            "-framerate", "30", "-i", "-"]
+    assert done.stdout.decode().split() == [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "nv12",
+        "-video_size",
+        f"{W}x{H}",
+        "-framerate",
+        "30",
+        "-i",
+        "-",
+    ]
 
 
 def test_cat_of_a_missing_key_fails_clearly(key):
@@ -92,20 +108,40 @@ def test_cat_of_a_missing_key_fails_clearly(key):
     assert done.stdout == b""
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                    reason="ffmpeg and ffprobe are not installed")
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="ffmpeg and ffprobe are not installed"
+)
 def test_ffmpeg_reads_what_cat_writes(children, key, backend, tmp_path):
     producer = children.spawn(PRODUCER, key, backend)
     children.read_line(producer, "up")
     options = cat(key, "--ffmpeg-args").stdout.decode().split()
     out = tmp_path / "out.mkv"
     frames = cat(key, "--count", "12")
-    encoded = subprocess.run(["ffmpeg", "-v", "error", *options, "-c:v", "ffv1", str(out)], input=frames.stdout,
-                             capture_output=True, timeout=60)
+    encoded = subprocess.run(
+        ["ffmpeg", "-v", "error", *options, "-c:v", "ffv1", str(out)],
+        input=frames.stdout,
+        capture_output=True,
+        timeout=60,
+    )
     assert encoded.returncode == 0, encoded.stderr.decode()
-    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                            "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", str(out)],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.stdout.strip() == f"ffv1,{W},{H},12"
 
 
@@ -114,8 +150,11 @@ def start_late_reader(children, key: str, *args: str) -> tuple[subprocess.Popen,
     frames more than the pipe and the pool hold, then reads it all: (process, stdout, stderr)."""
     producer = children.spawn(PRODUCER, key, "host")
     children.read_line(producer, "up")
-    reader = subprocess.Popen([sys.executable, "-m", "cuframes", "cat", key, "--frames", "--count", "40", *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "cuframes", "cat", key, "--frames", "--count", "40", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         # Not a sleep: whatever the load, the producer gets 100 frames ahead of cat's start before we read.
         deadline = time.monotonic() + 30
@@ -185,9 +224,18 @@ class FakePacketSubscriber:
 
 
 def fake_packet(seq: int, overruns: int = 0) -> cuframes.Packet:
-    return cuframes.Packet(data=bytes([seq]), seq=seq, pts=seq, dts=seq, timestamp_ns=seq, codec="h264",
-                           keyframe=overruns > 0, overruns=overruns, discontinuity=overruns > 0,
-                           parameter_sets_prepended=False)
+    return cuframes.Packet(
+        data=bytes([seq]),
+        seq=seq,
+        pts=seq,
+        dts=seq,
+        timestamp_ns=seq,
+        codec="h264",
+        keyframe=overruns > 0,
+        overruns=overruns,
+        discontinuity=overruns > 0,
+        parameter_sets_prepended=False,
+    )
 
 
 def test_cat_packets_reports_each_loss_and_can_fail_at_the_gap(monkeypatch):

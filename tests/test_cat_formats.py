@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from packet_producer import PACKET_PRODUCER
 from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames
 
@@ -27,8 +26,7 @@ with cuframes.Publisher(key, 64, 48, "nv12", backend=backend, time_base="1/90000
 
 
 def cat(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cuframes", "cat", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "cuframes", "cat", *args], capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("rate, said", [("30", "30"), ("30000/1001", "30000/1001")])
@@ -37,8 +35,18 @@ def test_ffmpeg_args_state_the_streams_own_rate(children, key, backend, rate, sa
     children.read_line(producer, "up")
     done = cat(key, "--ffmpeg-args")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["-f", "rawvideo", "-pix_fmt", "nv12", "-video_size", "64x48", "-framerate", said,
-                                   "-i", "-"]
+    assert done.stdout.split() == [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "nv12",
+        "-video_size",
+        "64x48",
+        "-framerate",
+        said,
+        "-i",
+        "-",
+    ]
     assert "warning" not in done.stderr
 
 
@@ -53,8 +61,21 @@ def test_ffmpeg_args_without_a_stated_rate_say_25_and_warn(children, key, backen
 
 
 def test_packet_ffmpeg_args_state_the_rate_or_the_container(children, key, backend):
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "300", "--interval", "0.01",
-                              "--time-base", "1/90000", "--frame-rate", "30", "--pts-step", "3000")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        "300",
+        "--interval",
+        "0.01",
+        "--time-base",
+        "1/90000",
+        "--frame-rate",
+        "30",
+        "--pts-step",
+        "3000",
+    )
     children.read_line(producer, "up")
     assert cat(key, "--packets", "--ffmpeg-args").stdout.split() == ["-f", "h264", "-framerate", "30", "-i", "-"]
     assert cat(key, "--packets", "--format", "nut", "--ffmpeg-args").stdout.split() == ["-f", "nut", "-i", "-"]
@@ -71,13 +92,21 @@ def test_muxed_packets_pipe_into_ffmpeg_with_their_timestamps(children, key, bac
     source = b_frame_clip(tmp_path / "source.mp4", seconds=3, gop=30)
     out = tmp_path / "piped.mp4"
     with open(tmp_path / "cat.log", "wb") as log:
-        reader = subprocess.Popen([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--format", container,
-                                   "--timeout", "30"], stdout=subprocess.PIPE, stderr=log)
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "cuframes", "cat", key, "--packets", "--format", container, "--timeout", "30"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     try:
         producer = children.spawn(FILE_PRODUCER, str(source), key, backend, "fast")
         children.read_line(producer, "up")
-        ffmpeg = subprocess.run(["ffmpeg", "-v", "warning", "-y", "-f", container, "-i", "-", "-c", "copy", str(out)],
-                                stdin=reader.stdout, capture_output=True, text=True, timeout=60)
+        ffmpeg = subprocess.run(
+            ["ffmpeg", "-v", "warning", "-y", "-f", container, "-i", "-", "-c", "copy", str(out)],
+            stdin=reader.stdout,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         reader.stdout.close()
         assert reader.wait(timeout=30) == 0, (tmp_path / "cat.log").read_text()
     finally:
@@ -95,10 +124,28 @@ def test_muxed_packets_pipe_into_ffmpeg_with_their_timestamps(children, key, bac
 
 def test_a_reader_that_goes_away_ends_a_muxed_pipe_quietly(children, key, backend):
     """`cat --packets --format nut | head -c 3000`: no trailer can be written; exit 0, no error."""
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "2000", "--interval", "0.005",
-                              "--time-base", "1/90000", "--frame-rate", "30", "--pts-step", "3000")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        "2000",
+        "--interval",
+        "0.005",
+        "--time-base",
+        "1/90000",
+        "--frame-rate",
+        "30",
+        "--pts-step",
+        "3000",
+    )
     children.read_line(producer, "up")
-    done = subprocess.run(f"{sys.executable} -m cuframes cat {key} --packets --format nut | head -c 3000 | wc -c",
-                          shell=True, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        f"{sys.executable} -m cuframes cat {key} --packets --format nut | head -c 3000 | wc -c",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.stdout.split() == ["3000"]
     assert "error" not in done.stderr, done.stderr

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_inspect_cli import PRODUCER
 
 import cuframes
-from test_inspect_cli import PRODUCER
 
 needs_observer = pytest.mark.skipif(not hasattr(cuframes, "stat"), reason="observer handshake not built yet")
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_convert import COLORS, OUTPUTS, H, W, max_error, published, source_frame
 
 import cuframes
-from test_convert import COLORS, H, OUTPUTS, W, max_error, published, source_frame
-
 from cuframes.convert import to_video_frame
 
 torch = pytest.importorskip("torch")
@@ -27,8 +26,13 @@ def ffmpeg_accurate(packed: np.ndarray, format: str, color: cuframes.ColorInfo, 
         flags |= Interpolation[flag].value
     colorspace = "ITU709" if color.matrix == 1 else "ITU601"
     converted = to_video_frame(packed, format, W, H).reformat(
-        format=to, src_colorspace=colorspace, dst_colorspace=colorspace,
-        src_color_range="JPEG" if color.range == 2 else "MPEG", dst_color_range="JPEG", interpolation=flags)
+        format=to,
+        src_colorspace=colorspace,
+        dst_colorspace=colorspace,
+        src_color_range="JPEG" if color.range == 2 else "MPEG",
+        dst_color_range="JPEG",
+        interpolation=flags,
+    )
     return converted.to_ndarray()
 
 

@@ -9,14 +9,15 @@ import shutil
 import stat
 
 import pytest
+from test_access_control import ALLOWED_UID, OTHER_GID, OTHER_UID, as_user, outcome
 
 import cuframes
-from test_access_control import ALLOWED_UID, OTHER_GID, OTHER_UID, as_user, outcome
 
 SHARED = "/tmp/cuframes"
 
-as_root_with_setpriv = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                                          reason="needs root and setpriv to act as other uids")
+as_root_with_setpriv = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to act as other uids"
+)
 
 # A producer as another user, in the default folder, open to everyone (mode 0o666).
 PRODUCER = """
@@ -96,8 +97,9 @@ CLI = "import sys; from cuframes.cli import main; sys.argv[0] = 'cuframes'; main
 def test_info_says_where_it_looks(children, cf_dir, monkeypatch):
     info = children.run(CLI, "info")
     assert info.returncode == 0, info.stderr
-    assert f"socket folder: {cf_dir} (from CUFRAMES_DIR; mode 0700, owner uid {os.getuid()}, 0 socket(s))" \
-        in info.stdout
+    assert (
+        f"socket folder: {cf_dir} (from CUFRAMES_DIR; mode 0700, owner uid {os.getuid()}, 0 socket(s))" in info.stdout
+    )
     monkeypatch.delenv("CUFRAMES_DIR")
     info = children.run(CLI, "info")
     assert f"socket folder: {SHARED} (the default, the same for every user" in info.stdout, info.stdout

@@ -29,8 +29,10 @@ def test_latest_skips_to_the_newest_frame_and_counts_the_rest(key, backend) -> N
 
 
 def test_sequential_delivers_every_frame_still_in_the_pool_in_order(key, backend) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=10) as pub, \
-            cuframes.Subscriber(key, delivery="sequential") as sub:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=10) as pub,
+        cuframes.Subscriber(key, delivery="sequential") as sub,
+    ):
         assert sub.delivery == "sequential"
         publish(pub, 1, 1)
         with sub.next(timeout=5) as frame:
@@ -43,8 +45,10 @@ def test_sequential_delivers_every_frame_still_in_the_pool_in_order(key, backend
 
 
 def test_sequential_skips_only_what_was_overwritten(key, backend) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=10) as pub, \
-            cuframes.Subscriber(key, delivery="sequential") as sub:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=10) as pub,
+        cuframes.Subscriber(key, delivery="sequential") as sub,
+    ):
         publish(pub, 1, 1)
         with sub.next(timeout=5) as frame:
             assert frame.seq == 1

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from cuframes._pattern import TestPattern
-from cuframes.demo import EXIT_INTEGRITY, EXIT_OK, run_demo
+from cuframes.cli.demo import EXIT_INTEGRITY, EXIT_OK, run_demo
 
 
 def test_pattern_round_trip_and_stamps() -> None:
@@ -41,8 +41,9 @@ def test_pattern_refuses_frames_too_small_for_the_barcode() -> None:
 
 def test_demo_passes_on_the_test_backend(backend, cf_dir) -> None:
     out = io.StringIO()
-    code = run_demo(backend=backend, subscribers=2, seconds=1.0, fps=60, width=320, height=180,
-                    console=Console(file=out, width=120))
+    code = run_demo(
+        backend=backend, subscribers=2, seconds=1.0, fps=60, width=320, height=180, console=Console(file=out, width=120)
+    )
     text = out.getvalue()
     assert code == EXIT_OK, text
     assert "PASS" in text and "0 integrity error(s)" in text
@@ -50,8 +51,16 @@ def test_demo_passes_on_the_test_backend(backend, cf_dir) -> None:
 
 def test_demo_catches_torn_frames(backend, cf_dir) -> None:
     out = io.StringIO()
-    code = run_demo(backend=backend, subscribers=1, seconds=1.0, fps=60, width=320, height=180,
-                    console=Console(file=out, width=120), tear_every=5)
+    code = run_demo(
+        backend=backend,
+        subscribers=1,
+        seconds=1.0,
+        fps=60,
+        width=320,
+        height=180,
+        console=Console(file=out, width=120),
+        tear_every=5,
+    )
     text = out.getvalue()
     assert code == EXIT_INTEGRITY, text
     assert "FAIL" in text and "barcode" in text
@@ -59,17 +68,42 @@ def test_demo_catches_torn_frames(backend, cf_dir) -> None:
 
 def test_demo_command_line(backend, cf_dir) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cuframes", "demo", "--backend", backend, "--subscribers", "2", "--seconds", "1",
-         "--width", "256", "--height", "144", "--fps", "30", "--dir", str(cf_dir)],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "cuframes",
+            "demo",
+            "--backend",
+            backend,
+            "--subscribers",
+            "2",
+            "--seconds",
+            "1",
+            "--width",
+            "256",
+            "--height",
+            "144",
+            "--fps",
+            "30",
+            "--dir",
+            str(cf_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
     assert list(cf_dir.iterdir()) == []  # the demo cleaned up its socket
 
 
 def test_demo_reports_bad_options_as_errors(cf_dir) -> None:
-    result = subprocess.run([sys.executable, "-m", "cuframes", "demo", "--width", "64", "--height", "48",
-                             "--seconds", "1"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cuframes", "demo", "--width", "64", "--height", "48", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "error" in result.stdout + result.stderr
 

@@ -54,8 +54,10 @@ def test_the_numpy_snippets_run_as_written(children) -> None:
 
 
 def test_the_wake_up_cost_is_the_same_in_the_docstring_and_performance_md() -> None:
-    measured = re.search(r"a sleeping subscriber's wake-up \| about (\d+) µs",
-                         (REPO / "docs" / "performance.md").read_text(encoding="utf-8"))
+    measured = re.search(
+        r"a sleeping subscriber's wake-up \| about (\d+) µs",
+        (REPO / "docs" / "performance.md").read_text(encoding="utf-8"),
+    )
     assert measured
     docstring = " ".join(cuframes.Subscriber.__doc__.split())
     assert f"wake-up (about {measured.group(1)} µs" in docstring, docstring
@@ -63,7 +65,7 @@ def test_the_wake_up_cost_is_the_same_in_the_docstring_and_performance_md() -> N
 
 
 def test_integration_md_sizes_the_default_packet_ring_as_publish_does() -> None:
-    from cuframes.cli_publish import default_packet_ring_bytes
+    from cuframes.cli.publish import default_packet_ring_bytes
 
     text = " ".join((REPO / "docs" / "integration.md").read_text(encoding="utf-8").split())
     sized = re.search(r"The ring is sized from the frame \((\w+) uncompressed NV12 frames, (\d+) to (\d+) MiB", text)
@@ -75,7 +77,7 @@ def test_integration_md_sizes_the_default_packet_ring_as_publish_does() -> None:
 
 
 def test_snapshot_is_described_as_the_newest_frame_everywhere() -> None:
-    from cuframes.cli_inspect import snapshot
+    from cuframes.cli.inspect import snapshot
 
     assert "newest frame" in snapshot.help
     for path in (README, REPO / "docs" / "integration.md"):

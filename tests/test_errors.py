@@ -54,6 +54,30 @@ def test_every_core_status_maps_to_its_class() -> None:
         assert str(info.value) == f"message for {name}"
 
 
+def test_errors_py_agrees_with_the_core_status_table() -> None:
+    """cuframes.h's CUFRAMES_STATUS_LIST reaches Python as _core.STATUS; errors.py
+    keeps its own constants (it imports without the extension) and its classes,
+    and both must match that table: same names, same values, and exactly one
+    class per error status, none for a status the core does not know."""
+    constants = {
+        name.removeprefix("ERR_"): value
+        for name, value in vars(errors).items()
+        if name == "OK" or (name.startswith("ERR_") and isinstance(value, int))
+    }
+    assert constants == _core.STATUS
+
+    classes = [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.Error) and cls is not errors.Error
+    ]
+    error_codes = sorted(code for name, code in _core.STATUS.items() if name != "OK")
+    assert sorted(cls.default_status for cls in classes) == error_codes  # one class each, no extra
+    assert sorted(errors._by_status) == error_codes
+    for cls in classes:
+        assert cls.__name__ in errors.__all__
+
+
 def test_errno_travels_with_the_error() -> None:
     with pytest.raises(cuframes.SystemCallError) as info:
         _core._raise_status(errors.ERR_OS, "sendmsg failed", 32)

@@ -15,15 +15,31 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "python"
 
 
 def run_example(children, name: str, *args: str):
-    code = f"import runpy, sys; sys.argv = [{name!r}] + sys.argv[1:]; runpy.run_path({str(EXAMPLES / name)!r}, " \
-           "run_name='__main__')"
+    code = (
+        f"import runpy, sys; sys.argv = [{name!r}] + sys.argv[1:]; runpy.run_path({str(EXAMPLES / name)!r}, "
+        "run_name='__main__')"
+    )
     return children.spawn(code, *args)
 
 
 def test_publish_pattern_and_subscribe_numpy(children, key, backend) -> None:
     subscriber = run_example(children, "subscribe_numpy.py", "--key", key, "--frames", "10")
-    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
-                            "--fps", "100", "--frames", "150", "--backend", backend)
+    publisher = run_example(
+        children,
+        "publish_pattern.py",
+        "--key",
+        key,
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--fps",
+        "100",
+        "--frames",
+        "150",
+        "--backend",
+        backend,
+    )
     sub = children.wait(subscriber, timeout=60)
     pub = children.wait(publisher, timeout=60)
     assert pub.returncode == 0, pub.stderr
@@ -40,11 +56,14 @@ def test_publish_pattern_and_subscribe_numpy(children, key, backend) -> None:
 def test_stream_facts_example_reads_back_what_the_producer_stated(children, key, backend) -> None:
     done = children.wait(run_example(children, "stream_facts.py", "--key", key, "--backend", backend))
     assert done.returncode == 0, done.stderr
-    assert ("time base 1/90000, rate 30000/1001, colour ColorInfo(matrix='bt709', range='tv', "
-            "primaries='bt709', transfer='bt709'), aspect 1") in done.stdout
+    assert (
+        "time base 1/90000, rate 30000/1001, colour ColorInfo(matrix='bt709', range='tv', "
+        "primaries='bt709', transfer='bt709'), aspect 1"
+    ) in done.stdout
     times = re.findall(r"pts=(\d+) time=([\d.]+) s", done.stdout)
-    assert [(int(pts), float(time)) for pts, time in times] == [(n * 3003, round(n * 3003 / 90_000, 4))
-                                                               for n in range(5)]
+    assert [(int(pts), float(time)) for pts, time in times] == [
+        (n * 3003, round(n * 3003 / 90_000, 4)) for n in range(5)
+    ]
 
 
 def test_examples_are_valid_python_for_the_oldest_supported_version() -> None:
@@ -65,24 +84,54 @@ def test_isolated_subscriber_example_shares_only_the_socket_folder(children, key
     script = EXAMPLES.parent / "isolation" / "isolated_subscriber.sh"
     env = {"PYTHON": sys.executable, "CUFRAMES_DIR": str(cf_dir)}
     subscriber = children.spawn(
-        f"import os, sys; os.execvpe('bash', ['bash', {str(script)!r}, sys.argv[1], '10'], {{**os.environ, **{env!r}}})",
-        key)
-    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
-                            "--fps", "100", "--frames", "300", "--backend", backend)
+        f"import os, sys; os.execvpe('bash', ['bash', {str(script)!r}, sys.argv[1], '10'], "
+        f"{{**os.environ, **{env!r}}})",
+        key,
+    )
+    publisher = run_example(
+        children,
+        "publish_pattern.py",
+        "--key",
+        key,
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--fps",
+        "100",
+        "--frames",
+        "300",
+        "--backend",
+        backend,
+    )
     sub = children.wait(subscriber, timeout=60)
     children.wait(publisher, timeout=60)
     assert sub.returncode == 0, sub.stderr
     frames = re.findall(r"seq=(\d+) pts=(\d+) missed=(\d+) y00=(\d+)", sub.stdout)
     assert len(frames) == 10, sub.stdout + sub.stderr
-    for seq, pts, _missed, y00 in frames:
+    for _seq, pts, _missed, y00 in frames:
         assert int(y00) == (4 * int(pts)) % 256  # bit-exact through the namespace boundary
 
 
 def test_follow_restarts_example_carries_on_with_a_restarted_producer(children, key, backend) -> None:
     follower = run_example(children, "follow_restarts.py", "--key", key, "--restarts", "1", "--frames-after", "3")
     for _ in range(2):  # the second producer replaces the first under the same key
-        publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
-                                "--fps", "100", "--frames", "60", "--backend", backend)
+        publisher = run_example(
+            children,
+            "publish_pattern.py",
+            "--key",
+            key,
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--fps",
+            "100",
+            "--frames",
+            "60",
+            "--backend",
+            backend,
+        )
         if _ == 0:
             children.read_line(follower, "connected", timeout=60)
         assert children.wait(publisher, timeout=60).returncode == 0
@@ -98,8 +147,11 @@ def test_low_latency_example_reports_its_figures(children, key, backend) -> None
     done = children.wait(run, timeout=60)
     assert done.returncode == 0, done.stderr
     # "latest" delivery: under load the consumer skips to the newest frame, and says so.
-    counts = re.search(rf"(\d+) of 50 frames received on {backend} \((\d+) skipped by latest delivery\), "
-                       rf"stream_ordered={backend == 'cuda'}, spin=5 ms", done.stdout)
+    counts = re.search(
+        rf"(\d+) of 50 frames received on {backend} \((\d+) skipped by latest delivery\), "
+        rf"stream_ordered={backend == 'cuda'}, spin=5 ms",
+        done.stdout,
+    )
     assert counts, done.stdout
     received, skipped = int(counts.group(1)), int(counts.group(2))
     assert 1 <= received <= 50 and received + skipped == 50, done.stdout
@@ -110,7 +162,8 @@ def test_low_latency_example_reports_its_figures(children, key, backend) -> None
 
 def test_low_latency_example_fails_when_its_consumer_fails(children, key, backend) -> None:
     # The consumer runs on a thread: an error there, after a few frames, must still fail the example.
-    run = children.spawn(f"""
+    run = children.spawn(
+        f"""
         import itertools, runpy, sys, cuframes
         calls, next_frame = itertools.count(), cuframes.Subscriber.next
         def failing_next(self, timeout=None):
@@ -120,7 +173,14 @@ def test_low_latency_example_fails_when_its_consumer_fails(children, key, backen
         cuframes.Subscriber.next = failing_next
         sys.argv = ["low_latency.py"] + sys.argv[1:]
         runpy.run_path({str(EXAMPLES / "low_latency.py")!r}, run_name="__main__")
-    """, "--key", key, "--frames", "20", "--backend", backend)
+    """,
+        "--key",
+        key,
+        "--frames",
+        "20",
+        "--backend",
+        backend,
+    )
     done = children.wait(run, timeout=60)
     assert done.returncode != 0, done.stdout
     assert done.stderr.rstrip().splitlines()[-1] == "TimeoutError: no frame (injected by the test)", done.stderr
@@ -153,8 +213,20 @@ def test_subscribe_torch_takes_frames_through_dlpack(children, key, backend) -> 
     __import__("pytest").importorskip("torch")
     subscriber = run_example(children, "subscribe_torch.py", "--key", key, "--frames", "5")
     # Until Ctrl-C: importing torch takes seconds, and the subscriber must find the publisher up.
-    publisher = run_example(children, "publish_pattern.py", "--key", key, "--width", "320", "--height", "240",
-                            "--fps", "100", "--backend", backend)
+    publisher = run_example(
+        children,
+        "publish_pattern.py",
+        "--key",
+        key,
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--fps",
+        "100",
+        "--backend",
+        backend,
+    )
     sub = children.wait(subscriber, timeout=120)
     publisher.proc.send_signal(signal.SIGINT)
     children.wait(publisher, timeout=30)
@@ -167,11 +239,17 @@ def test_subscribe_torch_takes_frames_through_dlpack(children, key, backend) -> 
 def test_convert_frames_example_gets_the_colour_the_producer_stated(children, key, backend) -> None:
     __import__("pytest").importorskip("av")
     has_torch = __import__("importlib").util.find_spec("torch") is not None
-    done = children.wait(run_example(children, "convert_frames.py", "--key", key, "--backend", backend,
-                                     *(["--tensor"] if has_torch else [])), timeout=120)
+    done = children.wait(
+        run_example(
+            children, "convert_frames.py", "--key", key, "--backend", backend, *(["--tensor"] if has_torch else [])
+        ),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    pixels = {name: [int(v) for v in re.findall(r"\d+", values)]
-              for name, values in re.findall(r"(to_\w+ \w+):.*pixel \[?([\d, ]+)\]?", done.stdout)}
+    pixels = {
+        name: [int(v) for v in re.findall(r"\d+", values)]
+        for name, values in re.findall(r"(to_\w+ \w+):.*pixel \[?([\d, ]+)\]?", done.stdout)
+    }
     expected = {"to_ndarray rgb24": [0, 255, 0], "to_ndarray bgr24": [0, 255, 0], "to_ndarray gray": [183]}
     if has_torch:
         expected["to_tensor rgb24"] = [0, 255, 0]

@@ -4,12 +4,11 @@ namespaces (that one also runs on the host backend)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from isolation import isolated_round_trip
 
 import cuframes
-from isolation import isolated_round_trip
 
 W, H = 640, 360
 
@@ -74,7 +73,7 @@ def test_cupy_from_dlpack_shares_the_pointer(cuda_pub, key, frame_bytes) -> None
             assert y.data.ptr == y_view.ptr and y.shape == (H, W)
             via_cai = cupy.asarray(y_view)  # __cuda_array_interface__, also zero-copy
             assert via_cai.data.ptr == y_view.ptr
-            np.testing.assert_array_equal(cupy.asnumpy(y), data[:W * H].reshape(H, W))
+            np.testing.assert_array_equal(cupy.asnumpy(y), data[: W * H].reshape(H, W))
             del y, via_cai
 
 
@@ -114,8 +113,10 @@ def test_stream_ordered_publish_returns_before_the_gpu_and_subscribers_wait(key,
     torch = pytest.importorskip("torch")
     import time
 
-    with cuframes.Publisher(key, W, H, "nv12", backend="cuda", stream_ordered=True) as pub, \
-            cuframes.Subscriber(key) as sub:
+    with (
+        cuframes.Publisher(key, W, H, "nv12", backend="cuda", stream_ordered=True) as pub,
+        cuframes.Subscriber(key) as sub,
+    ):
         stream = torch.cuda.Stream(device=pub.device)
         for salt in range(3):
             data = frame_bytes(pub.packed_size, salt=salt)
@@ -142,7 +143,9 @@ def test_to_tensor_on_the_gpu_equals_the_host_conversion(format, color_name, key
     CPU (+-1) and FFmpeg's accurate conversion (+-2); out= fills a caller's CUDA tensor."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("av")
-    from test_convert import COLORS, H as h, OUTPUTS, W as w, max_error, published, source_frame
+    from test_convert import COLORS, OUTPUTS, max_error, published, source_frame
+    from test_convert import H as h
+    from test_convert import W as w
     from test_convert_torch import ffmpeg_accurate
 
     color, _ = COLORS[color_name]

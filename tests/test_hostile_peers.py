@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import error_when_closed_while_waiting
 
 import cuframes
-from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 MAGIC = 0x4D524643
@@ -125,24 +125,30 @@ def test_subscriber_refuses_a_producer_of_another_version(cf_dir, key, other) ->
             cuframes.Subscriber(key, connect_timeout=5)
 
 
-@pytest.mark.parametrize("facts, problem", [
-    ((1, 0, 0, 0, 0, 0, 2, 0, 2, 2), "time_base 1/0 has a zero denominator"),
-    ((0, 0, -30, 1, 0, 0, 2, 0, 2, 2), "frame_rate -30/1 is negative"),
-    ((0, 0, 0, 0, 0, 0, 99, 0, 2, 2), "color_matrix 99"),
-    ((0, 0, 0, 0, 0, 0, 2, 3, 2, 2), "color_range 3"),
-])
+@pytest.mark.parametrize(
+    "facts, problem",
+    [
+        ((1, 0, 0, 0, 0, 0, 2, 0, 2, 2), "time_base 1/0 has a zero denominator"),
+        ((0, 0, -30, 1, 0, 0, 2, 0, 2, 2), "frame_rate -30/1 is negative"),
+        ((0, 0, 0, 0, 0, 0, 99, 0, 2, 2), "color_matrix 99"),
+        ((0, 0, 0, 0, 0, 0, 2, 3, 2, 2), "color_range 3"),
+    ],
+)
 def test_subscriber_refuses_bad_stream_facts(cf_dir, key, facts, problem) -> None:
     with fake_producer(cf_dir, key, VERSION, gray_welcome(facts)):
         with pytest.raises(cuframes.ProtocolError, match=f"bad stream facts: {problem}"):
             cuframes.Subscriber(key, connect_timeout=5)
 
 
-@pytest.mark.parametrize("message", [
-    b"not the cuframes protocol",
-    HEADER.pack(0xDEADBEEF, VERSION, HELLO, 16, 0) + bytes(16),     # bad magic
-    HEADER.pack(MAGIC, VERSION, HELLO, 99, 0) + bytes(16),           # length field lies
-    HEADER.pack(MAGIC, VERSION, FDS, 8, 0) + bytes(8),               # not a hello
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"not the cuframes protocol",
+        HEADER.pack(0xDEADBEEF, VERSION, HELLO, 16, 0) + bytes(16),  # bad magic
+        HEADER.pack(MAGIC, VERSION, HELLO, 99, 0) + bytes(16),  # length field lies
+        HEADER.pack(MAGIC, VERSION, FDS, 8, 0) + bytes(8),  # not a hello
+    ],
+)
 def test_garbage_from_a_peer_never_disturbs_the_producer(cf_dir, key, backend, message) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend) as pub, cuframes.Subscriber(key) as good:
         with connect(cf_dir, key) as bad:

@@ -16,21 +16,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_invoke import invoke_cli
 from click.testing import Result
+from test_status_render import busy_stream, camera_stream, quiet_stream
 
 import cuframes
-from cuframes import cli_inspect
-from cuframes.cli_inspect import bench, find_bench_harness, ls, snapshot, stat
+from cuframes.cli import inspect as cli_inspect
+from cuframes.cli.inspect import bench, find_bench_harness, ls, snapshot, stat
 from cuframes.status import KeyEntry
-from cli_invoke import invoke_cli
-from test_status_render import busy_stream, camera_stream, quiet_stream
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
 REPO = Path(__file__).resolve().parents[1]
 
-needs_observer = pytest.mark.skipif(not (hasattr(cuframes, "stat") and hasattr(cuframes, "list_streams")),
-                                    reason="observer handshake not built yet")
+needs_observer = pytest.mark.skipif(
+    not (hasattr(cuframes, "stat") and hasattr(cuframes, "list_streams")), reason="observer handshake not built yet"
+)
 
 
 def invoke(command, args: list[str]) -> Result:
@@ -69,6 +70,7 @@ def fake_stat(monkeypatch):
         observer = FakeObserver(*results)
         monkeypatch.setattr(cuframes, "stat", observer, raising=False)
         return observer
+
     return install
 
 
@@ -78,6 +80,7 @@ def fake_list_streams(monkeypatch):
         observer = FakeObserver(*results)
         monkeypatch.setattr(cuframes, "list_streams", observer, raising=False)
         return observer
+
     return install
 
 
@@ -123,17 +126,23 @@ def test_stat_prometheus(fake_stat):
     fake_stat(busy_stream())
     result = invoke(stat, ["cam1", "--prometheus"])
     assert result.exit_code == 0
-    found = {(s.name, tuple(sorted(s.labels.items()))): s.value
-             for family in prometheus_parser.text_string_to_metric_families(result.stdout) for s in family.samples}
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in prometheus_parser.text_string_to_metric_families(result.stdout)
+        for s in family.samples
+    }
     assert found[("cuframes_up", (("key", "cam1"),))] == 1
     assert found[("cuframes_latest_seq", (("key", "cam1"),))] == 12345
 
 
-@pytest.mark.parametrize("args, key, folder", [
-    (["cuframes://cam1?dir=/run/shared"], "cam1", "/run/shared"),
-    (["cam1", "--dir", "/run/shared"], "cam1", "/run/shared"),
-    (["cuframes://cam1?dir=/run/shared", "--dir", "/run/shared/"], "cam1", "/run/shared/"),
-])
+@pytest.mark.parametrize(
+    "args, key, folder",
+    [
+        (["cuframes://cam1?dir=/run/shared"], "cam1", "/run/shared"),
+        (["cam1", "--dir", "/run/shared"], "cam1", "/run/shared"),
+        (["cuframes://cam1?dir=/run/shared", "--dir", "/run/shared/"], "cam1", "/run/shared/"),
+    ],
+)
 def test_stat_takes_keys_urls_and_dir(fake_stat, args, key, folder):
     observer = fake_stat(busy_stream())
     assert invoke(stat, [*args, "--timeout", "0.5"]).exit_code == 0
@@ -147,12 +156,15 @@ def test_stat_refuses_two_different_folders(fake_stat):
     assert observer.calls == []
 
 
-@pytest.mark.parametrize("error", [
-    cuframes.NotFoundError("no producer for 'cam1' in /run/cuframes"),
-    cuframes.DisconnectedError("the producer of 'cam1' closed"),
-    cuframes.TimeoutError("'cam1' did not answer within 2 s"),
-    cuframes.PermissionDeniedError("permission denied: /run/cuframes/cam1.sock [mode 0600]"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        cuframes.NotFoundError("no producer for 'cam1' in /run/cuframes"),
+        cuframes.DisconnectedError("the producer of 'cam1' closed"),
+        cuframes.TimeoutError("'cam1' did not answer within 2 s"),
+        cuframes.PermissionDeniedError("permission denied: /run/cuframes/cam1.sock [mode 0600]"),
+    ],
+)
 def test_stat_failures_are_one_red_line(fake_stat, error):
     fake_stat(error)
     assert_clean_error(invoke(stat, ["cam1"]), str(error))  # "[mode 0600]" printed as written, not as markup
@@ -169,11 +181,14 @@ def test_stat_without_an_observer_in_the_core(monkeypatch):
     assert_clean_error(invoke(stat, ["cam1"]), "cannot observe streams")
 
 
-@pytest.mark.parametrize("args, complaint", [
-    (["--json", "--prometheus"], "not both"),
-    (["--watch", "--prometheus"], "--watch"),
-    (["--interval", "2"], "--interval goes with --watch"),
-])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--json", "--prometheus"], "not both"),
+        (["--watch", "--prometheus"], "--watch"),
+        (["--interval", "2"], "--interval goes with --watch"),
+    ],
+)
 def test_stat_refuses_options_that_do_not_go_together(fake_stat, args, complaint):
     observer = fake_stat(busy_stream())
     result = invoke(stat, ["cam1", *args])
@@ -225,10 +240,12 @@ def test_stat_prometheus_without_prometheus_client_says_what_to_install(fake_sta
     assert_clean_error(invoke(stat, ["cam1", "--prometheus"]), "pip install prometheus-client")
 
 
-
 def prometheus_samples(text: str) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in prometheus_parser.text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in prometheus_parser.text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_stat_shows_the_stream_facts_in_every_output(fake_stat):
@@ -237,10 +254,18 @@ def test_stat_shows_the_stream_facts_in_every_output(fake_stat):
     assert "time base 1/90000" in text and "30000/1001 fps nominal" in text and "matrix bt709" in text
     assert json.loads(invoke(stat, ["cam1", "--json"]).stdout)["facts"]["frame_rate"] == "30000/1001"
     found = prometheus_samples(invoke(stat, ["cam1", "--prometheus"]).stdout)
-    labels = (("color_matrix", "bt709"), ("color_primaries", "bt709"), ("color_range", "tv"),
-              ("color_transfer", "bt709"), ("frame_rate", "30000/1001"), ("key", "cam1"),
-              ("sample_aspect_ratio", "4/3"), ("time_base", "1/90000"))
+    labels = (
+        ("color_matrix", "bt709"),
+        ("color_primaries", "bt709"),
+        ("color_range", "tv"),
+        ("color_transfer", "bt709"),
+        ("frame_rate", "30000/1001"),
+        ("key", "cam1"),
+        ("sample_aspect_ratio", "4/3"),
+        ("time_base", "1/90000"),
+    )
     assert found[("cuframes_stream_facts_info", labels)] == 1
+
 
 # --- ls ---
 ENTRIES = [
@@ -274,8 +299,12 @@ def test_ls_prometheus_marks_keys_nobody_answers_on_as_down(fake_list_streams):
     fake_list_streams(ENTRIES)
     result = invoke(ls, ["--prometheus"])
     assert result.exit_code == 0
-    up = {s.labels["key"]: s.value for family in prometheus_parser.text_string_to_metric_families(result.stdout)
-          for s in family.samples if s.name == "cuframes_up"}
+    up = {
+        s.labels["key"]: s.value
+        for family in prometheus_parser.text_string_to_metric_families(result.stdout)
+        for s in family.samples
+        if s.name == "cuframes_up"
+    }
     assert up == {"cam1": 1, "idle": 1, "old": 0}
 
 
@@ -447,5 +476,4 @@ def test_ls_shows_the_stream_facts_in_every_output(fake_list_streams):
     assert json.loads(invoke(ls, ["--json"]).stdout)[0]["status"]["facts"]["time_base"] == "1/90000"
     found = prometheus_samples(invoke(ls, ["--prometheus"]).stdout)
     assert found[("cuframes_nominal_fps", (("key", "cam1"),))] == pytest.approx(30000 / 1001)
-    assert any(name == "cuframes_stream_facts_info" and ("time_base", "1/90000") in labels
-               for name, labels in found)
+    assert any(name == "cuframes_stream_facts_info" and ("time_base", "1/90000") in labels for name, labels in found)

@@ -50,12 +50,14 @@ SETTLE_S = 2.0  # a departed subscriber is dropped asynchronously
 def frame_pattern(seq: int, size: int):
     """The bytes of frame `seq`: each depends on its position and on seq."""
     import numpy as np
+
     return ((np.arange(size, dtype=np.uint64) * 31 + seq * 7) % 251).astype(np.uint8)
 
 
 def usage(pid: int | str = "self") -> dict[str, int]:
     """Descriptors, memfds, mappings and resident memory (KiB) of a process."""
     import os
+
     fds = os.listdir(f"/proc/{pid}/fd")
     memfds = 0
     for fd in fds:
@@ -169,7 +171,10 @@ def gpu_memory(backend):
 
 # Publishes frame_pattern(seq) at about 200 frames a second until killed.
 # SIGUSR1: prints a report (subscriber_count and, on cuda, the GPU's free memory).
-PRODUCER = inspect.getsource(frame_pattern) + inspect.getsource(gpu_free_bytes) + f"""
+PRODUCER = (
+    inspect.getsource(frame_pattern)
+    + inspect.getsource(gpu_free_bytes)
+    + f"""
 try:
     import cuda.bindings
     have_cuda_python = True
@@ -193,6 +198,7 @@ with cuframes.Publisher(key, {W}, {H}, "{FORMAT}", backend=backend) as pub:
                   flush=True)
         time.sleep(0.005)
 """
+)
 
 
 def producer_report(children, producer) -> dict:
@@ -250,8 +256,11 @@ def test_a_thousand_subscribers_leave_nothing_behind_on_either_side(key, backend
 # key, backend. Prints its usage (and what the socket folder holds) before the
 # first Publisher and after each close, as JSON lines. Each SIGUSR1 moves it
 # on: create a Publisher and publish, then close it and report, and so on.
-CLOSING_PRODUCER = inspect.getsource(frame_pattern) + inspect.getsource(usage) + \
-    inspect.getsource(retain_primary_context) + f"""
+CLOSING_PRODUCER = (
+    inspect.getsource(frame_pattern)
+    + inspect.getsource(usage)
+    + inspect.getsource(retain_primary_context)
+    + f"""
 import gc, json, os, signal, sys, threading, time
 import numpy as np
 import cuframes
@@ -311,6 +320,7 @@ for round in range(3):
     del pub
     report("closed", round=round)
 """
+)
 
 
 def assert_disconnected(sub: cuframes.Subscriber) -> None:
@@ -334,8 +344,10 @@ def test_a_closed_publisher_gives_back_everything_it_took(key, backend, children
         os.kill(producer.pid, signal.SIGUSR1)
         children.read_line(producer, '{"event": "serving"')
         # Attached when it closes: one idle, one holding a frame.
-        with cuframes.Subscriber(key, connect_timeout=10) as idle, \
-                cuframes.Subscriber(key, connect_timeout=10) as holding:
+        with (
+            cuframes.Subscriber(key, connect_timeout=10) as idle,
+            cuframes.Subscriber(key, connect_timeout=10) as holding,
+        ):
             frame = holding.next(timeout=10)
             os.kill(producer.pid, signal.SIGUSR1)
             after = json.loads(children.read_line(producer, '{"event": "closed"'))
@@ -388,8 +400,10 @@ def test_subscribers_that_find_no_producer_leak_nothing(key, cf_dir) -> None:
 
 def test_subscribers_refused_at_max_subscribers_leak_nothing(key, backend) -> None:
     # The producer is in this process too: its side of each refusal must go as well.
-    with cuframes.Publisher(key, W, H, FORMAT, backend=backend, max_subscribers=1) as pub, \
-            cuframes.Subscriber(key) as served:
+    with (
+        cuframes.Publisher(key, W, H, FORMAT, backend=backend, max_subscribers=1) as pub,
+        cuframes.Subscriber(key) as served,
+    ):
         # connect_timeout=0: one refusal each (a LimitError is otherwise tried again for the timeout).
         assert_failures_leak_nothing(lambda: cuframes.Subscriber(key, connect_timeout=0), cuframes.LimitError)
         assert pub.send(frame_pattern(1, pub.packed_size), pts=1) == 1
@@ -401,7 +415,9 @@ def test_subscribers_refused_at_max_subscribers_leak_nothing(key, backend) -> No
 OTHER_UID, OTHER_GID = 4343, 4545
 
 # As another uid: ATTEMPTS refused subscriptions; prints the usage around them.
-REFUSED_SUBSCRIBER = inspect.getsource(usage) + """
+REFUSED_SUBSCRIBER = (
+    inspect.getsource(usage)
+    + """
 import gc, json, sys
 import cuframes
 
@@ -420,10 +436,12 @@ for _ in range(int(sys.argv[2])):
 gc.collect()
 print(json.dumps({"before": before, "after": usage()}), flush=True)
 """
+)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to subscribe as another uid")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to subscribe as another uid"
+)
 def test_subscribers_refused_by_credentials_leak_nothing(key, backend, children, cf_dir) -> None:
     os.chmod(cf_dir, 0o755)
     as_other = ["setpriv", "--reuid", str(OTHER_UID), "--regid", str(OTHER_GID), "--clear-groups"]
@@ -439,6 +457,10 @@ def test_subscribers_refused_by_credentials_leak_nothing(key, backend, children,
         assert_back_to(report["after"], report["before"], f"the subscriber after {ATTEMPTS} refusals")
         # Only descriptors here: running the child starts threads in this
         # process (its output readers), whose stacks glibc may keep mapped.
-        assert_back_to(settled(own_usage, baseline, ("fds", "memfds")), baseline,
-                       f"the producer after {ATTEMPTS} refusals", ("fds", "memfds"))
+        assert_back_to(
+            settled(own_usage, baseline, ("fds", "memfds")),
+            baseline,
+            f"the producer after {ATTEMPTS} refusals",
+            ("fds", "memfds"),
+        )
         assert pub.subscriber_count == 0

@@ -15,8 +15,7 @@ W, H = 64, 48
 
 
 def test_holding_max_held_frames_then_next_raises_limit(key, backend) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_held=2) as pub, \
-            cuframes.Subscriber(key) as sub:
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_held=2) as pub, cuframes.Subscriber(key) as sub:
         assert sub.max_held == 2
         held = []
         for i in range(2):
@@ -34,14 +33,16 @@ def test_holding_max_held_frames_then_next_raises_limit(key, backend) -> None:
 
 
 def test_plane_views_keep_the_frame_held(key, host_only) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend="host", max_held=1, slots=6) as pub, \
-            cuframes.Subscriber(key) as sub:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend="host", max_held=1, slots=6) as pub,
+        cuframes.Subscriber(key) as sub,
+    ):
         pub.send(np.full(pub.packed_size, 1, np.uint8))
         frame = sub.next(timeout=5)
         view = frame.gray
         frame.release()
         assert sub.held_count == 1  # the numpy view still holds the slot
-        for i in range(20):  # the producer cycles through every other slot meanwhile
+        for _ in range(20):  # the producer cycles through every other slot meanwhile
             pub.send(np.full(pub.packed_size, 2, np.uint8))
         assert (view == 1).all()
         with pytest.raises(cuframes.LimitError):
@@ -74,8 +75,9 @@ def test_connect_timeout_waits_through_a_transient_limit(key, backend, kind) -> 
     taken): a subscriber waits for a place within its connect_timeout, as it
     waits for a producer that is not up yet."""
     make = cuframes.Subscriber if kind == "frames" else cuframes.PacketSubscriber
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=1, slots=6,
-                            packet_ring_bytes=1 << 16) as pub:
+    with cuframes.Publisher(
+        key, W, H, "gray8", backend=backend, max_subscribers=1, slots=6, packet_ring_bytes=1 << 16
+    ) as pub:
         first = make(key)
         outcome: list = []
 
@@ -101,8 +103,11 @@ def test_connect_timeout_waits_through_a_transient_limit(key, backend, kind) -> 
 
 
 def test_stalled_subscriber_does_not_block_producer_and_gets_newest_with_missed(key, backend) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=2, max_held=2) as pub, \
-            cuframes.Subscriber(key) as stalled, cuframes.Subscriber(key) as idle:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, max_subscribers=2, max_held=2) as pub,
+        cuframes.Subscriber(key) as stalled,
+        cuframes.Subscriber(key) as idle,
+    ):
         pub.send(np.full(pub.packed_size, 0, np.uint8), pts=0)
         held = [stalled.next(timeout=5)]
         pub.send(np.full(pub.packed_size, 1, np.uint8), pts=1)

@@ -34,23 +34,29 @@ def test_integrity_with_subscribers_joining_and_leaving(key, backend, children) 
     pattern = TestPattern("nv12", W, H)
     staging = np.empty(pattern.packed_size, np.uint8)
     with cuframes.Publisher(key, W, H, "nv12", backend=backend, slots=16, max_subscribers=6) as pub:
+
         def publish_for(seconds: float) -> None:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 seq = pub.last_seq + 1
-                assert pub.send(pattern.render(seq, staging), pts=pattern.pts(seq),
-                                metadata=pattern.metadata(seq)) == seq
+                assert (
+                    pub.send(pattern.render(seq, staging), pts=pattern.pts(seq), metadata=pattern.metadata(seq)) == seq
+                )
                 time.sleep(0.002)
 
-        stayers = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--index", str(i)))
-                   for i in range(2)]
-        leavers = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--max-frames", "40"))
-                   for _ in range(2)]
+        stayers = [
+            children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--index", str(i))) for i in range(2)
+        ]
+        leavers = [
+            children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--max-frames", "40"))
+            for _ in range(2)
+        ]
         for child in stayers + leavers:
             children.read_line(child, '{"event": "ready"')
         publish_for(1.0)
-        joiners = [children.spawn_module("cuframes._demo_worker", *worker_args(key, "--seconds", "0.8"))
-                   for _ in range(2)]
+        joiners = [
+            children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--seconds", "0.8")) for _ in range(2)
+        ]
         for child in joiners:
             children.read_line(child, '{"event": "ready"')
         publish_for(1.5)
@@ -69,7 +75,7 @@ def test_stalled_subscriber_process_does_not_slow_the_producer(key, backend, chi
     pattern = TestPattern("nv12", W, H)
     staging = np.empty(pattern.packed_size, np.uint8)
     with cuframes.Publisher(key, W, H, "nv12", backend=backend, max_subscribers=2) as pub:
-        stalled = children.spawn_module("cuframes._demo_worker", *worker_args(key, "--stall", "3"))
+        stalled = children.spawn_module("cuframes.cli._demo_worker", *worker_args(key, "--stall", "3"))
         children.read_line(stalled, '{"event": "ready"')
 
         def publish(count: int) -> list[float]:
@@ -107,8 +113,7 @@ time.sleep(120)
 """
 
 
-def test_producer_death_raises_disconnected_quickly_and_held_frames_stay_readable(key, backend,
-                                                                                  children) -> None:
+def test_producer_death_raises_disconnected_quickly_and_held_frames_stay_readable(key, backend, children) -> None:
     producer = children.spawn(PRODUCER, key, backend)
     children.read_line(producer, "ready")
     with cuframes.Subscriber(key) as sub:

@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 import pytest
+from packet_producer import PACKET_PRODUCER
 
 import cuframes
-from packet_producer import PACKET_PRODUCER
 
 av = pytest.importorskip("av")
 
@@ -26,30 +26,67 @@ PAUSING = ("--frames", "10", "--gop", "5", "--pause-at", "5", "--pause", "2.5")
 
 def tools_producer(codec: str, frames: int) -> tuple[str, ...]:
     """320x240, a keyframe every 10, a frame beside each packet."""
-    return ("--codec", codec, "--frames", str(frames), "--size", "320x240", "--ring", str(4 << 20),
-            "--description", "encoded pattern", "--frames-too", "--interval", "0.002")
-
+    return (
+        "--codec",
+        codec,
+        "--frames",
+        str(frames),
+        "--size",
+        "320x240",
+        "--ring",
+        str(4 << 20),
+        "--description",
+        "encoded pattern",
+        "--frames-too",
+        "--interval",
+        "0.002",
+    )
 
 
 def ffprobe(path) -> dict:
-    result = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                             "stream=codec_name,width,height,nb_read_frames", "-of", "json", str(path)],
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(result.stdout)["streams"][0]
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe")
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe"
+)
 @pytest.mark.parametrize("codec", ["h264", "hevc"])
 def test_cat_packets_into_ffmpeg_copy_gives_a_playable_file(children, key, backend, codec, tmp_path):
     producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer(codec, FRAMES))
     children.read_line(producer, "up")
     out, cat_log = tmp_path / "out.mp4", tmp_path / "cat.log"
     with open(cat_log, "wb") as log:
-        cat = subprocess.Popen([sys.executable, "-m", "cuframes", "cat", f"cuframes://{key}", "--packets"],
-                               stdout=subprocess.PIPE, stderr=log)
+        cat = subprocess.Popen(
+            [sys.executable, "-m", "cuframes", "cat", f"cuframes://{key}", "--packets"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     try:
-        ffmpeg = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", codec, "-framerate", "25", "-i", "-",
-                                 "-c", "copy", str(out)], stdin=cat.stdout, capture_output=True, timeout=60)
+        ffmpeg = subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", codec, "-framerate", "25", "-i", "-", "-c", "copy", str(out)],
+            stdin=cat.stdout,
+            capture_output=True,
+            timeout=60,
+        )
         cat.stdout.close()
         assert cat.wait(timeout=30) == 0, cat_log.read_text()
     finally:
@@ -67,8 +104,12 @@ def test_cat_packets_into_ffmpeg_copy_gives_a_playable_file(children, key, backe
 def test_cat_packets_ffmpeg_args_name_the_demuxer(children, key, backend):
     producer = children.spawn(PACKET_PRODUCER, key, backend, *tools_producer("hevc", 20))
     children.read_line(producer, "up")
-    result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--ffmpeg-args", "--fps", "30"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cuframes", "cat", key, "--packets", "--ffmpeg-args", "--fps", "30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["-f", "hevc", "-framerate", "30", "-i", "-"]
 
@@ -118,7 +159,12 @@ def test_stat_reads_a_live_producer_without_counting_as_a_subscriber(key, backen
             for frame in taken:
                 frame.release()
     assert (status.state, status.backend, status.format, status.width, status.height) == (
-        "running", backend, "nv12", 160, 96)
+        "running",
+        backend,
+        "nv12",
+        160,
+        96,
+    )
     assert status.description == "camera 7" and status.latest_seq == 30
     assert status.fps is not None and 30 < status.fps < 150  # 10 ms apart, give or take the scheduler
     assert status.age_s is not None and 0 <= status.age_s < 5
@@ -153,21 +199,23 @@ def test_av_open_decode_gives_frames_with_the_producers_pts(children, key, backe
     children.wait(producer)
 
 
-
-
 def test_cat_waits_through_an_outage_longer_than_its_timeout(children, key, backend):
     producer = children.spawn(PACKET_PRODUCER, key, backend, *PAUSING)
     children.read_line(producer, "up")
-    result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--timeout", "1"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cuframes", "cat", key, "--packets", "--timeout", "1"], capture_output=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr.decode()
     assert b"10 packet(s) written" in result.stderr
     children.wait(producer)
     # --idle-timeout gives up sooner, with a clear error.
     producer = children.spawn(PACKET_PRODUCER, key, backend, *PAUSING)
     children.read_line(producer, "up")
-    result = subprocess.run([sys.executable, "-m", "cuframes", "cat", key, "--packets", "--idle-timeout", "1"],
-                            capture_output=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "cuframes", "cat", key, "--packets", "--idle-timeout", "1"],
+        capture_output=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and b"no packet from" in result.stderr, result.stderr.decode()
     children.wait(producer)
 
@@ -180,8 +228,7 @@ def test_av_open_raises_when_the_producer_dies_instead_of_ending(children, key, 
     import cuframes.av
 
     # A live stream: packets keep coming (every 50 ms for 20 s) while the input reads them.
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "400", "--gop", "10",
-                              "--interval", "0.05")
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "400", "--gop", "10", "--interval", "0.05")
     children.read_line(producer, "up")
     with cuframes.av.open(key) as source:
         demuxed = source.demux(video=0)
@@ -195,7 +242,8 @@ def test_av_open_raises_when_the_producer_dies_instead_of_ending(children, key, 
 def test_av_open_of_a_missing_key_raises_and_its_cleanup_reports_nothing(children, key):
     # In dev mode (3.13 always) the finalizer of a half-made PacketStream reported an
     # AttributeError ("no attribute '_subscriber'") as an ignored exception on stderr.
-    result = children.run("""
+    result = children.run(
+        """
         import gc, sys, cuframes, cuframes.av
         try:
             cuframes.av.open(sys.argv[1], timeout=0)
@@ -203,7 +251,10 @@ def test_av_open_of_a_missing_key_raises_and_its_cleanup_reports_nothing(childre
             print("NotFoundError:", error)
         gc.collect()
         print("done")
-    """, key, env={"PYTHONDEVMODE": "1"})
+    """,
+        key,
+        env={"PYTHONDEVMODE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     assert "NotFoundError: no producer for key" in result.stdout and "done" in result.stdout
     assert result.stderr == "", result.stderr

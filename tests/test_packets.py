@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 import pytest
-
-import cuframes
 from encoded import EncodedPacket, decode, encode
 from packet_producer import PACKET_PRODUCER, TESTS_DIR
+
+import cuframes
 
 RING = 1 << 20
 
@@ -35,8 +35,9 @@ def drain(sub: cuframes.PacketSubscriber, timeout: float = 0.3) -> list[cuframes
 
 @pytest.fixture
 def packet_publisher(key: str, backend: str):
-    with cuframes.Publisher(key, 160, 96, "nv12", backend=backend, packet_ring_bytes=RING,
-                            description="encoded test pattern") as pub:
+    with cuframes.Publisher(
+        key, 160, 96, "nv12", backend=backend, packet_ring_bytes=RING, description="encoded test pattern"
+    ) as pub:
         yield pub
 
 
@@ -125,7 +126,8 @@ def test_after_the_producer_closes_the_last_packets_are_read_then_disconnected(p
 
 
 def test_a_killed_producer_surfaces_as_disconnected(children, key, backend):
-    producer = children.spawn(f"""
+    producer = children.spawn(
+        f"""
         import sys, time, cuframes
         sys.path.insert(0, {TESTS_DIR!r})
         from encoded import encode
@@ -135,7 +137,10 @@ def test_a_killed_producer_surfaces_as_disconnected(children, key, backend):
             pub.publish_packet(p.data, pts=p.pts, keyframe=p.keyframe)
         print("ready", flush=True)
         time.sleep(60)
-    """, key, backend)
+    """,
+        key,
+        backend,
+    )
     children.read_line(producer, "ready")
     with cuframes.PacketSubscriber(key) as sub:
         assert [p.seq for p in drain(sub, 0.2)] == [1, 2, 3, 4, 5]
@@ -167,8 +172,7 @@ def test_close_from_another_thread_ends_a_waiting_next(packet_publisher, key):
 
 
 def test_packet_subscribers_hold_no_frames_and_have_their_own_limit(key, backend):
-    with cuframes.Publisher(key, 160, 96, backend=backend, packet_ring_bytes=RING, max_subscribers=2,
-                            slots=6) as pub:
+    with cuframes.Publisher(key, 160, 96, backend=backend, packet_ring_bytes=RING, max_subscribers=2, slots=6) as pub:
         with cuframes.PacketSubscriber(key), cuframes.PacketSubscriber(key), cuframes.Subscriber(key):
             assert (pub.subscriber_count, pub.packet_subscriber_count) == (1, 2)
             with pytest.raises(cuframes.LimitError, match="maximum of 2 packet subscribers"):
@@ -190,11 +194,14 @@ def test_packets_and_frames_join_by_pts(key, backend):
     assert packet_pts == frame_pts == [p.pts for p in packets]
 
 
-@pytest.mark.parametrize("data, error", [
-    (b"", "at least one byte"),
-    (b"\x00\x00\x00\x18\x67\x42", "must be Annex-B"),
-    (b"\0\0\1" + bytes(RING // 2), "exceeds the largest"),
-])
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"", "at least one byte"),
+        (b"\x00\x00\x00\x18\x67\x42", "must be Annex-B"),
+        (b"\0\0\1" + bytes(RING // 2), "exceeds the largest"),
+    ],
+)
 def test_malformed_packets_are_refused_and_the_ring_is_untouched(packet_publisher, data, error):
     with pytest.raises(cuframes.InvalidArgumentError, match=error):
         packet_publisher.publish_packet(data, pts=0)

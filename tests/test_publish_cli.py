@@ -15,18 +15,19 @@ from pathlib import Path
 
 import pytest
 from cli_invoke import invoke_cli
+from rtsp_server import free_port
 
 import cuframes
 from cuframes._pattern import TestPattern
-from cuframes.cli_publish import default_packet_ring_bytes, publish
-from rtsp_server import free_port
+from cuframes.cli.publish import default_packet_ring_bytes, publish
 
 pytest.importorskip("av", reason="cuframes publish reads and encodes video through PyAV (pip install av)")
 
 W, H = 320, 240
 HAS_PACKET_RING = hasattr(cuframes.Publisher, "publish_packet")
-needs_packet_ring = pytest.mark.skipif(not HAS_PACKET_RING,
-                                       reason="this cuframes build has no packet ring yet (Publisher.publish_packet)")
+needs_packet_ring = pytest.mark.skipif(
+    not HAS_PACKET_RING, reason="this cuframes build has no packet ring yet (Publisher.publish_packet)"
+)
 
 
 def publish_command() -> list[str]:
@@ -36,18 +37,25 @@ def publish_command() -> list[str]:
 
     if "publish" in main.commands:
         return [sys.executable, "-m", "cuframes", "publish"]
-    return [sys.executable, "-c", "from cuframes.cli_publish import publish; publish(prog_name='cuframes publish')"]
+    return [sys.executable, "-c", "from cuframes.cli.publish import publish; publish(prog_name='cuframes publish')"]
 
 
 def run_publish(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     """Runs the command to its end (killed, and the test failed, after ``timeout``)."""
-    return subprocess.run([*publish_command(), *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*publish_command(), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def start_publish(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*publish_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [*publish_command(), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture
@@ -74,9 +82,27 @@ def h264_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True).returncode != 0:
         pytest.skip("ffmpeg is not installed")
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    done = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate=25",
-                           "-frames:v", "50", "-c:v", "libx264", "-g", "25", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={W}x{H}:rate=25",
+            "-frames:v",
+            "50",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return path
 
@@ -85,10 +111,26 @@ def h264_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Runs that end by themselves
 # --------------------------------------------------------------------------------------
 
+
 @needs_packet_ring
 def test_testsrc_with_a_frame_limit_exits_0_with_one_summary_line(cf_dir, key):
-    done = run_publish("testsrc", "--key", key, "--dir", str(cf_dir), "--frames", "30", "--backend", "host",
-                       "--width", str(W), "--height", str(H), "--fps", "60")
+    done = run_publish(
+        "testsrc",
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--frames",
+        "30",
+        "--backend",
+        "host",
+        "--width",
+        str(W),
+        "--height",
+        str(H),
+        "--fps",
+        "60",
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1, f"stderr is not a terminal: only the summary line is expected, got {lines}"
@@ -109,8 +151,9 @@ def test_file_publishes_every_frame_and_packet(cf_dir, key, h264_clip):
 @needs_packet_ring
 def test_duration_limits_a_looped_file(cf_dir, key, h264_clip):
     started = time.monotonic()
-    done = run_publish(str(h264_clip), "--key", key, "--dir", str(cf_dir), "--backend", "host", "--loop",
-                       "--duration", "2.5")
+    done = run_publish(
+        str(h264_clip), "--key", key, "--dir", str(cf_dir), "--backend", "host", "--loop", "--duration", "2.5"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.rstrip().endswith("; duration")
     frames = int(done.stderr.split(": ", 1)[1].split()[0])
@@ -120,8 +163,19 @@ def test_duration_limits_a_looped_file(cf_dir, key, h264_clip):
 
 @needs_packet_ring
 def test_frames_only_without_a_packet_ring(cf_dir, key):
-    done = run_publish("testsrc:128x96@50", "--key", key, "--dir", str(cf_dir), "--backend", "host",
-                       "--frames", "5", "--packet-ring-bytes", "0")
+    done = run_publish(
+        "testsrc:128x96@50",
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--backend",
+        "host",
+        "--frames",
+        "5",
+        "--packet-ring-bytes",
+        "0",
+    )
     assert done.returncode == 0, done.stderr
     assert "5 frames" in done.stderr and "0 packets" in done.stderr and "5 packets dropped" in done.stderr
 
@@ -130,15 +184,35 @@ def test_frames_only_without_a_packet_ring(cf_dir, key):
 # What subscribers get
 # --------------------------------------------------------------------------------------
 
+
 @needs_packet_ring
 @pytest.mark.timeout(60)
 def test_subscribers_get_the_pattern_whole_and_packets_with_its_pts(cf_dir, key, backend, survivors):
-    proc = start_publish("testsrc", "--key", key, "--dir", str(cf_dir), "--backend", backend, "--width", str(W),
-                         "--height", str(H), "--fps", "50", "--gop", "10", "--duration", "20")
+    proc = start_publish(
+        "testsrc",
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--backend",
+        backend,
+        "--width",
+        str(W),
+        "--height",
+        str(H),
+        "--fps",
+        "50",
+        "--gop",
+        "10",
+        "--duration",
+        "20",
+    )
     survivors.append(proc)
     pattern = TestPattern("nv12", W, H)
-    with cuframes.Subscriber(key, dir=str(cf_dir), connect_timeout=15, delivery="sequential") as sub, \
-            cuframes.PacketSubscriber(key, dir=str(cf_dir), connect_timeout=15) as packets:
+    with (
+        cuframes.Subscriber(key, dir=str(cf_dir), connect_timeout=15, delivery="sequential") as sub,
+        cuframes.PacketSubscriber(key, dir=str(cf_dir), connect_timeout=15) as packets,
+    ):
         assert (sub.width, sub.height, sub.format) == (W, H, "nv12")
         frames = []
         for _ in range(20):
@@ -161,8 +235,23 @@ def test_subscribers_get_the_pattern_whole_and_packets_with_its_pts(cf_dir, key,
 @pytest.mark.timeout(60)
 def test_rtsp_camera_that_restarts_is_followed_and_reported(cf_dir, key, survivors, rtsp_server):
     server = rtsp_server
-    proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "6",
-                         "--timeout", "3", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+    proc = start_publish(
+        server.url,
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--backend",
+        "host",
+        "--duration",
+        "6",
+        "--timeout",
+        "3",
+        "--reconnect-initial",
+        "0.2",
+        "--reconnect-max",
+        "1",
+    )
     survivors.append(proc)
     wait_for_socket(cf_dir, key, proc)
     with cuframes.Subscriber(key, dir=str(cf_dir), connect_timeout=10) as sub:
@@ -190,6 +279,7 @@ def test_rtsp_camera_that_restarts_is_followed_and_reported(cf_dir, key, survivo
 # --------------------------------------------------------------------------------------
 # Stopping
 # --------------------------------------------------------------------------------------
+
 
 @needs_packet_ring
 @pytest.mark.timeout(60)
@@ -233,8 +323,23 @@ def test_sigterm_on_a_stalled_camera_stops_within_docker_stops_grace(cf_dir, key
 def test_duration_ends_the_run_while_the_camera_is_away(cf_dir, key, survivors, rtsp_server):
     server = rtsp_server
     started = time.monotonic()
-    proc = start_publish(server.url, "--key", key, "--dir", str(cf_dir), "--backend", "host", "--duration", "3",
-                         "--timeout", "2", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+    proc = start_publish(
+        server.url,
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--backend",
+        "host",
+        "--duration",
+        "3",
+        "--timeout",
+        "2",
+        "--reconnect-initial",
+        "0.2",
+        "--reconnect-max",
+        "1",
+    )
     survivors.append(proc)
     wait_for_socket(cf_dir, key, proc)
     server.kill()  # and it never comes back
@@ -247,8 +352,22 @@ def test_duration_ends_the_run_while_the_camera_is_away(cf_dir, key, survivors, 
 
 @needs_packet_ring
 def test_a_keyframe_too_large_for_the_packet_ring_is_dropped_not_fatal(cf_dir, key):
-    done = run_publish("testsrc:1280x720@50", "--key", key, "--dir", str(cf_dir), "--backend", "host",
-                       "--frames", "10", "--gop", "5", "--no-pace", "--packet-ring-bytes", str(64 << 10))
+    done = run_publish(
+        "testsrc:1280x720@50",
+        "--key",
+        key,
+        "--dir",
+        str(cf_dir),
+        "--backend",
+        "host",
+        "--frames",
+        "10",
+        "--gop",
+        "5",
+        "--no-pace",
+        "--packet-ring-bytes",
+        str(64 << 10),
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     warnings = [line for line in lines if "does not fit the packet ring" in line]
@@ -267,6 +386,7 @@ def test_the_default_packet_ring_holds_a_few_keyframes_of_the_source():
 # Bad input
 # --------------------------------------------------------------------------------------
 
+
 def test_missing_file_is_a_clear_error(cf_dir, key, tmp_path):
     done = run_publish(str(tmp_path / "nope.mp4"), "--key", key, "--dir", str(cf_dir))
     assert done.returncode == 1
@@ -279,8 +399,9 @@ def test_a_file_that_is_not_a_video_says_what_ffmpeg_said(cf_dir, key, tmp_path)
     notes.write_text("not a video\n" * 100)
     done = run_publish(str(notes), "--key", key, "--dir", str(cf_dir))
     assert done.returncode == 1
-    assert done.stderr.splitlines() == [f"error: {str(notes)!r} is not a video file PyAV can read: "
-                                        "Invalid data found when processing input"], done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {str(notes)!r} is not a video file PyAV can read: Invalid data found when processing input"
+    ], done.stderr
 
 
 def test_testsrc_of_an_odd_size_is_refused(cf_dir, key):
@@ -299,15 +420,18 @@ def test_unreachable_rtsp_is_a_clear_error(cf_dir, key):
     assert time.monotonic() - started < 20
 
 
-@pytest.mark.parametrize("args, complaint", [
-    (["http://cam/stream"], "unsupported source scheme 'http'"),
-    (["testsrc:huge"], "testsrc:WIDTHxHEIGHT"),
-    (["testsrc:0x0"], "'testsrc:0x0' asks for a 0x0 picture"),  # not the defaults, silently
-    (["testsrc:0x720"], "asks for a 0x720 picture"),
-    (["testsrc:@0"], "asks for 0 frames per second"),
-    (["testsrc:640x480", "--width", "320"], "sets the width already"),
-    (["clip.mp4", "--decoder", "nvdec", "--backend", "host"], "--backend cuda"),
-])
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["http://cam/stream"], "unsupported source scheme 'http'"),
+        (["testsrc:huge"], "testsrc:WIDTHxHEIGHT"),
+        (["testsrc:0x0"], "'testsrc:0x0' asks for a 0x0 picture"),  # not the defaults, silently
+        (["testsrc:0x720"], "asks for a 0x720 picture"),
+        (["testsrc:@0"], "asks for 0 frames per second"),
+        (["testsrc:640x480", "--width", "320"], "sets the width already"),
+        (["clip.mp4", "--decoder", "nvdec", "--backend", "host"], "--backend cuda"),
+    ],
+)
 def test_bad_arguments_are_usage_errors(cf_dir, key, args, complaint):
     done = run_publish(*args, "--key", key, "--dir", str(cf_dir))
     assert done.returncode == 2, done.stderr
@@ -325,8 +449,15 @@ def test_nvdec_without_its_package_names_the_extra(cf_dir, key, h264_clip):
 def test_help_lists_the_source_forms():
     result = invoke_cli(publish, ["--help"])
     assert result.exit_code == 0
-    for form in ("testsrc[:WIDTHxHEIGHT][@FPS]", "rtsp://", "--packet-ring-bytes", "--loop", "--duration",
-                 "--frames", "--decoder [cpu|nvdec]"):
+    for form in (
+        "testsrc[:WIDTHxHEIGHT][@FPS]",
+        "rtsp://",
+        "--packet-ring-bytes",
+        "--loop",
+        "--duration",
+        "--frames",
+        "--decoder [cpu|nvdec]",
+    ):
         assert form in result.output
 
 

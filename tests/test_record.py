@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from packet_producer import PACKET_PRODUCER
 from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frames, probe
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="needs ffmpeg and ffprobe")
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe"
+)
 
 FPS = 30
 #: the packet producer's stream facts: pts in 1/90000, one frame = 3000 ticks
@@ -57,8 +57,12 @@ def test_a_b_frame_file_records_bit_exact_with_its_timestamps(children, key, bac
     for log in (decode_log, done.stderr):
         assert "Timestamps are unset" not in log and "non monotonically" not in log, log
     header = probe(out, "stream=color_space,color_range,color_primaries,avg_frame_rate")["streams"][0]
-    assert header == {"color_space": "bt709", "color_range": "tv", "color_primaries": "bt709",
-                      "avg_frame_rate": "30/1"}  # the stream facts, in the file's header
+    assert header == {
+        "color_space": "bt709",
+        "color_range": "tv",
+        "color_primaries": "bt709",
+        "avg_frame_rate": "30/1",
+    }  # the stream facts, in the file's header
 
 
 def test_segments_start_at_keyframes_play_alone_and_add_up_to_the_stream(children, key, backend, tmp_path):
@@ -91,8 +95,22 @@ def test_an_outage_the_timestamps_do_not_show_stays_a_gap(children, key, backend
     """The producer's pts go on by one frame after a 2.5 s pause; the recording keeps the 2.5 s."""
     out = tmp_path / "paused.mkv"
     recorder = start_recorder(children, key, out, "--no-follow")
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "60", "--gop", "10", *FACTS_30,
-                              "--interval", str(1 / FPS), "--pause-at", "30", "--pause", "2.5")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        "60",
+        "--gop",
+        "10",
+        *FACTS_30,
+        "--interval",
+        str(1 / FPS),
+        "--pause-at",
+        "30",
+        "--pause",
+        "2.5",
+    )
     children.read_line(producer, "up")
     children.wait(producer)
     done = children.wait(recorder)
@@ -110,8 +128,9 @@ def test_a_restarted_producer_is_followed_and_its_timestamps_go_on(children, key
     out = tmp_path / "restarts.mkv"
     recorder = start_recorder(children, key, out)
     for _ in range(2):
-        producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "30", "--gop", "10", *FACTS_30,
-                                  "--interval", "0.01")
+        producer = children.spawn(
+            PACKET_PRODUCER, key, backend, "--frames", "30", "--gop", "10", *FACTS_30, "--interval", "0.01"
+        )
         children.read_line(producer, "up")
         children.wait(producer)
         time.sleep(1.5)
@@ -127,8 +146,21 @@ def test_a_restarted_producer_is_followed_and_its_timestamps_go_on(children, key
 
 def test_a_5_s_outage_of_an_rtsp_camera_stays_a_gap(children, key, tmp_path, rtsp_server):
     out = tmp_path / "camera.mkv"
-    publisher = children.spawn_module("cuframes", "publish", rtsp_server.url, "--key", key, "--backend", "host",
-                                      "--timeout", "3", "--reconnect-initial", "0.2", "--reconnect-max", "1")
+    publisher = children.spawn_module(
+        "cuframes",
+        "publish",
+        rtsp_server.url,
+        "--key",
+        key,
+        "--backend",
+        "host",
+        "--timeout",
+        "3",
+        "--reconnect-initial",
+        "0.2",
+        "--reconnect-max",
+        "1",
+    )
     recorder = start_recorder(children, key, out)
     wait_for_size(out, 20_000, recorder)
     rtsp_server.kill()
@@ -148,12 +180,25 @@ def test_a_5_s_outage_of_an_rtsp_camera_stays_a_gap(children, key, tmp_path, rts
     assert all(step > 0 for step in steps)
 
 
-@pytest.mark.parametrize("extension, options", [("mkv", ()), ("ts", ()),
-                                                ("mp4", ("-o", "movflags=frag_keyframe+empty_moov"))])
+@pytest.mark.parametrize(
+    "extension, options", [("mkv", ()), ("ts", ()), ("mp4", ("-o", "movflags=frag_keyframe+empty_moov"))]
+)
 def test_kill_9_mid_file_leaves_a_playable_file(children, key, backend, tmp_path, extension, options):
     out = tmp_path / f"killed.{extension}"
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "1200", "--gop", "10", *FACTS_30,
-                              "--interval", "0.01", "--size", "320x240")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        "1200",
+        "--gop",
+        "10",
+        *FACTS_30,
+        "--interval",
+        "0.01",
+        "--size",
+        "320x240",
+    )
     recorder = start_recorder(children, key, out, *options)
     children.read_line(producer, "up")
     wait_for_size(out, 100_000, recorder)
@@ -165,8 +210,20 @@ def test_kill_9_mid_file_leaves_a_playable_file(children, key, backend, tmp_path
 
 def test_sigterm_finishes_an_mp4(children, key, backend, tmp_path):
     out = tmp_path / "stopped.mp4"
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "1200", "--gop", "10", *FACTS_30,
-                              "--interval", "0.01", "--size", "320x240")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        "1200",
+        "--gop",
+        "10",
+        *FACTS_30,
+        "--interval",
+        "0.01",
+        "--size",
+        "320x240",
+    )
     recorder = start_recorder(children, key, out)
     children.read_line(producer, "up")
     wait_for_size(out, 100_000, recorder)
@@ -183,8 +240,9 @@ def test_the_recorder_from_python_stops_when_asked_and_finishes_its_file(childre
 
     from cuframes.record import Recorder
 
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "1200", "--gop", "10", *FACTS_30,
-                              "--interval", "0.01")
+    producer = children.spawn(
+        PACKET_PRODUCER, key, backend, "--frames", "1200", "--gop", "10", *FACTS_30, "--interval", "0.01"
+    )
     children.read_line(producer, "up")
     out = tmp_path / "python.mp4"
     with Recorder(key, str(out), timeout=30) as recorder:
@@ -209,12 +267,15 @@ def test_an_existing_file_is_never_overwritten(children, key, backend, tmp_path)
     assert len(frames(tmp_path / "taken-1.mkv")) == 20 and str(tmp_path / "taken-1.mkv") in done.stderr
 
 
-@pytest.mark.parametrize("out, options, complaint", [
-    ("cam1.avi", {}, "cannot tell the container"),
-    ("cam1.mkv", {"format": "flv"}, "unknown container format"),
-    ("cam1.mkv", {"segment": 60}, "needs a strftime pattern"),
-    ("cam1-%H%M%S.mkv", {"segment": 0}, "positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    "out, options, complaint",
+    [
+        ("cam1.avi", {}, "cannot tell the container"),
+        ("cam1.mkv", {"format": "flv"}, "unknown container format"),
+        ("cam1.mkv", {"segment": 60}, "needs a strftime pattern"),
+        ("cam1-%H%M%S.mkv", {"segment": 0}, "positive number of seconds"),
+    ],
+)
 def test_the_recorder_says_what_it_cannot_do(out, options, complaint):
     import cuframes
     from cuframes.record import Recorder
@@ -228,7 +289,7 @@ def test_the_status_line_on_a_terminal_shows_the_recording():
 
     from rich.console import Console
 
-    from cuframes.cli_record import _Status
+    from cuframes.cli.record import _Status
     from cuframes.record import RecordingStats
 
     screen = io.StringIO()

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 import pytest
+from waiting import error_when_closed_while_waiting
 
 import cuframes
-from waiting import error_when_closed_while_waiting
 
 W, H = 64, 48
 SOAK_KILLS = int(os.environ.get("CUFRAMES_SOAK_KILLS", "200"))
@@ -87,18 +87,22 @@ def test_producer_killed_at_random_points(key, backend, children, report) -> Non
         subs = [cuframes.Subscriber(key, connect_timeout=10) for _ in range(2)]
         held = [sub.next(timeout=10) for sub in subs]
         outcomes: list[dict] = [{} for _ in subs]
-        watchers = [threading.Thread(target=watch_until_disconnected, args=(sub, out), daemon=True)
-                    for sub, out in zip(subs, outcomes)]
+        watchers = [
+            threading.Thread(target=watch_until_disconnected, args=(sub, out), daemon=True)
+            for sub, out in zip(subs, outcomes)
+        ]
         for watcher in watchers:
             watcher.start()
         # Every tenth kill lands while a third subscriber is in its handshake.
         late: list[BaseException | cuframes.Subscriber] = []
         if kill % 10 == 0:
+
             def join_late() -> None:
                 try:
                     late.append(cuframes.Subscriber(key, connect_timeout=2))
                 except cuframes.Error as error:
                     late.append(error)
+
             latecomer = threading.Thread(target=join_late, daemon=True)
             latecomer.start()
             handshake_kills += 1
@@ -126,10 +130,12 @@ def test_producer_killed_at_random_points(key, backend, children, report) -> Non
     assert factory.poll() is None, "".join(factory.stderr)
     # Noticed through the socket's hang-up, not a timeout: far below the 10 s wait above.
     assert max(latencies_ms) < 1000, sorted(latencies_ms)[-5:]
-    report(f"producer SIGKILL soak ({backend}): {SOAK_KILLS} kills, {len(latencies_ms)} subscriber wake-ups, "
-           f"{handshake_kills} kills during a handshake; kill -> DisconnectedError ms: "
-           f"p50 {statistics.median(latencies_ms):.2f}, p99 {percentile(latencies_ms, 99):.2f}, "
-           f"max {max(latencies_ms):.2f}; over 100 ms: {sum(v > 100 for v in latencies_ms)}")
+    report(
+        f"producer SIGKILL soak ({backend}): {SOAK_KILLS} kills, {len(latencies_ms)} subscriber wake-ups, "
+        f"{handshake_kills} kills during a handshake; kill -> DisconnectedError ms: "
+        f"p50 {statistics.median(latencies_ms):.2f}, p99 {percentile(latencies_ms, 99):.2f}, "
+        f"max {max(latencies_ms):.2f}; over 100 ms: {sum(v > 100 for v in latencies_ms)}"
+    )
 
 
 # A producer in its own process, driven line by line from stdin:

@@ -27,8 +27,9 @@ import cuframes
 # file it cannot open, and UBSan's vptr check flagged std::make_shared's
 # control block only in a process at EMFILE (the same path at NotFoundError is
 # clean). These tests run in the plain suite; see docs/reliability.md.
-pytestmark = pytest.mark.skipif(bool(os.environ.get("CUFRAMES_SANITIZER")),
-                                reason="descriptor exhaustion starves the sanitizer runtime itself")
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("CUFRAMES_SANITIZER")), reason="descriptor exhaustion starves the sanitizer runtime itself"
+)
 
 W, H = 64, 48
 SLOTS = 10  # a subscriber receives 2 + SLOTS descriptors
@@ -43,6 +44,7 @@ def frame_pattern(seq: int, size: int):
     """The bytes of frame `seq`: each depends on its position and on seq, so a
     wrong, stale or torn frame cannot pass for the right one."""
     import numpy as np
+
     return ((np.arange(size, dtype=np.uint64) * 31 + seq * 7) % 251).astype(np.uint8)
 
 
@@ -53,6 +55,7 @@ def limit_free_descriptors(free: int) -> int:
     highest open descriptor are filled first (the fillers stay open)."""
     import os
     import resource
+
     highest = max(int(name) for name in os.listdir("/proc/self/fd"))
     while True:
         fd = os.open("/dev/null", os.O_RDONLY)
@@ -64,8 +67,9 @@ def limit_free_descriptors(free: int) -> int:
 
 
 def check_frame(frame) -> bool:
-    return frame.pts == frame.seq and np.array_equal(frame.to_numpy().reshape(-1),
-                                                     frame_pattern(frame.seq, frame.packed_size))
+    return frame.pts == frame.seq and np.array_equal(
+        frame.to_numpy().reshape(-1), frame_pattern(frame.seq, frame.packed_size)
+    )
 
 
 class Reader:
@@ -117,7 +121,10 @@ class Reader:
 # A subscriber out of descriptors
 
 
-SUBSCRIBER_OUT_OF_DESCRIPTORS = inspect.getsource(frame_pattern) + inspect.getsource(limit_free_descriptors) + """
+SUBSCRIBER_OUT_OF_DESCRIPTORS = (
+    inspect.getsource(frame_pattern)
+    + inspect.getsource(limit_free_descriptors)
+    + """
 import gc, json, os, resource, sys
 import numpy as np
 import cuframes
@@ -142,14 +149,19 @@ with cuframes.Subscriber(key, connect_timeout=5) as sub, sub.next(timeout=10) as
     exact = bool(np.array_equal(frame.to_numpy().reshape(-1), frame_pattern(frame.seq, frame.packed_size)))
 print(json.dumps({**outcome, "limit": limit, "before": before, "after": after, "retry_exact": exact}), flush=True)
 """
+)
 
 
-@pytest.mark.parametrize("free", [0, 1, 6], ids=["no-room-for-its-socket", "no-room-for-any-descriptor",
-                                                 "room-for-some-descriptors"])
+@pytest.mark.parametrize(
+    "free", [0, 1, 6], ids=["no-room-for-its-socket", "no-room-for-any-descriptor", "room-for-some-descriptors"]
+)
 def test_subscriber_out_of_descriptors_gets_limit_error_leaks_nothing_and_others_are_served(
-        key, backend, children, free) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=SLOTS,
-                            max_subscribers=MAX_SUBSCRIBERS) as pub, cuframes.Subscriber(key) as before:
+    key, backend, children, free
+) -> None:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=SLOTS, max_subscribers=MAX_SUBSCRIBERS) as pub,
+        cuframes.Subscriber(key) as before,
+    ):
         pub.send(frame_pattern(1, pub.packed_size), pts=1)
         result = children.run(SUBSCRIBER_OUT_OF_DESCRIPTORS, key, str(free))
         assert result.returncode == 0, result.stdout + result.stderr
@@ -190,7 +202,10 @@ def wait_for_subscriber_count(pub: cuframes.Publisher, count: int, timeout: floa
 # max_subscribers, free descriptors (-1: no limit). Signals: SIGUSR1 prints a
 # report, SIGUSR2 takes every free descriptor (as if the application had used
 # them up), or gives them back.
-PRODUCER = inspect.getsource(frame_pattern) + inspect.getsource(limit_free_descriptors) + f"""
+PRODUCER = (
+    inspect.getsource(frame_pattern)
+    + inspect.getsource(limit_free_descriptors)
+    + f"""
 import json, os, signal, sys, time
 import cuframes
 
@@ -227,6 +242,7 @@ while True:
             print(json.dumps({{"event": "released"}}), flush=True)
     time.sleep(0.005)
 """
+)
 
 
 class ProducerChild:

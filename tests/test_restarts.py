@@ -22,8 +22,7 @@ import cuframes
 W, H = 64, 48
 # A minimal H.264 keyframe in Annex-B (SPS, PPS, IDR slice): the ring checks
 # the start codes and the NAL types, not the picture.
-KEYFRAME = (b"\x00\x00\x00\x01\x67\x42\x00\x1e\x00\x00\x00\x01\x68\xce\x38\x80"
-            b"\x00\x00\x00\x01\x65" + bytes(48))
+KEYFRAME = b"\x00\x00\x00\x01\x67\x42\x00\x1e\x00\x00\x00\x01\x68\xce\x38\x80\x00\x00\x00\x01\x65" + bytes(48)
 
 # Runs `rounds` producers one after another under one key, each closing
 # cleanly after `count` frames and packets; the first waits for both followers.
@@ -74,7 +73,7 @@ def check_followed(items: list, rounds: int, what: str) -> None:
     twice = sorted({item for item in taken if taken.count(item) > 1})
     assert not twice, f"{what}s delivered twice (epoch, seq): {twice}"
     epochs = []
-    for index, (epoch, seq, pts, reconnected) in enumerate(items):
+    for index, (epoch, _seq, pts, reconnected) in enumerate(items):
         new_producer = index == 0 or epoch != items[index - 1][0]
         if new_producer:
             epochs.append(epoch)
@@ -123,8 +122,10 @@ for line in sys.stdin:
 def test_iteration_ends_quietly_only_on_a_clean_close(key, backend, children, death) -> None:
     producer = children.spawn(ENDING_PRODUCER, key, backend, KEYFRAME.hex(), stdin=True)
     children.read_line(producer, "up")
-    with cuframes.Subscriber(key, connect_timeout=30, delivery="sequential") as frames, \
-            cuframes.PacketSubscriber(key, connect_timeout=30) as packets:
+    with (
+        cuframes.Subscriber(key, connect_timeout=30, delivery="sequential") as frames,
+        cuframes.PacketSubscriber(key, connect_timeout=30) as packets,
+    ):
         producer.send("publish")  # both have joined: they get every frame and packet
         children.read_line(producer, "published")
         if death == "clean-close":

@@ -18,7 +18,7 @@ def planes_of(packed: np.ndarray, fmt: str) -> list[np.ndarray]:
     out, offset = [], 0
     for info in cuframes.layout(fmt, W, H):
         n = info.row_bytes * info.height
-        raw = packed[offset:offset + n]
+        raw = packed[offset : offset + n]
         dtype = np.uint8 if info.itemsize == 1 else np.dtype("<u2")
         shape = (info.height, info.width) + ((info.channels,) if info.channels > 1 else ())
         out.append(raw.view(dtype).reshape(shape))
@@ -28,8 +28,7 @@ def planes_of(packed: np.ndarray, fmt: str) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("fmt", cuframes.FORMATS)
 def test_round_trip_every_format_is_bit_exact(fmt: str, key: str, backend: str, frame_bytes) -> None:
-    with cuframes.Publisher(key, W, H, fmt, backend=backend) as pub, \
-            cuframes.Subscriber(key, connect_timeout=5) as sub:
+    with cuframes.Publisher(key, W, H, fmt, backend=backend) as pub, cuframes.Subscriber(key, connect_timeout=5) as sub:
         assert pub.backend == backend and sub.backend == backend
         assert (sub.format, sub.width, sub.height) == (fmt, W, H)
         assert sub.packed_size == pub.packed_size == cuframes.packed_size(fmt, W, H)
@@ -49,14 +48,17 @@ def test_round_trip_every_format_is_bit_exact(fmt: str, key: str, backend: str, 
                     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("fmt,shape,dtype", [
-    ("nv12", (H * 3 // 2, W), np.uint8),
-    ("p010", (H * 3 // 2, W), np.uint16),
-    ("i420", (H * 3 // 2, W), np.uint8),
-    ("rgb24", (H, W, 3), np.uint8),
-    ("bgra", (H, W, 4), np.uint8),
-    ("gray8", (H, W), np.uint8),
-])
+@pytest.mark.parametrize(
+    "fmt,shape,dtype",
+    [
+        ("nv12", (H * 3 // 2, W), np.uint8),
+        ("p010", (H * 3 // 2, W), np.uint16),
+        ("i420", (H * 3 // 2, W), np.uint8),
+        ("rgb24", (H, W, 3), np.uint8),
+        ("bgra", (H, W, 4), np.uint8),
+        ("gray8", (H, W), np.uint8),
+    ],
+)
 def test_to_numpy_has_the_natural_shape(fmt, shape, dtype, key, backend) -> None:
     with cuframes.Publisher(key, W, H, fmt, backend=backend) as pub, cuframes.Subscriber(key) as sub:
         pub.send(np.zeros(pub.packed_size, np.uint8))
@@ -142,7 +144,7 @@ def test_host_views_are_readonly_numpy_arrays(key, host_only, frame_bytes) -> No
             assert not y.flags.writeable and not uv.flags.writeable
             with pytest.raises(ValueError):
                 y[0, 0] = 1
-            np.testing.assert_array_equal(y, data[:W * H].reshape(H, W))
+            np.testing.assert_array_equal(y, data[: W * H].reshape(H, W))
             # The view is the slot itself, not a copy.
             assert y.__array_interface__["data"][0] == frame.planes[0].__array_interface__["data"][0]
             with pytest.raises(AttributeError):
@@ -181,7 +183,7 @@ def test_dlpack_on_host_shares_memory(key, host_only, frame_bytes) -> None:
             with pytest.raises(BufferError):
                 raw[0].__dlpack__(copy=True)
         # The DLPack export keeps the slot alive after the frame was released.
-        np.testing.assert_array_equal(y, data[:W * H].reshape(H, W))
+        np.testing.assert_array_equal(y, data[: W * H].reshape(H, W))
         del y, uv, whole
 
 

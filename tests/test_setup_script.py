@@ -21,8 +21,8 @@ def fake_system(tmp_path: Path, *, installed: list[str], uid: int, tools: tuple[
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
     scripts = {
-        "dpkg-query": 'for p in {installed}; do [ "$p" = "${{@: -1}}" ] && printf "install ok installed" && exit 0; done; '
-                      "exit 1",
+        "dpkg-query": 'for p in {installed}; do [ "$p" = "${{@: -1}}" ] '
+        '&& printf "install ok installed" && exit 0; done; exit 1',
         "id": f"echo {uid}",
         "apt-get": f'echo "apt-get $*" >>{log}',
         "sudo": f'echo "sudo $1" >>{log}; "$@"',
@@ -42,8 +42,9 @@ def fake_system(tmp_path: Path, *, installed: list[str], uid: int, tools: tuple[
 
 
 def run_setup(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([shutil.which("bash"), str(SCRIPT), *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+    return subprocess.run(
+        [shutil.which("bash"), str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_only_missing_packages_are_installed_through_sudo_when_not_root(tmp_path):
@@ -63,7 +64,7 @@ def test_ci_adds_its_tools_and_root_needs_no_sudo(tmp_path):
     done = run_setup(env, "--ci")
     assert done.returncode == 0, done.stderr
     install = [c for c in (tmp_path / "calls.log").read_text().splitlines() if c.startswith("apt-get install")]
-    assert len(install) == 1 and {"clang", "libbenchmark-dev", "libgtest-dev"} <= set(install[0].split())
+    assert len(install) == 1 and {"clang", "libbenchmark-dev", "libgtest-dev", "shellcheck"} <= set(install[0].split())
 
 
 def test_without_apt_get_it_says_what_to_install_and_carries_on(tmp_path):

@@ -13,7 +13,7 @@ import cuframes
 
 av = pytest.importorskip("av")
 
-from cuframes._ffmpeg_names import FFMPEG_PIXEL_FORMATS  # noqa: E402
+from cuframes._formats import FFMPEG_PIXEL_FORMATS  # noqa: E402
 from cuframes.snapshot import PackedFrame, save_snapshot, to_video_frame  # noqa: E402
 
 W, H = 64, 48
@@ -35,11 +35,12 @@ def packed_from_rgb(rgb: np.ndarray, format: str, colorspace: str = "ITU601") ->
     """The picture converted by FFmpeg into a packed cuframes frame (planes back to back, no row padding)."""
     height, width = rgb.shape[:2]
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-        format=FFMPEG_PIXEL_FORMATS[format], dst_colorspace=colorspace, dst_color_range="MPEG")
+        format=FFMPEG_PIXEL_FORMATS[format], dst_colorspace=colorspace, dst_color_range="MPEG"
+    )
     parts = []
     for info, plane in zip(cuframes.layout(format, width, height), frame.planes):
         rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
-        parts.append(rows[:, :info.row_bytes].reshape(-1))
+        parts.append(rows[:, : info.row_bytes].reshape(-1))
     packed = np.concatenate(parts)
     assert packed.nbytes == cuframes.packed_size(format, width, height)
     return packed
@@ -57,8 +58,9 @@ def max_error(a: np.ndarray, b: np.ndarray) -> int:
 @pytest.mark.parametrize("format", ["nv12", "p010", "i420"])
 def test_yuv_frames_come_back_as_their_picture(format, tmp_path):
     rgb = make_picture()
-    out = save_snapshot(PackedFrame(packed_from_rgb(rgb, format), format, W, H), tmp_path / "out.png",
-                        colorspace="bt601")
+    out = save_snapshot(
+        PackedFrame(packed_from_rgb(rgb, format), format, W, H), tmp_path / "out.png", colorspace="bt601"
+    )
     assert out == tmp_path / "out.png"
     back = read_rgb(out)
     assert back.shape == (H, W, 3)
@@ -100,11 +102,14 @@ def test_colorspace_picks_the_yuv_matrix(tmp_path):
     assert max_error(wrong, rgb) > 10
 
 
-@pytest.mark.parametrize("color, encoded_as", [
-    (cuframes.ColorInfo(), "ITU601"),  # untagged: BT.601 whatever the size, as ffmpeg reads it (was BT.709 at 720p)
-    (cuframes.ColorInfo.BT709, "ITU709"),
-    (cuframes.ColorInfo.BT601, "ITU601"),
-])
+@pytest.mark.parametrize(
+    "color, encoded_as",
+    [
+        (cuframes.ColorInfo(), "ITU601"),  # untagged: BT.601 whatever the size, as ffmpeg reads it (was BT.709 at 720p)
+        (cuframes.ColorInfo.BT709, "ITU709"),
+        (cuframes.ColorInfo.BT601, "ITU601"),
+    ],
+)
 def test_auto_colorspace_follows_the_stream_facts(color, encoded_as, tmp_path):
     rgb = np.zeros((720, 1280, 3), dtype=np.uint8)
     rgb[...] = (200, 30, 60)
@@ -113,10 +118,18 @@ def test_auto_colorspace_follows_the_stream_facts(color, encoded_as, tmp_path):
     assert max_error(back, rgb) <= 4
 
 
-@pytest.mark.parametrize("name, magic, tolerance", [
-    ("out.png", b"\x89PNG", 0), ("out.jpg", b"\xff\xd8", 12), ("OUT.JPEG", b"\xff\xd8", 12), ("out.bmp", b"BM", 0),
-    ("out.tif", b"II*\x00", 0), ("out.ppm", b"P6", 0), ("out.webp", b"RIFF", 16),
-])
+@pytest.mark.parametrize(
+    "name, magic, tolerance",
+    [
+        ("out.png", b"\x89PNG", 0),
+        ("out.jpg", b"\xff\xd8", 12),
+        ("OUT.JPEG", b"\xff\xd8", 12),
+        ("out.bmp", b"BM", 0),
+        ("out.tif", b"II*\x00", 0),
+        ("out.ppm", b"P6", 0),
+        ("out.webp", b"RIFF", 16),
+    ],
+)
 def test_the_extension_picks_the_image_format(name, magic, tolerance, tmp_path):
     rgb = make_picture()
     out = save_snapshot(PackedFrame(rgb.reshape(-1), "rgb24", W, H), tmp_path / name)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rtsp_server import free_port
 
 import cuframes
 from cuframes._pattern import TestPattern
@@ -41,12 +42,11 @@ from cuframes.sources import (
     parse_source,
     run_publish,
 )
+from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.rtsp import redact
 from cuframes.sources.source_reader import readers_left_behind
-from cuframes.sources.annexb import has_parameter_sets, is_annexb, nal_unit_types, starts_random_access
 from cuframes.sources.timeline import PtsTimeline
 from cuframes.sources.timestamps import MAX_HELD_FRAMES, TimestampFiller
-from rtsp_server import free_port
 
 av = pytest.importorskip("av", reason="the video sources read and encode through PyAV (pip install av)")
 
@@ -57,6 +57,7 @@ CLIP_FRAMES, CLIP_GOP = 50, 25
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class FakePublisher:
@@ -69,8 +70,9 @@ class FakePublisher:
         self.frames.append((np.asarray(src, dtype=np.uint8).tobytes(), pts))
         return len(self.frames)
 
-    def publish_packet(self, data, *, pts: int, dts: int | None = None, keyframe: bool = False,
-                       codec: str = "h264") -> int:
+    def publish_packet(
+        self, data, *, pts: int, dts: int | None = None, keyframe: bool = False, codec: str = "h264"
+    ) -> int:
         self.packets.append(VideoPacket(bytes(data), pts, dts, keyframe, codec))
         return len(self.packets)
 
@@ -125,8 +127,9 @@ def encode_clip_with_pyav(path: Path, encoder: str) -> None:
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.codec_context.gop_size = CLIP_GOP
         params = f"keyint={CLIP_GOP}:min-keyint={CLIP_GOP}:scenecut=0"
-        stream.codec_context.options = {"x265-params": params + ":log-level=error"} if encoder == "libx265" \
-            else {"x264-params": params, "bf": "0"}
+        stream.codec_context.options = (
+            {"x265-params": params + ":log-level=error"} if encoder == "libx265" else {"x264-params": params, "bf": "0"}
+        )
         rows, cols = np.mgrid[0:H, 0:W]
         for index in range(CLIP_FRAMES):
             rgb = np.stack([(cols + 4 * index) % 256, (rows + 2 * index) % 256, (cols + rows) % 256], axis=-1)
@@ -153,10 +156,31 @@ def clips(tmp_path_factory: pytest.TempPathFactory):
             pytest.skip(f"ffmpeg with the {encoder} encoder is not installed")
         if not path.exists():
             extra = ["-x265-params", "log-level=error"] if encoder == "libx265" else []
-            done = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                                   f"testsrc2=size={W}x{H}:rate=25", "-frames:v", str(CLIP_FRAMES), "-c:v", encoder,
-                                   "-g", str(CLIP_GOP), *extra, "-f", container, str(path)],
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    f"testsrc2=size={W}x{H}:rate=25",
+                    "-frames:v",
+                    str(CLIP_FRAMES),
+                    "-c:v",
+                    encoder,
+                    "-g",
+                    str(CLIP_GOP),
+                    *extra,
+                    "-f",
+                    container,
+                    str(path),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert done.returncode == 0, done.stderr
         return path
 
@@ -166,6 +190,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory):
 # --------------------------------------------------------------------------------------
 # Annex-B helpers, SOURCE strings, the pts timeline
 # --------------------------------------------------------------------------------------
+
 
 def test_annexb_units_and_types_are_found():
     sps, pps, idr, slice_ = b"\x67\x42\x00", b"\x68\xce", b"\x65\x88\x00\x00", b"\x41\x9a"
@@ -181,30 +206,36 @@ def test_annexb_units_and_types_are_found():
     assert has_parameter_sets(hevc_unit, "hevc") and starts_random_access(hevc_unit, "hevc")
 
 
-@pytest.mark.parametrize("text, kind, location, size", [
-    ("testsrc", "testsrc", "", (None, None, None)),
-    ("testsrc:640x480", "testsrc", "", (640, 480, None)),
-    ("testsrc:640x480@25", "testsrc", "", (640, 480, 25.0)),
-    ("testsrc:@59.94", "testsrc", "", (None, None, 59.94)),
-    ("rtsp://user:pw@cam.local:554/stream1", "rtsp", "rtsp://user:pw@cam.local:554/stream1", (None, None, None)),
-    ("RTSPS://cam/x", "rtsp", "RTSPS://cam/x", (None, None, None)),
-    ("file:///videos/a%20b.mp4", "file", "/videos/a b.mp4", (None, None, None)),
-    ("clip.mkv", "file", "clip.mkv", (None, None, None)),
-])
+@pytest.mark.parametrize(
+    "text, kind, location, size",
+    [
+        ("testsrc", "testsrc", "", (None, None, None)),
+        ("testsrc:640x480", "testsrc", "", (640, 480, None)),
+        ("testsrc:640x480@25", "testsrc", "", (640, 480, 25.0)),
+        ("testsrc:@59.94", "testsrc", "", (None, None, 59.94)),
+        ("rtsp://user:pw@cam.local:554/stream1", "rtsp", "rtsp://user:pw@cam.local:554/stream1", (None, None, None)),
+        ("RTSPS://cam/x", "rtsp", "RTSPS://cam/x", (None, None, None)),
+        ("file:///videos/a%20b.mp4", "file", "/videos/a b.mp4", (None, None, None)),
+        ("clip.mkv", "file", "clip.mkv", (None, None, None)),
+    ],
+)
 def test_source_strings_name_a_kind_and_a_place(text, kind, location, size):
     spec = parse_source(text)
     assert (spec.kind, spec.location, (spec.width, spec.height, spec.fps)) == (kind, location, size)
 
 
-@pytest.mark.parametrize("text, complaint", [
-    ("", "empty"),
-    ("testsrc:", "testsrc:WIDTHxHEIGHT"),
-    ("testsrc:640", "testsrc:WIDTHxHEIGHT"),
-    ("testsrc:640x480@", "testsrc:WIDTHxHEIGHT"),
-    ("http://cam/x", "unsupported source scheme 'http'"),
-    ("srt://cam:9000", "unsupported source scheme 'srt'"),
-    ("rtsp:///stream", "names no host"),
-])
+@pytest.mark.parametrize(
+    "text, complaint",
+    [
+        ("", "empty"),
+        ("testsrc:", "testsrc:WIDTHxHEIGHT"),
+        ("testsrc:640", "testsrc:WIDTHxHEIGHT"),
+        ("testsrc:640x480@", "testsrc:WIDTHxHEIGHT"),
+        ("http://cam/x", "unsupported source scheme 'http'"),
+        ("srt://cam:9000", "unsupported source scheme 'srt'"),
+        ("rtsp:///stream", "names no host"),
+    ],
+)
 def test_bad_source_strings_say_what_is_wrong(text, complaint):
     with pytest.raises(UnsupportedSourceError, match=complaint) as caught:
         parse_source(text)
@@ -248,6 +279,7 @@ def test_timeline_loops_a_b_frame_stream_without_a_hole():
 # testsrc
 # --------------------------------------------------------------------------------------
 
+
 def test_testsrc_frames_carry_the_pattern_and_packets_share_their_pts():
     pattern = TestPattern("nv12", W, H)
     with TestPatternSource(W, H, 25, gop=10) as source:
@@ -270,8 +302,9 @@ def test_testsrc_keyframes_come_every_gop_with_sps_and_pps():
     assert keyframes == [0, 10, 20]
     for index, packet in enumerate(pub.packets):
         assert packet.keyframe == starts_random_access(packet.data, "h264"), f"packet {index}: flag and IDR disagree"
-        assert has_parameter_sets(packet.data, "h264") == packet.keyframe, \
+        assert has_parameter_sets(packet.data, "h264") == packet.keyframe, (
             f"packet {index}: SPS/PPS must be in every keyframe (and only there)"
+        )
 
 
 def test_testsrc_packets_decode_to_the_published_pictures():
@@ -300,6 +333,7 @@ def test_testsrc_rejects_sizes_it_cannot_make(size):
 # --------------------------------------------------------------------------------------
 # The publish loop
 # --------------------------------------------------------------------------------------
+
 
 def test_publish_loop_paces_sources_that_are_not_live():
     with TestPatternSource(W, H, 50, encode=False) as source:
@@ -340,8 +374,14 @@ def test_publish_loop_counts_packets_it_cannot_publish():
 def test_publish_loop_reports_progress_and_ends_with_a_summary():
     seen = []
     with TestPatternSource(W, H, 25) as source:
-        stats = run_publish(source, FakePublisher(), pace=False, max_frames=5, on_progress=lambda s: seen.append(
-            (s.frames, s.ended)), progress_interval=0)
+        stats = run_publish(
+            source,
+            FakePublisher(),
+            pace=False,
+            max_frames=5,
+            on_progress=lambda s: seen.append((s.frames, s.ended)),
+            progress_interval=0,
+        )
     assert seen[-1] == (5, "frames") and len(seen) >= 5
     assert stats.summary().startswith("5 frames in ") and stats.summary().endswith("; frames")
 
@@ -351,8 +391,10 @@ class _TooLargeKeyframes(FakePublisher):
 
     def publish_packet(self, data, **kwargs) -> int:
         if kwargs.get("keyframe"):
-            raise cuframes.InvalidArgumentError(f"a packet of {len(data)} bytes exceeds the largest 32768 this "
-                                                "packet ring takes (half of packet_ring_bytes)")
+            raise cuframes.InvalidArgumentError(
+                f"a packet of {len(data)} bytes exceeds the largest 32768 this "
+                "packet ring takes (half of packet_ring_bytes)"
+            )
         return super().publish_packet(data, **kwargs)
 
 
@@ -390,8 +432,9 @@ def test_publish_loop_hands_each_frame_over_before_the_next_is_read():
     pub = Slow()
     with TestPatternSource(W, H, 25, encode=False) as source:
         run_publish(source, pub, pace=False, max_frames=10)
-    assert [pattern.check(index, np.frombuffer(data, dtype=np.uint8)) for index, (data, _) in
-            enumerate(pub.frames)] == [[]] * 10
+    assert [
+        pattern.check(index, np.frombuffer(data, dtype=np.uint8)) for index, (data, _) in enumerate(pub.frames)
+    ] == [[]] * 10
 
 
 def test_publish_loop_raises_the_source_error_and_closes_the_source():
@@ -411,6 +454,7 @@ def test_publish_loop_raises_the_source_error_and_closes_the_source():
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["h264.mp4", "h264.mkv", "hevc.mp4"])
 def test_file_packets_are_annexb_access_units_of_the_frames(clips, name):
@@ -529,6 +573,7 @@ def test_open_source_picks_the_source_of_the_string(clips):
 
 # The `rtsp_server` fixture (tests/conftest.py) starts one.
 
+
 @pytest.mark.timeout(60)
 def test_rtsp_source_yields_packets_and_frames_and_reconnects(rtsp_server, caplog):
     caplog.set_level(logging.WARNING, logger="cuframes.sources")
@@ -616,8 +661,7 @@ def test_publish_loop_ends_on_time_while_the_camera_is_away(rtsp_server):
         rtsp_server.kill()  # gone before the run: the source is reconnecting all along, nothing arrives
         progress = []
         started = time.monotonic()
-        stats = run_publish(source, FakePublisher(), duration=1.5, on_progress=progress.append,
-                            progress_interval=0.2)
+        stats = run_publish(source, FakePublisher(), duration=1.5, on_progress=progress.append, progress_interval=0.2)
         took = time.monotonic() - started
     assert stats.ended == "duration" and 1.5 <= took < 2.5, f"--duration 1.5 ran {took:.1f} s"
     assert len(progress) >= 5, "the progress line goes on while nothing arrives"
@@ -671,6 +715,7 @@ def test_close_ends_a_looped_file_iteration(clips):
 
 # A scripted camera, without a server: each connection gives some frames, or fails to open.
 
+
 @dataclass(frozen=True)
 class RecordingBackoff(Backoff):
     waits: list = field(default_factory=list, compare=False)
@@ -719,8 +764,7 @@ def test_a_booting_camera_is_retried_not_fatal(monkeypatch, caplog):
         assert len(frames) == 6
         assert (source.health.reconnects, source.health.failed_attempts) == (1, 2)
     failed = [r for r in caplog.records if "reconnect attempt failed" in r.getMessage()]
-    assert len(failed) == 2 and all(r.levelno == logging.INFO and "no video stream" in r.getMessage()
-                                    for r in failed)
+    assert len(failed) == 2 and all(r.levelno == logging.INFO and "no video stream" in r.getMessage() for r in failed)
 
 
 @pytest.mark.timeout(15)
@@ -737,13 +781,16 @@ def test_a_camera_that_accepts_then_drops_is_retried_ever_more_slowly(monkeypatc
         assert source.health.reconnects == 2
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("rtsp://admin:hunter2@[fe80::1]:554/s", "rtsp://admin:***@[fe80::1]:554/s"),
-    ("rtsp://admin:hunter2@cam.local/s", "rtsp://admin:***@cam.local/s"),
-    ("rtsp://cam/s?user=a&password=hunter2&channel=1", "rtsp://cam/s?user=a&password=***&channel=1"),
-    ("rtsp://cam/s?PWD=hunter2;token=abc", "rtsp://cam/s?PWD=***;token=***"),
-    ("rtsp://[::1]/s?passage=1", "rtsp://[::1]/s?passage=1"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("rtsp://admin:hunter2@[fe80::1]:554/s", "rtsp://admin:***@[fe80::1]:554/s"),
+        ("rtsp://admin:hunter2@cam.local/s", "rtsp://admin:***@cam.local/s"),
+        ("rtsp://cam/s?user=a&password=hunter2&channel=1", "rtsp://cam/s?user=a&password=***&channel=1"),
+        ("rtsp://cam/s?PWD=hunter2;token=abc", "rtsp://cam/s?PWD=***;token=***"),
+        ("rtsp://[::1]/s?passage=1", "rtsp://[::1]/s?passage=1"),
+    ],
+)
 def test_redact_hides_passwords_and_keeps_the_rest(url, shown):
     assert redact(url) == shown
 
@@ -751,6 +798,7 @@ def test_redact_hides_passwords_and_keeps_the_rest(url, shown):
 # --------------------------------------------------------------------------------------
 # NVDEC (PyNvVideoCodec)
 # --------------------------------------------------------------------------------------
+
 
 def _has_pynvvideocodec() -> bool:
     return importlib.util.find_spec("PyNvVideoCodec") is not None
@@ -806,8 +854,10 @@ class _FakeDecoder:
         raise ValueError("cuvidDecodePicture failed")
 
 
-@pytest.mark.parametrize("fail, complaint", [("demuxer", "cannot open"), ("decoder", "cannot start NVDEC"),
-                                             ("decode", "decoding .* with NVDEC failed")])
+@pytest.mark.parametrize(
+    "fail, complaint",
+    [("demuxer", "cannot open"), ("decoder", "cannot start NVDEC"), ("decode", "decoding .* with NVDEC failed")],
+)
 def test_nvdec_failures_are_source_errors(clips, monkeypatch, fail, complaint):
     monkeypatch.setattr("cuframes.sources.nvdec.import_nvc", lambda: FakeNvc(fail))
     with pytest.raises(SourceError, match=complaint) as caught:
@@ -845,9 +895,11 @@ def test_nvdec_frames_match_cpu_decoding(clips, make_key, cf_dir):
     expected = {pts: data for data, pts in cpu.frames}
     count = 8  # fewer than the slots: every frame stays readable after the run
     key = make_key("nvdec")
-    with NvdecFileSource(clip) as source, \
-            cuframes.Publisher(key, source.width, source.height, "nv12", backend="cuda", slots=count + 2) as pub, \
-            cuframes.Subscriber(key, connect_timeout=10, delivery="sequential") as sub:
+    with (
+        NvdecFileSource(clip) as source,
+        cuframes.Publisher(key, source.width, source.height, "nv12", backend="cuda", slots=count + 2) as pub,
+        cuframes.Subscriber(key, connect_timeout=10, delivery="sequential") as sub,
+    ):
         recorder = FakePublisher()
 
         class Both:  # the real publisher for frames, the recorder for packets
@@ -869,18 +921,31 @@ def test_nvdec_frames_match_cpu_decoding(clips, make_key, cf_dir):
 # Into a real cuframes.Publisher
 # --------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not hasattr(cuframes.Publisher, "publish_packet"),
-                    reason="this cuframes build has no packet ring yet (Publisher.publish_packet)")
+
+@pytest.mark.skipif(
+    not hasattr(cuframes.Publisher, "publish_packet"),
+    reason="this cuframes build has no packet ring yet (Publisher.publish_packet)",
+)
 @pytest.mark.timeout(60)
 def test_testsrc_through_a_real_publisher_joins_frames_and_packets(make_key, cf_dir, backend):
     count = 8  # fewer than the slots: every frame stays readable after the run
     pattern = TestPattern("nv12", W, H)
     key = make_key("src")
-    with TestPatternSource(W, H, 25, gop=4) as source, \
-            cuframes.Publisher(key, W, H, "nv12", backend=backend, slots=count + 2, packet_ring_bytes=1 << 20,
-                               description=source.description) as pub, \
-            cuframes.Subscriber(key, connect_timeout=10, delivery="sequential") as sub, \
-            cuframes.PacketSubscriber(key, connect_timeout=10) as packet_sub:
+    with (
+        TestPatternSource(W, H, 25, gop=4) as source,
+        cuframes.Publisher(
+            key,
+            W,
+            H,
+            "nv12",
+            backend=backend,
+            slots=count + 2,
+            packet_ring_bytes=1 << 20,
+            description=source.description,
+        ) as pub,
+        cuframes.Subscriber(key, connect_timeout=10, delivery="sequential") as sub,
+        cuframes.PacketSubscriber(key, connect_timeout=10) as packet_sub,
+    ):
         stats = run_publish(source, pub, pace=False, max_frames=count)
         assert (stats.frames, stats.packets) == (count, count)
         frame_pts = []

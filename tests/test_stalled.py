@@ -70,8 +70,10 @@ def test_a_producer_without_new_frames_is_stalled(children, key, backend):
 def test_a_slow_streams_first_frame_is_judged_by_its_nominal_rate(key):
     # One frame, so no measured rate: a 0.5 fps stream is not stalled 1.5 s later (5 of its
     # intervals are 10 s), a stream that states no rate is (the 1 s minimum applies).
-    with cuframes.Publisher(key, 64, 48, "nv12", backend="host", frame_rate="1/2") as slow, \
-            cuframes.Publisher(key + "-x", 64, 48, "nv12", backend="host") as unknown:
+    with (
+        cuframes.Publisher(key, 64, 48, "nv12", backend="host", frame_rate="1/2") as slow,
+        cuframes.Publisher(key + "-x", 64, 48, "nv12", backend="host") as unknown,
+    ):
         for pub in (slow, unknown):
             pub.send(bytes(pub.packed_size), pts=1)
         time.sleep(MIN_STALL_S + 0.5)

@@ -12,9 +12,7 @@ import pickle
 import pytest
 from rich.console import Console
 
-from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
-from cuframes.stream_facts import ColorInfo, StreamFacts
-from cuframes.status_render import (
+from cuframes.cli.render import (
     entries_to_json,
     format_age,
     format_bytes,
@@ -24,6 +22,8 @@ from cuframes.status_render import (
     to_json,
     to_prometheus,
 )
+from cuframes.status import KeyEntry, PacketStatus, StreamStatus, SubscriberStatus, stream_state
+from cuframes.stream_facts import ColorInfo, StreamFacts
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -31,23 +31,45 @@ prometheus_parser = pytest.importorskip("prometheus_client.parser")
 def busy_stream(key: str = "cam1") -> StreamStatus:
     """A stream with a frames subscriber, a packets subscriber (in another PID namespace) and a packet ring."""
     return StreamStatus(
-        key=key, dir="/run/cuframes", socket_path=f"/run/cuframes/{key}.sock", state="running",
-        backend="cuda", format="nv12", width=1920, height=1080, slot_count=8, max_subscribers=4,
-        epoch=0xBEEF, producer_pid=4242, producer_uid=1000, description='rtsp://10.0.0.7/live "main"',
-        latest_seq=12345, fps=29.97, age_s=0.031,
+        key=key,
+        dir="/run/cuframes",
+        socket_path=f"/run/cuframes/{key}.sock",
+        state="running",
+        backend="cuda",
+        format="nv12",
+        width=1920,
+        height=1080,
+        slot_count=8,
+        max_subscribers=4,
+        epoch=0xBEEF,
+        producer_pid=4242,
+        producer_uid=1000,
+        description='rtsp://10.0.0.7/live "main"',
+        latest_seq=12345,
+        fps=29.97,
+        age_s=0.031,
         subscribers=(
-            SubscriberStatus(id=1, role="frames", uid=1000, pid=5151, frames_received=12000, frames_missed=3,
-                             held=1, latency_us=42.5),
-            SubscriberStatus(id=2, role="packets", uid=1001, pid=0, frames_received=800, frames_missed=0, held=0,
-                             latency_us=None),
+            SubscriberStatus(
+                id=1, role="frames", uid=1000, pid=5151, frames_received=12000, frames_missed=3, held=1, latency_us=42.5
+            ),
+            SubscriberStatus(
+                id=2, role="packets", uid=1001, pid=0, frames_received=800, frames_missed=0, held=0, latency_us=None
+            ),
         ),
-        packets=PacketStatus(codec="h264", latest_seq=801, bytes_written=3 * 1024 * 1024, keyframes=27,
-                             overwritten=5, capacity_bytes=8 * 1024 * 1024),
+        packets=PacketStatus(
+            codec="h264",
+            latest_seq=801,
+            bytes_written=3 * 1024 * 1024,
+            keyframes=27,
+            overwritten=5,
+            capacity_bytes=8 * 1024 * 1024,
+        ),
     )
 
 
-CAMERA_FACTS = StreamFacts.of(time_base=(1, 90_000), frame_rate="30000/1001", color=ColorInfo.BT709,
-                              sample_aspect_ratio=(4, 3))
+CAMERA_FACTS = StreamFacts.of(
+    time_base=(1, 90_000), frame_rate="30000/1001", color=ColorInfo.BT709, sample_aspect_ratio=(4, 3)
+)
 
 
 def camera_stream(key: str = "cam1") -> StreamStatus:
@@ -57,8 +79,17 @@ def camera_stream(key: str = "cam1") -> StreamStatus:
 
 def quiet_stream(key: str = "idle") -> StreamStatus:
     """A stream that has published under two frames, with nobody watching and no packet ring."""
-    return dataclasses.replace(busy_stream(key), state="closed", description="", latest_seq=1, fps=None, age_s=None,
-                               subscribers=(), packets=None, epoch=0)
+    return dataclasses.replace(
+        busy_stream(key),
+        state="closed",
+        description="",
+        latest_seq=1,
+        fps=None,
+        age_s=None,
+        subscribers=(),
+        packets=None,
+        epoch=0,
+    )
 
 
 def rendered(renderable) -> str:
@@ -72,8 +103,16 @@ def test_to_dict_is_json_ready_and_nested():
     status = busy_stream()
     as_dict = json.loads(json.dumps(status.to_dict()))
     assert as_dict["key"] == "cam1" and as_dict["fps"] == 29.97 and as_dict["width"] == 1920
-    assert as_dict["subscribers"][1] == {"id": 2, "role": "packets", "uid": 1001, "pid": 0, "frames_received": 800,
-                                         "frames_missed": 0, "held": 0, "latency_us": None}
+    assert as_dict["subscribers"][1] == {
+        "id": 2,
+        "role": "packets",
+        "uid": 1001,
+        "pid": 0,
+        "frames_received": 800,
+        "frames_missed": 0,
+        "held": 0,
+        "latency_us": None,
+    }
     assert as_dict["packets"]["codec"] == "h264" and as_dict["packets"]["overwritten"] == 5
     assert set(as_dict) == {f.name for f in dataclasses.fields(StreamStatus)}
 
@@ -96,8 +135,12 @@ def test_key_entry_to_dict():
     alive = KeyEntry("cam1", "/run/cuframes/cam1.sock", busy_stream(), "")
     dead = KeyEntry("old", "/run/cuframes/old.sock", None, "stale socket: no producer")
     assert alive.to_dict()["status"]["format"] == "nv12"
-    assert dead.to_dict() == {"key": "old", "socket_path": "/run/cuframes/old.sock",
-                              "error": "stale socket: no producer", "status": None}
+    assert dead.to_dict() == {
+        "key": "old",
+        "socket_path": "/run/cuframes/old.sock",
+        "error": "stale socket: no producer",
+        "status": None,
+    }
 
 
 # --- human-readable figures ---
@@ -111,8 +154,9 @@ def test_format_latency(value, text):
     assert format_latency(value) == text
 
 
-@pytest.mark.parametrize("value, text", [(12, "12 B"), (2048, "2.0 KiB"), (3 * 1024 ** 2, "3.0 MiB"),
-                                         (5 * 1024 ** 4, "5120.0 GiB")])
+@pytest.mark.parametrize(
+    "value, text", [(12, "12 B"), (2048, "2.0 KiB"), (3 * 1024**2, "3.0 MiB"), (5 * 1024**4, "5120.0 GiB")]
+)
 def test_format_bytes(value, text):
     assert format_bytes(value) == text
 
@@ -120,10 +164,26 @@ def test_format_bytes(value, text):
 # --- stat table ---
 def test_stat_table_shows_the_stream_and_each_subscriber():
     text = rendered(render_stat_table(busy_stream()))
-    for expected in ("cam1", "running", "/run/cuframes/cam1.sock", "pid 4242, uid 1000", "0xbeef",
-                     'rtsp://10.0.0.7/live "main"', "nv12 1920x1080 on cuda, 8 slots", "seq 12345", "29.97 fps",
-                     "31 ms ago", "1 of 4 frames, 1 of 4 packets (the limit is per role)", "h264, seq 801, 3.0 MiB written, 27 keyframes",
-                     "5 overwritten", "ring 8.0 MiB", "5151/1000", "?/1001", "12000", "42 µs"):
+    for expected in (
+        "cam1",
+        "running",
+        "/run/cuframes/cam1.sock",
+        "pid 4242, uid 1000",
+        "0xbeef",
+        'rtsp://10.0.0.7/live "main"',
+        "nv12 1920x1080 on cuda, 8 slots",
+        "seq 12345",
+        "29.97 fps",
+        "31 ms ago",
+        "1 of 4 frames, 1 of 4 packets (the limit is per role)",
+        "h264, seq 801, 3.0 MiB written, 27 keyframes",
+        "5 overwritten",
+        "ring 8.0 MiB",
+        "5151/1000",
+        "?/1001",
+        "12000",
+        "42 µs",
+    ):
         assert expected in text, f"{expected!r} missing from:\n{text}"
 
 
@@ -136,34 +196,50 @@ def test_stat_table_of_a_quiet_stream_says_unknown_not_zero():
 
 def test_stat_table_counts_subscribers_against_the_limit_of_their_role():
     # 4 frame and 3 packet subscribers under max_subscribers=4: full for frames, not "7 of 4".
-    subscribers = tuple(SubscriberStatus(id=i, role="frames" if i < 4 else "packets", uid=0, pid=i,
-                                         frames_received=0, frames_missed=0, held=0, latency_us=None)
-                        for i in range(7))
+    subscribers = tuple(
+        SubscriberStatus(
+            id=i,
+            role="frames" if i < 4 else "packets",
+            uid=0,
+            pid=i,
+            frames_received=0,
+            frames_missed=0,
+            held=0,
+            latency_us=None,
+        )
+        for i in range(7)
+    )
     text = rendered(render_stat_table(dataclasses.replace(busy_stream(), subscribers=subscribers)))
     assert "4 of 4 frames, 3 of 4 packets (the limit is per role)" in text
     assert "7 of 4" not in text
 
 
-@pytest.mark.parametrize("running, latest_seq, fps, age_s, state", [
-    (True, 500, 25.0, 0.03, "running"),
-    (True, 500, 25.0, 0.9, "running"),  # under the 1 s minimum: not stalled yet
-    (True, 500, 25.0, 4.0, "stalled"),  # 4 s after the last frame of a 25 fps stream
-    (True, 500, 1.0, 4.0, "running"),  # a 1 fps stream: 5 intervals are 5 s
-    (True, 500, 1.0, 6.0, "stalled"),
-    (True, 1, None, 3.0, "stalled"),  # one frame, rate unknown: the minimum applies
-    (True, 0, None, None, "waiting"),  # no frame yet
-    (False, 500, 25.0, 0.03, "closed"),
-])
+@pytest.mark.parametrize(
+    "running, latest_seq, fps, age_s, state",
+    [
+        (True, 500, 25.0, 0.03, "running"),
+        (True, 500, 25.0, 0.9, "running"),  # under the 1 s minimum: not stalled yet
+        (True, 500, 25.0, 4.0, "stalled"),  # 4 s after the last frame of a 25 fps stream
+        (True, 500, 1.0, 4.0, "running"),  # a 1 fps stream: 5 intervals are 5 s
+        (True, 500, 1.0, 6.0, "stalled"),
+        (True, 1, None, 3.0, "stalled"),  # one frame, rate unknown: the minimum applies
+        (True, 0, None, None, "waiting"),  # no frame yet
+        (False, 500, 25.0, 0.03, "closed"),
+    ],
+)
 def test_stream_state_says_stalled_when_no_frame_came_for_several_intervals(running, latest_seq, fps, age_s, state):
     assert stream_state(running, latest_seq, fps, age_s) == state
 
 
-@pytest.mark.parametrize("fps, nominal_fps, age_s, state", [
-    (None, 0.5, 3.0, "running"),  # the first frame of a 0.5 fps stream: 5 nominal intervals are 10 s
-    (None, 0.5, 11.0, "stalled"),
-    (None, None, 3.0, "stalled"),  # nothing known: the minimum applies
-    (25.0, 0.5, 3.0, "stalled"),  # a measured rate wins over the stated one
-])
+@pytest.mark.parametrize(
+    "fps, nominal_fps, age_s, state",
+    [
+        (None, 0.5, 3.0, "running"),  # the first frame of a 0.5 fps stream: 5 nominal intervals are 10 s
+        (None, 0.5, 11.0, "stalled"),
+        (None, None, 3.0, "stalled"),  # nothing known: the minimum applies
+        (25.0, 0.5, 3.0, "stalled"),  # a measured rate wins over the stated one
+    ],
+)
 def test_stream_state_uses_the_nominal_rate_when_none_is_measured(fps, nominal_fps, age_s, state):
     assert stream_state(True, 1, fps, age_s, nominal_fps) == state
 
@@ -193,12 +269,23 @@ def cell_text(table, column: str) -> list[str]:
 
 
 def test_ls_table_has_one_row_per_key_and_says_why_a_key_is_dead():
-    entries = [KeyEntry("cam1", "/run/cuframes/cam1.sock", busy_stream(), ""),
-               KeyEntry("idle", "/run/cuframes/idle.sock", quiet_stream(), ""),
-               KeyEntry("old", "/run/cuframes/old.sock", None, "stale socket: no producer")]
+    entries = [
+        KeyEntry("cam1", "/run/cuframes/cam1.sock", busy_stream(), ""),
+        KeyEntry("idle", "/run/cuframes/idle.sock", quiet_stream(), ""),
+        KeyEntry("old", "/run/cuframes/old.sock", None, "stale socket: no producer"),
+    ]
     table = render_ls_table(entries)
     assert [str(c.header).replace("\n", " ") for c in table.columns] == [
-        "key", "producer pid/uid", "description", "format", "backend", "subs", "fps", "stream facts", "state"]
+        "key",
+        "producer pid/uid",
+        "description",
+        "format",
+        "backend",
+        "subs",
+        "fps",
+        "stream facts",
+        "state",
+    ]
     assert cell_text(table, "key") == ["cam1", "idle", "old"]
     assert cell_text(table, "producer pid/uid") == ["4242/1000", "4242/1000", "-"]
     assert cell_text(table, "format") == ["nv12 1920x1080", "nv12 1920x1080", "-"]
@@ -261,10 +348,16 @@ def test_prometheus_stream_metrics_parse_back():
     assert found[("cuframes_subscribers", key + (("role", "frames"),))] == 1
     assert found[("cuframes_subscribers", key + (("role", "packets"),))] == 1
     info = {labels: value for (name, labels), value in found.items() if name == "cuframes_stream_info"}
-    (labels, value), = info.items()
-    assert value == 1 and dict(labels) == {"key": "cam1", "backend": "cuda", "format": "nv12", "width": "1920",
-                                           "height": "1080", "state": "running",
-                                           "description": 'rtsp://10.0.0.7/live "main"'}
+    ((labels, value),) = info.items()
+    assert value == 1 and dict(labels) == {
+        "key": "cam1",
+        "backend": "cuda",
+        "format": "nv12",
+        "width": "1920",
+        "height": "1080",
+        "state": "running",
+        "description": 'rtsp://10.0.0.7/live "main"',
+    }
 
 
 def test_prometheus_subscriber_metrics_are_labelled_by_key_subscriber_and_role():
@@ -326,8 +419,10 @@ def test_prometheus_of_nothing_is_empty():
 
 
 def test_ls_table_prints_markup_in_keys_descriptions_and_errors_literally():
-    entries = [KeyEntry("cam1", "/s", dataclasses.replace(busy_stream(), description="[red]x[/red]"), ""),
-               KeyEntry("old", "/s2", None, "permission denied: [mode 0600]")]
+    entries = [
+        KeyEntry("cam1", "/s", dataclasses.replace(busy_stream(), description="[red]x[/red]"), ""),
+        KeyEntry("old", "/s2", None, "permission denied: [mode 0600]"),
+    ]
     text = rendered(render_ls_table(entries))
     assert "[red]x[/red]" in text and "[mode 0600]" in text
 
@@ -335,37 +430,70 @@ def test_ls_table_prints_markup_in_keys_descriptions_and_errors_literally():
 # --- stream facts in every output ---
 def test_stat_table_shows_the_stream_facts():
     text = rendered(render_stat_table(camera_stream()))
-    for expected in ("time base 1/90000", "30000/1001 fps nominal (29.97)", "SAR 4/3", "matrix bt709", "range tv",
-                     "primaries bt709", "transfer bt709"):
+    for expected in (
+        "time base 1/90000",
+        "30000/1001 fps nominal (29.97)",
+        "SAR 4/3",
+        "matrix bt709",
+        "range tv",
+        "primaries bt709",
+        "transfer bt709",
+    ):
         assert expected in text, f"{expected!r} missing from:\n{text}"
     unknown = rendered(render_stat_table(busy_stream()))
     assert "time base -, rate unknown or variable, SAR -" in unknown and "matrix unspecified" in unknown
 
 
 def test_ls_table_shows_the_stream_facts():
-    table = render_ls_table([KeyEntry("cam1", "/s", camera_stream(), ""), KeyEntry("idle", "/s", quiet_stream(), ""),
-                             KeyEntry("old", "/s", None, "stale socket: no producer")])
+    table = render_ls_table(
+        [
+            KeyEntry("cam1", "/s", camera_stream(), ""),
+            KeyEntry("idle", "/s", quiet_stream(), ""),
+            KeyEntry("old", "/s", None, "stale socket: no producer"),
+        ]
+    )
     assert cell_text(table, "stream facts") == [
         "tb 1/90000, 29.97 fps, bt709/tv/bt709/bt709, SAR 4/3",
-        "tb -, - fps, unspecified/unspecified/unspecified/unspecified, SAR -", "-"]
+        "tb -, - fps, unspecified/unspecified/unspecified/unspecified, SAR -",
+        "-",
+    ]
 
 
 def test_json_has_the_stream_facts():
     facts = json.loads(to_json(camera_stream()))["facts"]
-    assert facts == {"time_base": "1/90000", "frame_rate": "30000/1001", "sample_aspect_ratio": "4/3",
-                     "color": {"matrix": "bt709", "range": "tv", "primaries": "bt709", "transfer": "bt709",
-                               "code_points": [1, 1, 1, 1]}}
+    assert facts == {
+        "time_base": "1/90000",
+        "frame_rate": "30000/1001",
+        "sample_aspect_ratio": "4/3",
+        "color": {
+            "matrix": "bt709",
+            "range": "tv",
+            "primaries": "bt709",
+            "transfer": "bt709",
+            "code_points": [1, 1, 1, 1],
+        },
+    }
     listed = json.loads(entries_to_json([KeyEntry("cam1", "/s", camera_stream(), "")]))
     assert listed[0]["status"]["facts"] == facts
 
 
 def test_prometheus_has_the_stream_facts_as_labels_and_the_nominal_rate():
     found = samples(to_prometheus([camera_stream(), quiet_stream()]))
-    facts = {dict(labels)["key"]: dict(labels) for (name, labels), value in found.items()
-             if name == "cuframes_stream_facts_info" and value == 1}
-    assert facts["cam1"] == {"key": "cam1", "time_base": "1/90000", "frame_rate": "30000/1001",
-                             "sample_aspect_ratio": "4/3", "color_matrix": "bt709", "color_range": "tv",
-                             "color_primaries": "bt709", "color_transfer": "bt709"}
+    facts = {
+        dict(labels)["key"]: dict(labels)
+        for (name, labels), value in found.items()
+        if name == "cuframes_stream_facts_info" and value == 1
+    }
+    assert facts["cam1"] == {
+        "key": "cam1",
+        "time_base": "1/90000",
+        "frame_rate": "30000/1001",
+        "sample_aspect_ratio": "4/3",
+        "color_matrix": "bt709",
+        "color_range": "tv",
+        "color_primaries": "bt709",
+        "color_transfer": "bt709",
+    }
     assert facts["idle"]["time_base"] == "" and facts["idle"]["color_matrix"] == "unspecified"
     assert found[("cuframes_nominal_fps", (("key", "cam1"),))] == pytest.approx(30000 / 1001)
     assert ("cuframes_nominal_fps", (("key", "idle"),)) not in found  # unknown: absent, not 0

@@ -15,9 +15,12 @@ import cuframes
 from cuframes import ColorInfo, StreamFacts
 
 W, H = 64, 48
-FACTS = dict(time_base=Fraction(1, 90_000), frame_rate=Fraction(30_000, 1001),
-             color=ColorInfo(matrix="bt2020nc", range="pc", primaries="bt2020", transfer="hlg"),
-             sample_aspect_ratio=Fraction(4, 3))
+FACTS = dict(
+    time_base=Fraction(1, 90_000),
+    frame_rate=Fraction(30_000, 1001),
+    color=ColorInfo(matrix="bt2020nc", range="pc", primaries="bt2020", transfer="hlg"),
+    sample_aspect_ratio=Fraction(4, 3),
+)
 
 
 def annexb_keyframe() -> bytes:
@@ -26,13 +29,19 @@ def annexb_keyframe() -> bytes:
 
 
 def test_every_fact_reaches_frames_packets_and_observers(key, backend) -> None:
-    with cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20, **FACTS) as pub, \
-            cuframes.Subscriber(key) as sub, cuframes.PacketSubscriber(key) as packets:
+    with (
+        cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20, **FACTS) as pub,
+        cuframes.Subscriber(key) as sub,
+        cuframes.PacketSubscriber(key) as packets,
+    ):
         expected = StreamFacts(**FACTS)
         assert pub.facts == expected
         assert sub.facts == expected and packets.facts == expected
         assert (sub.time_base, sub.frame_rate, sub.sample_aspect_ratio) == (
-            Fraction(1, 90_000), Fraction(30_000, 1001), Fraction(4, 3))
+            Fraction(1, 90_000),
+            Fraction(30_000, 1001),
+            Fraction(4, 3),
+        )
         assert (sub.color.matrix, sub.color.range, sub.color.primaries, sub.color.transfer) == (9, 2, 9, 18)
         assert packets.color.matrix_name == "bt2020nc" and packets.color.range_name == "pc"
 
@@ -62,35 +71,43 @@ def test_a_stream_without_facts_says_unknown(key, backend) -> None:
 
 def test_a_relay_passes_the_facts_on(make_key, backend) -> None:
     upstream, relay = make_key("up"), make_key("relay")
-    with cuframes.Publisher(upstream, W, H, "gray8", backend=backend, **FACTS), \
-            cuframes.Subscriber(upstream) as sub, \
-            cuframes.Publisher(relay, W, H, "gray8", backend=backend, facts=sub.facts), \
-            cuframes.Subscriber(relay) as downstream:
+    with (
+        cuframes.Publisher(upstream, W, H, "gray8", backend=backend, **FACTS),
+        cuframes.Subscriber(upstream) as sub,
+        cuframes.Publisher(relay, W, H, "gray8", backend=backend, facts=sub.facts),
+        cuframes.Subscriber(relay) as downstream,
+    ):
         assert downstream.facts == sub.facts == StreamFacts(**FACTS)
 
 
-@pytest.mark.parametrize("given, accepted", [
-    ((1, 90_000), Fraction(1, 90_000)),
-    ("30000/1001", Fraction(30_000, 1001)),
-    (25, Fraction(25)),
-    (29.97, Fraction(2997, 100)),
-    ((0, 0), None),
-    ((0, 1), None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "given, accepted",
+    [
+        ((1, 90_000), Fraction(1, 90_000)),
+        ("30000/1001", Fraction(30_000, 1001)),
+        (25, Fraction(25)),
+        (29.97, Fraction(2997, 100)),
+        ((0, 0), None),
+        ((0, 1), None),
+        (None, None),
+    ],
+)
 def test_rationals_are_taken_in_every_usual_spelling(key, backend, given, accepted) -> None:
     with cuframes.Publisher(key, W, H, "gray8", backend=backend, frame_rate=given) as pub:
         assert pub.frame_rate == accepted
 
 
-@pytest.mark.parametrize("options, message", [
-    (dict(time_base=(1, 0)), "time_base .* zero denominator"),
-    (dict(frame_rate=Fraction(-30)), "frame_rate .* negative"),
-    (dict(sample_aspect_ratio="four"), "sample_aspect_ratio must be"),
-    (dict(time_base=(1, 2**40)), "does not fit"),
-    (dict(color=(1, 1, 1, 1)), "color must be a cuframes.ColorInfo"),
-    (dict(facts=StreamFacts(), frame_rate=30), "not both"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(time_base=(1, 0)), "time_base .* zero denominator"),
+        (dict(frame_rate=Fraction(-30)), "frame_rate .* negative"),
+        (dict(sample_aspect_ratio="four"), "sample_aspect_ratio must be"),
+        (dict(time_base=(1, 2**40)), "does not fit"),
+        (dict(color=(1, 1, 1, 1)), "color must be a cuframes.ColorInfo"),
+        (dict(facts=StreamFacts(), frame_rate=30), "not both"),
+    ],
+)
 def test_bad_facts_are_refused_with_what_is_wrong(key, backend, cf_dir, options, message) -> None:
     with pytest.raises(cuframes.InvalidArgumentError, match=message):
         cuframes.Publisher(key, W, H, "gray8", backend=backend, **options)
@@ -99,8 +116,8 @@ def test_bad_facts_are_refused_with_what_is_wrong(key, backend, cf_dir, options,
 
 def test_colours_take_ffmpegs_names_and_h273_code_points() -> None:
     assert ColorInfo(matrix="bt601", range="tv") == ColorInfo(matrix=6, range=1) == ColorInfo("smpte170m", "limited")
-    assert ColorInfo.BT709 == ColorInfo(1, 1, 1, 1) and ColorInfo.BT601 == ColorInfo(6, 1, 6, 6)
-    assert ColorInfo() == ColorInfo(2, 0, 2, 2) and ColorInfo.UNSPECIFIED == ColorInfo()
+    assert ColorInfo(1, 1, 1, 1) == ColorInfo.BT709 and ColorInfo(6, 1, 6, 6) == ColorInfo.BT601
+    assert ColorInfo() == ColorInfo(2, 0, 2, 2) and ColorInfo() == ColorInfo.UNSPECIFIED
     assert repr(ColorInfo.BT709) == "ColorInfo(matrix='bt709', range='tv', primaries='bt709', transfer='bt709')"
     with pytest.raises(cuframes.InvalidArgumentError, match="unknown colour matrix 'bt999'.*bt709"):
         ColorInfo(matrix="bt999")
@@ -116,8 +133,9 @@ def test_reconnecting_subscribers_take_the_restarted_producers_facts(key, backen
     """Frames keep the facts of the producer that published them; the subscribers
     follow the new producer's."""
     image = np.zeros(cuframes.packed_size("gray8", W, H), np.uint8)
-    first = cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20,
-                               time_base=(1, 25), frame_rate=25)
+    first = cuframes.Publisher(
+        key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20, time_base=(1, 25), frame_rate=25
+    )
     follower = cuframes.Subscriber(key, reconnect=True)
     packets = cuframes.PacketSubscriber(key, reconnect=True)
     try:
@@ -126,9 +144,17 @@ def test_reconnecting_subscribers_take_the_restarted_producers_facts(key, backen
         old_frame = follower.next(timeout=5)
         assert packets.next(timeout=5).time == pytest.approx(2.0)
         first.close()
-        with cuframes.Publisher(key, W, H, "gray8", backend=backend, packet_ring_bytes=1 << 20,
-                                time_base=(1, 90_000), frame_rate=Fraction(30_000, 1001),
-                                color=ColorInfo.BT601) as second:
+        with cuframes.Publisher(
+            key,
+            W,
+            H,
+            "gray8",
+            backend=backend,
+            packet_ring_bytes=1 << 20,
+            time_base=(1, 90_000),
+            frame_rate=Fraction(30_000, 1001),
+            color=ColorInfo.BT601,
+        ) as second:
             second.send(image, pts=90_000)
             second.publish_packet(annexb_keyframe(), pts=90_000, keyframe=True)
             with follower.next(timeout=10) as frame:

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from packet_producer import PACKET_PRODUCER
 
 import cuframes
 from cuframes import ColorInfo
 from cuframes.sources import FileSource, TestPatternSource, run_publish
-from packet_producer import PACKET_PRODUCER
 
 av = pytest.importorskip("av", reason="the sources and cuframes.av read through PyAV (pip install av)")
 
@@ -33,8 +32,7 @@ def tagged_clip(path: Path, frames: int) -> Path:
         context.colorspace, context.color_range, context.color_primaries, context.color_trc = 1, 1, 1, 1
         context.options = {"bf": "0", "preset": "ultrafast"}
         for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((H * 3 // 2, W), index % 200 + 16, np.uint8),
-                                               format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(np.full((H * 3 // 2, W), index % 200 + 16, np.uint8), format="yuv420p")
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -49,9 +47,21 @@ def test_a_file_is_published_with_its_time_base_rate_and_colours(key, backend, t
         assert source.facts.time_base == time_base == source.time_base
         assert source.facts.frame_rate == FPS
         assert source.facts.color == ColorInfo.BT709
-        with cuframes.Publisher(key, W, H, "nv12", backend=backend, packet_ring_bytes=1 << 20, slots=frames + 2,
-                                max_held=1, facts=source.facts) as pub, \
-                cuframes.Subscriber(key, delivery="sequential") as sub, cuframes.PacketSubscriber(key) as packets:
+        with (
+            cuframes.Publisher(
+                key,
+                W,
+                H,
+                "nv12",
+                backend=backend,
+                packet_ring_bytes=1 << 20,
+                slots=frames + 2,
+                max_held=1,
+                facts=source.facts,
+            ) as pub,
+            cuframes.Subscriber(key, delivery="sequential") as sub,
+            cuframes.PacketSubscriber(key) as packets,
+        ):
             run_publish(source, pub, pace=False)
             assert (sub.time_base, sub.frame_rate, sub.color) == (time_base, FPS, ColorInfo.BT709)
             assert (packets.time_base, packets.frame_rate, packets.color) == (time_base, FPS, ColorInfo.BT709)
@@ -82,9 +92,25 @@ def test_a_remux_through_cuframes_av_lasts_as_long_as_the_stream(children, key, 
     """The issue's case: 3 s of a 30 fps stream, pts in 1/90000, remuxed as
     docs/integration.md shows, came out 0.256 s long (the raw demuxer's 1/1200000)."""
     frames = 3 * FPS
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", str(frames), "--gop", "30",
-                              "--pts-step", "3000", "--time-base", "1/90000", "--frame-rate", "30",
-                              "--ring", str(4 << 20), "--interval", "0.002")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        backend,
+        "--frames",
+        str(frames),
+        "--gop",
+        "30",
+        "--pts-step",
+        "3000",
+        "--time-base",
+        "1/90000",
+        "--frame-rate",
+        "30",
+        "--ring",
+        str(4 << 20),
+        "--interval",
+        "0.002",
+    )
     children.read_line(producer, "up")
     out = tmp_path / "remuxed.mp4"
     import cuframes.av
@@ -102,8 +128,13 @@ def test_a_remux_through_cuframes_av_lasts_as_long_as_the_stream(children, key, 
             sink.mux(packet)
     children.wait(producer)
     assert times == pytest.approx([n / FPS for n in range(frames)])
-    probed = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                             str(out)], capture_output=True, text=True, timeout=60, check=True)
+    probed = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert float(probed.stdout) == pytest.approx(3.0, abs=1 / FPS)
     with av.open(str(out)) as check:
         decoded = [frame.time for frame in check.decode(video=0)]
@@ -111,8 +142,9 @@ def test_a_remux_through_cuframes_av_lasts_as_long_as_the_stream(children, key, 
 
 
 def test_cuframes_publish_publishes_the_sources_facts(children, key, backend) -> None:
-    publisher = children.spawn_module("cuframes", "publish", "testsrc:160x96@25", "--key", key, "--backend", backend,
-                                      "--frames", "100")
+    publisher = children.spawn_module(
+        "cuframes", "publish", "testsrc:160x96@25", "--key", key, "--backend", backend, "--frames", "100"
+    )
     with cuframes.Subscriber(key, connect_timeout=30) as sub, sub.next(timeout=10) as frame:
         assert (sub.time_base, sub.frame_rate, sub.color) == (Fraction(1, 90_000), 25, ColorInfo.BT709)
         assert frame.time == pytest.approx(frame.pts / 90_000)

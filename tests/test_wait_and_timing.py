@@ -19,8 +19,7 @@ def publish(pub: cuframes.Publisher, pts: int) -> int:
 
 @pytest.mark.parametrize("spin", [0.0, 0.0005, None])
 def test_every_spin_setting_delivers_frames(key, backend, spin):
-    with cuframes.Publisher(key, 64, 48, "gray8", backend=backend) as pub, \
-            cuframes.Subscriber(key, spin=spin) as sub:
+    with cuframes.Publisher(key, 64, 48, "gray8", backend=backend) as pub, cuframes.Subscriber(key, spin=spin) as sub:
         for pts in range(1, 6):
             publish(pub, pts)
             with sub.next(timeout=5) as frame:
@@ -110,7 +109,9 @@ def wait_for_one_frame(key: str, got: list, errors: list) -> None:
 def test_every_sleeping_subscriber_is_woken_promptly(key, backend, subscribers):
     """One subscriber is woken by publish() itself, more by the waker thread:
     either way each sleeper gets the frame at once, not at its backstop (250 ms)."""
-    with cuframes.Publisher(key, 64, 48, "gray8", backend=backend, max_subscribers=subscribers, slots=2 * subscribers + 3) as pub:
+    with cuframes.Publisher(
+        key, 64, 48, "gray8", backend=backend, max_subscribers=subscribers, slots=2 * subscribers + 3
+    ) as pub:
         got: list = []
         errors: list = []
         threads = [threading.Thread(target=wait_for_one_frame, args=(key, got, errors)) for _ in range(subscribers)]
@@ -133,8 +134,11 @@ def test_every_sleeping_subscriber_is_woken_promptly(key, backend, subscribers):
 def test_a_tight_pool_never_runs_out_with_claims_ahead(key, backend):
     """Two subscribers each holding max_held frames, and the smallest pool the
     producer accepts: claiming ahead must never take the slot acquire() needs."""
-    with cuframes.Publisher(key, 64, 48, "gray8", backend=backend, slots=6, max_subscribers=2, max_held=2) as pub, \
-            cuframes.Subscriber(key) as first, cuframes.Subscriber(key) as second:
+    with (
+        cuframes.Publisher(key, 64, 48, "gray8", backend=backend, slots=6, max_subscribers=2, max_held=2) as pub,
+        cuframes.Subscriber(key) as first,
+        cuframes.Subscriber(key) as second,
+    ):
         held: dict = {first: [], second: []}
         for pts in range(1, 400):
             publish(pub, pts)  # while each subscriber holds two frames

@@ -34,7 +34,8 @@ std::string describe(const std::exception &error) {
     std::string text = error.what();
     if (const auto *core = dynamic_cast<const cuframes::Error *>(&error)) {
         text += std::string(" (") + cuframes_status_name(core->status());
-        if (core->os_errno() != 0) text += ", errno " + std::to_string(core->os_errno()) + " " + std::strerror(core->os_errno());
+        if (core->os_errno() != 0)
+            text += ", errno " + std::to_string(core->os_errno()) + " " + std::strerror(core->os_errno());
         text += ")";
     }
     return text;

@@ -137,8 +137,7 @@ int main(int argc, char **argv) {
         int64_t pts = 0;
         while (got < want) {
             if (now_ns() > deadline) throw std::runtime_error("the subscriber did not finish in 120 s");
-            publisher.acquire();
-            publisher.publish(0, pts++, nullptr, 0);
+            publisher.publish(publisher.loan(), 0, pts++, nullptr, 0);
             ::nanosleep(&period, nullptr);
             ssize_t n = ::read(pipe_fds[0], into + got, want - got);
             if (n > 0) got += static_cast<size_t>(n);
@@ -147,7 +146,8 @@ int main(int argc, char **argv) {
                 throw std::runtime_error(std::string("read from the subscriber: ") + std::strerror(errno));
         }
         int child_status = 0;
-        if (::waitpid(child, &child_status, 0) != child) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+        if (::waitpid(child, &child_status, 0) != child)
+            throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
         child = -1;
         if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0)
             throw std::runtime_error("the subscriber failed");
@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
     }
     ::close(pipe_fds[0]);
     // The publisher removed its socket and lock: the folder is empty again.
-    if (::rmdir(dir.c_str()) != 0) std::fprintf(stderr, "latency_probe: rmdir %s: %s\n", dir.c_str(), std::strerror(errno));
+    if (::rmdir(dir.c_str()) != 0)
+        std::fprintf(stderr, "latency_probe: rmdir %s: %s\n", dir.c_str(), std::strerror(errno));
     return status;
 }

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "ring.hpp"
+#include "protocol/ring.hpp"
 
 namespace cuframes_bench {
 namespace {
@@ -41,12 +41,12 @@ Audience connect_audience(Publisher &publisher, uint32_t count, bool holding) {
         audience.subscribers.push_back(
             std::make_unique<Subscriber>(subscriber_options(publisher, cuframes::Delivery::Latest)));
     if (!wait_until([&] { return publisher.subscriber_count() == count; }, kServerTimeoutMs))
-        throw cuframes::Error(CUFRAMES_ERR_STATE, "the publisher counts " + std::to_string(publisher.subscriber_count()) +
+        throw cuframes::Error(CUFRAMES_ERR_STATE, "the publisher counts " +
+                                                      std::to_string(publisher.subscriber_count()) +
                                                       " subscribers, expected " + std::to_string(count));
     if (!holding) return audience;
     for (auto &subscriber : audience.subscribers) {
-        publisher.acquire();
-        publisher.publish(0, 0, nullptr, 0);
+        publisher.publish(publisher.loan(), 0, 0, nullptr, 0);
         audience.held.push_back(subscriber->next(0));
         audience.held_slots.set(audience.held.back()->info().slot);
     }
@@ -56,7 +56,7 @@ Audience connect_audience(Publisher &publisher, uint32_t count, bool holding) {
     return audience;
 }
 
-// One frame per iteration: acquire, then (with `copy`) copy_into_acquired of
+// One frame per iteration: loan, then (with `copy`) copy_from of
 // a packed 4 KiB frame, then publish.
 void run_publish(benchmark::State &state, bool copy) {
     const auto subscribers = static_cast<uint32_t>(state.range(0));
@@ -68,16 +68,14 @@ void run_publish(benchmark::State &state, bool copy) {
         const uint64_t first = publisher.last_seq();
         int64_t pts = 0;
         for (auto _ : state) {
-            cuframes::WritableSlot slot = publisher.acquire();
-            if (audience.held_slots.test(slot.index)) {
-                publisher.abort();
-                fail(state, "acquire() returned slot " + std::to_string(slot.index) + ", which a subscriber holds");
-                break;
+            cuframes::WritableFrame slot = publisher.loan();
+            if (audience.held_slots.test(slot.index())) {
+                fail(state, "loan() returned slot " + std::to_string(slot.index()) + ", which a subscriber holds");
+                break;  // the frame is dropped unpublished
             }
             if (copy)
-                publisher.copy_into_acquired(reinterpret_cast<uint64_t>(frame.data()), frame.size(),
-                                             cuframes::MemoryKind::Host, 0);
-            benchmark::DoNotOptimize(publisher.publish(0, ++pts, nullptr, 0));
+                slot.copy_from(reinterpret_cast<uint64_t>(frame.data()), frame.size(), cuframes::MemoryKind::Host, 0);
+            benchmark::DoNotOptimize(publisher.publish(std::move(slot), 0, ++pts, nullptr, 0));
         }
         if (state.error_occurred()) return;
         uint64_t published = publisher.last_seq() - first;
@@ -100,11 +98,7 @@ BENCHMARK(BM_PublisherAcquirePublish)
     ->Args({16, 1});
 
 void BM_PublisherCopyPublish(benchmark::State &state) { run_publish(state, true); }
-BENCHMARK(BM_PublisherCopyPublish)
-    ->ArgNames({"subscribers", "holding"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({16, 1});
+BENCHMARK(BM_PublisherCopyPublish)->ArgNames({"subscribers", "holding"})->Args({0, 0})->Args({1, 0})->Args({16, 1});
 
 }  // namespace
 }  // namespace cuframes_bench

@@ -1,4 +1,4 @@
-// The ring primitives of cpp/src/ring.hpp in isolation: one thread, a
+// The ring primitives of cpp/src/protocol/ring.hpp in isolation: one thread, a
 // SharedHeader in private memory, no Publisher, no server thread and no
 // system call (except BM_RingWake). What the lease protocol itself costs the
 // producer and a subscriber per frame; publish_benchmarks.cpp and
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "bench_support.hpp"
-#include "ring.hpp"
-#include "shm_layout.hpp"
+#include "protocol/ring.hpp"
+#include "protocol/shm_layout.hpp"
 
 namespace cuframes_bench {
 namespace {
@@ -28,13 +28,13 @@ using cuframes::SlotMask;
 class HeaderRegion {
 public:
     explicit HeaderRegion(uint32_t slots) : bytes_(cuframes::header_region_bytes(slots)) {
-        memory_ = ::operator new(bytes_, std::align_val_t{alignof(SharedHeader)});
+        memory_ = ::operator new (bytes_, std::align_val_t{alignof(SharedHeader)});
         header_ = new (memory_) SharedHeader{};
         header_->state.store(static_cast<uint32_t>(cuframes::StreamState::Running), std::memory_order_relaxed);
     }
     ~HeaderRegion() {
         header_->~SharedHeader();
-        ::operator delete(memory_, std::align_val_t{alignof(SharedHeader)});
+        ::operator delete (memory_, std::align_val_t{alignof(SharedHeader)});
     }
     HeaderRegion(const HeaderRegion &) = delete;
     HeaderRegion &operator=(const HeaderRegion &) = delete;
@@ -50,7 +50,8 @@ private:
 // Publishes `count` frames with nothing leased.
 void publish_frames(ProducerRing &ring, uint64_t count) {
     std::function<SlotMask()> nothing_leased = [] { return SlotMask{}; };
-    for (uint64_t i = 0; i < count; ++i) ring.publish(ring.claim(nothing_leased), static_cast<int64_t>(i), 0, nullptr, 0);
+    for (uint64_t i = 0; i < count; ++i)
+        ring.publish(ring.claim(nothing_leased), static_cast<int64_t>(i), 0, nullptr, 0);
 }
 
 // ProducerRing::claim + publish, slots 0..leased-1 held by subscribers. The

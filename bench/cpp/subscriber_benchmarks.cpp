@@ -49,8 +49,7 @@ void BM_SubscriberNext(benchmark::State &state, Delivery delivery) {
         Subscriber subscriber(subscriber_options(publisher, delivery));
         int64_t pts = 0;
         for (auto _ : state) {
-            publisher.acquire();
-            uint64_t seq = publisher.publish(0, ++pts, nullptr, 0);
+            uint64_t seq = publisher.publish(publisher.loan(), 0, ++pts, nullptr, 0);
             if (!timed_next(state, subscriber, seq)) break;
         }
         check_nothing_held(state, subscriber);
@@ -73,8 +72,7 @@ void BM_SubscriberDrainSequential(benchmark::State &state) {
         for (auto _ : state) {
             if (expected > publisher.last_seq()) {
                 for (uint64_t i = 0; i < kBacklog; ++i) {
-                    publisher.acquire();
-                    publisher.publish(0, static_cast<int64_t>(i), nullptr, 0);
+                    publisher.publish(publisher.loan(), 0, static_cast<int64_t>(i), nullptr, 0);
                 }
             }
             if (!timed_next(state, subscriber, expected)) break;

@@ -21,14 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
+#include "base/unique_fd.hpp"
 #include "bench_support.hpp"
-#include "connection.hpp"
+#include "consumer/connection.hpp"
 #include "cuframes/format.hpp"
-#include "memfd.hpp"
-#include "memory_map.hpp"
-#include "shm_layout.hpp"
-#include "unique_fd.hpp"
-#include "wire.hpp"
+#include "protocol/shm_layout.hpp"
+#include "protocol/wire.hpp"
 
 namespace cuframes_bench {
 namespace {
@@ -80,9 +80,11 @@ public:
     void send(int socket) const {
         cuframes::send_message(socket, cuframes::MessageType::Welcome, &welcome_, sizeof welcome_);
         for (uint32_t first = 0; first < raw_fds_.size(); first += cuframes::kMaxFdsPerMessage) {
-            uint32_t count = std::min<uint32_t>(cuframes::kMaxFdsPerMessage, static_cast<uint32_t>(raw_fds_.size()) - first);
+            uint32_t count =
+                std::min<uint32_t>(cuframes::kMaxFdsPerMessage, static_cast<uint32_t>(raw_fds_.size()) - first);
             cuframes::FdsBody body{first, count};
-            cuframes::send_message(socket, cuframes::MessageType::Fds, &body, sizeof body, raw_fds_.data() + first, count);
+            cuframes::send_message(socket, cuframes::MessageType::Fds, &body, sizeof body, raw_fds_.data() + first,
+                                   count);
         }
     }
 
@@ -213,7 +215,8 @@ void BM_ScriptedHandshake(benchmark::State &state) {
             }
             set_elapsed(state, start);
             if (seen_slots != slots) {
-                fail(state, "the connection sees " + std::to_string(seen_slots) + " slots, expected " + std::to_string(slots));
+                fail(state,
+                     "the connection sees " + std::to_string(seen_slots) + " slots, expected " + std::to_string(slots));
                 break;
             }
         }

@@ -89,8 +89,10 @@ class _SlotCopies:
         if self.failure is None:
             memory = f"{side}: slots page-locked ({how}cuMemHostRegister, {self.registered} slots)"
         elif self.registered:
-            memory = (f"{side}: {self.registered} slots page-locked, then cuMemHostRegister failed "
-                      f"({self.failure}); the rest pageable")
+            memory = (
+                f"{side}: {self.registered} slots page-locked, then cuMemHostRegister failed "
+                f"({self.failure}); the rest pageable"
+            )
         else:
             memory = f"{side}: pageable (cuMemHostRegister {how.strip() or 'writable'} failed: {self.failure})"
         if self.late:
@@ -139,8 +141,12 @@ def _producer(results: Any, go: Any, stop: Any, key: str, size: str, settings: S
                 published = paced(stop, settings.period_s, max_seconds, step)
                 described = slots.describe("producer")
                 copies = len(next(iter(slots.plans.values()))[1]) if slots.plans else 0
-        results.put(("producer-done", {"published": published, "memory": described, "copies": copies,
-                                       "dtoh_us": percentiles(dtoh_us)}))
+        results.put(
+            (
+                "producer-done",
+                {"published": published, "memory": described, "copies": copies, "dtoh_us": percentiles(dtoh_us)},
+            )
+        )
 
 
 def _consumer(results: Any, go: Any, stop: Any, key: str, size: str, settings: Settings, seconds: float) -> None:
@@ -171,8 +177,9 @@ def _consumer(results: Any, go: Any, stop: Any, key: str, size: str, settings: S
                             checked[0] += 1
                             got = cu.peek(dst + nbytes - 1)[0]
                             if got != frame.metadata[0]:
-                                raise RuntimeError(f"the copied frame ends in {got}, the producer wrote "
-                                                   f"{frame.metadata[0]}")
+                                raise RuntimeError(
+                                    f"the copied frame ends in {got}, the producer wrote {frame.metadata[0]}"
+                                )
                         return (now - frame.pts) / 1e3
 
                     go.set()
@@ -200,18 +207,31 @@ def _latency(settings: Settings, size: str, seconds: float) -> dict[str, Any]:
         finally:
             stop.set()
     exits = exit_report(children)
-    note = (f"producer: stamp after its stream sync, DtoH into a cuframes host-backend slot ({SLOTS} memfd slots, "
-            f"{'one linear copy' if produced['copies'] == 1 else str(produced['copies']) + ' 2D copies (pitched rows)'}"
-            f"), sync, publish; consumer: sub.next(), HtoD into its own buffer, sync; {produced['memory']}; "
-            f"{result['memory']}; {produced['published']} frames published in the run")
+    note = (
+        f"producer: stamp after its stream sync, DtoH into a cuframes host-backend slot ({SLOTS} memfd slots, "
+        f"{'one linear copy' if produced['copies'] == 1 else str(produced['copies']) + ' 2D copies (pitched rows)'}"
+        f"), sync, publish; consumer: sub.next(), HtoD into its own buffer, sync; {produced['memory']}; "
+        f"{result['memory']}; {produced['published']} frames published in the run"
+    )
     if "note" in result:
         note += f"; {result['note']}"
-    note += ("; producer_us: the producer's stamp -> publish() returned (DtoH, sync, publish); "
-             "copy_us: the consumer's HtoD + sync alone, from holding the frame")
+    note += (
+        "; producer_us: the producer's stamp -> publish() returned (DtoH, sync, publish); "
+        "copy_us: the consumer's HtoD + sync alone, from holding the frame"
+    )
     if exits:
         note += f"; {exits}"
-    return latency_row("latency", "host_path", "read_into", size, result["samples"], missed=result["missed"],
-                       producer_us=produced["dtoh_us"], copy_us=result["copy_us"], note=note)
+    return latency_row(
+        "latency",
+        "host_path",
+        "read_into",
+        size,
+        result["samples"],
+        missed=result["missed"],
+        producer_us=produced["dtoh_us"],
+        copy_us=result["copy_us"],
+        note=note,
+    )
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:

@@ -67,15 +67,20 @@ BACK_TO_BACK, BACK_TO_BACK_WARMUP = 500, 20  # copies of one held frame, for the
 # ---------------------------------------------------------------- latency
 
 
-def _producer(results: Any, go: Any, stop: Any, released: Any, key: str, size: str, settings: Settings,
-              max_seconds: float) -> None:
+def _producer(
+    results: Any, go: Any, stop: Any, released: Any, key: str, size: str, settings: Settings, max_seconds: float
+) -> None:
     with reporting_errors(results):
         import cuframes
 
         nbytes = nv12_bytes(size)
         published = 0
-        with cuframes.Publisher(key, CONTROL_WIDTH, CONTROL_HEIGHT, "gray8", slots=POOL, backend="host",
-                                dir=settings.work_dir) as control, CudaSession(settings.device) as cu:
+        with (
+            cuframes.Publisher(
+                key, CONTROL_WIDTH, CONTROL_HEIGHT, "gray8", slots=POOL, backend="host", dir=settings.work_dir
+            ) as control,
+            CudaSession(settings.device) as cu,
+        ):
             stream = cu.stream()
             buffers = [cu.alloc(nbytes) for _ in range(POOL)]
             for ptr in buffers:
@@ -104,8 +109,17 @@ def _producer(results: Any, go: Any, stop: Any, released: Any, key: str, size: s
         results.put(("producer-done", {"published": published}))
 
 
-def _consumer(results: Any, go: Any, stop: Any, released: Any, handles: list[bytes], key: str, size: str,
-              settings: Settings, phase_seconds: float) -> None:
+def _consumer(
+    results: Any,
+    go: Any,
+    stop: Any,
+    released: Any,
+    handles: list[bytes],
+    key: str,
+    size: str,
+    settings: Settings,
+    phase_seconds: float,
+) -> None:
     with reporting_errors(results):
         import cuframes
 
@@ -199,24 +213,33 @@ def _latency(settings: Settings, size: str, phase_seconds: float) -> list[dict[s
     rows = []
     for case in ("borrow", "read_into"):
         measured = result[case]
-        what = ("the consumer holds the device pointer of the announced buffer (after sub.next())"
-                if case == "borrow" else
-                "the frame is in the consumer's own buffer (cuMemcpyDtoDAsync + cuStreamSynchronize)")
-        note = (f"{POOL} cuMemAlloc buffers shared once by cuIpcGetMemHandle; announced through a cuframes "
-                f"host-backend ring ({CONTROL_WIDTH}x{CONTROL_HEIGHT} gray8, {POOL} slots, delivery latest, "
-                f"subscriber sleeps in next()); latency: producer stamp after its stream sync -> {what}; "
-                f"{produced['published']} frames published in the run")
+        what = (
+            "the consumer holds the device pointer of the announced buffer (after sub.next())"
+            if case == "borrow"
+            else "the frame is in the consumer's own buffer (cuMemcpyDtoDAsync + cuStreamSynchronize)"
+        )
+        note = (
+            f"{POOL} cuMemAlloc buffers shared once by cuIpcGetMemHandle; announced through a cuframes "
+            f"host-backend ring ({CONTROL_WIDTH}x{CONTROL_HEIGHT} gray8, {POOL} slots, delivery latest, "
+            f"subscriber sleeps in next()); latency: producer stamp after its stream sync -> {what}; "
+            f"{produced['published']} frames published in the run"
+        )
         extra = {}
         if case == "read_into":
             extra = {"copy_us": measured["copy_us"], "copy_back_to_back_us": measured["copy_back_to_back_us"]}
-            note += ("; copy_us: the copy + sync alone in each measured frame (from holding the frame); "
-                     "copy_back_to_back_us: the same copy repeated on one held frame")
+            note += (
+                "; copy_us: the copy + sync alone in each measured frame (from holding the frame); "
+                "copy_back_to_back_us: the same copy repeated on one held frame"
+            )
         if "note" in measured:
             note += f"; {measured['note']}"
         if exits:
             note += f"; {exits}"
-        rows.append(latency_row("latency", "legacy_ipc", case, size, measured["samples"], missed=measured["missed"],
-                                note=note, **extra))
+        rows.append(
+            latency_row(
+                "latency", "legacy_ipc", case, size, measured["samples"], missed=measured["missed"], note=note, **extra
+            )
+        )
     return rows
 
 
@@ -232,8 +255,17 @@ def _attach_producer(results: Any, released: Any, key: str, settings: Settings, 
         with CudaSession(settings.device) as cu:
             buffers = [cu.alloc(nbytes) for _ in range(POOL)]
             handles = [cu.ipc_handle(ptr) for ptr in buffers]
-            with cuframes.Publisher(key, width, height, "nv12", slots=POOL, backend="cuda", device=settings.device,
-                                    dir=settings.work_dir, max_subscribers=(POOL - 2) // 2) as pub:
+            with cuframes.Publisher(
+                key,
+                width,
+                height,
+                "nv12",
+                slots=POOL,
+                backend="cuda",
+                device=settings.device,
+                dir=settings.work_dir,
+                max_subscribers=(POOL - 2) // 2,
+            ) as pub:
                 if pub.backend != "cuda":
                     raise RuntimeError(f"the cuframes publisher runs on {pub.backend}, not cuda")
                 results.put(("attach-ready", handles))
@@ -242,7 +274,9 @@ def _attach_producer(results: Any, released: Any, key: str, settings: Settings, 
         results.put(("attach-producer-done", None))
 
 
-def _attach_consumer(results: Any, released: Any, handles: list[bytes], key: str, settings: Settings, reps: int) -> None:
+def _attach_consumer(
+    results: Any, released: Any, handles: list[bytes], key: str, settings: Settings, reps: int
+) -> None:
     with reporting_errors(results):
         import cuframes
 
@@ -278,8 +312,17 @@ def _attach_consumer(results: Any, released: Any, handles: list[bytes], key: str
                     time.sleep(0.05)  # let the producer's server drop the closed subscriber
         finally:
             released.set()
-        results.put(("attach", {"legacy": legacy_ms, "legacy_close": legacy_close_ms, "cuframes": ours_ms,
-                                "cuframes_close": ours_close_ms}))
+        results.put(
+            (
+                "attach",
+                {
+                    "legacy": legacy_ms,
+                    "legacy_close": legacy_close_ms,
+                    "cuframes": ours_ms,
+                    "cuframes_close": ours_close_ms,
+                },
+            )
+        )
 
 
 def _attach(settings: Settings) -> list[dict[str, Any]]:
@@ -300,21 +343,40 @@ def _attach(settings: Settings) -> list[dict[str, Any]]:
     exits = f"; {exits}" if exits else ""
     pool = f"{POOL} x 3840x2160 nv12 ({nv12_bytes('4k') / 1e6:.1f} MB each)"
     return [
-        _attach_row("legacy_ipc", times["legacy"], times["legacy_close"],
-                    f"cuIpcOpenMemHandle of {POOL} cuMemAlloc buffers, {pool}; primary context already current{exits}"),
-        _attach_row("cuframes", times["cuframes"], times["cuframes_close"],
-                    f"cuframes.Subscriber(key) against a cuda-backend Publisher of {pool}: connect, handshake, "
-                    f"descriptors, import and map; primary context already current{exits}"),
+        _attach_row(
+            "legacy_ipc",
+            times["legacy"],
+            times["legacy_close"],
+            f"cuIpcOpenMemHandle of {POOL} cuMemAlloc buffers, {pool}; primary context already current{exits}",
+        ),
+        _attach_row(
+            "cuframes",
+            times["cuframes"],
+            times["cuframes_close"],
+            f"cuframes.Subscriber(key) against a cuda-backend Publisher of {pool}: connect, handshake, "
+            f"descriptors, import and map; primary context already current{exits}",
+        ),
     ]
 
 
 def _attach_row(method: str, ms: list[float], close_ms: list[float], note: str) -> dict[str, Any]:
     stats = percentiles(ms)
     close = percentiles(close_ms)
-    note += (f"; {len(ms)} attaches in one fresh process, interleaved with the other method; the first took "
-             f"{ms[0]:.2f} ms; detaching (close) p50 {close.get('p50', 0.0):.2f} ms")
-    return row("attach", method, "attach-16x4k", "4k", latency_ms=stats,
-               latency_us=percentiles([m * 1e3 for m in ms]), value=stats.get("p50"), unit="ms", note=note)
+    note += (
+        f"; {len(ms)} attaches in one fresh process, interleaved with the other method; the first took "
+        f"{ms[0]:.2f} ms; detaching (close) p50 {close.get('p50', 0.0):.2f} ms"
+    )
+    return row(
+        "attach",
+        method,
+        "attach-16x4k",
+        "4k",
+        latency_ms=stats,
+        latency_us=percentiles([m * 1e3 for m in ms]),
+        value=stats.get("p50"),
+        unit="ms",
+        note=note,
+    )
 
 
 # ---------------------------------------------------------------- section

@@ -49,8 +49,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .common import ChildError, Children, Settings, reporting_errors, row
 
@@ -61,11 +62,13 @@ CONSUMERS = 3
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CLIPS = (REPO_ROOT / ".benchdata" / "clip-1080p25.mp4", REPO_ROOT / ".benchdata" / "clip-1080p25.h264")
 
-WARMUP_FRAMES = 25      # decoded (and not counted) before a process says it is ready
-DRAIN_S = 1.0           # a publisher stays up this long after its window, so subscribers catch up
+WARMUP_FRAMES = 25  # decoded (and not counted) before a process says it is ready
+DRAIN_S = 1.0  # a publisher stays up this long after its window, so subscribers catch up
 PROBE_TIMEOUT_S = 60.0  # the pre-flight (probe of 3 frames + copy check), in a child
-THROUGHPUT_NOTE = ("throughput-derived: decoders run flat out and cameras = aggregate frame rate / "
-                   f"{CAMERA_FPS} fps per camera (per consumer for nvdec); no paced 25 fps streams were run")
+THROUGHPUT_NOTE = (
+    "throughput-derived: decoders run flat out and cameras = aggregate frame rate / "
+    f"{CAMERA_FPS} fps per camera (per consumer for nvdec); no paced 25 fps streams were run"
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -73,15 +76,25 @@ THROUGHPUT_NOTE = ("throughput-derived: decoders run flat out and cameras = aggr
 # package needed; the layouts are cuda.h's (CUDA_MEMCPY2D_v2, size_t fields).
 # --------------------------------------------------------------------------------------
 
+
 class _Memcpy2D(ctypes.Structure):
     _fields_ = [
-        ("srcXInBytes", ctypes.c_size_t), ("srcY", ctypes.c_size_t),
-        ("srcMemoryType", ctypes.c_int), ("srcHost", ctypes.c_void_p), ("srcDevice", ctypes.c_uint64),
-        ("srcArray", ctypes.c_void_p), ("srcPitch", ctypes.c_size_t),
-        ("dstXInBytes", ctypes.c_size_t), ("dstY", ctypes.c_size_t),
-        ("dstMemoryType", ctypes.c_int), ("dstHost", ctypes.c_void_p), ("dstDevice", ctypes.c_uint64),
-        ("dstArray", ctypes.c_void_p), ("dstPitch", ctypes.c_size_t),
-        ("WidthInBytes", ctypes.c_size_t), ("Height", ctypes.c_size_t),
+        ("srcXInBytes", ctypes.c_size_t),
+        ("srcY", ctypes.c_size_t),
+        ("srcMemoryType", ctypes.c_int),
+        ("srcHost", ctypes.c_void_p),
+        ("srcDevice", ctypes.c_uint64),
+        ("srcArray", ctypes.c_void_p),
+        ("srcPitch", ctypes.c_size_t),
+        ("dstXInBytes", ctypes.c_size_t),
+        ("dstY", ctypes.c_size_t),
+        ("dstMemoryType", ctypes.c_int),
+        ("dstHost", ctypes.c_void_p),
+        ("dstDevice", ctypes.c_uint64),
+        ("dstArray", ctypes.c_void_p),
+        ("dstPitch", ctypes.c_size_t),
+        ("WidthInBytes", ctypes.c_size_t),
+        ("Height", ctypes.c_size_t),
     ]
 
 
@@ -104,12 +117,17 @@ class _Cuda:
         self._lib = lib
         vp, u64, sz = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t
         for name, args in {
-            "cuInit": [ctypes.c_uint], "cuDeviceGet": [ctypes.POINTER(ctypes.c_int), ctypes.c_int],
+            "cuInit": [ctypes.c_uint],
+            "cuDeviceGet": [ctypes.POINTER(ctypes.c_int), ctypes.c_int],
             "cuDevicePrimaryCtxRetain": [ctypes.POINTER(vp), ctypes.c_int],
-            "cuDevicePrimaryCtxRelease_v2": [ctypes.c_int], "cuCtxSetCurrent": [vp],
-            "cuStreamCreate": [ctypes.POINTER(vp), ctypes.c_uint], "cuStreamDestroy_v2": [vp],
-            "cuStreamSynchronize": [vp], "cuMemcpy2DAsync_v2": [ctypes.POINTER(_Memcpy2D), vp],
-            "cuMemcpyDtoH_v2": [vp, u64, sz], "cuPointerGetAttribute": [vp, ctypes.c_int, u64],
+            "cuDevicePrimaryCtxRelease_v2": [ctypes.c_int],
+            "cuCtxSetCurrent": [vp],
+            "cuStreamCreate": [ctypes.POINTER(vp), ctypes.c_uint],
+            "cuStreamDestroy_v2": [vp],
+            "cuStreamSynchronize": [vp],
+            "cuMemcpy2DAsync_v2": [ctypes.POINTER(_Memcpy2D), vp],
+            "cuMemcpyDtoH_v2": [vp, u64, sz],
+            "cuPointerGetAttribute": [vp, ctypes.c_int, u64],
             "cuGetErrorName": [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)],
         }.items():
             fn = getattr(lib, name)
@@ -146,9 +164,16 @@ class _Cuda:
     def plane_to_host(self, src: int, src_pitch: int, row_bytes: int, rows: int) -> bytes:
         """A plane, rows packed, copied to the host (synchronous)."""
         out = ctypes.create_string_buffer(row_bytes * rows)
-        m = _Memcpy2D(srcMemoryType=_CU_MEMORYTYPE_DEVICE, srcDevice=src, srcPitch=src_pitch,
-                      dstMemoryType=_CU_MEMORYTYPE_HOST, dstHost=ctypes.cast(out, ctypes.c_void_p),
-                      dstPitch=row_bytes, WidthInBytes=row_bytes, Height=rows)
+        m = _Memcpy2D(
+            srcMemoryType=_CU_MEMORYTYPE_DEVICE,
+            srcDevice=src,
+            srcPitch=src_pitch,
+            dstMemoryType=_CU_MEMORYTYPE_HOST,
+            dstHost=ctypes.cast(out, ctypes.c_void_p),
+            dstPitch=row_bytes,
+            WidthInBytes=row_bytes,
+            Height=rows,
+        )
         self._check(self._lib.cuMemcpy2DAsync_v2(ctypes.byref(m), self.stream), "cuMemcpy2DAsync (to host)")
         self.sync()
         return out.raw
@@ -161,15 +186,19 @@ class _Cuda:
 
     def pointer_info(self, address: int) -> dict[str, Any]:
         info: dict[str, Any] = {}
-        for key, attribute, ctype in (("memory_type", _CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ctypes.c_uint),
-                                      ("device_ordinal", _CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ctypes.c_int),
-                                      ("context", _CU_POINTER_ATTRIBUTE_CONTEXT, ctypes.c_void_p)):
+        for key, attribute, ctype in (
+            ("memory_type", _CU_POINTER_ATTRIBUTE_MEMORY_TYPE, ctypes.c_uint),
+            ("device_ordinal", _CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, ctypes.c_int),
+            ("context", _CU_POINTER_ATTRIBUTE_CONTEXT, ctypes.c_void_p),
+        ):
             value = ctype()
-            status = self._lib.cuPointerGetAttribute(ctypes.cast(ctypes.byref(value), ctypes.c_void_p), attribute,
-                                                     address)
+            status = self._lib.cuPointerGetAttribute(
+                ctypes.cast(ctypes.byref(value), ctypes.c_void_p), attribute, address
+            )
             info[key] = value.value if status == 0 else f"error {status}"
-        info["memory_type"] = {1: "host", 2: "device", 3: "array", 4: "unified"}.get(info["memory_type"],
-                                                                                 info["memory_type"])
+        info["memory_type"] = {1: "host", 2: "device", 3: "array", 4: "unified"}.get(
+            info["memory_type"], info["memory_type"]
+        )
         info["same_context_as_ours"] = info["context"] == self.context
         info["context"] = hex(info["context"]) if isinstance(info["context"], int) else info["context"]
         return info
@@ -184,6 +213,7 @@ class _Cuda:
 # --------------------------------------------------------------------------------------
 # PyNvVideoCodec: demuxer + decoder, looping over the clip forever.
 # --------------------------------------------------------------------------------------
+
 
 def _import_nvc() -> Any:
     import PyNvVideoCodec as nvc  # noqa: N813 (the package's own spelling)
@@ -212,8 +242,9 @@ class _Decoding:
         # stream. If this build refuses an external context/stream, let it make its own and
         # make our stream wait on its event before each copy (WaitOnCUStream).
         try:
-            self.decoder = nvc.CreateDecoder(gpuid=gpu, codec=self.codec, cudacontext=cuda.context,
-                                             cudastream=cuda.stream, usedevicememory=True)
+            self.decoder = nvc.CreateDecoder(
+                gpuid=gpu, codec=self.codec, cudacontext=cuda.context, cudastream=cuda.stream, usedevicememory=True
+            )
             self.own_stream = True
         except Exception as error:  # noqa: BLE001 (recorded, then the default decoder is tried)
             self.fallback_reason = f"{type(error).__name__}: {error}"
@@ -261,16 +292,23 @@ def _frame_planes(frame: Any, width: int, height: int) -> tuple[list[tuple[int, 
             strides = iface.get("strides")
             pitch = int(strides[0]) if strides else row_bytes
             planes.append((int(iface["data"][0]), pitch, row_bytes, shape[0]))
-        if len(planes) == 2 and planes[0][2] == width and planes[0][3] == height and \
-                planes[1][2] == width and planes[1][3] == height // 2:
+        if (
+            len(planes) == 2
+            and planes[0][2] == width
+            and planes[0][3] == height
+            and planes[1][2] == width
+            and planes[1][3] == height // 2
+        ):
             return planes, "cuda()"
     except Exception:  # noqa: BLE001 (fall back to the plain pointer)
         pass
     base = int(frame.GetPtrToPlane(0))
     size = int(frame.framesize())
     if size != width * height * 3 // 2:
-        raise RuntimeError(f"decoded frame is {size} bytes, not {width}x{height} NV12 ({width * height * 3 // 2}); "
-                           f"format {getattr(frame, 'format', '?')}, shape {getattr(frame, 'shape', '?')}")
+        raise RuntimeError(
+            f"decoded frame is {size} bytes, not {width}x{height} NV12 ({width * height * 3 // 2}); "
+            f"format {getattr(frame, 'format', '?')}, shape {getattr(frame, 'shape', '?')}"
+        )
     return [(base, width, width, height), (base + width * height, width, width, height // 2)], "GetPtrToPlane"
 
 
@@ -286,8 +324,13 @@ class _DeviceBlock:
     """A read-only CUDA-array-interface view of `nbytes` at `ptr`, for copy_from."""
 
     def __init__(self, ptr: int, nbytes: int) -> None:
-        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (ptr, True),
-                                         "strides": None, "version": 3}
+        self.__cuda_array_interface__ = {
+            "shape": (nbytes,),
+            "typestr": "|u1",
+            "data": (ptr, True),
+            "strides": None,
+            "version": 3,
+        }
 
 
 def _publish_frame(pub: Any, frame: Any, dec: _Decoding, cuda: _Cuda) -> str:
@@ -316,6 +359,7 @@ def _publish_frame(pub: Any, frame: Any, dec: _Decoding, cuda: _Cuda) -> str:
 # --------------------------------------------------------------------------------------
 # Child processes
 # --------------------------------------------------------------------------------------
+
 
 def _stdout_to_stderr() -> None:
     """The decoder library prints to stdout; keep the parent's stdout for the JSON."""
@@ -347,16 +391,28 @@ def _decoder_main(results: Any, index: int, clip: str, gpu: int, go: Any, wait_s
             now = time.monotonic()
         cuda.sync()
         elapsed = time.monotonic() - start
-        results.put(("result", {"role": "decoder", "index": index, "frames": frames, "elapsed": elapsed,
-                                "cpu_s": time.process_time() - cpu0, "passes": dec.passes,
-                                "decoder_stream": "ours" if dec.own_stream else "its own"}))
+        results.put(
+            (
+                "result",
+                {
+                    "role": "decoder",
+                    "index": index,
+                    "frames": frames,
+                    "elapsed": elapsed,
+                    "cpu_s": time.process_time() - cpu0,
+                    "passes": dec.passes,
+                    "decoder_stream": "ours" if dec.own_stream else "its own",
+                },
+            )
+        )
         batches.close()
         dec.close()
         cuda.close()
 
 
-def _publisher_main(results: Any, index: int, clip: str, gpu: int, key: str, directory: str, go: Any,
-                    wait_s: float, seconds: float) -> None:
+def _publisher_main(
+    results: Any, index: int, clip: str, gpu: int, key: str, directory: str, go: Any, wait_s: float, seconds: float
+) -> None:
     """Decode and share: decode flat out for `seconds` after `go`, publishing every frame."""
     _stdout_to_stderr()
     with reporting_errors(results):
@@ -366,8 +422,9 @@ def _publisher_main(results: Any, index: int, clip: str, gpu: int, key: str, dir
 
         dec = _Decoding(nvc, clip, cuda, gpu)
         # Up first, so the subscribers can connect while the decoder warms up.
-        pub = cuframes.Publisher(key, dec.width, dec.height, "nv12", backend="cuda", device=gpu, dir=directory,
-                                 max_subscribers=CONSUMERS + 1)
+        pub = cuframes.Publisher(
+            key, dec.width, dec.height, "nv12", backend="cuda", device=gpu, dir=directory, max_subscribers=CONSUMERS + 1
+        )
         try:
             batches = dec.batches()
             warm = 0
@@ -388,10 +445,22 @@ def _publisher_main(results: Any, index: int, clip: str, gpu: int, key: str, dir
                     published += 1
                 now = time.monotonic()
             elapsed = time.monotonic() - start
-            results.put(("result", {"role": "publisher", "index": index, "frames": published, "elapsed": elapsed,
-                                    "cpu_s": time.process_time() - cpu0, "passes": dec.passes,
-                                    "copy": sorted(paths), "subscribers_at_end": pub.subscriber_count,
-                                    "decoder_stream": "ours" if dec.own_stream else "its own"}))
+            results.put(
+                (
+                    "result",
+                    {
+                        "role": "publisher",
+                        "index": index,
+                        "frames": published,
+                        "elapsed": elapsed,
+                        "cpu_s": time.process_time() - cpu0,
+                        "passes": dec.passes,
+                        "copy": sorted(paths),
+                        "subscribers_at_end": pub.subscriber_count,
+                        "decoder_stream": "ours" if dec.own_stream else "its own",
+                    },
+                )
+            )
             time.sleep(DRAIN_S)  # let the subscribers read what is still in the pool
         finally:
             pub.close()
@@ -400,8 +469,9 @@ def _publisher_main(results: Any, index: int, clip: str, gpu: int, key: str, dir
             cuda.close()
 
 
-def _subscriber_main(results: Any, publisher: int, index: int, key: str, directory: str, go: Any, wait_s: float,
-                     seconds: float) -> None:
+def _subscriber_main(
+    results: Any, publisher: int, index: int, key: str, directory: str, go: Any, wait_s: float, seconds: float
+) -> None:
     """Borrows every frame of one publisher (sequential delivery) and releases it;
     counts received and missed frames until the publisher closes."""
     _stdout_to_stderr()
@@ -428,9 +498,21 @@ def _subscriber_main(results: Any, publisher: int, index: int, key: str, directo
                 received += 1
                 missed += frame.missed
                 frame.release()
-            results.put(("result", {"role": "subscriber", "publisher": publisher, "index": index,
-                                    "received": received, "missed": missed, "ended": ended,
-                                    "cpu_s": time.process_time() - cpu0, "wall_s": time.monotonic() - start}))
+            results.put(
+                (
+                    "result",
+                    {
+                        "role": "subscriber",
+                        "publisher": publisher,
+                        "index": index,
+                        "received": received,
+                        "missed": missed,
+                        "ended": ended,
+                        "cpu_s": time.process_time() - cpu0,
+                        "wall_s": time.monotonic() - start,
+                    },
+                )
+            )
         finally:
             sub.close()
 
@@ -462,8 +544,10 @@ def copy_check(clip: str, gpu: int) -> str:
     try:
         dec = _Decoding(nvc, clip, cuda, gpu)
         key = f"nvdec-check-{os.getpid()}"
-        with cuframes.Publisher(key, dec.width, dec.height, "nv12", backend="cuda", device=gpu, dir=directory) as pub, \
-                cuframes.Subscriber(key, dir=directory, connect_timeout=10, delivery="sequential") as sub:
+        with (
+            cuframes.Publisher(key, dec.width, dec.height, "nv12", backend="cuda", device=gpu, dir=directory) as pub,
+            cuframes.Subscriber(key, dir=directory, connect_timeout=10, delivery="sequential") as sub,
+        ):
             batches = dec.batches()
             for _ in range(5):  # past the IDR: a P-frame
                 batch = next(batches)
@@ -493,6 +577,7 @@ def copy_check(clip: str, gpu: int) -> str:
 # The probe: decode a few frames and describe them
 # --------------------------------------------------------------------------------------
 
+
 def _safe(fn: Any) -> Any:
     try:
         value = fn()
@@ -515,18 +600,31 @@ def probe(clip: str, gpu: int = 0, frames: int = 10) -> dict[str, Any]:
     cuda = _Cuda(gpu)
     demuxer = nvc.CreateDemuxer(filename=clip)
     out: dict[str, Any] = {
-        "pynvvideocodec": getattr(nvc, "__version__", "?"), "clip": clip,
-        "container": _safe(demuxer.GetContainerName), "codec": _safe(demuxer.GetNvCodecId),
-        "width": _safe(demuxer.Width), "height": _safe(demuxer.Height), "fps": _safe(demuxer.FrameRate),
-        "bit_depth": _safe(demuxer.BitDepth), "chroma": _safe(demuxer.ChromaFormat),
-        "decoder_caps": _safe(lambda: nvc.GetDecoderCaps(gpuid=gpu, codec=demuxer.GetNvCodecId(),
-                                                         chromaformat=demuxer.ChromaFormat(),
-                                                         bitdepth=demuxer.BitDepth())),
+        "pynvvideocodec": getattr(nvc, "__version__", "?"),
+        "clip": clip,
+        "container": _safe(demuxer.GetContainerName),
+        "codec": _safe(demuxer.GetNvCodecId),
+        "width": _safe(demuxer.Width),
+        "height": _safe(demuxer.Height),
+        "fps": _safe(demuxer.FrameRate),
+        "bit_depth": _safe(demuxer.BitDepth),
+        "chroma": _safe(demuxer.ChromaFormat),
+        "decoder_caps": _safe(
+            lambda: nvc.GetDecoderCaps(
+                gpuid=gpu,
+                codec=demuxer.GetNvCodecId(),
+                chromaformat=demuxer.ChromaFormat(),
+                bitdepth=demuxer.BitDepth(),
+            )
+        ),
     }
     dec = _Decoding(nvc, clip, cuda, gpu)
     out["decoder_stream"] = "ours" if dec.own_stream else f"its own ({dec.fallback_reason})"
-    out["decoder"] = {name: _safe(getattr(dec.decoder, name)) for name in
-                      ("GetWidth", "GetHeight", "GetFrameSize", "GetPixelFormat") if hasattr(dec.decoder, name)}
+    out["decoder"] = {
+        name: _safe(getattr(dec.decoder, name))
+        for name in ("GetWidth", "GetHeight", "GetFrameSize", "GetPixelFormat")
+        if hasattr(dec.decoder, name)
+    }
     described = []
     paths = set()
     for batch in dec.batches():
@@ -536,22 +634,30 @@ def probe(clip: str, gpu: int = 0, frames: int = 10) -> dict[str, Any]:
             planes, source = _frame_planes(frame, dec.width, dec.height)
             base = _packed_base(planes, dec.width, dec.height)
             paths.add("copy_from (packed)" if base is not None else "2d-per-plane (pitched)")
-            described.append({
-                "repr": _safe(lambda: repr(frame)), "type": type(frame).__name__,
-                "format": _safe(lambda: frame.format), "shape": _safe(lambda: frame.shape),
-                "strides": _safe(lambda: frame.strides), "dtype": _safe(lambda: frame.dtype),
-                "framesize": _safe(frame.framesize), "timestamp": _safe(lambda: frame.timestamp),
-                "pts": _safe(frame.getPTS), "dlpack_device": _safe(frame.__dlpack_device__),
-                "plane0": _safe(lambda: hex(frame.GetPtrToPlane(0))),
-                "cuda_views": _safe(lambda: [dict(v.__cuda_array_interface__) for v in frame.cuda()]),
-                "planes_from": source,
-                "planes": [{"ptr": hex(p), "pitch": pitch, "row_bytes": rb, "rows": rows}
-                           for p, pitch, rb, rows in planes],
-                "packed": base is not None,
-                "pointer": _safe(lambda: cuda.pointer_info(planes[0][0])),
-                "y_first_bytes": _safe(lambda: cuda.peek(planes[0][0])),
-                "uv_first_bytes": _safe(lambda: cuda.peek(planes[1][0])),
-            })
+            described.append(
+                {
+                    "repr": _safe(lambda: repr(frame)),
+                    "type": type(frame).__name__,
+                    "format": _safe(lambda: frame.format),
+                    "shape": _safe(lambda: frame.shape),
+                    "strides": _safe(lambda: frame.strides),
+                    "dtype": _safe(lambda: frame.dtype),
+                    "framesize": _safe(frame.framesize),
+                    "timestamp": _safe(lambda: frame.timestamp),
+                    "pts": _safe(frame.getPTS),
+                    "dlpack_device": _safe(frame.__dlpack_device__),
+                    "plane0": _safe(lambda: hex(frame.GetPtrToPlane(0))),
+                    "cuda_views": _safe(lambda: [dict(v.__cuda_array_interface__) for v in frame.cuda()]),
+                    "planes_from": source,
+                    "planes": [
+                        {"ptr": hex(p), "pitch": pitch, "row_bytes": rb, "rows": rows} for p, pitch, rb, rows in planes
+                    ],
+                    "packed": base is not None,
+                    "pointer": _safe(lambda: cuda.pointer_info(planes[0][0])),
+                    "y_first_bytes": _safe(lambda: cuda.peek(planes[0][0])),
+                    "uv_first_bytes": _safe(lambda: cuda.peek(planes[1][0])),
+                }
+            )
             if len(described) >= frames:
                 break
         if len(described) >= frames:
@@ -567,6 +673,7 @@ def probe(clip: str, gpu: int = 0, frames: int = 10) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # The parent: plans, runs and reports
 # --------------------------------------------------------------------------------------
+
 
 def _clip_path(settings: Settings) -> Path | None:
     given = getattr(settings, "clip", None) or os.environ.get("CUFRAMES_BENCH_CLIP")
@@ -620,10 +727,14 @@ def _run_decode(clip: str, gpu: int, k: int, seconds: float) -> dict[str, Any]:
         _reap(procs, 10)
     fps = [d["frames"] / d["elapsed"] for d in done]
     window = max(d["elapsed"] for d in done)
-    return {"fps": sum(fps), "per_process_fps": sorted(round(f, 1) for f in fps),
-            "frames": sum(d["frames"] for d in done), "window_s": round(window, 3),
-            "cpu_cores": round(sum(d["cpu_s"] for d in done) / window, 2),
-            "decoder_stream": sorted({d["decoder_stream"] for d in done})}
+    return {
+        "fps": sum(fps),
+        "per_process_fps": sorted(round(f, 1) for f in fps),
+        "frames": sum(d["frames"] for d in done),
+        "window_s": round(window, 3),
+        "cpu_cores": round(sum(d["cpu_s"] for d in done) / window, 2),
+        "decoder_stream": sorted({d["decoder_stream"] for d in done}),
+    }
 
 
 def _run_shared(clip: str, gpu: int, k: int, seconds: float, directory: str) -> dict[str, Any]:
@@ -658,18 +769,25 @@ def _run_shared(clip: str, gpu: int, k: int, seconds: float, directory: str) -> 
     fraction_each = [d["received"] / published[d["publisher"]] if published[d["publisher"]] else 0.0 for d in subs]
     cpu = sum(d["cpu_s"] for d in pubs) / window
     cpu_subs = sum(d["cpu_s"] for d in subs) / max(d["wall_s"] for d in subs)
-    return {"fps": sum(fps), "per_process_fps": sorted(round(f, 1) for f in fps),
-            "frames": sum(published.values()), "window_s": round(window, 3),
-            "subscribers": len(subs), "received": received, "expected": expected,
-            "received_fraction": received / expected if expected else 0.0,
-            "received_fraction_min": min(fraction_each) if fraction_each else 0.0,
-            "missed": sum(d["missed"] for d in subs),
-            # cameras whose every consumer got every frame: frames delivered per consumer / 25
-            "cameras_delivered": received / CONSUMERS / window / CAMERA_FPS,
-            "cpu_cores_publishers": round(cpu, 2), "cpu_cores_subscribers": round(cpu_subs, 2),
-            "copy": sorted({p for d in pubs for p in d["copy"]}),
-            "decoder_stream": sorted({d["decoder_stream"] for d in pubs}),
-            "subscribers_at_end": min(d["subscribers_at_end"] for d in pubs)}
+    return {
+        "fps": sum(fps),
+        "per_process_fps": sorted(round(f, 1) for f in fps),
+        "frames": sum(published.values()),
+        "window_s": round(window, 3),
+        "subscribers": len(subs),
+        "received": received,
+        "expected": expected,
+        "received_fraction": received / expected if expected else 0.0,
+        "received_fraction_min": min(fraction_each) if fraction_each else 0.0,
+        "missed": sum(d["missed"] for d in subs),
+        # cameras whose every consumer got every frame: frames delivered per consumer / 25
+        "cameras_delivered": received / CONSUMERS / window / CAMERA_FPS,
+        "cpu_cores_publishers": round(cpu, 2),
+        "cpu_cores_subscribers": round(cpu_subs, 2),
+        "copy": sorted({p for d in pubs for p in d["copy"]}),
+        "decoder_stream": sorted({d["decoder_stream"] for d in pubs}),
+        "subscribers_at_end": min(d["subscribers_at_end"] for d in pubs),
+    }
 
 
 def _skipped(reason: str) -> list[dict[str, Any]]:
@@ -679,8 +797,10 @@ def _skipped(reason: str) -> list[dict[str, Any]]:
 def _preflight(clip: Path | None, gpu: int) -> tuple[str | None, dict[str, Any] | None]:
     """Why the section cannot run (or None), and the probe's findings."""
     if clip is None:
-        return (f"no clip: run `bash bench/make_clip.sh` (writes {DEFAULT_CLIPS[0].relative_to(REPO_ROOT)}) "
-                "or pass --clip / CUFRAMES_BENCH_CLIP"), None
+        return (
+            f"no clip: run `bash bench/make_clip.sh` (writes {DEFAULT_CLIPS[0].relative_to(REPO_ROOT)}) "
+            "or pass --clip / CUFRAMES_BENCH_CLIP"
+        ), None
     if not clip.is_file():
         return f"clip {clip} not found (bash bench/make_clip.sh makes it)", None
     if importlib.util.find_spec("PyNvVideoCodec") is None:
@@ -735,18 +855,32 @@ def run(settings: Settings) -> list[dict[str, Any]]:
                 rows.append(row(SECTION, method, case, size, skipped=shared_skip))
                 continue
             if time.monotonic() - started + estimate > budget:
-                rows.append(row(SECTION, method, case, size,
-                                skipped=f"the section's {budget:.0f} s budget would run out"))
+                rows.append(
+                    row(SECTION, method, case, size, skipped=f"the section's {budget:.0f} s budget would run out")
+                )
                 continue
             try:
                 if kind == "decode":
                     got = decode[k] = _run_decode(str(clip), gpu, k, seconds)
                     cameras = got["fps"] / (CAMERA_FPS * CONSUMERS)
-                    rows.append(row(SECTION, method, case, size, value=round(got["fps"], 1), unit="fps",
-                                    decoders=k, cameras=round(cameras, 1), **{x: got[x] for x in got if x != "fps"},
-                                    note=(f"{k} processes decode flat out into device memory; cameras with "
-                                          f"{CONSUMERS} consumers each = fps / ({CAMERA_FPS} x {CONSUMERS}); "
-                                          f"{clip_note}")))
+                    rows.append(
+                        row(
+                            SECTION,
+                            method,
+                            case,
+                            size,
+                            value=round(got["fps"], 1),
+                            unit="fps",
+                            decoders=k,
+                            cameras=round(cameras, 1),
+                            **{x: got[x] for x in got if x != "fps"},
+                            note=(
+                                f"{k} processes decode flat out into device memory; cameras with "
+                                f"{CONSUMERS} consumers each = fps / ({CAMERA_FPS} x {CONSUMERS}); "
+                                f"{clip_note}"
+                            ),
+                        )
+                    )
                 else:
                     got = shared[k] = _run_shared(str(clip), gpu, k, seconds, directory)
                     cameras = got["fps"] / CAMERA_FPS
@@ -755,16 +889,32 @@ def run(settings: Settings) -> list[dict[str, Any]]:
                         fields[x] = round(fields[x], 4)
                     versus = {}
                     if k in decode:
-                        versus["vs_decode_per_consumer"] = round(cameras / (decode[k]["fps"] / (CAMERA_FPS * CONSUMERS)), 2)
-                    rows.append(row(SECTION, method, case, size, value=round(got["fps"], 1), unit="fps",
-                                    decoders=k, cameras=round(cameras, 1), **fields, **versus,
-                                    copy_check=copy_result,
-                                    note=(f"{k} processes decode flat out and publish every frame (cuda backend, "
-                                          f"nv12, DtoD copy into the slot: {', '.join(got['copy'])}); "
-                                          f"{CONSUMERS} subscriber processes each borrow every frame (sequential "
-                                          f"delivery); cameras = published fps / {CAMERA_FPS}; "
-                                          f"received_fraction = frames the subscribers got / frames published "
-                                          f"to them; {clip_note}")))
+                        versus["vs_decode_per_consumer"] = round(
+                            cameras / (decode[k]["fps"] / (CAMERA_FPS * CONSUMERS)), 2
+                        )
+                    rows.append(
+                        row(
+                            SECTION,
+                            method,
+                            case,
+                            size,
+                            value=round(got["fps"], 1),
+                            unit="fps",
+                            decoders=k,
+                            cameras=round(cameras, 1),
+                            **fields,
+                            **versus,
+                            copy_check=copy_result,
+                            note=(
+                                f"{k} processes decode flat out and publish every frame (cuda backend, "
+                                f"nv12, DtoD copy into the slot: {', '.join(got['copy'])}); "
+                                f"{CONSUMERS} subscriber processes each borrow every frame (sequential "
+                                f"delivery); cameras = published fps / {CAMERA_FPS}; "
+                                f"received_fraction = frames the subscribers got / frames published "
+                                f"to them; {clip_note}"
+                            ),
+                        )
+                    )
             except Exception as error:  # noqa: BLE001 (report and go on)
                 rows.append(row(SECTION, method, case, size, error=f"{type(error).__name__}: {error}"))
     finally:
@@ -780,29 +930,66 @@ def _summary(decode: dict[int, dict[str, Any]], shared: dict[int, dict[str, Any]
     best_b = max(shared.items(), key=lambda item: item[1]["fps"], default=None)
     if best_a is not None:
         k, got = best_a
-        out.append(row(SECTION, "nvdec", f"cameras-{CONSUMERS}-consumers", size,
-                       value=round(got["fps"] / (CAMERA_FPS * CONSUMERS), 1), unit="cameras", decoders=k,
-                       note=(f"one decode per consumer: best aggregate {got['fps']:.0f} decoded fps (K={k}) / "
-                             f"({CAMERA_FPS} fps x {CONSUMERS} consumers); {THROUGHPUT_NOTE}")))
+        out.append(
+            row(
+                SECTION,
+                "nvdec",
+                f"cameras-{CONSUMERS}-consumers",
+                size,
+                value=round(got["fps"] / (CAMERA_FPS * CONSUMERS), 1),
+                unit="cameras",
+                decoders=k,
+                note=(
+                    f"one decode per consumer: best aggregate {got['fps']:.0f} decoded fps (K={k}) / "
+                    f"({CAMERA_FPS} fps x {CONSUMERS} consumers); {THROUGHPUT_NOTE}"
+                ),
+            )
+        )
     if best_b is not None:
         k, got = best_b
-        out.append(row(SECTION, "cuframes", f"cameras-{CONSUMERS}-consumers", size,
-                       value=round(got["fps"] / CAMERA_FPS, 1), unit="cameras", decoders=k,
-                       received_fraction=round(got["received_fraction"], 4), missed=got["missed"],
-                       note=(f"one decode shared through cuframes with {CONSUMERS} subscribers: best aggregate "
-                             f"{got['fps']:.0f} published fps (K={k}) / {CAMERA_FPS} fps; subscribers received "
-                             f"{100 * got['received_fraction']:.2f}% of the frames; {THROUGHPUT_NOTE}")))
+        out.append(
+            row(
+                SECTION,
+                "cuframes",
+                f"cameras-{CONSUMERS}-consumers",
+                size,
+                value=round(got["fps"] / CAMERA_FPS, 1),
+                unit="cameras",
+                decoders=k,
+                received_fraction=round(got["received_fraction"], 4),
+                missed=got["missed"],
+                note=(
+                    f"one decode shared through cuframes with {CONSUMERS} subscribers: best aggregate "
+                    f"{got['fps']:.0f} published fps (K={k}) / {CAMERA_FPS} fps; subscribers received "
+                    f"{100 * got['received_fraction']:.2f}% of the frames; {THROUGHPUT_NOTE}"
+                ),
+            )
+        )
     if best_a is not None and best_b is not None:
         a = best_a[1]["fps"] / (CAMERA_FPS * CONSUMERS)
         b = best_b[1]["fps"] / CAMERA_FPS
         ratio = round(b / a, 2) if a else None
         # The row the report's "against one decode per consumer" target reads.
-        out.append(row(SECTION, "cuframes", "cameras", size, value=ratio, unit="x", ratio=ratio,
-                       cameras_shared=round(b, 1), cameras_per_consumer=round(a, 1), consumers=CONSUMERS,
-                       received_fraction=round(best_b[1]["received_fraction"], 4),
-                       note=(f"cameras served sharing one decode through cuframes / cameras served decoding once "
-                             f"per consumer ({b:.1f} / {a:.1f}), {CONSUMERS} consumers per camera; "
-                             f"{THROUGHPUT_NOTE}")))
+        out.append(
+            row(
+                SECTION,
+                "cuframes",
+                "cameras",
+                size,
+                value=ratio,
+                unit="x",
+                ratio=ratio,
+                cameras_shared=round(b, 1),
+                cameras_per_consumer=round(a, 1),
+                consumers=CONSUMERS,
+                received_fraction=round(best_b[1]["received_fraction"], 4),
+                note=(
+                    f"cameras served sharing one decode through cuframes / cameras served decoding once "
+                    f"per consumer ({b:.1f} / {a:.1f}), {CONSUMERS} consumers per camera; "
+                    f"{THROUGHPUT_NOTE}"
+                ),
+            )
+        )
     return out
 
 

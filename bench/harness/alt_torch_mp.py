@@ -60,8 +60,9 @@ QUEUE_DEPTH = 2
 CHECKED_FRAMES = 20  # warm-up frames whose bytes are checked
 
 
-def _producer(results: Any, frames: Any, go: Any, stop: Any, released: Any, size: str, settings: Settings,
-              max_seconds: float) -> None:
+def _producer(
+    results: Any, frames: Any, go: Any, stop: Any, released: Any, size: str, settings: Settings, max_seconds: float
+) -> None:
     with reporting_errors(results):
         import torch
         import torch.multiprocessing  # registers the CUDA tensor reducers
@@ -70,8 +71,9 @@ def _producer(results: Any, frames: Any, go: Any, stop: Any, released: Any, size
         torch.cuda.set_device(device)
         nbytes = nv12_bytes(size)
         pool = [torch.zeros(nbytes, dtype=torch.uint8, device=device) for _ in range(POOL)]
-        sources = [torch.full((nbytes,), fill_value(i), dtype=torch.uint8, device=device)
-                   for i in range(SOURCE_BUFFERS)]
+        sources = [
+            torch.full((nbytes,), fill_value(i), dtype=torch.uint8, device=device) for i in range(SOURCE_BUFFERS)
+        ]
         stream = torch.cuda.Stream(device=device)
         torch.cuda.synchronize(device)
         dropped = [0]
@@ -107,8 +109,9 @@ def _producer(results: Any, frames: Any, go: Any, stop: Any, released: Any, size
         results.put(("producer-done", {"published": published, "dropped": dropped[0]}))
 
 
-def _consumer(results: Any, frames: Any, go: Any, stop: Any, released: Any, size: str, settings: Settings,
-              phase_seconds: float) -> None:
+def _consumer(
+    results: Any, frames: Any, go: Any, stop: Any, released: Any, size: str, settings: Settings, phase_seconds: float
+) -> None:
     with reporting_errors(results):
         import torch
         import torch.multiprocessing  # registers the CUDA tensor rebuilders
@@ -195,8 +198,9 @@ def _latency(settings: Settings, size: str, phase_seconds: float) -> list[dict[s
         with children:
             inbox = Inbox(children)
             try:
-                children.start(_producer, frames, go, stop, released, size, settings,
-                               STARTUP_S + 2 * phase_seconds + 60)
+                children.start(
+                    _producer, frames, go, stop, released, size, settings, STARTUP_S + 2 * phase_seconds + 60
+                )
                 inbox.wait("ready", STARTUP_S)
                 children.start(_consumer, frames, go, stop, released, size, settings, phase_seconds)
                 result = inbox.wait("result", STARTUP_S + 2 * phase_seconds + 60)
@@ -210,13 +214,14 @@ def _latency(settings: Settings, size: str, phase_seconds: float) -> list[dict[s
     rows = []
     for case in ("borrow", "read_into"):
         measured = result[case]
-        what = ("q.get() returned the rebuilt tensor" if case == "borrow" else
-                "dst.copy_(t) + current-stream sync done")
-        note = (f"torch.multiprocessing, spawn; Queue(maxsize={QUEUE_DEPTH}) of (seq, value, stamp, tensor) from a "
-                f"pool of {POOL} CUDA tensors; producer put_nowait, a full queue drops the frame (counted in missed); "
-                f"the consumer drops each tensor before the next get (as a cuframes subscriber releases its frame); "
-                f"latency: producer stamp after its stream sync -> {what}; {produced['published']} frames published, "
-                f"{produced['dropped']} dropped at put in the run (both phases)")
+        what = "q.get() returned the rebuilt tensor" if case == "borrow" else "dst.copy_(t) + current-stream sync done"
+        note = (
+            f"torch.multiprocessing, spawn; Queue(maxsize={QUEUE_DEPTH}) of (seq, value, stamp, tensor) from a "
+            f"pool of {POOL} CUDA tensors; producer put_nowait, a full queue drops the frame (counted in missed); "
+            f"the consumer drops each tensor before the next get (as a cuframes subscriber releases its frame); "
+            f"latency: producer stamp after its stream sync -> {what}; {produced['published']} frames published, "
+            f"{produced['dropped']} dropped at put in the run (both phases)"
+        )
         extra = {}
         if case == "read_into":
             extra = {"copy_us": measured["copy_us"]}
@@ -226,10 +231,15 @@ def _latency(settings: Settings, size: str, phase_seconds: float) -> list[dict[s
         if exits:
             note += f"; {exits}"
         if leftovers:
-            note += (f"; the CUDA IPC events torch shares left {len(leftovers)} /dev/shm/cuda.shm.* file(s) behind "
-                     "after the producer exited (removed by the harness)")
-        rows.append(latency_row("latency", "torch_mp", case, size, measured["samples"], missed=measured["missed"],
-                                note=note, **extra))
+            note += (
+                f"; the CUDA IPC events torch shares left {len(leftovers)} /dev/shm/cuda.shm.* file(s) behind "
+                "after the producer exited (removed by the harness)"
+            )
+        rows.append(
+            latency_row(
+                "latency", "torch_mp", case, size, measured["samples"], missed=measured["missed"], note=note, **extra
+            )
+        )
     return rows
 
 

@@ -57,7 +57,7 @@ class Settings:
     budget_s: float = 90.0
 
     @classmethod
-    def make(cls, quick: bool, work_dir: str) -> "Settings":
+    def make(cls, quick: bool, work_dir: str) -> Settings:
         if quick:
             return cls(quick=True, frames=2_000, warmup=200, sizes=("1080p",), work_dir=work_dir, budget_s=30.0)
         return cls(work_dir=work_dir)
@@ -73,15 +73,23 @@ def percentiles(samples: list[float]) -> dict[str, float]:
         return {"n": 0}
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": pick(0.50), "p99": pick(0.99), "p999": pick(0.999), "max": ordered[-1],
-            "mean": sum(ordered) / len(ordered), "n": len(ordered)}
+    return {
+        "p50": pick(0.50),
+        "p99": pick(0.99),
+        "p999": pick(0.999),
+        "max": ordered[-1],
+        "mean": sum(ordered) / len(ordered),
+        "n": len(ordered),
+    }
 
 
 def row(section: str, method: str, case: str, size: str = "-", **fields: Any) -> dict[str, Any]:
     return {"section": section, "method": method, "case": case, "size": size, **fields}
 
 
-def latency_row(section: str, method: str, case: str, size: str, samples_us: list[float], **fields: Any) -> dict[str, Any]:
+def latency_row(
+    section: str, method: str, case: str, size: str, samples_us: list[float], **fields: Any
+) -> dict[str, Any]:
     return row(section, method, case, size, latency_us=percentiles(samples_us), **fields)
 
 
@@ -152,7 +160,7 @@ class Children:
             raise ChildError(f"expected {tag!r} from a child, got {kind!r}: {payload}")
         return payload
 
-    def __enter__(self) -> "Children":
+    def __enter__(self) -> Children:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -177,11 +185,19 @@ def reporting_errors(results: Any) -> Iterator[None]:
 
 def device_meta() -> dict[str, str]:
     """Device name, driver and date for the results' stamp."""
-    meta = {"host": platform.node(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "cpus": str(os.cpu_count())}
+    meta = {
+        "host": platform.node(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": str(os.cpu_count()),
+    }
     try:
-        query = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                               capture_output=True, text=True, timeout=20, check=True)
+        query = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
         name, driver = [part.strip() for part in query.stdout.splitlines()[0].split(",")]
         meta.update(device=name, driver=driver)
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):

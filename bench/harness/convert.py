@@ -49,16 +49,21 @@ def run(settings: Settings) -> list[dict[str, Any]]:
         width, height = FRAME_SIZES[size]
         key = f"bench-convert-{size}"
         try:
-            with cuframes.Publisher(key, width, height, "nv12", backend="cuda", color=cuframes.ColorInfo.BT709,
-                                    dir=settings.work_dir) as pub, \
-                    cuframes.Subscriber(key, dir=settings.work_dir) as sub:
+            with (
+                cuframes.Publisher(
+                    key, width, height, "nv12", backend="cuda", color=cuframes.ColorInfo.BT709, dir=settings.work_dir
+                ) as pub,
+                cuframes.Subscriber(key, dir=settings.work_dir) as sub,
+            ):
                 rng = np.random.default_rng(1)
                 pub.send(rng.integers(16, 236, pub.packed_size, dtype=np.uint8))
                 with sub.next(timeout=10) as frame:
                     out = torch.empty((height, width, 3), dtype=torch.uint8, device=f"cuda:{frame.device}")
-                    cases = {"to_tensor": lambda: frame.to_tensor("rgb24", out=out),
-                             "to_tensor-alloc": lambda: frame.to_tensor("rgb24"),
-                             "plain-torch": lambda: _plain_torch(torch, frame)}
+                    cases = {
+                        "to_tensor": lambda: frame.to_tensor("rgb24", out=out),
+                        "to_tensor-alloc": lambda: frame.to_tensor("rgb24"),
+                        "plain-torch": lambda: _plain_torch(torch, frame),
+                    }
                     for case, convert in cases.items():
                         for _ in range(settings.warmup):
                             convert()

@@ -27,9 +27,26 @@ def build(work_dir: str) -> str:
         raise RuntimeError("no C++ compiler on PATH")
     library_dir = os.path.join(os.path.dirname(cuframes.__file__), "lib")
     binary = os.path.join(work_dir, "latency_probe")
-    subprocess.run([compiler, "-std=c++17", "-O2", SOURCE, "-I", cuframes.get_include(), "-L", library_dir,
-                    "-lcuframes", f"-Wl,-rpath,{library_dir}", "-o", binary],
-                   check=True, capture_output=True, text=True, timeout=180)
+    subprocess.run(
+        [
+            compiler,
+            "-std=c++17",
+            "-O2",
+            SOURCE,
+            "-I",
+            cuframes.get_include(),
+            "-L",
+            library_dir,
+            "-lcuframes",
+            f"-Wl,-rpath,{library_dir}",
+            "-o",
+            binary,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     return binary
 
 
@@ -43,18 +60,45 @@ def run(settings: Settings) -> list[dict[str, Any]]:
             binary = build(work_dir)
         except (subprocess.CalledProcessError, RuntimeError, OSError) as error:
             detail = getattr(error, "stderr", "") or ""
-            return [row("latency", "cuframes-c++", "probe", error=f"building the probe failed: {error} {detail[-500:]}")]
+            return [
+                row("latency", "cuframes-c++", "probe", error=f"building the probe failed: {error} {detail[-500:]}")
+            ]
         for spin_ns, case in ((0, "borrow-sleep, C++ API"), (-1, "borrow-spin, C++ API")):
             try:
-                done = subprocess.run([binary, backend, str(spin_ns), str(settings.frames), str(settings.warmup),
-                                       str(int(settings.period_s * 1e6))],
-                                      capture_output=True, text=True, timeout=settings.budget_s + 60, check=True)
+                done = subprocess.run(
+                    [
+                        binary,
+                        backend,
+                        str(spin_ns),
+                        str(settings.frames),
+                        str(settings.warmup),
+                        str(int(settings.period_s * 1e6)),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=settings.budget_s + 60,
+                    check=True,
+                )
                 p50, p99, p999, worst, missed = done.stdout.split()
-                rows.append(row("latency", "cuframes-c++", case, "64x64", latency_us={
-                    "p50": float(p50), "p99": float(p99), "p999": float(p999), "max": float(worst),
-                    "n": settings.frames}, missed=int(missed), backend=backend,
-                    note="bench/cpp/latency_probe.cpp: C++ publisher and subscriber processes, 64x64 gray8 "
-                         "frames (the borrow does not depend on the frame size)"))
+                rows.append(
+                    row(
+                        "latency",
+                        "cuframes-c++",
+                        case,
+                        "64x64",
+                        latency_us={
+                            "p50": float(p50),
+                            "p99": float(p99),
+                            "p999": float(p999),
+                            "max": float(worst),
+                            "n": settings.frames,
+                        },
+                        missed=int(missed),
+                        backend=backend,
+                        note="bench/cpp/latency_probe.cpp: C++ publisher and subscriber processes, 64x64 gray8 "
+                        "frames (the borrow does not depend on the frame size)",
+                    )
+                )
             except (subprocess.SubprocessError, ValueError, OSError) as error:
                 detail = getattr(error, "stderr", "") or ""
                 rows.append(row("latency", "cuframes-c++", case, "64x64", error=f"{error} {detail[-500:]}"))

@@ -30,12 +30,21 @@ import os
 import time
 from typing import Any
 
-from .common import (FRAME_SIZES, SOURCE_BUFFERS, Children, PublishTimes, Settings, latency_row, reporting_errors,
-                     row)
+from .common import FRAME_SIZES, SOURCE_BUFFERS, Children, PublishTimes, Settings, latency_row, reporting_errors, row
 
-CASES = ("borrow-sleep", "borrow-spin", "borrow-sleep, core", "borrow-spin, core", "read_into", "read_into-spin", "split",
-         "e2e borrow, sync publish", "e2e borrow, stream-ordered", "e2e read_into, sync publish",
-         "e2e read_into, stream-ordered")
+CASES = (
+    "borrow-sleep",
+    "borrow-spin",
+    "borrow-sleep, core",
+    "borrow-spin, core",
+    "read_into",
+    "read_into-spin",
+    "split",
+    "e2e borrow, sync publish",
+    "e2e borrow, stream-ordered",
+    "e2e read_into, sync publish",
+    "e2e read_into, stream-ordered",
+)
 MAIN_CASES = ("borrow-sleep", "borrow-spin", "read_into", "read_into-spin")
 
 
@@ -97,11 +106,24 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
     key = f"lat-{size}-{CASES.index(case)}-{os.getpid()}"
     wanted = settings.frames + settings.warmup
     e2e = case.startswith("e2e")
-    with cuframes.Publisher(key, width, height, "nv12", backend="cuda", dir=settings.work_dir, slots=8,
-                            max_subscribers=1, stream_ordered=case.endswith("stream-ordered")) as pub, \
-            Children() as children:
-        sources = [torch.randint(0, 255, (pub.packed_size,), dtype=torch.uint8, device=f"cuda:{pub.device}")
-                   for _ in range(SOURCE_BUFFERS)]
+    with (
+        cuframes.Publisher(
+            key,
+            width,
+            height,
+            "nv12",
+            backend="cuda",
+            dir=settings.work_dir,
+            slots=8,
+            max_subscribers=1,
+            stream_ordered=case.endswith("stream-ordered"),
+        ) as pub,
+        Children() as children,
+    ):
+        sources = [
+            torch.randint(0, 255, (pub.packed_size,), dtype=torch.uint8, device=f"cuda:{pub.device}")
+            for _ in range(SOURCE_BUFFERS)
+        ]
         stream = torch.cuda.Stream(device=pub.device)
         children.start(subscriber_main, key, settings.work_dir, case, wanted)
         children.expect("ready", timeout=60)
@@ -111,8 +133,9 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
         i = 0
         while outcome is None:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{case} {size}: the subscriber took fewer than {wanted} frames in "
-                                   f"{settings.budget_s:.0f} s")
+                raise RuntimeError(
+                    f"{case} {size}: the subscriber took fewer than {wanted} frames in {settings.budget_s:.0f} s"
+                )
             frame = pub.acquire(pts=time.clock_gettime_ns(time.CLOCK_MONOTONIC) if e2e else i, stream=stream)
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
             times.publish(pub, frame)
@@ -125,23 +148,45 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
             raise RuntimeError(f"{case} {size}: subscriber failed: {payload}")
     skip = settings.warmup
     if case == "split":
-        return [latency_row("diagnosis", "cuframes", "split: publish -> held", size, payload["latencies"][skip:]),
-                latency_row("diagnosis", "cuframes", "split: copy_to after wake", size, payload["copies"][skip:])]
+        return [
+            latency_row("diagnosis", "cuframes", "split: publish -> held", size, payload["latencies"][skip:]),
+            latency_row("diagnosis", "cuframes", "split: copy_to after wake", size, payload["copies"][skip:]),
+        ]
     if e2e:
-        return [latency_row("publish-modes", "cuframes", case, size, payload["latencies"][skip:],
-                            missed=payload["missed"], published=i),
-                latency_row("publish-modes", "cuframes", f"publish() call, {case.split(', ')[1]}, {case.split()[1]}",
-                            size, times.call_us[skip:])]
-    rows = [latency_row("latency", "cuframes", case, size, payload["latencies"][skip:], missed=payload["missed"],
-                        published=i)]
+        return [
+            latency_row(
+                "publish-modes",
+                "cuframes",
+                case,
+                size,
+                payload["latencies"][skip:],
+                missed=payload["missed"],
+                published=i,
+            ),
+            latency_row(
+                "publish-modes",
+                "cuframes",
+                f"publish() call, {case.split(', ')[1]}, {case.split()[1]}",
+                size,
+                times.call_us[skip:],
+            ),
+        ]
+    rows = [
+        latency_row(
+            "latency", "cuframes", case, size, payload["latencies"][skip:], missed=payload["missed"], published=i
+        )
+    ]
     if case == "borrow-sleep":
         # The producer's side, with one sleeping subscriber: publish() as the caller sees it
         # (sync included), the sync alone, and what cuframes adds on top of it.
-        rows += [latency_row("producer", "cuframes", "publish() incl. sync", size, times.call_us[skip:]),
-                 latency_row("producer", "cuframes", "sync", size, times.sync_us[skip:]),
-                 latency_row("producer", "cuframes", "overhead (acquire+ring+wake)", size, times.overhead_us[skip:],
-                             subscribers=1),
-                 latency_row("producer", "cuframes", "wake", size, times.wake_us[skip:], subscribers=1)]
+        rows += [
+            latency_row("producer", "cuframes", "publish() incl. sync", size, times.call_us[skip:]),
+            latency_row("producer", "cuframes", "sync", size, times.sync_us[skip:]),
+            latency_row(
+                "producer", "cuframes", "overhead (acquire+ring+wake)", size, times.overhead_us[skip:], subscribers=1
+            ),
+            latency_row("producer", "cuframes", "wake", size, times.wake_us[skip:], subscribers=1),
+        ]
     return rows
 
 

@@ -92,8 +92,19 @@ def subscriber_main(results: Any, key: str, directory: str, seconds: float, chec
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
             if reader is not None:
                 reader.close()
-            results.put(("done", {"received": received, "missed": missed, "torn": torn, "checked": check_torn,
-                                  "cpu_percent": 100 * cpu / wall, "wall": wall}))
+            results.put(
+                (
+                    "done",
+                    {
+                        "received": received,
+                        "missed": missed,
+                        "torn": torn,
+                        "checked": check_torn,
+                        "cpu_percent": 100 * cpu / wall,
+                        "wall": wall,
+                    },
+                )
+            )
 
 
 def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds: float, torch: Any) -> list[dict]:
@@ -104,11 +115,24 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
     key = f"fan-{subscribers}-{'max' if fps is None else int(fps)}-{os.getpid()}"
     case = "max-rate" if fps is None else f"{fps:g}fps"
     # Every subscriber may hold one frame; two more slots let the producer always find a free one.
-    with cuframes.Publisher(key, width, height, "nv12", backend="cuda", dir=settings.work_dir,
-                            slots=max(8, subscribers + 2), max_subscribers=subscribers, max_held=1) as pub, \
-            Children() as children:
-        sources = [torch.randint(0, 255, (pub.packed_size,), dtype=torch.uint8, device=f"cuda:{pub.device}")
-                   for _ in range(SOURCE_BUFFERS)]
+    with (
+        cuframes.Publisher(
+            key,
+            width,
+            height,
+            "nv12",
+            backend="cuda",
+            dir=settings.work_dir,
+            slots=max(8, subscribers + 2),
+            max_subscribers=subscribers,
+            max_held=1,
+        ) as pub,
+        Children() as children,
+    ):
+        sources = [
+            torch.randint(0, 255, (pub.packed_size,), dtype=torch.uint8, device=f"cuda:{pub.device}")
+            for _ in range(SOURCE_BUFFERS)
+        ]
         stream = torch.cuda.Stream(device=pub.device)
         # At 25 fps half the subscribers check every frame for tearing (two small
         # device-to-host copies a frame, which cost CPU of their own); the other
@@ -131,8 +155,9 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
             if check_torn:
                 with torch.cuda.stream(stream):
-                    stamp = torch.tensor(list(struct.pack("<q", i)), dtype=torch.uint8).to(sources[0].device,
-                                                                                          non_blocking=False)
+                    stamp = torch.tensor(list(struct.pack("<q", i)), dtype=torch.uint8).to(
+                        sources[0].device, non_blocking=False
+                    )
                     view = torch.from_dlpack(frame)
                     view[0, :8].copy_(stamp)
                     view[-1, -8:].copy_(stamp)
@@ -148,19 +173,35 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
                 done.append(payload)
         elapsed = time.monotonic() - start
     received = [d["received"] for d in done]
-    fields = dict(subscribers=subscribers, published=i, published_fps=i / elapsed,
-                  delivered_fps_mean=sum(d["received"] / d["wall"] for d in done) / len(done),
-                  delivered_fps_min=min(d["received"] / d["wall"] for d in done),
-                  received_min=min(received), missed=sum(d["missed"] for d in done),
-                  torn=sum(d["torn"] for d in done) if check_torn else None,
-                  checked_for_tearing=sum(1 for d in done if d["checked"]),
-                  cpu_percent_per_subscriber=percentiles([d["cpu_percent"] for d in done if not d["checked"]]
-                                                         or [d["cpu_percent"] for d in done]),
-                  cpu_percent_per_checking_subscriber=percentiles([d["cpu_percent"] for d in done if d["checked"]]))
+    fields = dict(
+        subscribers=subscribers,
+        published=i,
+        published_fps=i / elapsed,
+        delivered_fps_mean=sum(d["received"] / d["wall"] for d in done) / len(done),
+        delivered_fps_min=min(d["received"] / d["wall"] for d in done),
+        received_min=min(received),
+        missed=sum(d["missed"] for d in done),
+        torn=sum(d["torn"] for d in done) if check_torn else None,
+        checked_for_tearing=sum(1 for d in done if d["checked"]),
+        cpu_percent_per_subscriber=percentiles(
+            [d["cpu_percent"] for d in done if not d["checked"]] or [d["cpu_percent"] for d in done]
+        ),
+        cpu_percent_per_checking_subscriber=percentiles([d["cpu_percent"] for d in done if d["checked"]]),
+    )
     skip = min(len(times.call_us) // 10, 100)
-    return [row("fanout", "cuframes", case, SIZE, publish_latency_us=percentiles(times.call_us[skip:]),
-                overhead_us=percentiles(times.overhead_us[skip:]), acquire_us=percentiles(times.acquire_us[skip:]),
-                wake_us=percentiles(times.wake_us[skip:]), **fields)]
+    return [
+        row(
+            "fanout",
+            "cuframes",
+            case,
+            SIZE,
+            publish_latency_us=percentiles(times.call_us[skip:]),
+            overhead_us=percentiles(times.overhead_us[skip:]),
+            acquire_us=percentiles(times.acquire_us[skip:]),
+            wake_us=percentiles(times.wake_us[skip:]),
+            **fields,
+        )
+    ]
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:
@@ -169,13 +210,23 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     counts = (1, 16) if settings.quick else (1, 4, 16, 64)
     seconds = 2.0 if settings.quick else 4.0
-    plan = [(n, None, seconds) for n in counts] + [(16 if settings.quick else 64, 25.0, 4.0 if settings.quick else 10.0)]
+    plan = [(n, None, seconds) for n in counts] + [
+        (16 if settings.quick else 64, 25.0, 4.0 if settings.quick else 10.0)
+    ]
     for subscribers, fps, duration in plan:
         try:
             rows += run_fanout(settings, subscribers, fps, duration, torch)
         except Exception as error:  # report and go on with the next configuration
-            rows.append(row("fanout", "cuframes", "max-rate" if fps is None else f"{fps:g}fps", SIZE,
-                            subscribers=subscribers, error=f"{type(error).__name__}: {error}"))
+            rows.append(
+                row(
+                    "fanout",
+                    "cuframes",
+                    "max-rate" if fps is None else f"{fps:g}fps",
+                    SIZE,
+                    subscribers=subscribers,
+                    error=f"{type(error).__name__}: {error}",
+                )
+            )
     return rows
 
 

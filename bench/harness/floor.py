@@ -59,8 +59,9 @@ PINGPONG_ROUNDS = 2000  # per ping-pong case, warm-up included
 # floors that everything else is divided by.
 
 
-def _floor_child(results: Any, sizes: tuple[str, ...], warmup: int, frames: int, device: int, period_s: float,
-                 seconds: float) -> None:
+def _floor_child(
+    results: Any, sizes: tuple[str, ...], warmup: int, frames: int, device: int, period_s: float, seconds: float
+) -> None:
     with reporting_errors(results):
         out: dict[str, Any] = {}
         deadline_ns = monotonic_ns() + int(seconds * 1e9)
@@ -169,8 +170,16 @@ def _turns(cases: list[tuple[str, str]], rounds: int) -> list[tuple[str, str, in
     return [(case, size, i) for case, size in cases for i in range(rounds)]
 
 
-def _pingpong_child(results: Any, role: str, mine: Any, theirs: Any, cases: list[tuple[str, str]], rounds: int,
-                    device: int, seconds: float) -> None:
+def _pingpong_child(
+    results: Any,
+    role: str,
+    mine: Any,
+    theirs: Any,
+    cases: list[tuple[str, str]],
+    rounds: int,
+    device: int,
+    seconds: float,
+) -> None:
     """role "peer": waits its turn, copies a frame of its own + sync, hands over. role "measured":
     waits its turn, times its own work (touch or copy) + sync, hands over."""
     with reporting_errors(results):
@@ -224,8 +233,15 @@ def _pingpong(settings: Settings, rounds: int, seconds: float) -> dict[str, list
 def run(settings: Settings) -> list[dict[str, Any]]:
     budget = Budget(settings)
     with Children() as children:
-        children.start(_floor_child, tuple(settings.sizes), settings.warmup, settings.frames, settings.device,
-                       settings.period_s, max(2.0, budget.left() / 2 - 5.0))
+        children.start(
+            _floor_child,
+            tuple(settings.sizes),
+            settings.warmup,
+            settings.frames,
+            settings.device,
+            settings.period_s,
+            max(2.0, budget.left() / 2 - 5.0),
+        )
         out = Inbox(children).wait("floor", STARTUP_S + budget.limit)
     # Each round is two wake-ups and two GPU works (~0.3 ms): keep the ping-pong short.
     rounds = min(settings.warmup + settings.frames, PINGPONG_ROUNDS)
@@ -245,26 +261,73 @@ def run(settings: Settings) -> list[dict[str, Any]]:
             note_gpu = f"{note}; CUDA events; p50 moves {gbps:.0f} GB/s counting bytes read and written"
         else:
             note_gpu = note
-        rows.append(latency_row("floor", "floor", "copy-gpu-time", size, gpu_time, note=_short(note_gpu, gpu_time, wanted)))
-        rows.append(latency_row("floor", "floor", "copy+sync-after-peer", size, pingpong[f"copy:{size}"][drop:],
-                                note=f"{nbytes} bytes, DtoD of the process's own memory + sync, right after another "
-                                     f"process's frame copy + sync (turns handed over by semaphores; the wake-up "
-                                     f"is not timed); compare with copy+sync"))
+        rows.append(
+            latency_row("floor", "floor", "copy-gpu-time", size, gpu_time, note=_short(note_gpu, gpu_time, wanted))
+        )
+        rows.append(
+            latency_row(
+                "floor",
+                "floor",
+                "copy+sync-after-peer",
+                size,
+                pingpong[f"copy:{size}"][drop:],
+                note=f"{nbytes} bytes, DtoD of the process's own memory + sync, right after another "
+                f"process's frame copy + sync (turns handed over by semaphores; the wake-up "
+                f"is not timed); compare with copy+sync",
+            )
+        )
     idle = out["sync-idle"]
-    rows.append(latency_row("floor", "floor", "sync-idle", "-", idle, null_call_us=percentiles(out["null-call"]),
-                            note=_short("cuStreamSynchronize on a non-blocking stream with nothing pending, called "
-                                        "and timed from Python; null_call_us: cuCtxGetCurrent timed the same way, "
-                                        "what the Python call and the clock reads add", idle, wanted)))
+    rows.append(
+        latency_row(
+            "floor",
+            "floor",
+            "sync-idle",
+            "-",
+            idle,
+            null_call_us=percentiles(out["null-call"]),
+            note=_short(
+                "cuStreamSynchronize on a non-blocking stream with nothing pending, called "
+                "and timed from Python; null_call_us: cuCtxGetCurrent timed the same way, "
+                "what the Python call and the clock reads add",
+                idle,
+                wanted,
+            ),
+        )
+    )
     touch = out["touch+sync"]
-    rows.append(latency_row("floor", "floor", "touch+sync", "-", touch,
-                            note=_short("1-byte cuMemsetD8Async + cuStreamSynchronize, back to back", touch, wanted)))
-    rows.append(latency_row("floor", "floor", "touch+sync-after-sleep", "-", out["touch+sync-after-sleep"],
-                            note=f"1-byte cuMemsetD8Async + sync after this process slept {settings.period_s * 1e3:g} ms "
-                                 "(the publishing period) with no other process on the GPU"))
-    rows.append(latency_row("floor", "floor", "touch+sync-after-peer", "-", pingpong["touch:-"][drop:],
-                            note="1-byte cuMemsetD8Async + sync on the process's own memory, right after another "
-                                 "process's 1080p frame copy + sync; compare with touch+sync: the difference is "
-                                 "handing the GPU over between processes"))
+    rows.append(
+        latency_row(
+            "floor",
+            "floor",
+            "touch+sync",
+            "-",
+            touch,
+            note=_short("1-byte cuMemsetD8Async + cuStreamSynchronize, back to back", touch, wanted),
+        )
+    )
+    rows.append(
+        latency_row(
+            "floor",
+            "floor",
+            "touch+sync-after-sleep",
+            "-",
+            out["touch+sync-after-sleep"],
+            note=f"1-byte cuMemsetD8Async + sync after this process slept {settings.period_s * 1e3:g} ms "
+            "(the publishing period) with no other process on the GPU",
+        )
+    )
+    rows.append(
+        latency_row(
+            "floor",
+            "floor",
+            "touch+sync-after-peer",
+            "-",
+            pingpong["touch:-"][drop:],
+            note="1-byte cuMemsetD8Async + sync on the process's own memory, right after another "
+            "process's 1080p frame copy + sync; compare with touch+sync: the difference is "
+            "handing the GPU over between processes",
+        )
+    )
     return rows
 
 

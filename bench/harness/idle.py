@@ -6,10 +6,9 @@ that Ctrl-C works). The measurement itself lives in bench/idle_and_disconnect.py
 
 from __future__ import annotations
 
-from typing import Any
-
 import subprocess
 import sys
+from typing import Any
 
 from .common import Settings, row
 
@@ -32,8 +31,13 @@ print(100 * (time.process_time() - cpu) / (time.monotonic() - wall))
 
 
 def context_only_percent(seconds: float) -> float:
-    child = subprocess.run([sys.executable, "-c", CONTEXT_ONLY, str(seconds)], capture_output=True, text=True,
-                           timeout=seconds + 60, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", CONTEXT_ONLY, str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     return float(child.stdout.strip())
 
 
@@ -49,9 +53,17 @@ def run(settings: Settings) -> list[dict[str, Any]]:
         except Exception as error:  # reported, the harness goes on
             rows.append(row("idle", "cuframes", case, error=f"{type(error).__name__}: {error}"))
     try:
-        rows.append(row("idle", "cuda-context-only", "idle-cpu baseline", value=context_only_percent(seconds),
-                        unit="% of a core", seconds=seconds,
-                        note="a process holding a CUDA context and sleeping: the driver's share"))
+        rows.append(
+            row(
+                "idle",
+                "cuda-context-only",
+                "idle-cpu baseline",
+                value=context_only_percent(seconds),
+                unit="% of a core",
+                seconds=seconds,
+                note="a process holding a CUDA context and sleeping: the driver's share",
+            )
+        )
     except Exception as error:  # reported, the harness goes on
         rows.append(row("idle", "cuda-context-only", "idle-cpu baseline", error=f"{type(error).__name__}: {error}"))
     return rows

@@ -42,24 +42,49 @@ def run(settings: Settings) -> list[dict[str, Any]]:
         return [row("mps", "cuframes+MPS", "read_into", "1080p", skipped="nvidia-cuda-mps-control is not installed")]
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with tempfile.TemporaryDirectory(prefix="cuframes-mps-") as folder:
-        env = dict(os.environ, CUDA_MPS_PIPE_DIRECTORY=os.path.join(folder, "pipe"),
-                   CUDA_MPS_LOG_DIRECTORY=os.path.join(folder, "log"),
-                   PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(
+            os.environ,
+            CUDA_MPS_PIPE_DIRECTORY=os.path.join(folder, "pipe"),
+            CUDA_MPS_LOG_DIRECTORY=os.path.join(folder, "log"),
+            PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        )
         os.makedirs(env["CUDA_MPS_PIPE_DIRECTORY"])
         os.makedirs(env["CUDA_MPS_LOG_DIRECTORY"])
         started = subprocess.run([control, "-d"], env=env, capture_output=True, text=True, timeout=30)
         if started.returncode != 0:
-            return [row("mps", "cuframes+MPS", "read_into", "1080p",
-                        skipped=f"the MPS daemon did not start: {started.stderr.strip() or started.returncode}")]
+            return [
+                row(
+                    "mps",
+                    "cuframes+MPS",
+                    "read_into",
+                    "1080p",
+                    skipped=f"the MPS daemon did not start: {started.stderr.strip() or started.returncode}",
+                )
+            ]
         try:
-            fields = {k: v for k, v in vars(settings).items() if k in {f.name for f in Settings.__dataclass_fields__.values()}}
+            fields = {
+                k: v for k, v in vars(settings).items() if k in {f.name for f in Settings.__dataclass_fields__.values()}
+            }
             fields["sizes"] = list(fields["sizes"])
-            done = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(fields), *CASES], env=env, cwd=repo,
-                                  capture_output=True, text=True, timeout=settings.budget_s * len(CASES) + 120)
+            done = subprocess.run(
+                [sys.executable, "-c", RUNNER, json.dumps(fields), *CASES],
+                env=env,
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                timeout=settings.budget_s * len(CASES) + 120,
+            )
             lines = [line for line in done.stdout.splitlines() if line.startswith("ROWS ")]
             if done.returncode != 0 or not lines:
-                return [row("mps", "cuframes+MPS", "read_into", "1080p",
-                            error=f"exit {done.returncode}: {(done.stderr or done.stdout)[-800:]}")]
+                return [
+                    row(
+                        "mps",
+                        "cuframes+MPS",
+                        "read_into",
+                        "1080p",
+                        error=f"exit {done.returncode}: {(done.stderr or done.stdout)[-800:]}",
+                    )
+                ]
             rows = json.loads(lines[-1][5:])
         finally:
             subprocess.run([control], input="quit\n", env=env, capture_output=True, text=True, timeout=30)

@@ -80,8 +80,9 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     folder = os.path.join(settings.work_dir, "packets")
     os.makedirs(folder, exist_ok=True)
     key = f"packets-{os.getpid()}"
-    with cuframes.Publisher(key, 1920, 1080, "nv12", backend="host", dir=folder, packet_ring_bytes=RING,
-                            max_subscribers=8, slots=20) as pub:
+    with cuframes.Publisher(
+        key, 1920, 1080, "nv12", backend="host", dir=folder, packet_ring_bytes=RING, max_subscribers=8, slots=20
+    ) as pub:
         for case, size in SIZES.items():
             with Children() as children:
                 children.start(subscriber_main, key, folder, count)
@@ -91,10 +92,26 @@ def run(settings: Settings) -> list[dict[str, Any]]:
                 pub.publish_packet(b"\0\0\0\1\x65" + bytes(size - 5), pts=-1, keyframe=True)
                 publish_us = _publish_times(pub, size, count, settings.period_s * 3)
                 latencies = children.expect("done", 120)
-            rows.append(latency_row("packets", "cuframes", f"publish_packet {case}", "-", publish_us,
-                                    note="the producer's call, FUTEX_WAKE of 1 packet subscriber included"))
-            rows.append(latency_row("packets", "cuframes", f"packet latency {case}", "-", latencies,
-                                    note="record written -> next() returns in another process (asleep between)"))
+            rows.append(
+                latency_row(
+                    "packets",
+                    "cuframes",
+                    f"publish_packet {case}",
+                    "-",
+                    publish_us,
+                    note="the producer's call, FUTEX_WAKE of 1 packet subscriber included",
+                )
+            )
+            rows.append(
+                latency_row(
+                    "packets",
+                    "cuframes",
+                    f"packet latency {case}",
+                    "-",
+                    latencies,
+                    note="record written -> next() returns in another process (asleep between)",
+                )
+            )
 
         # A monitor polling stat() as fast as it can, with 4 + 4 subscribers attached.
         frames = [cuframes.Subscriber(key, dir=folder) for _ in range(4)]
@@ -105,9 +122,17 @@ def run(settings: Settings) -> list[dict[str, Any]]:
             for _ in range(looks):
                 cuframes.stat(key, dir=folder)
             stat_ms = (time.perf_counter() - start) * 1e3 / looks
-            rows.append(row("packets", "cuframes", "stat() with 4 frame + 4 packet subscribers", "-",
-                            value=round(stat_ms, 3), unit="ms",
-                            note="one observer handshake: connect, snapshot, map header and packet ring"))
+            rows.append(
+                row(
+                    "packets",
+                    "cuframes",
+                    "stat() with 4 frame + 4 packet subscribers",
+                    "-",
+                    value=round(stat_ms, 3),
+                    unit="ms",
+                    note="one observer handshake: connect, snapshot, map header and packet ring",
+                )
+            )
             quiet = _publish_times(pub, SIZES["P-frame 20 KB"], count // 2, settings.period_s * 3)
             with Children() as children:
                 children.start(observer_main, key, folder, 5.0)
@@ -115,8 +140,16 @@ def run(settings: Settings) -> list[dict[str, Any]]:
                 watched = _publish_times(pub, SIZES["P-frame 20 KB"], count // 2, settings.period_s * 3)
                 polls = children.expect("done", 60)
             rows.append(latency_row("packets", "cuframes", "publish_packet 20 KB, 4+4 subscribers", "-", quiet))
-            rows.append(latency_row("packets", "cuframes", "publish_packet 20 KB, while stat() polls", "-", watched,
-                                    note=f"a monitor process made {polls} stat() calls meanwhile"))
+            rows.append(
+                latency_row(
+                    "packets",
+                    "cuframes",
+                    "publish_packet 20 KB, while stat() polls",
+                    "-",
+                    watched,
+                    note=f"a monitor process made {polls} stat() calls meanwhile",
+                )
+            )
         finally:
             for subscriber in (*frames, *packets):
                 subscriber.close()

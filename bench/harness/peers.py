@@ -86,7 +86,9 @@ def phase_result(samples: list[float], missed: int, wanted: int, got: int, secon
     return out
 
 
-def collect_frames(sub: Any, settings: Settings, seconds: float, handle: Callable[[Any, bool], float]) -> dict[str, Any]:
+def collect_frames(
+    sub: Any, settings: Settings, seconds: float, handle: Callable[[Any, bool], float]
+) -> dict[str, Any]:
     """Takes frames from a cuframes Subscriber until warmup + frames were handled or ``seconds``
     passed. ``handle(frame, warming)`` does the case's work on a held frame and returns its latency
     in µs; the frame is released afterwards. ``missed`` sums ``frame.missed`` over measured frames."""
@@ -120,7 +122,7 @@ def collect_frames(sub: Any, settings: Settings, seconds: float, handle: Callabl
 
 
 def exit_report(children: Children) -> str:
-    """"" when every child exited with status 0, else what they exited with (a child that had
+    """ "" when every child exited with status 0, else what they exited with (a child that had
     to be killed leaves what the driver would have cleaned up, e.g. /dev/shm/cuda.shm.*)."""
     codes = [proc.exitcode for proc in getattr(children, "_procs", [])]
     if all(code == 0 for code in codes):

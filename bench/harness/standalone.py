@@ -55,8 +55,9 @@ def parse_settings(argv: list[str] | None, description: str, work_dir: str) -> t
     return dataclasses.replace(settings, **changes), args
 
 
-def main(run: Callable[[Settings], list[dict[str, Any]]], argv: list[str] | None = None,
-         description: str | None = None) -> int:
+def main(
+    run: Callable[[Settings], list[dict[str, Any]]], argv: list[str] | None = None, description: str | None = None
+) -> int:
     """Parses the command line, runs ``run(settings)``, prints the rows as JSON; 1 on failure."""
     doc = description or (sys.modules[run.__module__].__doc__ or "").strip().splitlines()[0:1]
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:

@@ -86,15 +86,23 @@ def run_mode(settings: Settings, spin: bool) -> list[float]:
                 raise RuntimeError(f"waiter failed: {payload}")
         del word
         page.close()
-    return payload[settings.warmup:]
+    return payload[settings.warmup :]
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for spin, case in ((False, "futex wake, cross-process"), (True, "shared word, spinning reader")):
         try:
-            rows.append(latency_row("floor", "wake-floor", case, "-", run_mode(settings, spin),
-                                    note="no cuframes: raw futex / cache line between two processes, from Python"))
+            rows.append(
+                latency_row(
+                    "floor",
+                    "wake-floor",
+                    case,
+                    "-",
+                    run_mode(settings, spin),
+                    note="no cuframes: raw futex / cache line between two processes, from Python",
+                )
+            )
         except Exception as error:  # reported, the harness goes on
             rows.append(row("floor", "wake-floor", case, error=f"{type(error).__name__}: {error}"))
     return rows

@@ -27,6 +27,7 @@ void register_publisher(py::module_ &m);
 void register_subscriber(py::module_ &m);
 void register_packets(py::module_ &m);
 void register_observe(py::module_ &m);
+void register_defaults(py::module_ &m);
 
 [[noreturn]] inline void throw_status(cuframes::Status status, const std::string &message) {
     throw cuframes::Error(status, message);
@@ -98,9 +99,8 @@ struct PlaneView {
 };
 
 // Views of every plane of a frame whose slot starts at `base`.
-std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base,
-                                        std::shared_ptr<void> owner, SlotToken token, bool readonly,
-                                        cuframes::Backend backend, int device);
+std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base, std::shared_ptr<void> owner,
+                                        SlotToken token, bool readonly, cuframes::Backend backend, int device);
 // The whole frame as one array: plane 0 for one-plane formats, (h*3/2, w) for
 // NV12/P010 whose UV plane follows Y with the same pitch. FORMAT otherwise.
 PlaneView make_frame_view(const cuframes::FrameLayout &layout, uint64_t base, std::shared_ptr<void> owner,

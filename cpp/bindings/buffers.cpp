@@ -9,8 +9,9 @@ ContiguousBytes::ContiguousBytes(const py::object &source, const char *what) {
     if (PyObject_GetBuffer(source.ptr(), &view_, PyBUF_SIMPLE) != 0) {
         PyErr_Clear();
         throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
-                     std::string(what) + " must be a contiguous bytes-like object (bytes, bytearray, memoryview, "
-                                         "a C-contiguous numpy array), got " +
+                     std::string(what) +
+                         " must be a contiguous bytes-like object (bytes, bytearray, memoryview, "
+                         "a C-contiguous numpy array), got " +
                          std::string(py::str(py::type::of(source).attr("__name__"))));
     }
 }

@@ -27,6 +27,12 @@ void set_python_error(const cuframes::Error &error) {
     }
 }
 
+// "ERR_TIMEOUT" -> "TIMEOUT"; "OK" stays.
+py::str short_status_name(const std::string &name) {
+    const std::string err = "ERR_";
+    return py::str(name.compare(0, err.size(), err) == 0 ? name.substr(err.size()) : name);
+}
+
 }  // namespace
 
 uint32_t to_u32(const py::int_ &value, const char *what) {
@@ -57,9 +63,9 @@ int to_timeout_ms(const py::object &seconds, const char *what) {
     if (seconds.is_none()) return -1;
     const double s = seconds.cast<double>();
     if (std::isnan(s) || s < 0) {
-        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
-                     std::string(what) + " must be None (wait forever) or >= 0 seconds, got " +
-                         std::string(py::repr(seconds)));
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, std::string(what) +
+                                                        " must be None (wait forever) or >= 0 seconds, got " +
+                                                        std::string(py::repr(seconds)));
     }
     const double ms = std::ceil(s * 1000.0);
     return ms >= static_cast<double>(INT_MAX) ? INT_MAX : static_cast<int>(ms);
@@ -74,23 +80,12 @@ void register_errors(py::module_ &m) {
         }
     });
 
+    // Every status of CUFRAMES_STATUS_LIST by its short name ("OK",
+    // "INVALID_ARGUMENT", ...): cuframes.errors is checked against it.
     py::dict statuses;
-    statuses["OK"] = static_cast<int>(CUFRAMES_OK);
-    statuses["INVALID_ARGUMENT"] = static_cast<int>(CUFRAMES_ERR_INVALID_ARGUMENT);
-    statuses["FORMAT"] = static_cast<int>(CUFRAMES_ERR_FORMAT);
-    statuses["NOT_FOUND"] = static_cast<int>(CUFRAMES_ERR_NOT_FOUND);
-    statuses["TIMEOUT"] = static_cast<int>(CUFRAMES_ERR_TIMEOUT);
-    statuses["DISCONNECTED"] = static_cast<int>(CUFRAMES_ERR_DISCONNECTED);
-    statuses["KEY_IN_USE"] = static_cast<int>(CUFRAMES_ERR_KEY_IN_USE);
-    statuses["PERMISSION"] = static_cast<int>(CUFRAMES_ERR_PERMISSION);
-    statuses["PROTOCOL"] = static_cast<int>(CUFRAMES_ERR_PROTOCOL);
-    statuses["VERSION_MISMATCH"] = static_cast<int>(CUFRAMES_ERR_VERSION_MISMATCH);
-    statuses["CUDA"] = static_cast<int>(CUFRAMES_ERR_CUDA);
-    statuses["CUDA_UNAVAILABLE"] = static_cast<int>(CUFRAMES_ERR_CUDA_UNAVAILABLE);
-    statuses["LIMIT"] = static_cast<int>(CUFRAMES_ERR_LIMIT);
-    statuses["STATE"] = static_cast<int>(CUFRAMES_ERR_STATE);
-    statuses["OS"] = static_cast<int>(CUFRAMES_ERR_OS);
-    statuses["PRODUCER_DIED"] = static_cast<int>(CUFRAMES_ERR_PRODUCER_DIED);
+#define CUFRAMES_PY_STATUS(name, value, description) statuses[short_status_name(#name)] = value;
+    CUFRAMES_STATUS_LIST(CUFRAMES_PY_STATUS)
+#undef CUFRAMES_PY_STATUS
     m.attr("STATUS") = statuses;
 
     // Raises the Python class for a status code; lets the Python layer and

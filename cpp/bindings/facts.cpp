@@ -15,8 +15,8 @@ int64_t to_int_in(const py::handle &value, int64_t lowest, int64_t highest, cons
     try {
         v = py::cast<int64_t>(value);
     } catch (const py::cast_error &) {
-        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, std::string("stream facts: ") + what + " must be an int, got " +
-                                                        std::string(py::repr(value)));
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
+                     std::string("stream facts: ") + what + " must be an int, got " + std::string(py::repr(value)));
     }
     if (v < lowest || v > highest)
         throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, std::string("stream facts: ") + what + " " + std::to_string(v) +
@@ -44,9 +44,9 @@ py::tuple facts_tuple(const cuframes::StreamFacts &f) {
 
 cuframes::StreamFacts facts_from_tuple(const py::tuple &t) {
     if (t.size() != kFactsTupleSize)
-        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
-                     "stream facts must be a tuple of " + std::to_string(kFactsTupleSize) + " ints, got " +
-                         std::to_string(t.size()));
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, "stream facts must be a tuple of " +
+                                                        std::to_string(kFactsTupleSize) + " ints, got " +
+                                                        std::to_string(t.size()));
     cuframes::StreamFacts f;
     f.time_base = to_rational(t, 0, "time_base");
     f.frame_rate = to_rational(t, 2, "frame_rate");

@@ -39,11 +39,9 @@ void register_formats(py::module_ &m) {
         });
 
     py::list formats;
-    for (uint32_t value = 0; value < 64; ++value) {
-        if (cuframes::is_known_format(value)) {
-            formats.append(cuframes::format_name(static_cast<cuframes::PixelFormat>(value)));
-        }
-    }
+#define CUFRAMES_PY_FORMAT(id, value, name, description) formats.append(name);
+    CUFRAMES_FORMAT_LIST(CUFRAMES_PY_FORMAT)
+#undef CUFRAMES_PY_FORMAT
     m.attr("FORMATS") = formats;
 
     m.def(

@@ -18,34 +18,35 @@ void register_packets(py::module_ &m) {
         .def_readonly("parameter_sets_prepended", &cuframes::PacketInfo::parameter_sets_prepended)
         .def_readonly("reconnected", &cuframes::PacketInfo::reconnected)
         .def_readonly("epoch", &cuframes::PacketInfo::epoch)
-        .def_property_readonly("time_base", [](const cuframes::PacketInfo &i) {
-            return py::make_tuple(i.time_base.num, i.time_base.den);
-        }, "(num, den) of pts and dts; num 0: unknown.");
+        .def_property_readonly(
+            "time_base", [](const cuframes::PacketInfo &i) { return py::make_tuple(i.time_base.num, i.time_base.den); },
+            "(num, den) of pts and dts; num 0: unknown.");
 
     py::class_<cuframes::PacketSubscriber>(m, "PacketSubscriber")
-        .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
-                         bool reconnect) {
-                 cuframes::PacketSubscriberOptions options;
-                 options.key = key;
-                 options.dir = dir;
-                 options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
-                 options.reconnect = reconnect;
-                 py::gil_scoped_release unlocked;
-                 return std::make_unique<cuframes::PacketSubscriber>(options);
-             }),
-             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("reconnect") = false)
-        .def("next",
-             [](cuframes::PacketSubscriber &s, const py::object &timeout) {
-                 int timeout_ms = to_timeout_ms(timeout, "timeout");
-                 cuframes::Packet packet;
-                 {
+        .def(py::init(
+                 [](const std::string &key, const std::string &dir, const py::object &connect_timeout, bool reconnect) {
+                     cuframes::PacketSubscriberOptions options;
+                     options.key = key;
+                     options.dir = dir;
+                     options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
+                     options.reconnect = reconnect;
                      py::gil_scoped_release unlocked;
-                     packet = s.next(timeout_ms);
-                 }
-                 py::bytes data(reinterpret_cast<const char *>(packet.data.data()), packet.data.size());
-                 return py::make_tuple(data, packet.info);
-             },
-             py::arg("timeout") = py::none(), "(data: bytes, info: PacketInfo) of the next packet.")
+                     return std::make_unique<cuframes::PacketSubscriber>(options);
+                 }),
+             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("reconnect") = false)
+        .def(
+            "next",
+            [](cuframes::PacketSubscriber &s, const py::object &timeout) {
+                int timeout_ms = to_timeout_ms(timeout, "timeout");
+                cuframes::Packet packet;
+                {
+                    py::gil_scoped_release unlocked;
+                    packet = s.next(timeout_ms);
+                }
+                py::bytes data(reinterpret_cast<const char *>(packet.data.data()), packet.data.size());
+                return py::make_tuple(data, packet.info);
+            },
+            py::arg("timeout") = py::none(), "(data: bytes, info: PacketInfo) of the next packet.")
         .def("close",
              [](cuframes::PacketSubscriber &s) {
                  py::gil_scoped_release unlocked;

@@ -21,9 +21,7 @@ struct DLPackExport {
     DLManagedTensor tensor{};
 };
 
-void delete_export(DLManagedTensor *tensor) {
-    delete static_cast<DLPackExport *>(tensor->manager_ctx);
-}
+void delete_export(DLManagedTensor *tensor) { delete static_cast<DLPackExport *>(tensor->manager_ctx); }
 
 // A capsule nobody consumed (its name is still "dltensor") still owns the
 // tensor: free it. A consumer renames it to "used_dltensor" and calls the
@@ -51,7 +49,7 @@ py::tuple dlpack_device(const PlaneView &view) {
 
 py::capsule to_dlpack(const PlaneView &view, const py::object &stream, const py::object &max_version,
                       const py::object &dl_device, const py::object &copy) {
-    (void)stream;  // the producer synchronized before publish: the data is complete on every stream
+    (void)stream;       // the producer synchronized before publish: the data is complete on every stream
     (void)max_version;  // always the legacy capsule, which every consumer accepts
     view.check_valid();
     if (!copy.is_none() && copy.cast<bool>()) {
@@ -109,9 +107,8 @@ void PlaneView::check_valid() const {
     }
 }
 
-std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base,
-                                        std::shared_ptr<void> owner, SlotToken token, bool readonly,
-                                        cuframes::Backend backend, int device) {
+std::vector<PlaneView> make_plane_views(const cuframes::FrameLayout &layout, uint64_t base, std::shared_ptr<void> owner,
+                                        SlotToken token, bool readonly, cuframes::Backend backend, int device) {
     std::vector<PlaneView> views;
     for (const PlaneInfo &info : plane_infos(layout)) {
         PlaneView v;
@@ -141,7 +138,9 @@ PlaneView make_frame_view(const cuframes::FrameLayout &layout, uint64_t base, st
         planes[0].name = "frame";
         return planes[0];
     }
-    const bool semi_planar = layout.format == CUFRAMES_FORMAT_NV12 || layout.format == CUFRAMES_FORMAT_P010;
+    // Two planes: Y, then chroma interleaved in one plane (NV12, P010), which
+    // continues Y's rows when the pitches agree; three (I420) never do.
+    const bool semi_planar = layout.plane_count == 2;
     const cuframes::Plane &y = layout.planes[0];
     const cuframes::Plane &uv = layout.planes[1];
     if (!semi_planar || uv.pitch != y.pitch || uv.offset != y.offset + uint64_t(y.pitch) * y.height ||
@@ -161,7 +160,8 @@ void register_plane_view(py::module_ &m) {
                           "One plane of a frame (or a whole NV12/P010 frame). Keeps the frame held while alive.")
         .def_readonly("name", &PlaneView::name)
         .def_property_readonly("shape", [](const PlaneView &v) { return to_tuple(v.shape); })
-        .def_property_readonly("strides", [](const PlaneView &v) { return to_tuple(v.strides); }, "In bytes.")
+        .def_property_readonly(
+            "strides", [](const PlaneView &v) { return to_tuple(v.strides); }, "In bytes.")
         .def_property_readonly("typestr", &typestr)
         .def_readonly("itemsize", &PlaneView::itemsize)
         .def_property_readonly("ptr", [](const PlaneView &v) { return v.ptr; })
@@ -174,7 +174,8 @@ void register_plane_view(py::module_ &m) {
         .def("__dlpack_device__", &dlpack_device)
         .def_property_readonly("__cuda_array_interface__",
                                [](const PlaneView &v) {
-                                   if (!v.is_cuda) throw py::attribute_error("a host plane has no __cuda_array_interface__");
+                                   if (!v.is_cuda)
+                                       throw py::attribute_error("a host plane has no __cuda_array_interface__");
                                    py::dict d = array_interface(v);
                                    d["stream"] = py::none();  // complete on every stream: no sync needed
                                    return d;

@@ -25,8 +25,8 @@ int64_t to_spin_ns(const py::object &seconds) {
     if (seconds.is_none()) return -1;
     const double s = seconds.cast<double>();
     if (std::isnan(s) || s < 0)
-        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT,
-                     "spin must be None (spin until the timeout) or >= 0 seconds, got " + std::string(py::repr(seconds)));
+        throw_status(CUFRAMES_ERR_INVALID_ARGUMENT, "spin must be None (spin until the timeout) or >= 0 seconds, got " +
+                                                        std::string(py::repr(seconds)));
     return s >= 9.2e9 ? -1 : static_cast<int64_t>(s * 1e9);
 }
 
@@ -58,12 +58,14 @@ void register_subscriber(py::module_ &m) {
         .def_property_readonly("slot", [](const HeldFrame &f) { return f.get().info().slot; })
         .def_property_readonly("epoch", [](const HeldFrame &f) { return f.get().info().epoch; })
         .def_property_readonly("reconnected", [](const HeldFrame &f) { return f.get().info().reconnected; })
-        .def_property_readonly("facts", [](const HeldFrame &f) { return facts_tuple(f.get().facts()); },
-                               "Stream facts of the producer that published it (a tuple of ten ints).")
+        .def_property_readonly(
+            "facts", [](const HeldFrame &f) { return facts_tuple(f.get().facts()); },
+            "Stream facts of the producer that published it (a tuple of ten ints).")
         .def_property_readonly("data", [](const HeldFrame &f) { return f.get().info().data; })
         .def_property_readonly("size", [](const HeldFrame &f) { return f.get().info().size; })
         .def_property_readonly("metadata", [](const HeldFrame &f) { return py::bytes(f.get().metadata()); })
-        .def_property_readonly("format", [](const HeldFrame &f) { return cuframes::format_name(f.get().layout().format); })
+        .def_property_readonly("format",
+                               [](const HeldFrame &f) { return cuframes::format_name(f.get().layout().format); })
         .def_property_readonly("width", [](const HeldFrame &f) { return f.get().layout().width; })
         .def_property_readonly("height", [](const HeldFrame &f) { return f.get().layout().height; })
         .def_property_readonly("packed_size", [](const HeldFrame &f) { return f.get().layout().packed_bytes; })
@@ -76,23 +78,26 @@ void register_subscriber(py::module_ &m) {
                                    return make_plane_views(l.layout(), l.info().data, f.lease, nullptr, true,
                                                            l.backend(), l.device());
                                })
-        .def("view",
-             [](const HeldFrame &f) {
-                 const cuframes::FrameLease &l = f.get();
-                 return make_frame_view(l.layout(), l.info().data, f.lease, nullptr, true, l.backend(), l.device());
-             },
-             "The whole frame as one read-only array (one-plane formats, NV12, P010).")
-        .def("copy_to",
-             [](const HeldFrame &f, uint64_t dst_ptr, uint64_t dst_size, bool dst_is_device, uint64_t stream) {
-                 std::shared_ptr<cuframes::FrameLease> lease = f.lease;
-                 if (!lease) throw_status(CUFRAMES_ERR_STATE, "frame was released");
-                 py::gil_scoped_release unlocked;
-                 lease->copy_to(dst_ptr, dst_size, memory_kind(dst_is_device), stream);
-             },
-             py::arg("dst_ptr"), py::arg("dst_size"), py::arg("dst_is_device"), py::arg("stream") = 0,
-             "Copies the frame packed (no row padding) into dst; complete on return.")
-        .def("release", [](HeldFrame &f) { f.lease.reset(); },
-             "Drops this reference; live plane views and DLPack exports keep the slot held until they die.")
+        .def(
+            "view",
+            [](const HeldFrame &f) {
+                const cuframes::FrameLease &l = f.get();
+                return make_frame_view(l.layout(), l.info().data, f.lease, nullptr, true, l.backend(), l.device());
+            },
+            "The whole frame as one read-only array (one-plane formats, NV12, P010).")
+        .def(
+            "copy_to",
+            [](const HeldFrame &f, uint64_t dst_ptr, uint64_t dst_size, bool dst_is_device, uint64_t stream) {
+                std::shared_ptr<cuframes::FrameLease> lease = f.lease;
+                if (!lease) throw_status(CUFRAMES_ERR_STATE, "frame was released");
+                py::gil_scoped_release unlocked;
+                lease->copy_to(dst_ptr, dst_size, memory_kind(dst_is_device), stream);
+            },
+            py::arg("dst_ptr"), py::arg("dst_size"), py::arg("dst_is_device"), py::arg("stream") = 0,
+            "Copies the frame packed (no row padding) into dst; complete on return.")
+        .def(
+            "release", [](HeldFrame &f) { f.lease.reset(); },
+            "Drops this reference; live plane views and DLPack exports keep the slot held until they die.")
         .def("__repr__", [](const HeldFrame &f) {
             if (!f.lease) return std::string("<cuframes._core.FrameLease released>");
             const auto &i = f.lease->info();
@@ -114,32 +119,36 @@ void register_subscriber(py::module_ &m) {
              }),
              py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("delivery") = "latest",
              py::arg("reconnect") = false, py::arg("spin") = 0.0)
-        .def("next",
-             [](cuframes::Subscriber &s, const py::object &timeout) {
-                 const int ms = to_timeout_ms(timeout, "timeout");
-                 std::shared_ptr<cuframes::FrameLease> lease;
-                 {
-                     py::gil_scoped_release unlocked;
-                     lease = s.next(ms);
-                 }
-                 return HeldFrame{std::move(lease)};
-             },
-             py::arg("timeout") = py::none(), "The next frame, held zero-copy. timeout in seconds; None waits forever.")
-        .def("read_into",
-             [](cuframes::Subscriber &s, uint64_t dst_ptr, uint64_t dst_size, bool dst_is_device, uint64_t stream,
-                const py::object &timeout) {
-                 const int ms = to_timeout_ms(timeout, "timeout");
-                 py::gil_scoped_release unlocked;
-                 return s.read_into(ms, dst_ptr, dst_size, memory_kind(dst_is_device), stream);
-             },
-             py::arg("dst_ptr"), py::arg("dst_size"), py::arg("dst_is_device"), py::arg("stream") = 0,
-             py::arg("timeout") = py::none(), "Waits for the next frame and copies it packed into dst.")
+        .def(
+            "next",
+            [](cuframes::Subscriber &s, const py::object &timeout) {
+                const int ms = to_timeout_ms(timeout, "timeout");
+                std::shared_ptr<cuframes::FrameLease> lease;
+                {
+                    py::gil_scoped_release unlocked;
+                    lease = s.next(ms);
+                }
+                return HeldFrame{std::move(lease)};
+            },
+            py::arg("timeout") = py::none(), "The next frame, held zero-copy. timeout in seconds; None waits forever.")
+        .def(
+            "read_into",
+            [](cuframes::Subscriber &s, uint64_t dst_ptr, uint64_t dst_size, bool dst_is_device, uint64_t stream,
+               const py::object &timeout) {
+                const int ms = to_timeout_ms(timeout, "timeout");
+                py::gil_scoped_release unlocked;
+                return s.read_into(ms, dst_ptr, dst_size, memory_kind(dst_is_device), stream);
+            },
+            py::arg("dst_ptr"), py::arg("dst_size"), py::arg("dst_is_device"), py::arg("stream") = 0,
+            py::arg("timeout") = py::none(), "Waits for the next frame and copies it packed into dst.")
         .def("close", &cuframes::Subscriber::close, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("key", &cuframes::Subscriber::key)
         .def_property_readonly("socket_path", &cuframes::Subscriber::socket_path)
-        .def_property_readonly("backend", [](const cuframes::Subscriber &s) { return cuframes::backend_name(s.backend()); })
+        .def_property_readonly("backend",
+                               [](const cuframes::Subscriber &s) { return cuframes::backend_name(s.backend()); })
         .def_property_readonly("device", &cuframes::Subscriber::device)
-        .def_property_readonly("format", [](const cuframes::Subscriber &s) { return cuframes::format_name(s.layout().format); })
+        .def_property_readonly("format",
+                               [](const cuframes::Subscriber &s) { return cuframes::format_name(s.layout().format); })
         .def_property_readonly("width", [](const cuframes::Subscriber &s) { return s.layout().width; })
         .def_property_readonly("height", [](const cuframes::Subscriber &s) { return s.layout().height; })
         .def_property_readonly("slot_count", &cuframes::Subscriber::slot_count)

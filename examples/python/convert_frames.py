@@ -20,17 +20,19 @@ args = parser.parse_args()
 W, H = 320, 240
 # Pure green in BT.709 limited range: Y 173, Cb 42, Cr 26.
 image = np.empty(W * H * 3 // 2, np.uint8)
-image[:W * H] = 173
-image[W * H:] = np.tile([42, 26], W * H // 4)
+image[: W * H] = 173
+image[W * H :] = np.tile([42, 26], W * H // 4)
 
-with cuframes.Publisher(args.key, W, H, "nv12", backend=args.backend, color=cuframes.ColorInfo.BT709) as pub, \
-        cuframes.Subscriber(args.key) as sub:
+with (
+    cuframes.Publisher(args.key, W, H, "nv12", backend=args.backend, color=cuframes.ColorInfo.BT709) as pub,
+    cuframes.Subscriber(args.key) as sub,
+):
     pub.send(image)
     with sub.next(timeout=5) as frame:
         print(f"stream colour: {frame.color}")
         for fmt in ("rgb24", "bgr24", "gray"):
-            array = frame.to_ndarray(format=fmt)                  # a host numpy array, as PyAV gives
+            array = frame.to_ndarray(format=fmt)  # a host numpy array, as PyAV gives
             print(f"to_ndarray {fmt}: shape {array.shape}, pixel {array[H // 2, W // 2].tolist()}")
         if args.tensor:
-            tensor = frame.to_tensor(format="rgb24")              # on the frame's GPU (cuda) or the CPU (host)
+            tensor = frame.to_tensor(format="rgb24")  # on the frame's GPU (cuda) or the CPU (host)
             print(f"to_tensor rgb24: {tensor.device}, pixel {tensor[H // 2, W // 2].tolist()}")

@@ -16,7 +16,9 @@ import cuframes.av
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--key", required=True)
-    parser.add_argument("--frames", type=int, default=None, help="stop after this many (default: until the producer closes)")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="stop after this many (default: until the producer closes)"
+    )
     args = parser.parse_args()
 
     decoded = 0

@@ -72,7 +72,9 @@ with cuframes.Publisher(args.key, 1920, 1080, "nv12", backend=args.backend, stre
 if failures:
     raise failures[0]
 
-print(f"{len(latencies_us)} of {args.frames} frames received on {args.backend} ({skipped} skipped by latest "
-      f"delivery), stream_ordered={stream_ordered}, spin={'off' if args.no_spin else '5 ms'}")
+print(
+    f"{len(latencies_us)} of {args.frames} frames received on {args.backend} ({skipped} skipped by latest "
+    f"delivery), stream_ordered={stream_ordered}, spin={'off' if args.no_spin else '5 ms'}"
+)
 print(f"publish -> subscriber holds the frame: p50 {statistics.median(latencies_us):.1f} us")
 print(f"producer overhead over the sync (acquire + ring + wake-up): p50 {statistics.median(overheads_us):.2f} us")

@@ -1,8 +1,8 @@
 """Publish a moving NV12 test pattern under a key, until Ctrl-C or --frames.
 
-    python examples/python/publish_pattern.py --key cam0
-    # only the group "video" (and this user) may subscribe:
-    python examples/python/publish_pattern.py --key cam0 --group video --allow-gid video
+python examples/python/publish_pattern.py --key cam0
+# only the group "video" (and this user) may subscribe:
+python examples/python/publish_pattern.py --key cam0 --group video --allow-gid video
 """
 
 import argparse
@@ -29,15 +29,23 @@ args = parser.parse_args()
 def user_or_group(text: str):
     return int(text) if text.isdigit() else text
 
+
 w, h = args.width, args.height
 image = np.empty((h * 3 // 2, w), np.uint8)  # NV12 packed: Y rows, then interleaved UV rows
 image[h:] = 128  # neutral chroma: a grey-scale pattern
 ramp = np.arange(w, dtype=np.int64)
 
-with cuframes.Publisher(args.key, w, h, "nv12", backend=args.backend, mode=args.mode,
-                        group=None if args.group is None else user_or_group(args.group),
-                        allowed_uids=[user_or_group(u) for u in args.allow_uid],
-                        allowed_gids=[user_or_group(g) for g in args.allow_gid]) as pub:
+with cuframes.Publisher(
+    args.key,
+    w,
+    h,
+    "nv12",
+    backend=args.backend,
+    mode=args.mode,
+    group=None if args.group is None else user_or_group(args.group),
+    allowed_uids=[user_or_group(u) for u in args.allow_uid],
+    allowed_gids=[user_or_group(g) for g in args.allow_gid],
+) as pub:
     print(f"publishing {w}x{h} nv12 on {pub.backend} at {pub.socket_path}", flush=True)
     n = 0
     try:

@@ -19,7 +19,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--key", required=True)
     parser.add_argument("--out", required=True, help="output file (Annex-B H.264/H.265)")
-    parser.add_argument("--packets", type=int, default=None, help="stop after this many (default: until the producer closes)")
+    parser.add_argument(
+        "--packets", type=int, default=None, help="stop after this many (default: until the producer closes)"
+    )
     args = parser.parse_args()
 
     written = keyframes = lost = 0

@@ -18,16 +18,23 @@ parser.add_argument("--backend", choices=["auto", "cuda", "host"], default="host
 args = parser.parse_args()
 
 W, H = 320, 240
-with cuframes.Publisher(args.key, W, H, "nv12", backend=args.backend,
-                        time_base=Fraction(1, 90_000),             # pts count 90 kHz ticks
-                        frame_rate=Fraction(30_000, 1001),         # 29.97 fps nominal
-                        color=cuframes.ColorInfo.BT709,            # or ColorInfo(matrix="bt601", range="tv"), or H.273 ints
-                        sample_aspect_ratio=1) as pub, \
-        cuframes.Subscriber(args.key, delivery="sequential") as sub:
-    print(f"time base {sub.time_base}, rate {sub.frame_rate}, colour {sub.color}, "
-          f"aspect {sub.sample_aspect_ratio}")
+with (
+    cuframes.Publisher(
+        args.key,
+        W,
+        H,
+        "nv12",
+        backend=args.backend,
+        time_base=Fraction(1, 90_000),  # pts count 90 kHz ticks
+        frame_rate=Fraction(30_000, 1001),  # 29.97 fps nominal
+        color=cuframes.ColorInfo.BT709,  # or ColorInfo(matrix="bt601", range="tv"), or H.273 ints
+        sample_aspect_ratio=1,
+    ) as pub,
+    cuframes.Subscriber(args.key, delivery="sequential") as sub,
+):
+    print(f"time base {sub.time_base}, rate {sub.frame_rate}, colour {sub.color}, aspect {sub.sample_aspect_ratio}")
     image = np.zeros(pub.packed_size, np.uint8)
     for n in range(args.frames):
-        pub.send(image, pts=n * 3003)                              # one frame at 29.97 fps, in 1/90000
+        pub.send(image, pts=n * 3003)  # one frame at 29.97 fps, in 1/90000
         with sub.next(timeout=5) as frame:
             print(f"pts={frame.pts} time={frame.time:.4f} s")

@@ -1,6 +1,6 @@
 """Receive frames on the host backend as zero-copy numpy views.
 
-    python examples/python/subscribe_numpy.py --key cam0
+python examples/python/subscribe_numpy.py --key cam0
 """
 
 import argparse
@@ -18,8 +18,11 @@ with cuframes.Subscriber(args.key, connect_timeout=30) as sub:
     for count, frame in enumerate(sub, start=1):  # each frame is released when the loop advances
         latency_us = (time.clock_gettime_ns(time.CLOCK_MONOTONIC) - frame.timestamp_ns) / 1000
         y = frame.y if sub.backend == "host" else frame.to_numpy()[: frame.height]  # read-only numpy view on host
-        print(f"seq={frame.seq} pts={frame.pts} missed={frame.missed} y00={int(y[0, 0])} "
-              f"mean={float(y.mean()):.1f} latency_us={latency_us:.0f}", flush=True)
+        print(
+            f"seq={frame.seq} pts={frame.pts} missed={frame.missed} y00={int(y[0, 0])} "
+            f"mean={float(y.mean()):.1f} latency_us={latency_us:.0f}",
+            flush=True,
+        )
         del y  # a live view keeps its frame held: drop it before the next one
         if count == args.frames:
             break

@@ -1,6 +1,6 @@
 """Receive frames as torch tensors through DLPack, without a copy.
 
-    python examples/python/subscribe_torch.py --key cam0
+python examples/python/subscribe_torch.py --key cam0
 """
 
 import argparse
@@ -21,8 +21,10 @@ with cuframes.Subscriber(args.key, connect_timeout=30) as sub:
         # cuda backend, on the CPU with host. It shares the slot's memory (read-only!).
         nv12 = torch.from_dlpack(frame)
         y = nv12[: frame.height]
-        print(f"seq={frame.seq} missed={frame.missed} device={nv12.device} mean_luma={y.float().mean().item():.1f}",
-              flush=True)
+        print(
+            f"seq={frame.seq} missed={frame.missed} device={nv12.device} mean_luma={y.float().mean().item():.1f}",
+            flush=True,
+        )
         del nv12, y  # drop the views before the loop releases the frame
         if count == args.frames:
             break

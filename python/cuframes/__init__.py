@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from . import _core
-from . import errors
+from . import _core, errors
+from ._formats import CODECS, FORMATS
 from .errors import (
     CudaError,
     CudaUnavailableError,
@@ -40,8 +40,6 @@ from .subscriber import FrameInfo, Subscriber
 
 __version__: str = _core.__version__
 
-#: Pixel formats the core knows, e.g. "nv12".
-FORMATS: tuple[str, ...] = tuple(_core.FORMATS)
 PROTOCOL_VERSION: int = _core.PROTOCOL_VERSION
 PlaneInfo = _core.PlaneInfo
 PlaneView = _core.PlaneView
@@ -50,6 +48,7 @@ PublishTiming = _core.PublishTiming
 __all__ = [
     "__version__",
     "FORMATS",
+    "CODECS",
     "PROTOCOL_VERSION",
     "Publisher",
     "Subscriber",

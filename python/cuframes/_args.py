@@ -5,7 +5,7 @@ nothing about which argument was wrong."""
 from __future__ import annotations
 
 import operator
-from typing import Optional
+from typing import SupportsIndex
 
 from .errors import InvalidArgumentError
 
@@ -24,7 +24,7 @@ def checked_text(name: str, value: object) -> str:
     return value
 
 
-def checked_dir(dir: object) -> Optional[str]:
+def checked_dir(dir: object) -> str | None:
     """None (the default folder) or a folder path, as str."""
     if dir is None:
         return None
@@ -35,8 +35,9 @@ def checked_dir(dir: object) -> Optional[str]:
 
 def checked_int(name: str, value: object) -> int:
     """value as an int: Python's or numpy's integers, not a bool (never a size or a count)."""
+    # SupportsIndex is runtime-checkable: Python's and numpy's integers (and bool, refused).
     try:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
             raise TypeError
         return operator.index(value)
     except TypeError:

@@ -63,13 +63,20 @@ def _from_interface(obj: Any, iface: dict, *, is_device: bool, writable: bool, w
     strides = tuple(int(s) for s in strides) if strides is not None else None
     ptr, readonly = iface["data"]
     if not _c_contiguous(shape, strides, itemsize):
-        raise InvalidArgumentError(f"the {what} ({_describe(obj)}, shape {shape}, strides {strides}) is not "
-                                   "C-contiguous; make a contiguous copy first")
+        raise InvalidArgumentError(
+            f"the {what} ({_describe(obj)}, shape {shape}, strides {strides}) is not "
+            "C-contiguous; make a contiguous copy first"
+        )
     if writable and readonly:
         raise InvalidArgumentError(f"the {what} ({_describe(obj)}) is read-only")
     stream = iface.get("stream") if is_device else None
-    return Buffer(int(ptr or 0), math.prod(shape) * itemsize, is_device, obj,
-                  int(stream) if isinstance(stream, int) and stream > 0 else None)
+    return Buffer(
+        int(ptr or 0),
+        math.prod(shape) * itemsize,
+        is_device,
+        obj,
+        int(stream) if isinstance(stream, int) and stream > 0 else None,
+    )
 
 
 class _DLDevice(ctypes.Structure):
@@ -99,11 +106,8 @@ _capsule_get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
 def _from_dlpack(obj: Any, *, stream: int, writable: bool, what: str) -> Buffer:
     device_type, _device_id = obj.__dlpack_device__()
-    if device_type == _KDL_CUDA:
-        # DLPack: 1 is the legacy default stream (0 is not allowed).
-        capsule = obj.__dlpack__(stream=stream or 1)
-    else:
-        capsule = obj.__dlpack__()
+    # DLPack: 1 is the legacy default stream (0 is not allowed).
+    capsule = obj.__dlpack__(stream=stream or 1) if device_type == _KDL_CUDA else obj.__dlpack__()
     # An unconsumed capsule keeps ownership: its destructor frees the tensor
     # once `keepalive` goes, so reading the struct here takes nothing from it.
     address = _capsule_get_pointer(capsule, b"dltensor")
@@ -113,12 +117,14 @@ def _from_dlpack(obj: Any, *, stream: int, writable: bool, what: str) -> Buffer:
     itemsize = (tensor.dtype.bits * tensor.dtype.lanes + 7) // 8
     strides = tuple(tensor.strides[i] * itemsize for i in range(ndim)) if tensor.strides else None
     if not _c_contiguous(shape, strides, itemsize):
-        raise InvalidArgumentError(f"the {what} ({_describe(obj)}, shape {shape}) is not C-contiguous; "
-                                   "make a contiguous copy first")
+        raise InvalidArgumentError(
+            f"the {what} ({_describe(obj)}, shape {shape}) is not C-contiguous; make a contiguous copy first"
+        )
     is_device = tensor.device.device_type in (_KDL_CUDA, _KDL_CUDA_MANAGED)
     if tensor.device.device_type not in (_KDL_CPU, _KDL_CUDA, _KDL_CUDA_HOST, _KDL_CUDA_MANAGED):
-        raise InvalidArgumentError(f"the {what} lives on DLPack device type {tensor.device.device_type}; "
-                                   "cuframes takes CPU or CUDA memory")
+        raise InvalidArgumentError(
+            f"the {what} lives on DLPack device type {tensor.device.device_type}; cuframes takes CPU or CUDA memory"
+        )
     ptr = (tensor.data or 0) + tensor.byte_offset
     return Buffer(ptr, math.prod(shape) * itemsize, is_device, (obj, capsule))
 
@@ -133,8 +139,10 @@ def buffer_of(obj: Any, *, nbytes: int, writable: bool, stream: int = 0, what: s
     """
     buf = _buffer_of(obj, writable=writable, stream=stream, what=what)
     if buf.nbytes != nbytes:
-        raise FormatError(f"the {what} ({_describe(obj)}) holds {buf.nbytes} bytes but a packed frame is "
-                          f"{nbytes} bytes; the sizes must match exactly")
+        raise FormatError(
+            f"the {what} ({_describe(obj)}) holds {buf.nbytes} bytes but a packed frame is "
+            f"{nbytes} bytes; the sizes must match exactly"
+        )
     return buf
 
 
@@ -146,8 +154,9 @@ def _buffer_of(obj: Any, *, writable: bool, stream: int, what: str) -> Buffer:
             return _from_interface(obj, iface, is_device=False, writable=writable, what=what)
     if module.startswith("torch"):
         if not obj.is_contiguous():
-            raise InvalidArgumentError(f"the {what} (torch tensor, shape {tuple(obj.shape)}) is not contiguous; "
-                                       "call .contiguous() first")
+            raise InvalidArgumentError(
+                f"the {what} (torch tensor, shape {tuple(obj.shape)}) is not contiguous; call .contiguous() first"
+            )
         return Buffer(int(obj.data_ptr()), obj.numel() * obj.element_size(), bool(obj.is_cuda), obj)
     iface = getattr(obj, "__cuda_array_interface__", None)
     if iface is not None:
@@ -160,8 +169,10 @@ def _buffer_of(obj: Any, *, writable: bool, stream: int, what: str) -> Buffer:
     try:
         view = memoryview(obj)
     except TypeError:
-        raise TypeError(f"cannot use a {_describe(obj)} as the {what}: pass a numpy, torch or cupy array, or an "
-                        "object with __dlpack__, __cuda_array_interface__ or __array_interface__") from None
+        raise TypeError(
+            f"cannot use a {_describe(obj)} as the {what}: pass a numpy, torch or cupy array, or an "
+            "object with __dlpack__, __cuda_array_interface__ or __array_interface__"
+        ) from None
     if not view.c_contiguous:
         raise InvalidArgumentError(f"the {what} ({_describe(obj)}) is not C-contiguous")
     if writable and view.readonly:

@@ -21,11 +21,25 @@ from .stream_facts import StreamFacts
 __all__ = ["MuxedFile", "RecordingError", "apply_facts", "container_format", "parameter_sets", "FORMATS", "EXTENSIONS"]
 
 #: The containers, by the name --format takes: FFmpeg's muxer for each.
-FORMATS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "matroska": "matroska", "ts": "mpegts",
-           "mpegts": "mpegts", "nut": "nut"}
+FORMATS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "mkv": "matroska",
+    "matroska": "matroska",
+    "ts": "mpegts",
+    "mpegts": "mpegts",
+    "nut": "nut",
+}
 #: A file name's extension -> its container.
-EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".ts": "mpegts",
-              ".m2ts": "mpegts", ".nut": "nut"}
+EXTENSIONS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".ts": "mpegts",
+    ".m2ts": "mpegts",
+    ".nut": "nut",
+}
 #: Every packet is handed to the OS at once (FFmpeg's flush_packets): after a kill -9,
 #: an mkv, ts or fragmented mp4 file holds everything muxed before it.
 _FLUSHED = {"flush_packets": "1"}
@@ -47,8 +61,9 @@ def container_format(path: str, format: str | None = None) -> str:
     extension = os.path.splitext(path)[1].lower()
     name = EXTENSIONS.get(extension)
     if name is None:
-        raise InvalidArgumentError(f"cannot tell the container from {path!r}: name it .mp4, .mkv or .ts "
-                                   f"(or give --format {'|'.join(FORMATS)})")
+        raise InvalidArgumentError(
+            f"cannot tell the container from {path!r}: name it .mp4, .mkv or .ts (or give --format {'|'.join(FORMATS)})"
+        )
     return name
 
 
@@ -56,8 +71,9 @@ def parameter_sets(data: bytes, codec: str) -> bytes:
     """The VPS/SPS/PPS NAL units of an Annex-B access unit, joined (b"" when it has none)."""
     wanted = PARAMETER_SET_TYPES[codec]
     units = list(iter_nal_units(data))
-    return b"".join(b"\x00\x00\x00\x01" + unit for unit, kind in zip(units, nal_unit_types(data, codec))
-                    if kind in wanted)
+    return b"".join(
+        b"\x00\x00\x00\x01" + unit for unit, kind in zip(units, nal_unit_types(data, codec)) if kind in wanted
+    )
 
 
 class MuxedFile:
@@ -72,8 +88,17 @@ class MuxedFile:
     as far as its format allows (mkv, ts, fragmented mp4: up to its last packet).
     """
 
-    def __init__(self, target: str | BinaryIO, format: str, *, keyframe: bytes, codec: str, time_base: Fraction,
-                 facts: StreamFacts | None = None, options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        target: str | BinaryIO,
+        format: str,
+        *,
+        keyframe: bytes,
+        codec: str,
+        time_base: Fraction,
+        facts: StreamFacts | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
         import av  # optional: pip install av
 
         self.name = target if isinstance(target, str) else getattr(target, "name", "<stream>")
@@ -90,8 +115,9 @@ class MuxedFile:
                 apply_facts(self._stream.codec_context, facts)
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self._abandon()
-            raise RecordingError(f"cannot open {self.name} as {format} for {codec}: {error}",
-                                 errno=getattr(error, "errno", None)) from None
+            raise RecordingError(
+                f"cannot open {self.name} as {format} for {codec}: {error}", errno=getattr(error, "errno", None)
+            ) from None
         self._av = av
 
     def write(self, data: bytes, pts: int, dts: int, keyframe: bool) -> None:
@@ -106,8 +132,7 @@ class MuxedFile:
             self._abandon()  # no trailer can reach a reader that went away
             raise  # a normal end for a pipe: the caller's to tell
         except (self._av.error.FFmpegError, OSError) as error:
-            raise RecordingError(f"cannot write to {self.name}: {error}", errno=getattr(error, "errno", None)) \
-                from None
+            raise RecordingError(f"cannot write to {self.name}: {error}", errno=getattr(error, "errno", None)) from None
         self.packets += 1
         self.bytes += len(data)
 
@@ -121,8 +146,7 @@ class MuxedFile:
         except BrokenPipeError:
             raise
         except (self._av.error.FFmpegError, OSError) as error:
-            raise RecordingError(f"cannot finish {self.name}: {error}", errno=getattr(error, "errno", None)) \
-                from None
+            raise RecordingError(f"cannot finish {self.name}: {error}", errno=getattr(error, "errno", None)) from None
 
     def _abandon(self) -> None:
         container, self._container = self._container, None

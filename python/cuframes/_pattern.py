@@ -64,8 +64,10 @@ class TestPattern:
         self._block_rows = math.ceil(_BITS / self._blocks_per_row)
         self.stamp_rows = self._block_rows * _BLOCK
         if 2 * self.stamp_rows > first.height:
-            raise ValueError(f"a {width}x{height} frame is too small for two sequence barcodes "
-                             f"({self.stamp_rows} rows each); use a larger frame")
+            raise ValueError(
+                f"a {width}x{height} frame is too small for two sequence barcodes "
+                f"({self.stamp_rows} rows each); use a larger frame"
+            )
 
     # --- geometry ---
     def _shift_bytes(self, plane: _Plane, seq: int) -> int:
@@ -73,7 +75,9 @@ class TestPattern:
         return (pixels * plane.width // self.width) * plane.sample_bytes
 
     def _view(self, packed: np.ndarray, plane: _Plane) -> np.ndarray:
-        return packed[plane.offset:plane.offset + plane.height * plane.row_bytes].reshape(plane.height, plane.row_bytes)
+        return packed[plane.offset : plane.offset + plane.height * plane.row_bytes].reshape(
+            plane.height, plane.row_bytes
+        )
 
     def _stamp(self, seq: int) -> np.ndarray:
         bits = (seq >> np.arange(_BITS, dtype=np.uint64)) & np.uint64(1)
@@ -82,11 +86,11 @@ class TestPattern:
         grid = cells.reshape(self._block_rows, self._blocks_per_row)
         blocks = np.repeat(np.repeat(grid, _BLOCK, axis=0), self._block_bytes, axis=1)
         out = np.full((self.stamp_rows, self.planes[0].row_bytes), _PAD, dtype=np.uint8)
-        out[:, :blocks.shape[1]] = blocks
+        out[:, : blocks.shape[1]] = blocks
         return out
 
     def _decode(self, region: np.ndarray) -> int:
-        used = region[:, :self._blocks_per_row * self._block_bytes].astype(np.float32)
+        used = region[:, : self._blocks_per_row * self._block_bytes].astype(np.float32)
         means = used.reshape(self._block_rows, _BLOCK, self._blocks_per_row, self._block_bytes).mean(axis=(1, 3))
         bits = (means.reshape(-1)[:_BITS] > (_ONE + _ZERO) / 2).astype(np.uint64)
         return int((bits << np.arange(_BITS, dtype=np.uint64)).sum())
@@ -96,11 +100,11 @@ class TestPattern:
         """Draws frame ``seq`` into ``out`` (uint8, ``packed_size`` bytes) and returns it."""
         for plane in self.planes:
             shift = self._shift_bytes(plane, seq)
-            np.copyto(self._view(out, plane), plane.base[:, shift:shift + plane.row_bytes])
+            np.copyto(self._view(out, plane), plane.base[:, shift : shift + plane.row_bytes])
         stamp = self._stamp(seq)
         first = self._view(out, self.planes[0])
-        first[:self.stamp_rows] = stamp
-        first[-self.stamp_rows:] = stamp
+        first[: self.stamp_rows] = stamp
+        first[-self.stamp_rows :] = stamp
         return out
 
     def metadata(self, seq: int) -> bytes:
@@ -112,14 +116,14 @@ class TestPattern:
     # --- subscriber side ---
     def decode_stamps(self, packed: np.ndarray) -> tuple[int, int]:
         first = self._view(packed, self.planes[0])
-        return self._decode(first[:self.stamp_rows]), self._decode(first[-self.stamp_rows:])
+        return self._decode(first[: self.stamp_rows]), self._decode(first[-self.stamp_rows :])
 
     def check(self, seq: int, packed: np.ndarray, *, sample_rows: int = 8) -> list[str]:
         """Problems with ``packed`` as frame ``seq``; empty when it is whole and right."""
         problems = []
         stamp = self._stamp(seq)
         first = self._view(packed, self.planes[0])
-        for where, region in (("top", first[:self.stamp_rows]), ("bottom", first[-self.stamp_rows:])):
+        for where, region in (("top", first[: self.stamp_rows]), ("bottom", first[-self.stamp_rows :])):
             if not np.array_equal(region, stamp):
                 problems.append(f"{where} barcode reads seq {self._decode(region)}, expected {seq}")
         for index, plane in enumerate(self.planes):
@@ -127,7 +131,7 @@ class TestPattern:
             lo, hi = (self.stamp_rows, plane.height - self.stamp_rows) if index == 0 else (0, plane.height)
             shift = self._shift_bytes(plane, seq)
             for row in np.unique(np.linspace(lo, hi - 1, num=sample_rows).astype(int)):
-                if not np.array_equal(view[row], plane.base[row, shift:shift + plane.row_bytes]):
+                if not np.array_equal(view[row], plane.base[row, shift : shift + plane.row_bytes]):
                     problems.append(f"plane {index} row {row} does not match frame {seq}")
                     break
         return problems

@@ -47,7 +47,9 @@ class RecordingTimeline:
     collapsed.
     """
 
-    def __init__(self, time_base: Fraction, *, frame_rate: Fraction | None, gap_threshold: float = DEFAULT_GAP_S) -> None:
+    def __init__(
+        self, time_base: Fraction, *, frame_rate: Fraction | None, gap_threshold: float = DEFAULT_GAP_S
+    ) -> None:
         self.time_base = time_base
         self._gap_threshold = gap_threshold
         self._frame_ticks = max(1, round(1 / (frame_rate * time_base))) if frame_rate else 1
@@ -87,8 +89,10 @@ class RecordingTimeline:
             # A producer that gives no dts (they default to the pts) with B-frames: the
             # muxers need increasing dts, at most the pts.
             if not self._warned_order:
-                log.warning("the producer's dts do not increase or exceed the pts (a B-frame stream published "
-                            "without its dts?); they are adjusted, and frames may show out of order")
+                log.warning(
+                    "the producer's dts do not increase or exceed the pts (a B-frame stream published "
+                    "without its dts?); they are adjusted, and frames may show out of order"
+                )
                 self._warned_order = True
             out_dts = self._last_dts + 1
             out_pts = max(out_pts, out_dts)

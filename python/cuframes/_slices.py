@@ -16,10 +16,15 @@ SLICE_S = 0.25
 _T = TypeVar("_T")
 
 
-def call_in_slices(call: Callable[[float], _T], timeout: float | None,
-                   retry_on: type[Exception] | tuple[type[Exception], ...],
-                   message: Callable[[], str], *, slice_s: float = SLICE_S,
-                   retry_if: Callable[[Exception], bool] = lambda error: True) -> _T:
+def call_in_slices(
+    call: Callable[[float], _T],
+    timeout: float | None,
+    retry_on: type[Exception] | tuple[type[Exception], ...],
+    message: Callable[[], str],
+    *,
+    slice_s: float = SLICE_S,
+    retry_if: Callable[[Exception], bool] = lambda error: True,
+) -> _T:
     """``call(seconds)`` with slices of at most ``slice_s`` until it returns,
     or raises something other than a ``retry_on`` that ``retry_if`` accepts,
     or ``timeout`` (None: forever) is over. Then, when the last error is of
@@ -51,7 +56,7 @@ def producer_absent(error: Exception) -> bool:
 def producer_absent_or_busy(error: Exception) -> bool:
     """producer_absent, or a transient refusal: the producer's LimitError,
     which carries no errno (its handshakes, descriptors or subscribers are
-    momentarily full; ``transient_refusal`` in cpp/src/handshake_client.hpp
+    momentarily full; ``transient_refusal`` in cpp/src/protocol/handshake_client.hpp
     says why). A LimitError with an errno is this process's RLIMIT_NOFILE."""
     if isinstance(error, LimitError):
         return error.errno is None

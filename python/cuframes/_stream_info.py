@@ -1,51 +1,61 @@
-"""What a Publisher and a Subscriber have in common: their lifetime as context
-managers, and the read-only facts of the stream they share (the stream facts
+"""What a Publisher and a Subscriber have in common: their lifetime (a Handle)
+and the read-only facts of the stream they share (the stream facts
 too: time base, frame rate, colour, sample aspect ratio)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from . import _core
+from ._handle import Handle
+from .errors import StateError
 from .stream_facts import HasStreamFacts
 
-_Self = TypeVar("_Self", bound="StreamInfo")
+
+class _CoreObject(Protocol):
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
-class StreamInfo(HasStreamFacts):
-    """Base of Publisher and Subscriber. Subclasses set ``_key`` and ``_core``
-    (None once closed) and provide ``close()`` and ``_core_live()``, which
-    raises StateError once the object is closed."""
+_C = TypeVar("_C", bound=_CoreObject)
+# What StreamInfo reads works on both core objects.
+_S = TypeVar("_S", _core.Publisher, _core.Subscriber)
+
+
+class CoreHandle(Handle, Generic[_C]):
+    """A Handle around one core object (``_core``, None until made and once
+    closed): Publisher, Subscriber, PacketSubscriber. ``_core_live()`` returns
+    it or raises StateError naming the closed object."""
 
     _key: str
-    _core: Any
+    _core: _C | None = None
+    #: how errors name the object, e.g. "subscriber"
+    _what = "object"
 
-    def _core_live(self) -> Any:  # pragma: no cover - provided by the subclass
-        raise NotImplementedError
+    def _core_live(self) -> _C:
+        core = self._core
+        if core is None or core.closed:
+            raise StateError(f"{self._what} {self._key!r} is closed")
+        return core
 
-    def close(self) -> None:  # pragma: no cover - provided by the subclass
-        raise NotImplementedError
+    def _release(self) -> None:
+        core, self._core = self._core, None
+        if core is not None:
+            core.close()
 
     @property
     def closed(self) -> bool:
         return self._core is None or self._core.closed
 
-    def __enter__(self: _Self) -> _Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # A safety net for objects never closed; it must never raise.
-        try:
-            self.close()
-        except Exception:
-            pass
-
     @property
     def key(self) -> str:
         return self._key
+
+
+class StreamInfo(CoreHandle[_S], HasStreamFacts):
+    """Base of Publisher and Subscriber."""
 
     @property
     def socket_path(self) -> str:
@@ -53,7 +63,7 @@ class StreamInfo(HasStreamFacts):
 
     @property
     def backend(self) -> str:
-        """"cuda" or "host" (never "auto")."""
+        """ "cuda" or "host" (never "auto")."""
         return self._core_live().backend
 
     @property

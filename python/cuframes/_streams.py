@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["StreamLike", "stream_handle"]
 
@@ -15,7 +15,7 @@ class _CudaStreamProtocol(Protocol):
 #: Anything accepted where cuframes takes a stream: None or 0 (the legacy
 #: default stream), a raw CUstream as an int, an object with
 #: ``__cuda_stream__`` (cuda.core), a ``torch.cuda.Stream`` or a cupy stream.
-StreamLike = Union[None, int, _CudaStreamProtocol, Any]
+StreamLike = int | _CudaStreamProtocol | Any | None
 
 
 def stream_handle(stream: StreamLike) -> int:
@@ -35,7 +35,9 @@ def stream_handle(stream: StreamLike) -> int:
         try:
             _version, handle = value
         except (TypeError, ValueError):
-            raise TypeError(f"__cuda_stream__ of {type(stream).__name__} returned {value!r}, not (version, handle)")
+            raise TypeError(
+                f"__cuda_stream__ of {type(stream).__name__} returned {value!r}, not (version, handle)"
+            ) from None
         return int(handle)
     handle = getattr(stream, "cuda_stream", None)  # torch.cuda.Stream
     if isinstance(handle, int):

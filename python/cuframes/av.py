@@ -20,7 +20,8 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from ._ffmpeg_names import FFMPEG_DEMUXERS
+from ._formats import FFMPEG_DEMUXERS
+from ._handle import Handle
 from ._mux import apply_facts
 from .errors import DisconnectedError, ProducerDiedError
 from .packets import Packet, PacketSubscriber
@@ -30,15 +31,15 @@ from .urls import parse_url
 __all__ = ["open", "PacketStream", "PacketContainer"]
 
 
-
 class PacketStream(io.RawIOBase):
     """A stream's packets as one byte stream (Annex-B), read-only and not
     seekable; end of file when the producer closes (or after ``count``
     packets). ``overruns`` counts packets lost by falling behind; the stream
     then resumes at a keyframe."""
 
-    def __init__(self, url: str, *, timeout: float | None = 10.0, count: int | None = None,
-                 idle_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float | None = 10.0, count: int | None = None, idle_timeout: float | None = None
+    ) -> None:
         # Set before anything can raise: IOBase's finalizer calls close() on a half-made
         # object too (3.13 reports what it raises, older versions only under -X dev).
         self._subscriber: PacketSubscriber | None = None
@@ -107,7 +108,7 @@ class PacketStream(io.RawIOBase):
         super().close()
 
 
-class PacketContainer:
+class PacketContainer(Handle):
     """PyAV's input container over a stream's packets, and the subscription
     behind it: closing one (or leaving the ``with`` block) closes both.
     Everything else (``streams``, ``demux``, ``decode``...) is the container's;
@@ -146,24 +147,24 @@ class PacketContainer:
         """Packets lost so far by falling behind (the stream resumed at a keyframe)."""
         return self.packet_stream.overruns
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self.container.close()
         finally:
             self.packet_stream.close()
 
-    def __enter__(self) -> PacketContainer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<cuframes.av.PacketContainer {self.packet_stream.codec} over {self.container!r}>"
 
 
-def open(url: str, *, timeout: float | None = 10.0, count: int | None = None, idle_timeout: float | None = None,
-         **av_options: Any) -> PacketContainer:
+def open(
+    url: str,
+    *,
+    timeout: float | None = 10.0,
+    count: int | None = None,
+    idle_timeout: float | None = None,
+    **av_options: Any,
+) -> PacketContainer:
     """A PyAV input container over the packets of ``url`` (``cuframes://KEY[?dir=DIR]``
     or a bare key). ``timeout``: seconds to wait for the producer and its first
     packet; ``idle_timeout``: then for each next one (None: as long as the

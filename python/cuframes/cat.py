@@ -10,14 +10,22 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._ffmpeg_names import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
-from .errors import DisconnectedError, Error, ERR_LIMIT
+from ._formats import FFMPEG_DEMUXERS, FFMPEG_PIXEL_FORMATS
+from .errors import ERR_LIMIT, DisconnectedError, Error
 from .packets import Packet, PacketSubscriber
 from .subscriber import Subscriber
 from .urls import parse_url
 
-__all__ = ["write_frames", "write_packets", "ffmpeg_input_args", "ffmpeg_packet_input_args", "PACKET_FORMATS",
-           "DEFAULT_FPS", "LossError", "fail_on_loss"]
+__all__ = [
+    "write_frames",
+    "write_packets",
+    "ffmpeg_input_args",
+    "ffmpeg_packet_input_args",
+    "PACKET_FORMATS",
+    "DEFAULT_FPS",
+    "LossError",
+    "fail_on_loss",
+]
 
 #: --format of --packets: a raw Annex-B elementary stream (no timestamps), or a
 #: container with the producer's pts and dts -> ffmpeg's muxer and demuxer.
@@ -37,8 +45,10 @@ def fail_on_loss(what: str) -> Callable[[int, int], None]:
     """An on_loss callback that stops the copy at the first loss, before the item after the gap."""
 
     def fail(lost: int, seq: int) -> None:
-        raise LossError(f"the reader fell behind: {lost} {what}(s) lost before {what} {seq} (the producer never "
-                        f"waits); read faster, or use --on-loss warn to go on")
+        raise LossError(
+            f"the reader fell behind: {lost} {what}(s) lost before {what} {seq} (the producer never "
+            f"waits); read faster, or use --on-loss warn to go on"
+        )
 
     return fail
 
@@ -56,23 +66,43 @@ def _rate(fps: float | None, stated: Fraction | None, warn: Callable[[str], None
         return f"{fps:g}"
     if stated is not None:
         return str(stated.numerator) if stated.denominator == 1 else f"{stated.numerator}/{stated.denominator}"
-    warn(f"the stream states no frame rate (a variable rate, or an older producer); -framerate {DEFAULT_FPS} "
-         f"assumed: give --fps to state it")
+    warn(
+        f"the stream states no frame rate (a variable rate, or an older producer); -framerate {DEFAULT_FPS} "
+        f"assumed: give --fps to state it"
+    )
     return str(DEFAULT_FPS)
 
 
-def ffmpeg_input_args(url: str, *, fps: float | None = None, timeout: float,
-                      warn: Callable[[str], None] = lambda message: None) -> list[str]:
+def ffmpeg_input_args(
+    url: str, *, fps: float | None = None, timeout: float, warn: Callable[[str], None] = lambda message: None
+) -> list[str]:
     """``-f rawvideo -pix_fmt ... -video_size WxH -framerate RATE -i -`` for the stream at url.
     RATE: ``fps`` when given, else the producer's nominal rate, else 25 (``warn`` says so)."""
     with _subscribe(url, timeout) as sub:
-        return ["-f", "rawvideo", "-pix_fmt", FFMPEG_PIXEL_FORMATS[sub.format], "-video_size",
-                f"{sub.width}x{sub.height}", "-framerate", _rate(fps, sub.frame_rate, warn), "-i", "-"]
+        return [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            FFMPEG_PIXEL_FORMATS[sub.format],
+            "-video_size",
+            f"{sub.width}x{sub.height}",
+            "-framerate",
+            _rate(fps, sub.frame_rate, warn),
+            "-i",
+            "-",
+        ]
 
 
-def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
-                 idle_timeout: float | None = None,
-                 on_loss: Callable[[int, int], None] = lambda lost, seq: None) -> int:
+def write_frames(
+    url: str,
+    out: BinaryIO,
+    *,
+    count: int | None,
+    timeout: float,
+    follow: bool = False,
+    idle_timeout: float | None = None,
+    on_loss: Callable[[int, int], None] = lambda lost, seq: None,
+) -> int:
     """Writes each frame, packed, to out until count frames, or the producer closes
     (with ``follow``, across producer restarts instead). ``timeout`` bounds the wait
     for the producer and its first frame; after that each frame is waited for
@@ -91,7 +121,7 @@ def write_frames(url: str, out: BinaryIO, *, count: int | None, timeout: float, 
                 break
             if info.missed and written:  # the first frame's count is what came before we joined
                 on_loss(info.missed, info.seq)
-            out.write(memoryview(buffer))
+            out.write(buffer.data)  # the array's memoryview: no copy
             written += 1
         out.flush()
     return written
@@ -102,8 +132,14 @@ def _subscribe_packets(url: str, timeout: float, follow: bool = False) -> Packet
     return PacketSubscriber(address.key, dir=address.dir, connect_timeout=timeout, reconnect=follow)
 
 
-def ffmpeg_packet_input_args(url: str, *, fps: float | None = None, timeout: float, format: str = "annexb",
-                             warn: Callable[[str], None] = lambda message: None) -> list[str]:
+def ffmpeg_packet_input_args(
+    url: str,
+    *,
+    fps: float | None = None,
+    timeout: float,
+    format: str = "annexb",
+    warn: Callable[[str], None] = lambda message: None,
+) -> list[str]:
     """``-f h264|hevc -framerate RATE -i -`` for the packets at url (the codec
     is the first packet's: it waits for one; RATE as in ffmpeg_input_args), or
     ``-f nut|mpegts -i -`` for the muxed formats, which carry their timestamps."""
@@ -116,10 +152,18 @@ def ffmpeg_packet_input_args(url: str, *, fps: float | None = None, timeout: flo
     return ["-f", FFMPEG_DEMUXERS[codec], "-framerate", rate, "-i", "-"]
 
 
-def write_packets(url: str, out: BinaryIO, *, count: int | None, timeout: float, follow: bool = False,
-                  idle_timeout: float | None = None,
-                  on_loss: Callable[[int, int], None] = lambda lost, seq: None,
-                  on_reconnect: Callable[[], None] = lambda: None, format: str = "annexb") -> int:
+def write_packets(
+    url: str,
+    out: BinaryIO,
+    *,
+    count: int | None,
+    timeout: float,
+    follow: bool = False,
+    idle_timeout: float | None = None,
+    on_loss: Callable[[int, int], None] = lambda lost, seq: None,
+    on_reconnect: Callable[[], None] = lambda: None,
+    format: str = "annexb",
+) -> int:
     """Writes each packet (Annex-B) to out until count packets, or the producer
     closes (with ``follow``, across producer restarts instead: on_reconnect is
     called and the stream goes on at the new producer's first keyframe). The
@@ -165,8 +209,9 @@ class _TimedSink:
 
         self._out = out
         self._timeline = RecordingTimeline(first.time_base or FALLBACK_TIME_BASE, frame_rate=sub.frame_rate)
-        self._file = MuxedFile(out, muxer, keyframe=first.data, codec=first.codec,
-                               time_base=self._timeline.time_base, facts=sub.facts)
+        self._file = MuxedFile(
+            out, muxer, keyframe=first.data, codec=first.codec, time_base=self._timeline.time_base, facts=sub.facts
+        )
 
     def write(self, packet: Packet) -> None:
         stamp = self._timeline.place(packet)

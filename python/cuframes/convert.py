@@ -19,13 +19,23 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._ffmpeg_names import FFMPEG_PIXEL_FORMATS
+from ._formats import FFMPEG_PIXEL_FORMATS
 from .errors import FormatError, InvalidArgumentError
 from .stream_facts import ColorInfo
 
-__all__ = ["OUTPUT_FORMATS", "ResolvedColor", "resolve_color", "yuv_to_rgb_affine", "luma_weights", "luma_scale_offset",
-           "output_format",
-           "to_video_frame", "convert_video_frame", "convert_packed", "YUV_BITS"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "ResolvedColor",
+    "resolve_color",
+    "yuv_to_rgb_affine",
+    "luma_weights",
+    "luma_scale_offset",
+    "output_format",
+    "to_video_frame",
+    "convert_video_frame",
+    "convert_packed",
+    "YUV_BITS",
+]
 
 #: What to_ndarray / to_tensor convert to: name -> channels (1: (h, w), else (h, w, c)).
 OUTPUT_FORMATS = {"rgb24": 3, "bgr24": 3, "rgba": 4, "bgra": 4, "gray": 1}
@@ -36,8 +46,15 @@ YUV_BITS = {"nv12": 8, "i420": 8, "p010": 10}
 
 # Luma weights (Kr, Kb) of the matrices swscale knows (ITU-T H.273 code -> weights); any other
 # matrix, unspecified included, is read as BT.601, as swscale's SWS_CS_DEFAULT does.
-_KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114),
-          7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
+_KR_KB = {
+    1: (0.2126, 0.0722),
+    4: (0.30, 0.11),
+    5: (0.299, 0.114),
+    6: (0.299, 0.114),
+    7: (0.212, 0.087),
+    9: (0.2627, 0.0593),
+    10: (0.2627, 0.0593),
+}
 _BT601 = 6
 _FULL_RANGE = 2
 # H.273 matrix code -> swscale's SWS_CS_* (PyAV's Colorspace): 709, FCC, 601, 240M, BT.2020.
@@ -90,9 +107,13 @@ def yuv_to_rgb_affine(color: ResolvedColor, bits: int = 8) -> tuple[np.ndarray, 
     y_scale, y_offset, c_scale = _code_ranges(color, bits)
     c_offset = float(1 << (bits - 1))
     # Y'PbPr -> R'G'B' (ITU-T H.273, equations 38-40 solved for R, G, B).
-    to_rgb = np.array([[1.0, 0.0, 2.0 * (1.0 - kr)],
-                       [1.0, -2.0 * kb * (1.0 - kb) / kg, -2.0 * kr * (1.0 - kr) / kg],
-                       [1.0, 2.0 * (1.0 - kb), 0.0]])
+    to_rgb = np.array(
+        [
+            [1.0, 0.0, 2.0 * (1.0 - kr)],
+            [1.0, -2.0 * kb * (1.0 - kb) / kg, -2.0 * kr * (1.0 - kr) / kg],
+            [1.0, 2.0 * (1.0 - kb), 0.0],
+        ]
+    )
     m = to_rgb * np.array([y_scale, c_scale, c_scale])
     offset = -(m @ np.array([y_offset, c_offset, c_offset]))
     return m, offset
@@ -110,8 +131,9 @@ def _pyav() -> Any:
     try:
         import av
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("converting frames on the host needs PyAV (FFmpeg's swscale): "
-                                  "pip install 'cuframes[av]'", name="av") from None
+        raise ModuleNotFoundError(
+            "converting frames on the host needs PyAV (FFmpeg's swscale): pip install 'cuframes[av]'", name="av"
+        ) from None
     return av
 
 
@@ -134,11 +156,13 @@ def to_video_frame(packed: np.ndarray, format: str, width: int, height: int) -> 
     offset = 0
     for info, plane in zip(planes, frame.planes):
         if plane.line_size < info.row_bytes or plane.height != info.height:
-            raise FormatError(f"plane {info.name!r} of {format} {width}x{height} does not fit FFmpeg's {pix_fmt}: "
-                              f"{info.row_bytes}x{info.height} bytes vs rows of {plane.line_size} x {plane.height}")
-        rows = data[offset:offset + info.row_bytes * info.height].reshape(info.height, info.row_bytes)
+            raise FormatError(
+                f"plane {info.name!r} of {format} {width}x{height} does not fit FFmpeg's {pix_fmt}: "
+                f"{info.row_bytes}x{info.height} bytes vs rows of {plane.line_size} x {plane.height}"
+            )
+        rows = data[offset : offset + info.row_bytes * info.height].reshape(info.height, info.row_bytes)
         padded = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
-        padded[:, :info.row_bytes] = rows
+        padded[:, : info.row_bytes] = rows
         plane.update(padded)
         offset += info.row_bytes * info.height
     return frame
@@ -158,12 +182,19 @@ def convert_video_frame(frame: Any, format: str, color: ColorInfo | None, to: st
             colorspace = _SWS_COLORSPACE[_BT601]
     else:
         source_range = "JPEG"  # RGB and gray sources; the matrix only weighs R, G, B into gray
-    return frame.reformat(format=to, src_colorspace=colorspace, dst_colorspace=colorspace,
-                          src_color_range=source_range, dst_color_range="JPEG", interpolation=_FFMPEG_CLI_SCALER)
+    return frame.reformat(
+        format=to,
+        src_colorspace=colorspace,
+        dst_colorspace=colorspace,
+        src_color_range=source_range,
+        dst_color_range="JPEG",
+        interpolation=_FFMPEG_CLI_SCALER,
+    )
 
 
-def convert_packed(packed: np.ndarray, format: str, width: int, height: int, color: ColorInfo | None,
-                   to: str) -> np.ndarray:
+def convert_packed(
+    packed: np.ndarray, format: str, width: int, height: int, color: ColorInfo | None, to: str
+) -> np.ndarray:
     """A packed host frame (planes back to back) converted to ``to``: (h, w, c) uint8, or
     (h, w) for gray. The YUV matrix and range come from ``color`` (the stream's facts)."""
     to = output_format(to)

@@ -40,8 +40,9 @@ def _torch() -> Any:
     try:
         import torch
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("frame.to_tensor needs torch: pip install 'cuframes[convert]' "
-                                  "(or torch itself)", name="torch") from None
+        raise ModuleNotFoundError(
+            "frame.to_tensor needs torch: pip install 'cuframes[convert]' (or torch itself)", name="torch"
+        ) from None
     return torch
 
 
@@ -71,8 +72,10 @@ def _convert(torch: Any, planes: list[Any], format: str, color: ColorInfo | None
     resolved = resolve_color(color)
     if format in YUV_BITS:
         y, chroma = _yuv_planes(torch, planes, format)
-        m, offset = (torch.as_tensor(a, dtype=torch.float32, device=y.device)
-                     for a in yuv_to_rgb_affine(resolved, YUV_BITS[format]))
+        m, offset = (
+            torch.as_tensor(a, dtype=torch.float32, device=y.device)
+            for a in yuv_to_rgb_affine(resolved, YUV_BITS[format])
+        )
         if to == "gray":  # full-range luma
             scale, luma_offset = luma_scale_offset(resolved, YUV_BITS[format])
             return _to_bytes(torch, y * scale + luma_offset)
@@ -86,16 +89,18 @@ def _convert(torch: Any, planes: list[Any], format: str, color: ColorInfo | None
     else:
         rgb = planes[0][..., list(_RGB_ORDER[format])].to(torch.float32) / 255.0
         if to == "gray":
-            return _to_bytes(torch, rgb @ torch.as_tensor(luma_weights(resolved), dtype=torch.float32,
-                                                          device=rgb.device))
+            return _to_bytes(
+                torch, rgb @ torch.as_tensor(luma_weights(resolved), dtype=torch.float32, device=rgb.device)
+            )
     out = _to_bytes(torch, rgb[..., list(_RGB_ORDER[to])])
     if OUTPUT_FORMATS[to] == 4:
         out = torch.cat([out, torch.full_like(out[..., :1], 255)], dim=-1)
     return out
 
 
-def convert_planes(views: list[Any], format: str, width: int, height: int, color: ColorInfo | None, to: str,
-                   *, out: Any = None) -> Any:
+def convert_planes(
+    views: list[Any], format: str, width: int, height: int, color: ColorInfo | None, to: str, *, out: Any = None
+) -> Any:
     """A frame's planes (DLPack exporters: PlaneViews) converted to ``to`` as a uint8 tensor on
     their device, written into ``out`` when given. Complete on return."""
     torch = _torch()
@@ -108,8 +113,10 @@ def convert_planes(views: list[Any], format: str, width: int, height: int, color
         if not isinstance(out, torch.Tensor):
             raise InvalidArgumentError(f"out must be a torch.Tensor, got {type(out).__name__}")
         if tuple(out.shape) != shape or out.dtype != torch.uint8 or out.device != device:
-            raise FormatError(f"out must be a uint8 tensor of shape {shape} on {device} for {to}, got "
-                              f"{out.dtype} {tuple(out.shape)} on {out.device}")
+            raise FormatError(
+                f"out must be a uint8 tensor of shape {shape} on {device} for {to}, got "
+                f"{out.dtype} {tuple(out.shape)} on {out.device}"
+            )
         if not out.is_contiguous():
             raise InvalidArgumentError("out is not contiguous; pass a contiguous tensor")
     result = _convert(torch, planes, format, color, to)
@@ -122,4 +129,3 @@ def convert_planes(views: list[Any], format: str, width: int, height: int, color
         torch.cuda.current_stream(device).synchronize()
     del planes
     return out
-

@@ -10,6 +10,7 @@ ABI) and ``errno`` (the failing system call's errno, or ``None``).
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 __all__ = [
     "Error",
@@ -68,7 +69,7 @@ class Error(Exception):
         # OSError subclasses would otherwise format as "[Errno None] ...".
         return str(self.args[0]) if self.args else ""
 
-    def __reduce__(self):  # pickles across multiprocessing queues with status/errno intact
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles across multiprocessing queues with status/errno intact
         return (_rebuild, (type(self), str(self), self.status, self.errno))
 
 

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import warnings
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._arrays import buffer_of
+from ._formats import to_shaped_array
 from ._streams import StreamLike, stream_handle
 from .errors import InvalidArgumentError, StateError
 from .stream_facts import ColorInfo, rational_or_none
-
-if TYPE_CHECKING:
-    from .publisher import Publisher
 
 __all__ = ["Frame", "WritableFrame", "PlaneArray", "to_shaped_array"]
 
 #: What a plane attribute returns: a numpy view on the host backend, a
 #: DLPack / __cuda_array_interface__ exporter on the cuda backend.
-PlaneArray = Union[np.ndarray, _core.PlaneView]
+PlaneArray = np.ndarray | _core.PlaneView
 
 _PLANE_NAMES = ("y", "uv", "u", "v", "rgb", "bgr", "rgba", "bgra", "gray")
-
-
-def to_shaped_array(packed: np.ndarray, format: str, width: int, height: int) -> np.ndarray:
-    """Views a packed frame (uint8, planes back to back) with its natural shape:
-    (h*3/2, w) for nv12/p010/i420, (h, w, c) for rgb24/bgr24/rgba/bgra, (h, w) for gray8."""
-    if format == "p010":
-        return packed.view(np.dtype("<u2")).reshape(height * 3 // 2, width)
-    if format in ("nv12", "i420"):
-        return packed.reshape(height * 3 // 2, width)
-    if format in ("rgb24", "bgr24"):
-        return packed.reshape(height, width, 3)
-    if format in ("rgba", "bgra"):
-        return packed.reshape(height, width, 4)
-    return packed.reshape(height, width)
 
 
 class _FrameBase:
@@ -99,8 +83,9 @@ class _FrameBase:
         raise NotImplementedError
 
     # The whole frame as one array (one-plane formats; nv12/p010 as (h*3/2, w)).
-    def __dlpack__(self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None,
-                   copy: bool | None = None) -> Any:
+    def __dlpack__(
+        self, *, stream: Any = None, max_version: Any = None, dl_device: Any = None, copy: bool | None = None
+    ) -> Any:
         return self._raw_view().__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
 
     def __dlpack_device__(self) -> tuple[int, int]:
@@ -299,8 +284,10 @@ class Frame(_FrameBase):
         if lease is None:
             return "<cuframes.Frame released>"
         try:
-            return (f"<cuframes.Frame seq={lease.seq} {lease.format} {lease.width}x{lease.height} "
-                    f"pts={lease.pts} missed={lease.missed} on {lease.backend} held>")
+            return (
+                f"<cuframes.Frame seq={lease.seq} {lease.format} {lease.width}x{lease.height} "
+                f"pts={lease.pts} missed={lease.missed} on {lease.backend} held>"
+            )
         except Exception:
             return "<cuframes.Frame>"
 
@@ -314,9 +301,20 @@ class WritableFrame(_FrameBase):
     exporting a view afterwards raises :class:`~cuframes.StateError`.
     """
 
-    def __init__(self, publisher: Publisher, slot: _core.WritableSlot, *, pts: int = 0,
-                 metadata: bytes = b"", stream: StreamLike = None) -> None:
-        self._publisher = publisher
+    def __init__(
+        self,
+        owner: _core.Publisher,
+        slot: _core.WritableSlot,
+        *,
+        key: str,
+        pts: int = 0,
+        metadata: bytes = b"",
+        stream: StreamLike = None,
+    ) -> None:
+        # The core publisher that lent the slot, not the Python Publisher: the frame
+        # needs only its copy, publish and abort (frame.py never imports publisher.py).
+        self._owner = owner
+        self._key = key
         self._slot: _core.WritableSlot | None = slot
         self._views = None
         self._arrays = None
@@ -331,6 +329,11 @@ class WritableFrame(_FrameBase):
         if slot is None or not slot.valid:
             raise StateError(f"frame was already {self._state}")
         return slot
+
+    def _owner_live(self) -> _core.Publisher:
+        if self._owner.closed:
+            raise StateError(f"publisher {self._key!r} is closed")
+        return self._owner
 
     def _raw_planes(self) -> list[_core.PlaneView]:
         if self._views is None:
@@ -347,7 +350,7 @@ class WritableFrame(_FrameBase):
 
     @property
     def state(self) -> str:
-        """"acquired", "published" or "aborted"."""
+        """ "acquired", "published" or "aborted"."""
         return self._state
 
     @property
@@ -361,23 +364,23 @@ class WritableFrame(_FrameBase):
 
     @property
     def width(self) -> int:
-        return self._publisher.width
+        return self._owner_live().width
 
     @property
     def height(self) -> int:
-        return self._publisher.height
+        return self._owner_live().height
 
     @property
     def format(self) -> str:
-        return self._publisher.format
+        return self._owner_live().format
 
     @property
     def backend(self) -> str:
-        return self._publisher.backend
+        return self._owner_live().backend
 
     @property
     def packed_size(self) -> int:
-        return self._publisher.packed_size
+        return self._owner_live().packed_size
 
     def copy_from(self, src: Any, *, stream: StreamLike = None) -> None:
         """Copies a packed frame (planes back to back, no row padding) from a
@@ -388,8 +391,10 @@ class WritableFrame(_FrameBase):
         """
         self._live()
         if stream is not None and self.stream is not None and stream_handle(stream) != stream_handle(self.stream):
-            raise InvalidArgumentError("copy_from got another stream than the frame publishes on; publish only "
-                                       "synchronizes the frame's stream, so use one stream for both")
+            raise InvalidArgumentError(
+                "copy_from got another stream than the frame publishes on; publish only "
+                "synchronizes the frame's stream, so use one stream for both"
+            )
         if stream is not None:
             self.stream = stream
         handle = stream_handle(self.stream)
@@ -397,13 +402,13 @@ class WritableFrame(_FrameBase):
         if self.stream is None and buf.stream is not None:
             handle = buf.stream  # the producer of the array said its data is ready on that stream
             self.stream = handle
-        self._publisher._core_live().copy_into_acquired(buf.ptr, buf.nbytes, buf.is_device, handle)
+        self._owner_live().copy_into_acquired(buf.ptr, buf.nbytes, buf.is_device, handle)
 
     def publish(self) -> int:
         """Synchronizes the frame's stream and publishes; returns the sequence number."""
         self._live()
         metadata = bytes(self.metadata)
-        seq = self._publisher._core_live().publish(stream_handle(self.stream), int(self.pts), metadata)
+        seq = self._owner_live().publish(stream_handle(self.stream), int(self.pts), metadata)
         self._state = "published"
         self._seq = seq
         self._drop()
@@ -413,7 +418,7 @@ class WritableFrame(_FrameBase):
         """Hands the slot back unpublished. Idempotent; a no-op once published."""
         slot = self._slot
         if slot is not None and slot.valid:
-            self._publisher._core_live().abort()
+            self._owner_live().abort()
             self._state = "aborted"
         self._drop()
 
@@ -440,16 +445,18 @@ class WritableFrame(_FrameBase):
             slot = self._slot
             if slot is not None and slot.valid:
                 self.abort()
-                warnings.warn("a cuframes.WritableFrame was dropped unpublished; it was aborted", ResourceWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    "a cuframes.WritableFrame was dropped unpublished; it was aborted", ResourceWarning, stacklevel=2
+                )
         except Exception:
             pass
 
     def __repr__(self) -> str:
         try:
             seq = f" seq={self._seq}" if self._seq is not None else ""
-            return (f"<cuframes.WritableFrame {self._publisher.key!r} {self.format} {self.width}x{self.height} "
-                    f"pts={self.pts}{seq} {self._state}>")
+            return (
+                f"<cuframes.WritableFrame {self._key!r} {self.format} {self.width}x{self.height} "
+                f"pts={self.pts}{seq} {self._state}>"
+            )
         except Exception:
             return f"<cuframes.WritableFrame {self._state}>"
-

@@ -30,10 +30,15 @@ def stat(key: str, *, dir: str | None = None, timeout: float | None = 2.0) -> St
     when there is none, PermissionDeniedError when it refuses us."""
     checked_key(key)
     checked_dir(dir)
-    return _status_from(call_in_slices(
-        lambda t: _core.observe(key, dir or "", t), timeout, NotFoundError,
-        lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {timeout} s)",
-        retry_if=producer_absent))
+    return _status_from(
+        call_in_slices(
+            lambda t: _core.observe(key, dir or "", t),
+            timeout,
+            NotFoundError,
+            lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {timeout} s)",
+            retry_if=producer_absent,
+        )
+    )
 
 
 def list_streams(dir: str | None = None, *, timeout: float = 0.0) -> list[KeyEntry]:
@@ -101,13 +106,27 @@ def _status_from(seen: dict[str, Any]) -> StreamStatus:
         fps=pool_fps if state == "running" or pool_fps is None else 0.0,
         age_s=age_s,
         subscribers=tuple(
-            SubscriberStatus(id=s["id"], role=s["role"], uid=s["uid"], pid=s["pid"],
-                             frames_received=s["frames_received"], frames_missed=s["frames_missed"], held=s["held"],
-                             latency_us=s["latency_ns"] / 1000.0 if s["latency_ns"] else None)
-            for s in seen["subscribers"]),
-        packets=None if packets is None else PacketStatus(
-            codec=packets["codec"], latest_seq=packets["latest_seq"], bytes_written=packets["bytes_written"],
-            keyframes=packets["keyframes"], overwritten=max(0, packets["oldest_seq"] - 1),
-            capacity_bytes=packets["capacity_bytes"]),
+            SubscriberStatus(
+                id=s["id"],
+                role=s["role"],
+                uid=s["uid"],
+                pid=s["pid"],
+                frames_received=s["frames_received"],
+                frames_missed=s["frames_missed"],
+                held=s["held"],
+                latency_us=s["latency_ns"] / 1000.0 if s["latency_ns"] else None,
+            )
+            for s in seen["subscribers"]
+        ),
+        packets=None
+        if packets is None
+        else PacketStatus(
+            codec=packets["codec"],
+            latest_seq=packets["latest_seq"],
+            bytes_written=packets["bytes_written"],
+            keyframes=packets["keyframes"],
+            overwritten=max(0, packets["oldest_seq"] - 1),
+            capacity_bytes=packets["capacity_bytes"],
+        ),
         facts=facts,
     )

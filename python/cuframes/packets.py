@@ -9,7 +9,8 @@ from fractions import Fraction
 from . import _core
 from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent_or_busy
-from .errors import DisconnectedError, LimitError, NotFoundError, ProducerDiedError, StateError, TimeoutError
+from ._stream_info import CoreHandle
+from .errors import DisconnectedError, LimitError, NotFoundError, ProducerDiedError, TimeoutError
 from .stream_facts import HasStreamFacts, rational_or_none
 
 __all__ = ["Packet", "PacketSubscriber"]
@@ -59,11 +60,13 @@ class Packet:
         # The size, not the payload: a keyframe's bytes would make one repr hundreds of KB.
         flags = "".join(f" {name}" for name in ("keyframe", "discontinuity", "reconnected") if getattr(self, name))
         lost = f" overruns={self.overruns}" if self.overruns else ""
-        return (f"<cuframes.Packet seq={self.seq} {self.codec} {len(self.data)} bytes pts={self.pts} dts={self.dts}"
-                f"{flags}{lost} epoch={self.epoch:#x}>")
+        return (
+            f"<cuframes.Packet seq={self.seq} {self.codec} {len(self.data)} bytes pts={self.pts} dts={self.dts}"
+            f"{flags}{lost} epoch={self.epoch:#x}>"
+        )
 
 
-class PacketSubscriber(HasStreamFacts):
+class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
     """Receives the encoded packets published under ``key``.
 
     Joins at the latest keyframe, with the parameter sets in front of it (or
@@ -84,22 +87,20 @@ class PacketSubscriber(HasStreamFacts):
                 out.write(packet.data)
     """
 
-    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 reconnect: bool = False) -> None:
+    _what = "packet subscriber"
+
+    def __init__(
+        self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0, reconnect: bool = False
+    ) -> None:
         self._key = checked_key(key)
-        self._core: _core.PacketSubscriber | None = None
         checked_dir(dir)
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)), connect_timeout,
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)),
+            connect_timeout,
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent_or_busy)
-
-    def _core_live(self) -> _core.PacketSubscriber:
-        core = self._core
-        if core is None or core.closed:
-            raise StateError(f"packet subscriber {self._key!r} is closed")
-        return core
+            retry_if=producer_absent_or_busy,
+        )
 
     def next(self, timeout: float | None = None) -> Packet:
         """The next packet. ``timeout`` in seconds (None: forever, 0: poll).
@@ -107,12 +108,28 @@ class PacketSubscriber(HasStreamFacts):
         were read DisconnectedError (it closed its stream) or ProducerDiedError
         (it died without closing it)."""
         core = self._core_live()
-        data, info = call_in_slices(core.next, timeout, TimeoutError,
-                                    lambda: f"no packet from {self._key!r} within {timeout} s", slice_s=_WAIT_SLICE_S)
-        return Packet(data=data, seq=info.seq, pts=info.pts, dts=info.dts, timestamp_ns=info.timestamp_ns,
-                      codec=info.codec, keyframe=info.keyframe, overruns=info.overruns,
-                      discontinuity=info.discontinuity, parameter_sets_prepended=info.parameter_sets_prepended,
-                      reconnected=info.reconnected, epoch=info.epoch, time_base=rational_or_none(*info.time_base))
+        data, info = call_in_slices(
+            core.next,
+            timeout,
+            TimeoutError,
+            lambda: f"no packet from {self._key!r} within {timeout} s",
+            slice_s=_WAIT_SLICE_S,
+        )
+        return Packet(
+            data=data,
+            seq=info.seq,
+            pts=info.pts,
+            dts=info.dts,
+            timestamp_ns=info.timestamp_ns,
+            codec=info.codec,
+            keyframe=info.keyframe,
+            overruns=info.overruns,
+            discontinuity=info.discontinuity,
+            parameter_sets_prepended=info.parameter_sets_prepended,
+            reconnected=info.reconnected,
+            epoch=info.epoch,
+            time_base=rational_or_none(*info.time_base),
+        )
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes its stream (never, with
@@ -131,31 +148,16 @@ class PacketSubscriber(HasStreamFacts):
 
     def close(self) -> None:
         """Drops the connection. Idempotent."""
-        core, self._core = self._core, None
-        if core is not None:
-            core.close()
-
-    def __enter__(self) -> PacketSubscriber:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     def __repr__(self) -> str:
         core = self._core
         if core is None or core.closed:
             return f"<cuframes.PacketSubscriber {self._key!r} closed>"
-        return (f"<cuframes.PacketSubscriber {self._key!r} ring={core.ring_bytes} last_seq={core.last_seq} "
-                f"overruns={core.overruns_total} open>")
-
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def closed(self) -> bool:
-        core = self._core
-        return core is None or core.closed
+        return (
+            f"<cuframes.PacketSubscriber {self._key!r} ring={core.ring_bytes} last_seq={core.last_seq} "
+            f"overruns={core.overruns_total} open>"
+        )
 
     @property
     def last_seq(self) -> int:

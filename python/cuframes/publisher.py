@@ -9,20 +9,23 @@ from typing import Any, Literal
 
 from . import _core
 from ._args import checked_dir, checked_int, checked_key, checked_text
+from ._formats import Codec, Format
 from ._stream_info import StreamInfo
 from ._streams import StreamLike
-from .errors import InvalidArgumentError, StateError
+from .errors import InvalidArgumentError
 from .frame import WritableFrame
 from .stream_facts import ColorInfo, RationalLike, StreamFacts
 
-__all__ = ["Publisher", "Backend", "Format", "Codec"]
+__all__ = ["Publisher", "Backend", "Format", "Codec", "DEFAULTS"]
 
 Backend = Literal["auto", "cuda", "host"]
-Format = Literal["nv12", "p010", "i420", "rgb24", "bgr24", "rgba", "bgra", "gray8"]
-Codec = Literal["h264", "hevc"]
+
+#: The publisher's defaults as the core defines them (C++ PublisherOptions, which
+#: cuframes_publisher_options_init hands C callers too): Python keeps no copy.
+DEFAULTS: dict[str, Any] = dict(_core.DEFAULTS)
 
 
-class Publisher(StreamInfo):
+class Publisher(StreamInfo[_core.Publisher]):
     """Publishes frames under ``key`` to any number of subscribers, zero-copy.
 
     Allocates ``slots`` frame buffers (VMM on the cuda backend, memfd on host)
@@ -62,49 +65,92 @@ class Publisher(StreamInfo):
     ``sub.facts`` when relaying it.
     """
 
-    def __init__(self, key: str, width: int, height: int, format: Format | str = "nv12", *, slots: int = 10,
-                 backend: Backend | str = "auto", device: int = 0, dir: str | None = None, mode: int = 0o660,
-                 max_subscribers: int = 4, max_held: int = 2, group: int | str | None = None,
-                 allowed_uids: Iterable[int | str] = (), allowed_gids: Iterable[int | str] = (),
-                 stream_ordered: bool = False, packet_ring_bytes: int = 0, description: str = "",
-                 time_base: RationalLike = None, frame_rate: RationalLike = None, color: ColorInfo | None = None,
-                 sample_aspect_ratio: RationalLike = None, facts: StreamFacts | None = None) -> None:
+    _what = "publisher"
+
+    def __init__(
+        self,
+        key: str,
+        width: int,
+        height: int,
+        format: Format | str = DEFAULTS["format"],
+        *,
+        slots: int = DEFAULTS["slots"],
+        backend: Backend | str = DEFAULTS["backend"],
+        device: int = DEFAULTS["device"],
+        dir: str | None = None,
+        mode: int = DEFAULTS["mode"],
+        max_subscribers: int = DEFAULTS["max_subscribers"],
+        max_held: int = DEFAULTS["max_held"],
+        group: int | str | None = None,
+        allowed_uids: Iterable[int | str] = (),
+        allowed_gids: Iterable[int | str] = (),
+        stream_ordered: bool = DEFAULTS["stream_ordered"],
+        packet_ring_bytes: int = DEFAULTS["packet_ring_bytes"],
+        description: str = "",
+        time_base: RationalLike = None,
+        frame_rate: RationalLike = None,
+        color: ColorInfo | None = None,
+        sample_aspect_ratio: RationalLike = None,
+        facts: StreamFacts | None = None,
+    ) -> None:
         self._key = key
-        self._core: _core.Publisher | None = None
         checked_key(key)
         checked_dir(dir)
-        width, height, slots, device, mode = (checked_int(name, value) for name, value in (
-            ("width", width), ("height", height), ("slots", slots), ("device", device), ("mode", mode)))
-        max_subscribers, max_held, packet_ring_bytes = (checked_int(name, value) for name, value in (
-            ("max_subscribers", max_subscribers), ("max_held", max_held), ("packet_ring_bytes", packet_ring_bytes)))
+        width, height, slots, device, mode = (
+            checked_int(name, value)
+            for name, value in (
+                ("width", width),
+                ("height", height),
+                ("slots", slots),
+                ("device", device),
+                ("mode", mode),
+            )
+        )
+        max_subscribers, max_held, packet_ring_bytes = (
+            checked_int(name, value)
+            for name, value in (
+                ("max_subscribers", max_subscribers),
+                ("max_held", max_held),
+                ("packet_ring_bytes", packet_ring_bytes),
+            )
+        )
         for name, text in (("format", format), ("backend", backend), ("description", description)):
             checked_text(name, text)
         if facts is None:
-            facts = StreamFacts.of(time_base=time_base, frame_rate=frame_rate, color=color,
-                                   sample_aspect_ratio=sample_aspect_ratio)
+            facts = StreamFacts.of(
+                time_base=time_base, frame_rate=frame_rate, color=color, sample_aspect_ratio=sample_aspect_ratio
+            )
         elif not isinstance(facts, StreamFacts):
             raise InvalidArgumentError(f"facts must be a cuframes.StreamFacts, got {facts!r}")
         elif (time_base, frame_rate, color, sample_aspect_ratio) != (None, None, None, None):
             raise InvalidArgumentError("give either facts= or time_base/frame_rate/color/sample_aspect_ratio, not both")
-        self._core = _core.Publisher(key, width, height, format, slots, backend, device, dir or "", mode,
-                                     max_subscribers, max_held,
-                                     -1 if group is None else _group_id(group),
-                                     [_user_id(u) for u in allowed_uids], [_group_id(g) for g in allowed_gids],
-                                     bool(stream_ordered), packet_ring_bytes, description, facts._to_core())
-        self._current: WritableFrame | None = None
-
-    def _core_live(self) -> _core.Publisher:
-        core = self._core
-        if core is None or core.closed:
-            raise StateError(f"publisher {self._key!r} is closed")
-        return core
+        # By keyword: the one place where Python builds the core's options.
+        self._core = _core.Publisher(
+            key=key,
+            width=width,
+            height=height,
+            format=format,
+            slots=slots,
+            backend=backend,
+            device=device,
+            dir=dir or "",
+            mode=mode,
+            max_subscribers=max_subscribers,
+            max_held=max_held,
+            group=DEFAULTS["group"] if group is None else _group_id(group),
+            allowed_uids=[_user_id(u) for u in allowed_uids],
+            allowed_gids=[_group_id(g) for g in allowed_gids],
+            stream_ordered=bool(stream_ordered),
+            packet_ring_bytes=packet_ring_bytes,
+            description=description,
+            facts=facts._to_core(),
+        )
 
     # --- frames ---
     def acquire(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
         """A free slot to fill. Never blocks; StateError if one is already acquired."""
-        frame = WritableFrame(self, self._core_live().acquire(), pts=pts, metadata=metadata, stream=stream)
-        self._current = frame
-        return frame
+        core = self._core_live()
+        return WritableFrame(core, core.acquire(), key=self._key, pts=pts, metadata=metadata, stream=stream)
 
     def frame(self, *, pts: int = 0, metadata: bytes = b"", stream: StreamLike = None) -> WritableFrame:
         """Like :meth:`acquire`, for ``with pub.frame(...) as f:``: published on a
@@ -122,8 +168,9 @@ class Publisher(StreamInfo):
         return frame.publish()
 
     # --- encoded packets ---
-    def publish_packet(self, data: Any, *, pts: int, dts: int | None = None, keyframe: bool = False,
-                       codec: Codec | str = "h264") -> int:
+    def publish_packet(
+        self, data: Any, *, pts: int, dts: int | None = None, keyframe: bool = False, codec: Codec | str = "h264"
+    ) -> int:
         """Appends one encoded access unit (Annex-B: start codes included) to
         the packet ring and returns its sequence number. Give it the pts of the
         frame it decodes to, so that consumers can join packets and frames.
@@ -155,17 +202,16 @@ class Publisher(StreamInfo):
     # --- lifetime ---
     def close(self) -> None:
         """Stops serving: subscribers get DisconnectedError; the socket and lock go. Idempotent."""
-        core, self._core = self._core, None
-        self._current = None
-        if core is not None:
-            core.close()
+        super().close()
 
     def __repr__(self) -> str:
         core = self._core
         if core is None or core.closed:
             return f"<cuframes.Publisher {self._key!r} closed>"
-        return (f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
-                f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>")
+        return (
+            f"<cuframes.Publisher {self._key!r} {core.format} {core.width}x{core.height} on {core.backend} "
+            f"slots={core.slot_count} subscribers={core.subscriber_count} last_seq={core.last_seq} open>"
+        )
 
     # --- properties (the stream's own are in StreamInfo) ---
     @property

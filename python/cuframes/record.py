@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from ._handle import Handle
 from ._mux import MuxedFile, RecordingError, container_format, parameter_sets
 from ._record_timeline import DEFAULT_GAP_S, FALLBACK_TIME_BASE, RecordingTimeline
 from .errors import DisconnectedError, InvalidArgumentError, TimeoutError
@@ -61,8 +62,12 @@ class RecordingStats:
     ended: str = ""
 
     def summary(self) -> str:
-        parts = [f"{len(self.files)} file(s)", f"{self.packets} packet(s)", f"{self.bytes / 1e6:.1f} MB",
-                 f"{self.seconds:.1f} s recorded"]
+        parts = [
+            f"{len(self.files)} file(s)",
+            f"{self.packets} packet(s)",
+            f"{self.bytes / 1e6:.1f} MB",
+            f"{self.seconds:.1f} s recorded",
+        ]
         if self.gaps:
             parts.append(f"{self.gaps} gap(s) kept ({self.gap_seconds:.1f} s)")
         if self.restarts:
@@ -74,7 +79,7 @@ class RecordingStats:
         return ", ".join(parts)
 
 
-class Recorder:
+class Recorder(Handle):
     """Records the packets of ``url`` (``cuframes://KEY[?dir=DIR]`` or a bare key) into ``out``.
 
     - ``out``: the file name, a ``time.strftime`` pattern on local wall-clock
@@ -103,17 +108,33 @@ class Recorder:
     :meth:`close`) finishes the current file, also on Ctrl-C.
     """
 
-    def __init__(self, url: str, out: str, *, format: str | None = None, segment: float | None = None,
-                 options: dict[str, str] | None = None, follow: bool = True, timeout: float | None = 10.0,
-                 idle_timeout: float | None = None, gap_threshold: float = DEFAULT_GAP_S) -> None:
+    # Class defaults, so that close() (and __del__) work on a half-made Recorder.
+    _subscriber: PacketSubscriber | None = None
+    _file: MuxedFile | None = None
+
+    def __init__(
+        self,
+        url: str,
+        out: str,
+        *,
+        format: str | None = None,
+        segment: float | None = None,
+        options: dict[str, str] | None = None,
+        follow: bool = True,
+        timeout: float | None = 10.0,
+        idle_timeout: float | None = None,
+        gap_threshold: float = DEFAULT_GAP_S,
+    ) -> None:
         self._address = parse_url(url)
         self._pattern = os.fspath(out)
         self._format = container_format(self._pattern, format)
         if segment is not None and not segment > 0:
             raise InvalidArgumentError(f"segment must be a positive number of seconds, got {segment!r}")
         if segment is not None and "%" not in self._pattern:
-            raise InvalidArgumentError(f"--segment needs a strftime pattern in the file name, so that each "
-                                       f"segment gets its own: e.g. {_example(self._pattern)}")
+            raise InvalidArgumentError(
+                f"--segment needs a strftime pattern in the file name, so that each "
+                f"segment gets its own: e.g. {_example(self._pattern)}"
+            )
         if not gap_threshold > 0:
             raise InvalidArgumentError(f"gap_threshold must be positive, got {gap_threshold!r}")
         self._segment = Fraction(segment) if segment is not None else None
@@ -132,8 +153,13 @@ class Recorder:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, *, count: int | None = None, duration: float | None = None,
-            on_progress: Callable[[RecordingStats], None] = lambda stats: None) -> RecordingStats:
+    def run(
+        self,
+        *,
+        count: int | None = None,
+        duration: float | None = None,
+        on_progress: Callable[[RecordingStats], None] = lambda stats: None,
+    ) -> RecordingStats:
         """Records until stop(), the producer's end (without follow), ``count`` packets
         or ``duration`` seconds of wall-clock time; finishes the current file and
         returns the stats. ``on_progress`` is called after each packet."""
@@ -163,8 +189,9 @@ class Recorder:
         self._stop.set()
 
     def _connect(self) -> PacketSubscriber:
-        return PacketSubscriber(self._address.key, dir=self._address.dir, connect_timeout=self._timeout,
-                                reconnect=self._follow)
+        return PacketSubscriber(
+            self._address.key, dir=self._address.dir, connect_timeout=self._timeout, reconnect=self._follow
+        )
 
     def _next(self, remaining: float | None) -> Packet | None:
         """The next packet; None when stopped, at the producer's end, or when ``remaining`` runs out."""
@@ -178,8 +205,10 @@ class Recorder:
                 return None
             if limit is not None and waited >= limit:
                 what = "its first packet" if self.stats.packets == 0 else "a packet"
-                raise TimeoutError(f"no packet from {self._address.key!r} for {limit:g} s while waiting for {what} "
-                                   f"(--timeout / --idle-timeout)")
+                raise TimeoutError(
+                    f"no packet from {self._address.key!r} for {limit:g} s while waiting for {what} "
+                    f"(--timeout / --idle-timeout)"
+                )
             try:
                 return self._subscriber.next(_STOP_POLL_S)
             except TimeoutError:
@@ -221,8 +250,9 @@ class Recorder:
             log.warning("the producer states no time base; its timestamps are taken as %s s units", FALLBACK_TIME_BASE)
             time_base = FALLBACK_TIME_BASE
         assert self._subscriber is not None
-        self._timeline = RecordingTimeline(time_base, frame_rate=self._subscriber.frame_rate,
-                                           gap_threshold=self._gap_threshold)
+        self._timeline = RecordingTimeline(
+            time_base, frame_rate=self._subscriber.frame_rate, gap_threshold=self._gap_threshold
+        )
         return self._timeline
 
     def _at_keyframe(self, packet: Packet, pts: int) -> bytes:
@@ -236,8 +266,9 @@ class Recorder:
         if self._file is not None and not changed and not self._segment_due(pts):
             return packet.data
         if not self._parameter_sets:
-            log.warning("keyframe %d carries no parameter sets and none came before it; waiting for one that does",
-                        packet.seq)
+            log.warning(
+                "keyframe %d carries no parameter sets and none came before it; waiting for one that does", packet.seq
+            )
             return packet.data
         data = packet.data if in_band else self._parameter_sets + packet.data
         self._new_file(data, packet, pts)
@@ -257,11 +288,18 @@ class Recorder:
             try:
                 os.makedirs(folder, exist_ok=True)
             except OSError as error:
-                raise RecordingError(f"cannot create the folder {folder}: {error.strerror}",
-                                     errno=error.errno) from None
-        self._file = MuxedFile(path, self._format, keyframe=keyframe, codec=packet.codec,
-                               time_base=self._timeline.time_base, facts=self._subscriber.facts,
-                               options=self._options)
+                raise RecordingError(
+                    f"cannot create the folder {folder}: {error.strerror}", errno=error.errno
+                ) from None
+        self._file = MuxedFile(
+            path,
+            self._format,
+            keyframe=keyframe,
+            codec=packet.codec,
+            time_base=self._timeline.time_base,
+            facts=self._subscriber.facts,
+            options=self._options,
+        )
         self._file_zero = pts
         if self._segment is not None:
             elapsed = Fraction(pts) * self._timeline.time_base
@@ -278,18 +316,15 @@ class Recorder:
 
     def close(self) -> None:
         """Finishes the current file and drops the subscription. Idempotent."""
+        super().close()
+
+    def _release(self) -> None:
         try:
             self._finish_file()
         finally:
             subscriber, self._subscriber = self._subscriber, None
             if subscriber is not None:
                 subscriber.close()
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def current_file(self) -> str | None:

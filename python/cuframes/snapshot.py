@@ -25,13 +25,27 @@ from .convert import convert_video_frame, to_video_frame
 from .errors import FormatError, InvalidArgumentError, SystemCallError
 from .stream_facts import ColorInfo
 
-__all__ = ["PackedFrame", "FrameLike", "Colorspace", "IMAGE_ENCODERS", "image_encoder_for", "to_video_frame",
-           "encode_image", "save_snapshot"]
+__all__ = [
+    "PackedFrame",
+    "FrameLike",
+    "Colorspace",
+    "IMAGE_ENCODERS",
+    "image_encoder_for",
+    "to_video_frame",
+    "encode_image",
+    "save_snapshot",
+]
 
 #: File extension -> FFmpeg image encoder.
 IMAGE_ENCODERS = {
-    ".png": "png", ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
-    ".ppm": "ppm", ".webp": "libwebp",
+    ".png": "png",
+    ".jpg": "mjpeg",
+    ".jpeg": "mjpeg",
+    ".bmp": "bmp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".ppm": "ppm",
+    ".webp": "libwebp",
 }
 # mjpeg's default rate control makes a blurry still; a fixed quantizer of 2 (ffmpeg's -q:v 2) does not.
 _ENCODER_OPTIONS = {"mjpeg": {"flags": "+qscale", "global_quality": str(2 * 118)}}  # 118: FF_QP2LAMBDA
@@ -92,8 +106,10 @@ def image_encoder_for(path: Path) -> str:
     """The FFmpeg image encoder that the extension of ``path`` asks for; InvalidArgumentError if none does."""
     encoder = IMAGE_ENCODERS.get(path.suffix.lower())
     if encoder is None:
-        raise InvalidArgumentError(f"cannot tell the image format of {str(path)!r} from its extension; "
-                                   f"use one of {', '.join(sorted(IMAGE_ENCODERS))}")
+        raise InvalidArgumentError(
+            f"cannot tell the image format of {str(path)!r} from its extension; "
+            f"use one of {', '.join(sorted(IMAGE_ENCODERS))}"
+        )
     return encoder
 
 
@@ -119,8 +135,9 @@ def encode_image(rgb: av.VideoFrame, encoder: str) -> bytes:
 def _write_atomically(path: Path, data: bytes) -> None:
     folder = path.parent
     if not folder.is_dir():
-        raise SystemCallError(f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist",
-                              errno=errno_codes.ENOENT)
+        raise SystemCallError(
+            f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist", errno=errno_codes.ENOENT
+        )
     # Beside the target, so that the rename is atomic; mode 0666 so the umask decides, as for any new file.
     temporary = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial"
     try:
@@ -141,8 +158,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise SystemCallError(f"cannot write {str(path)!r}: {error.strerror or error}", errno=error.errno) from None
 
 
-def save_snapshot(frame: FrameLike, path: str | os.PathLike[str], *,
-                  colorspace: Colorspace = "auto") -> Path:
+def save_snapshot(frame: FrameLike, path: str | os.PathLike[str], *, colorspace: Colorspace = "auto") -> Path:
     """Writes ``frame`` (a cuframes.Frame on either backend, or a PackedFrame) as an RGB image
     whose format follows the extension of ``path`` (.png, .jpg, .bmp, .tif, .ppm, .webp).
 

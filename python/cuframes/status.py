@@ -2,7 +2,7 @@
 
 They are filled from the producer's live header and its observer handshake
 (see ``cuframes.stat`` and ``cuframes.list_streams``) and rendered by
-:mod:`cuframes.status_render` as tables, JSON or Prometheus text. They hold
+:mod:`cuframes.cli.render` as tables, JSON or Prometheus text. They hold
 facts only, no connection, so they can be kept, compared and pickled.
 """
 
@@ -14,8 +14,16 @@ from typing import Any
 
 from .stream_facts import StreamFacts
 
-__all__ = ["SubscriberStatus", "PacketStatus", "StreamStatus", "KeyEntry", "stream_state", "STATES",
-           "STALL_FRAME_INTERVALS", "MIN_STALL_S"]
+__all__ = [
+    "SubscriberStatus",
+    "PacketStatus",
+    "StreamStatus",
+    "KeyEntry",
+    "stream_state",
+    "STATES",
+    "STALL_FRAME_INTERVALS",
+    "MIN_STALL_S",
+]
 
 #: What `state` says: frames flow ("running"); the producer is up but no frame came for a while
 #: ("stalled": its camera is away, reconnecting or wedged) or none yet ("waiting"); it closed.
@@ -26,8 +34,9 @@ STALL_FRAME_INTERVALS = 5
 MIN_STALL_S = 1.0
 
 
-def stream_state(running: bool, latest_seq: int, fps: float | None, age_s: float | None,
-                 nominal_fps: float | None = None) -> str:
+def stream_state(
+    running: bool, latest_seq: int, fps: float | None, age_s: float | None, nominal_fps: float | None = None
+) -> str:
     """One of STATES, from the producer's state, its newest frame's age and its frame rate:
     the measured one, else the nominal one the stream facts state (a slow stream's first frame)."""
     if not running:
@@ -126,5 +135,9 @@ class KeyEntry:
     error: str  # "" or why (e.g. "stale socket: no producer", "permission denied: ...")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "socket_path": self.socket_path, "error": self.error,
-                "status": None if self.status is None else self.status.to_dict()}
+        return {
+            "key": self.key,
+            "socket_path": self.socket_path,
+            "error": self.error,
+            "status": None if self.status is None else self.status.to_dict(),
+        }

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import _core
 from ._args import checked_dir, checked_key, checked_text
-from ._core import default_dir
 from ._arrays import buffer_of
-from ._streams import StreamLike, stream_handle
-from ._stream_info import StreamInfo
+from ._core import default_dir
 from ._slices import call_in_slices, producer_absent_or_busy
-from .errors import (DisconnectedError, InvalidArgumentError, LimitError, NotFoundError, ProducerDiedError, StateError,
-                     TimeoutError)
+from ._stream_info import StreamInfo
+from ._streams import StreamLike, stream_handle
+from .errors import (
+    DisconnectedError,
+    InvalidArgumentError,
+    LimitError,
+    NotFoundError,
+    ProducerDiedError,
+    TimeoutError,
+)
 from .frame import Frame
 from .stream_facts import StreamFacts
 
@@ -27,7 +33,7 @@ Delivery = Literal["latest", "sequential"]
 _WAIT_SLICE_S = 1.0
 
 
-class Subscriber(StreamInfo):
+class Subscriber(StreamInfo[_core.Subscriber]):
     """Receives the frames published under ``key``, zero-copy.
 
     Waits up to ``connect_timeout`` seconds (None: forever) for a producer that
@@ -63,29 +69,39 @@ class Subscriber(StreamInfo):
     spinning and lets an idle one sleep. The default, 0, never spins.
     """
 
-    def __init__(self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0,
-                 delivery: Delivery = "latest", reconnect: bool = False, spin: float | None = 0.0) -> None:
+    _what = "subscriber"
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        dir: str | None = None,
+        connect_timeout: float | None = 5.0,
+        delivery: Delivery = "latest",
+        reconnect: bool = False,
+        spin: float | None = 0.0,
+    ) -> None:
         self._key = checked_key(key)
-        self._core: _core.Subscriber | None = None
         checked_dir(dir)
         checked_text("delivery", delivery)
         if spin is not None and (isinstance(spin, bool) or not isinstance(spin, (int, float))):
             raise InvalidArgumentError(f"spin must be None or a number of seconds, got {spin!r}")
         self._core = call_in_slices(
-            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin), connect_timeout,
+            lambda t: _core.Subscriber(key, dir or "", t, delivery, reconnect, spin),
+            connect_timeout,
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or default_dir()} (waited {connect_timeout} s)",
-            retry_if=producer_absent_or_busy)
-
-    def _core_live(self) -> _core.Subscriber:
-        core = self._core
-        if core is None or core.closed:
-            raise StateError(f"subscriber {self._key!r} is closed")
-        return core
+            retry_if=producer_absent_or_busy,
+        )
 
     def _wait(self, call: Any, timeout: float | None) -> Any:
-        return call_in_slices(call, timeout, TimeoutError, lambda: f"no frame from {self._key!r} within {timeout} s",
-                              slice_s=_WAIT_SLICE_S)
+        return call_in_slices(
+            call,
+            timeout,
+            TimeoutError,
+            lambda: f"no frame from {self._key!r} within {timeout} s",
+            slice_s=_WAIT_SLICE_S,
+        )
 
     # --- frames ---
     def next(self, timeout: float | None = None) -> Frame:
@@ -132,9 +148,7 @@ class Subscriber(StreamInfo):
     # --- lifetime ---
     def close(self) -> None:
         """Drops the connection; frames still held stay readable. Idempotent."""
-        core, self._core = self._core, None
-        if core is not None:
-            core.close()
+        super().close()
 
     def __repr__(self) -> str:
         core = self._core
@@ -143,8 +157,10 @@ class Subscriber(StreamInfo):
         facts = StreamFacts._from_core(core.facts)
         rate = "" if facts.frame_rate is None else f" {facts.frame_rate} fps"
         color = "" if not facts.color.specified else f" {facts.color.matrix_name}/{facts.color.range_name}"
-        return (f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height}{rate}{color} on "
-                f"{core.backend} last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>")
+        return (
+            f"<cuframes.Subscriber {self._key!r} {core.format} {core.width}x{core.height}{rate}{color} on "
+            f"{core.backend} last_seq={core.last_seq} held={core.held_count} missed={core.missed_total} open>"
+        )
 
     # --- properties (the stream's own are in StreamInfo) ---
     @property
@@ -177,4 +193,4 @@ class Subscriber(StreamInfo):
     @property
     def delivery(self) -> Delivery:
         """``"latest"`` or ``"sequential"``: what this subscriber gets after falling behind."""
-        return self._core_live().delivery
+        return cast(Delivery, self._core_live().delivery)

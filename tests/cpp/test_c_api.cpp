@@ -68,6 +68,7 @@ protected:
     // Writes (pts + row) into every byte of every plane, then publishes.
     uint64_t publish_pattern(int64_t pts, const std::string &metadata = "") {
         cuframes_buffer buffer;
+        cuframes_buffer_init(&buffer);
         EXPECT_EQ(cuframes_publisher_acquire(pub, &buffer), CUFRAMES_OK) << cuframes_last_error();
         for (uint32_t p = 0; p < buffer.plane_count; ++p) {
             for (uint32_t row = 0; row < buffer.planes[p].height; ++row) {
@@ -77,8 +78,8 @@ protected:
             }
         }
         uint64_t seq = 0;
-        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, pts, metadata.data(),
-                                             static_cast<uint32_t>(metadata.size()), &seq),
+        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, pts, metadata.data(), static_cast<uint32_t>(metadata.size()),
+                                             &seq),
                   CUFRAMES_OK)
             << cuframes_last_error();
         return seq;
@@ -189,6 +190,8 @@ TEST_F(CApi, NullArgumentsAreNamed) {
     EXPECT_EQ(made, nullptr);
 
     cuframes_buffer buffer;
+
+    cuframes_buffer_init(&buffer);
     EXPECT_EQ(cuframes_publisher_acquire(nullptr, &buffer), CUFRAMES_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(cuframes_last_error()).find("publisher"), std::string::npos);
     EXPECT_EQ(cuframes_publisher_publish(nullptr, nullptr, 0, nullptr, 0, nullptr), CUFRAMES_ERR_INVALID_ARGUMENT);
@@ -217,9 +220,10 @@ TEST_F(CApi, NullArgumentsAreNamed) {
 TEST_F(CApi, BadPublisherOptionsReturnTheRightCodeAndLeaveNoFile) {
     const cuframes_publisher_options good = pub_options;
 
-    pub_options.struct_size = sizeof(pub_options) - 4;
+    pub_options.struct_size = 8;  // smaller than any cuframes.h ever had
     expect_create_fails(CUFRAMES_ERR_INVALID_ARGUMENT, "struct_size");
     EXPECT_NE(std::string(cuframes_last_error()).find("struct_size"), std::string::npos);
+    pub_options = good;
 
     for (const char *key : {"", "a/b", "..", ".hidden", "has space",
                             "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk" /* 65 */}) {
@@ -313,6 +317,7 @@ TEST_F(CApi, SequentialDeliveryGivesEveryFrameStillInThePool) {
         cuframes_frame *frame = nullptr;
         ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
         cuframes_frame_info info;
+        cuframes_frame_info_init(&info);
         cuframes_frame_get_info(frame, &info);
         EXPECT_EQ(info.seq, expected);
         EXPECT_EQ(info.missed, 0u);
@@ -330,6 +335,7 @@ TEST_F(CApi, FramesRoundTripWithLayoutPtsAndMetadata) {
     ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
     ASSERT_NE(frame, nullptr);
     cuframes_frame_info info;
+    cuframes_frame_info_init(&info);
     cuframes_frame_get_info(frame, &info);
     EXPECT_EQ(info.seq, 1u);
     EXPECT_EQ(info.pts, 1234);
@@ -379,6 +385,7 @@ TEST_F(CApi, SequenceNumbersAccountForSkippedFrames) {
         cuframes_frame *frame = nullptr;
         ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
         cuframes_frame_info info;
+        cuframes_frame_info_init(&info);
         cuframes_frame_get_info(frame, &info);
         if (previous != 0) {
             EXPECT_EQ(info.seq, previous + info.missed + 1);
@@ -415,7 +422,8 @@ TEST_F(CApi, ReadIntoCopiesThePackedFrame) {
     ASSERT_EQ(packed, 64u * 32u * 3u / 2u);
     std::vector<unsigned char> dst(packed + 16, 0xEE);
     cuframes_frame_info info;
-    std::memset(&info, 0x5A, sizeof info);
+    std::memset(&info, 0x5A, sizeof info);  // every field must be written
+    info.struct_size = sizeof info;
     ASSERT_EQ(cuframes_subscriber_read_into(sub, 2000, dst.data(), packed, nullptr, &info), CUFRAMES_OK)
         << cuframes_last_error();
     EXPECT_EQ(info.seq, 1u);
@@ -462,12 +470,14 @@ TEST_F(CApi, HoldingMaxHeldFramesIsALimit) {
     // The held frames were not overwritten by the publisher.
     for (cuframes_frame *frame : held) {
         cuframes_frame_info info;
+        cuframes_frame_info_init(&info);
         cuframes_frame_get_info(frame, &info);
         EXPECT_TRUE(pattern_matches(info)) << "seq " << info.seq;
     }
     cuframes_frame_release(held[0]);
     ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &third), CUFRAMES_OK) << cuframes_last_error();
     cuframes_frame_info info;
+    cuframes_frame_info_init(&info);
     cuframes_frame_get_info(third, &info);
     EXPECT_EQ(info.pts, 2);
     cuframes_frame_release(third);
@@ -479,12 +489,14 @@ TEST_F(CApi, AcquireAndPublishFollowTheirOrder) {
     EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 0, nullptr, 0, nullptr), CUFRAMES_ERR_STATE)
         << "publish without acquire";
     cuframes_buffer buffer;
+    cuframes_buffer_init(&buffer);
     ASSERT_EQ(cuframes_publisher_acquire(pub, &buffer), CUFRAMES_OK) << cuframes_last_error();
     EXPECT_NE(buffer.data, 0u);
     EXPECT_EQ(buffer.plane_count, 2u);
     EXPECT_GE(buffer.size, cuframes::compute_layout(CUFRAMES_FORMAT_NV12, 64, 32).bytes);
     EXPECT_LT(buffer.slot, 10u);
     cuframes_buffer again;
+    cuframes_buffer_init(&again);
     EXPECT_EQ(cuframes_publisher_acquire(pub, &again), CUFRAMES_ERR_STATE) << "second acquire";
     EXPECT_EQ(cuframes_publisher_abort(pub), CUFRAMES_OK);
     EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 0, nullptr, 0, nullptr), CUFRAMES_ERR_STATE)
@@ -493,16 +505,16 @@ TEST_F(CApi, AcquireAndPublishFollowTheirOrder) {
     EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 0, nullptr, 1, nullptr), CUFRAMES_ERR_INVALID_ARGUMENT)
         << "metadata NULL with a size";
     std::vector<char> too_big(CUFRAMES_MAX_METADATA + 1, 'm');
-    EXPECT_NE(cuframes_publisher_publish(pub, nullptr, 0, too_big.data(), static_cast<uint32_t>(too_big.size()),
-                                         nullptr),
-              CUFRAMES_OK)
+    EXPECT_NE(
+        cuframes_publisher_publish(pub, nullptr, 0, too_big.data(), static_cast<uint32_t>(too_big.size()), nullptr),
+        CUFRAMES_OK)
         << "metadata over " << CUFRAMES_MAX_METADATA << " bytes";
     uint64_t seq = 0;
     std::vector<char> largest(CUFRAMES_MAX_METADATA, 'm');
     if (cuframes_publisher_abort(pub) == CUFRAMES_OK && cuframes_publisher_acquire(pub, &buffer) == CUFRAMES_OK) {
-        EXPECT_EQ(cuframes_publisher_publish(pub, nullptr, 7, largest.data(), static_cast<uint32_t>(largest.size()),
-                                             &seq),
-                  CUFRAMES_OK)
+        EXPECT_EQ(
+            cuframes_publisher_publish(pub, nullptr, 7, largest.data(), static_cast<uint32_t>(largest.size()), &seq),
+            CUFRAMES_OK)
             << cuframes_last_error();
         EXPECT_EQ(seq, 1u);
     } else {
@@ -523,6 +535,7 @@ TEST_F(CApi, ProducerCloseDisconnectsButHeldFramesStayReadable) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
     EXPECT_EQ(after, nullptr);
     cuframes_frame_info info;
+    cuframes_frame_info_init(&info);
     cuframes_frame_get_info(frame, &info);
     EXPECT_EQ(info.pts, 9);
     EXPECT_TRUE(pattern_matches(info));
@@ -549,6 +562,7 @@ TEST_F(CApi, AllowListsAndSocketGroupAreChecked) {
     cuframes_frame *frame = nullptr;
     ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
     cuframes_frame_info info;
+    cuframes_frame_info_init(&info);
     cuframes_frame_get_info(frame, &info);
     EXPECT_EQ(info.seq, 1u);
     EXPECT_EQ(info.reconnected, 0u);
@@ -567,6 +581,7 @@ TEST_F(CApi, ReconnectFollowsARestartedProducer) {
     cuframes_frame *frame = nullptr;
     ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
     cuframes_frame_info info;
+    cuframes_frame_info_init(&info);
     cuframes_frame_get_info(frame, &info);
     const uint64_t first_epoch = info.epoch;
     cuframes_frame_release(frame);
@@ -606,13 +621,15 @@ TEST_F(CApi, PacketsGoThroughAndATooSmallBufferKeepsThePacket) {
     const unsigned char slice[] = {0, 0, 0, 1, 0x41, 0x9a, 0x10};
     uint64_t seq = 0;
     ASSERT_EQ(cuframes_publisher_publish_packet(pub, keyframe, sizeof keyframe, 100, 99, CUFRAMES_CODEC_H264, 1, &seq),
-              CUFRAMES_OK) << cuframes_last_error();
+              CUFRAMES_OK)
+        << cuframes_last_error();
     EXPECT_EQ(seq, 1u);
     ASSERT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 101, 100, CUFRAMES_CODEC_H264, 0, &seq),
               CUFRAMES_OK);
 
     unsigned char small[4];
     cuframes_packet_info info;
+    cuframes_packet_info_init(&info);
     EXPECT_EQ(cuframes_packet_subscriber_next(packets, 1000, small, sizeof small, &info), CUFRAMES_ERR_LIMIT);
     EXPECT_EQ(info.size, sizeof keyframe);
     std::vector<unsigned char> buffer(64);
@@ -639,9 +656,9 @@ TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
               CUFRAMES_ERR_STATE);
     EXPECT_EQ(cuframes_publisher_publish_packet(nullptr, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 0, nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(3), 0,
-                                                nullptr),
-              CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(
+        cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, static_cast<cuframes_codec>(3), 0, nullptr),
+        CUFRAMES_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(cuframes_last_error()).find("codec must be"), std::string::npos);
     EXPECT_EQ(cuframes_publisher_publish_packet(pub, slice, sizeof slice, 0, 0, CUFRAMES_CODEC_H264, 2, nullptr),
               CUFRAMES_ERR_INVALID_ARGUMENT);
@@ -661,6 +678,7 @@ TEST_F(CApi, BadPacketCallsAreRefusedWithTheRightCode) {
     options.struct_size = 4;
     EXPECT_EQ(cuframes_packet_subscriber_create(&options, &packets), CUFRAMES_ERR_INVALID_ARGUMENT);
     cuframes_packet_info info;
+    cuframes_packet_info_init(&info);
     EXPECT_EQ(cuframes_packet_subscriber_next(nullptr, 0, nullptr, 0, &info), CUFRAMES_ERR_INVALID_ARGUMENT);
     cuframes_packet_subscriber_destroy(nullptr);
 }

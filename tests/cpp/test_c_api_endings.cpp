@@ -50,6 +50,7 @@ cuframes_publisher *child_publisher(const std::string &dir, const char *key) {
 
 void child_publish(cuframes_publisher *pub, int64_t pts) {
     cuframes_buffer buffer;
+    cuframes_buffer_init(&buffer);
     if (cuframes_publisher_acquire(pub, &buffer) != CUFRAMES_OK ||
         cuframes_publisher_publish(pub, nullptr, pts, nullptr, 0, nullptr) != CUFRAMES_OK ||
         cuframes_publisher_publish_packet(pub, kKeyframe, sizeof kKeyframe, pts, pts, CUFRAMES_CODEC_H264, 1,
@@ -142,13 +143,14 @@ struct Subscribers {
         cuframes_status status;
         int64_t pts;
         uint64_t epoch;
-        uint32_t reconnected;
+        int32_t reconnected;
     };
     Item next_frame(int timeout_ms) {
         cuframes_frame *frame = nullptr;
         cuframes_status status = cuframes_subscriber_next(frames, timeout_ms, &frame);
         if (status != CUFRAMES_OK) return {status, 0, 0, 0};
         cuframes_frame_info info;
+        cuframes_frame_info_init(&info);
         cuframes_frame_get_info(frame, &info);
         cuframes_frame_release(frame);
         return {status, info.pts, info.epoch, info.reconnected};
@@ -156,6 +158,7 @@ struct Subscribers {
     Item next_packet(int timeout_ms) {
         unsigned char buffer[256];
         cuframes_packet_info info;
+        cuframes_packet_info_init(&info);
         cuframes_status status = cuframes_packet_subscriber_next(packets, timeout_ms, buffer, sizeof buffer, &info);
         if (status != CUFRAMES_OK) return {status, 0, 0, 0};
         return {status, info.pts, info.epoch, info.reconnected};

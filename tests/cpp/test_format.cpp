@@ -42,8 +42,18 @@ struct ExpectedLayout {
 // Worked out by hand from the spec: pitch = row bytes rounded up to 256,
 // planes back to back, chroma at half width and height.
 const std::vector<ExpectedLayout> kExpected = {
-    {CUFRAMES_FORMAT_NV12, 1920, 1080, {{0, 2048, 1920, 1080, 1920}, {2211840, 2048, 960, 540, 1920}}, 3317760, 3110400},
-    {CUFRAMES_FORMAT_P010, 1920, 1080, {{0, 3840, 1920, 1080, 3840}, {4147200, 3840, 960, 540, 3840}}, 6220800, 6220800},
+    {CUFRAMES_FORMAT_NV12,
+     1920,
+     1080,
+     {{0, 2048, 1920, 1080, 1920}, {2211840, 2048, 960, 540, 1920}},
+     3317760,
+     3110400},
+    {CUFRAMES_FORMAT_P010,
+     1920,
+     1080,
+     {{0, 3840, 1920, 1080, 3840}, {4147200, 3840, 960, 540, 3840}},
+     6220800,
+     6220800},
     {CUFRAMES_FORMAT_I420,
      1920,
      1080,
@@ -58,7 +68,12 @@ const std::vector<ExpectedLayout> kExpected = {
     {CUFRAMES_FORMAT_GRAY8, 33, 7, {{0, 256, 33, 7, 33}}, 1792, 231},
     {CUFRAMES_FORMAT_RGB24, 1, 1, {{0, 256, 1, 1, 3}}, 256, 3},
     {CUFRAMES_FORMAT_NV12, 2, 2, {{0, 256, 2, 2, 2}, {512, 256, 1, 1, 2}}, 768, 6},
-    {CUFRAMES_FORMAT_I420, 258, 4, {{0, 512, 258, 4, 258}, {2048, 256, 129, 2, 129}, {2560, 256, 129, 2, 129}}, 3072, 1548},
+    {CUFRAMES_FORMAT_I420,
+     258,
+     4,
+     {{0, 512, 258, 4, 258}, {2048, 256, 129, 2, 129}, {2560, 256, 129, 2, 129}},
+     3072,
+     1548},
 };
 
 TEST(ComputeLayout, MatchesHandComputedLayouts) {
@@ -142,8 +157,8 @@ TEST(ComputeLayout, RejectsOutOfRangeSizes) {
 
 TEST(ComputeLayout, OddSizesOnlyForFormatsWithoutSubsampling) {
     for (cuframes_format format : kAllFormats) {
-        const bool subsampled = format == CUFRAMES_FORMAT_NV12 || format == CUFRAMES_FORMAT_P010 ||
-                                format == CUFRAMES_FORMAT_I420;
+        const bool subsampled =
+            format == CUFRAMES_FORMAT_NV12 || format == CUFRAMES_FORMAT_P010 || format == CUFRAMES_FORMAT_I420;
         for (auto size : std::vector<std::pair<uint32_t, uint32_t>>{{641, 480}, {640, 481}, {1, 1}}) {
             SCOPED_TRACE(std::string(cuframes::format_name(format)) + " " + std::to_string(size.first) + "x" +
                          std::to_string(size.second));
@@ -220,8 +235,7 @@ TEST(FormatPlanes, NamesChannelsAndSampleSizes) {
     EXPECT_EQ(cuframes::bytes_per_channel(CUFRAMES_FORMAT_P010), 2u);
     EXPECT_EQ(cuframes::bytes_per_channel(CUFRAMES_FORMAT_NV12), 1u);
     EXPECT_EQ(status_of([] { cuframes::plane_name(CUFRAMES_FORMAT_NV12, 2); }), CUFRAMES_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(status_of([] { cuframes::channels_in_plane(CUFRAMES_FORMAT_GRAY8, 1); }),
-              CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(status_of([] { cuframes::channels_in_plane(CUFRAMES_FORMAT_GRAY8, 1); }), CUFRAMES_ERR_INVALID_ARGUMENT);
 }
 
 }  // namespace

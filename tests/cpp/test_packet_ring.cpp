@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "annexb.hpp"
+#include "base/memfd.hpp"
+#include "base/memory_map.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "memfd.hpp"
-#include "memory_map.hpp"
-#include "packet_ring.hpp"
+#include "media/annexb.hpp"
+#include "protocol/packet_ring.hpp"
 
 namespace cuframes {
 namespace {

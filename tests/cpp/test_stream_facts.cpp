@@ -19,7 +19,7 @@ cuframes::StreamFacts full_facts() {
     facts.time_base = {1, 90000};
     facts.frame_rate = {30000, 1001};
     facts.sample_aspect_ratio = {4, 3};
-    facts.color_matrix = 6;     // SMPTE 170M
+    facts.color_matrix = 6;  // SMPTE 170M
     facts.color_range = CUFRAMES_COLOR_RANGE_FULL;
     facts.color_primaries = 9;  // BT.2020
     facts.color_transfer = 18;  // HLG
@@ -47,11 +47,26 @@ TEST(StreamFacts, BadFactsAreNamed) {
         void (*spoil)(cuframes::StreamFacts &);
     };
     const Case cases[] = {
-        {"time_base", [](cuframes::StreamFacts &f) { f.time_base = {1, 0}; }},
-        {"time_base", [](cuframes::StreamFacts &f) { f.time_base = {-1, 25}; }},
-        {"frame_rate", [](cuframes::StreamFacts &f) { f.frame_rate = {30, 0}; }},
-        {"frame_rate", [](cuframes::StreamFacts &f) { f.frame_rate = {30, -1}; }},
-        {"sample_aspect_ratio", [](cuframes::StreamFacts &f) { f.sample_aspect_ratio = {16, 0}; }},
+        {"time_base",
+         [](cuframes::StreamFacts &f) {
+             f.time_base = {1, 0};
+         }},
+        {"time_base",
+         [](cuframes::StreamFacts &f) {
+             f.time_base = {-1, 25};
+         }},
+        {"frame_rate",
+         [](cuframes::StreamFacts &f) {
+             f.frame_rate = {30, 0};
+         }},
+        {"frame_rate",
+         [](cuframes::StreamFacts &f) {
+             f.frame_rate = {30, -1};
+         }},
+        {"sample_aspect_ratio",
+         [](cuframes::StreamFacts &f) {
+             f.sample_aspect_ratio = {16, 0};
+         }},
         {"color_matrix", [](cuframes::StreamFacts &f) { f.color_matrix = cuframes::kMaxColorMatrix + 1; }},
         {"color_primaries", [](cuframes::StreamFacts &f) { f.color_primaries = cuframes::kMaxColorPrimaries + 1; }},
         {"color_transfer", [](cuframes::StreamFacts &f) { f.color_transfer = cuframes::kMaxColorTransfer + 1; }},
@@ -192,8 +207,14 @@ TEST_F(CFacts, BadFactsInTheOptionsAreInvalid) {
         void (*spoil)(cuframes_publisher_options &);
     };
     const Case cases[] = {
-        {"time_base", [](cuframes_publisher_options &o) { o.time_base = {1, 0}; }},
-        {"sample_aspect_ratio", [](cuframes_publisher_options &o) { o.sample_aspect_ratio = {-4, 3}; }},
+        {"time_base",
+         [](cuframes_publisher_options &o) {
+             o.time_base = {1, 0};
+         }},
+        {"sample_aspect_ratio",
+         [](cuframes_publisher_options &o) {
+             o.sample_aspect_ratio = {-4, 3};
+         }},
         {"color_matrix", [](cuframes_publisher_options &o) { o.color_matrix = 257; }},  // 1 once narrowed
         {"color_range", [](cuframes_publisher_options &o) { o.color_range = 3; }},
         {"color_transfer", [](cuframes_publisher_options &o) { o.color_transfer = 19; }},

@@ -13,7 +13,7 @@ namespace cuframes {
 
 using Status = cuframes_status;
 
-class Error : public std::runtime_error {
+class CUFRAMES_API Error : public std::runtime_error {
 public:
     Error(Status status, const std::string &message, int os_errno = 0)
         : std::runtime_error(message), status_(status), os_errno_(os_errno) {}
@@ -30,6 +30,6 @@ private:
 // Throws Error(CUFRAMES_ERR_OS or a more specific code) for a failed system
 // call, with strerror(errno) appended. Maps EACCES/EPERM to PERMISSION and
 // EMFILE/ENFILE to LIMIT so callers can tell those apart.
-[[noreturn]] void throw_os_error(const std::string &what, int err = errno);
+[[noreturn]] CUFRAMES_API void throw_os_error(const std::string &what, int err = errno);
 
 }  // namespace cuframes

@@ -26,20 +26,20 @@ struct FrameLayout {
 };
 
 // Lower-case name, e.g. "nv12". Throws FORMAT for an unknown value.
-const char *format_name(PixelFormat format);
+CUFRAMES_API const char *format_name(PixelFormat format);
 // Parses a name (case-insensitive). Throws FORMAT naming the bad value and the known ones.
-PixelFormat parse_format(const std::string &name);
-bool is_known_format(uint32_t value);
+CUFRAMES_API PixelFormat parse_format(const std::string &name);
+CUFRAMES_API bool is_known_format(uint32_t value);
 // Bytes per sample of one plane channel: 2 for P010, else 1.
-uint32_t bytes_per_channel(PixelFormat format);
+CUFRAMES_API uint32_t bytes_per_channel(PixelFormat format);
 // Channels per sample in plane `plane` (e.g. NV12's UV plane has 2).
-uint32_t channels_in_plane(PixelFormat format, uint32_t plane);
+CUFRAMES_API uint32_t channels_in_plane(PixelFormat format, uint32_t plane);
 // Short plane names: "y","uv" / "y","u","v" / "rgb","bgr","rgba","bgra","gray".
-const char *plane_name(PixelFormat format, uint32_t plane);
+CUFRAMES_API const char *plane_name(PixelFormat format, uint32_t plane);
 
 // Computes the layout; pitches aligned to CUFRAMES_PITCH_ALIGN. Throws
 // INVALID_ARGUMENT for zero, negative-looking or huge sizes, and for odd sizes
 // where the format subsamples chroma.
-FrameLayout compute_layout(PixelFormat format, uint32_t width, uint32_t height);
+CUFRAMES_API FrameLayout compute_layout(PixelFormat format, uint32_t width, uint32_t height);
 
 }  // namespace cuframes

@@ -19,7 +19,7 @@ struct SubscriberObservation {
     uint64_t id = 0;
     bool packets = false;  // a packet subscriber (else frames)
     uint32_t uid = 0;
-    int32_t pid = 0;       // as the producer sees it (0 outside its PID namespace)
+    int32_t pid = 0;  // as the producer sees it (0 outside its PID namespace)
     uint32_t held = 0;
     uint64_t frames_received = 0;
     uint64_t frames_missed = 0;
@@ -29,7 +29,7 @@ struct SubscriberObservation {
 struct PacketRingObservation {
     uint32_t codec = 0;  // cuframes_codec of the newest packet, 0 before the first
     uint64_t latest_seq = 0;
-    uint64_t oldest_seq = 0;     // oldest packet still intact
+    uint64_t oldest_seq = 0;  // oldest packet still intact
     uint64_t bytes_written = 0;
     uint64_t keyframes = 0;
     uint64_t capacity_bytes = 0;
@@ -63,6 +63,6 @@ struct StreamObservation {
 // to appear (0: one try, so a socket nobody listens on fails at once; -1:
 // forever); a connected producer then has 2 s to answer. Throws NOT_FOUND (no
 // producer), PERMISSION, TIMEOUT, VERSION_MISMATCH or PROTOCOL.
-StreamObservation observe(const std::string &key, const std::string &dir, int timeout_ms);
+CUFRAMES_API StreamObservation observe(const std::string &key, const std::string &dir, int timeout_ms);
 
 }  // namespace cuframes

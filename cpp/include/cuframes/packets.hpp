@@ -15,9 +15,9 @@
 namespace cuframes {
 
 // "h264" or "hevc".
-const char *codec_name(cuframes_codec codec) noexcept;
+CUFRAMES_API const char *codec_name(cuframes_codec codec) noexcept;
 // "h264"/"avc" or "hevc"/"h265" (case-insensitive); throws INVALID_ARGUMENT otherwise.
-cuframes_codec parse_codec(const std::string &name);
+CUFRAMES_API cuframes_codec parse_codec(const std::string &name);
 
 struct PacketSubscriberOptions {
     std::string key;
@@ -34,10 +34,10 @@ struct PacketSubscriberOptions {
 };
 
 struct PacketInfo {
-    uint64_t seq = 0;            // the packet's number in the ring (1, 2, ...)
-    int64_t pts = 0;             // as the producer gave it: equal to the decoded frame's pts
+    uint64_t seq = 0;  // the packet's number in the ring (1, 2, ...)
+    int64_t pts = 0;   // as the producer gave it: equal to the decoded frame's pts
     int64_t dts = 0;
-    uint64_t timestamp_ns = 0;   // CLOCK_MONOTONIC when the producer wrote it
+    uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC when the producer wrote it
     cuframes_codec codec = CUFRAMES_CODEC_H264;
     bool keyframe = false;
     // Packets lost just before this one: the subscriber fell more than the
@@ -66,7 +66,7 @@ struct Packet {
 // turns. close() may come from any thread: a next() waiting meanwhile ends
 // with STATE at once (at worst within 250 ms, when the wake-up races with the
 // start of its sleep).
-class PacketSubscriber {
+class CUFRAMES_API PacketSubscriber {
 public:
     explicit PacketSubscriber(const PacketSubscriberOptions &options);
     ~PacketSubscriber();
@@ -86,10 +86,10 @@ public:
     bool closed() const noexcept;
     const std::string &key() const noexcept;
     const std::string &socket_path() const noexcept;
-    uint64_t ring_bytes() const noexcept;    // the ring's data capacity
-    uint64_t last_seq() const noexcept;      // last packet returned, 0 before the first
+    uint64_t ring_bytes() const noexcept;  // the ring's data capacity
+    uint64_t last_seq() const noexcept;    // last packet returned, 0 before the first
     uint64_t overruns_total() const noexcept;
-    uint64_t epoch() const noexcept;         // random id of the current producer instance
+    uint64_t epoch() const noexcept;  // random id of the current producer instance
     // The current producer's facts (they may change when reconnect follows a restart).
     StreamFacts facts() const;
     bool reconnect() const noexcept;

@@ -50,27 +50,24 @@ struct PublisherOptions {
     StreamFacts facts;
 };
 
-// A slot the producer may write into until publish() or abort().
-struct WritableSlot {
-    uint32_t index = 0;
-    uint64_t data = 0;  // CUdeviceptr on cuda, CPU address on host
-    uint64_t size = 0;
-};
+class WritableFrame;
 
 // Where the producer's last frame spent its time (CLOCK_MONOTONIC, ns):
 // what cuframes adds on top of the stream sync, for benchmarks and monitors.
 struct PublishTiming {
-    uint64_t acquire_ns = 0;  // acquire(): finding a slot no subscriber holds
+    uint64_t acquire_ns = 0;  // loan(): finding a slot no subscriber holds
     uint64_t sync_ns = 0;     // publish(): cuStreamSynchronize (0 on host)
     uint64_t ring_ns = 0;     // publish(): record, ring entry, sequence update
     uint64_t wake_ns = 0;     // publish(): FUTEX_WAKE of the sleeping subscribers
 };
 
-// Not thread-safe for concurrent producers of frames: acquire, publish and
-// abort belong to one thread. close() may come from any thread and waits for
-// a call in progress.
-class Publisher {
+// Not thread-safe for concurrent producers of frames: loan and publish belong
+// to one thread. close() may come from any thread and waits for a call in
+// progress.
+class CUFRAMES_API Publisher {
 public:
+    struct Impl;
+
     explicit Publisher(const PublisherOptions &options);
     ~Publisher();
     Publisher(Publisher &&) noexcept;
@@ -78,18 +75,21 @@ public:
     Publisher(const Publisher &) = delete;
     Publisher &operator=(const Publisher &) = delete;
 
-    // A free slot: not held by any subscriber and not the newest frame. Never
-    // blocks. Throws STATE if a slot is already acquired.
-    WritableSlot acquire();
-    // cuStreamSynchronize(stream) (stream_ordered: a queued completion signal
-    // instead), then the sequence update, then the wake-up.
-    // Returns the new frame's sequence number. metadata_size <= 4096.
-    uint64_t publish(StreamHandle stream, int64_t pts, const void *metadata, uint32_t metadata_size);
-    // Hands the acquired slot back unpublished. No-op when none is acquired.
-    void abort();
-    // Copies a packed frame (planes back to back, no row padding) into the
-    // acquired slot, on `stream`; the copy is ordered before publish(stream).
-    void copy_into_acquired(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream);
+    // A free slot to write the next frame into: not held by any subscriber
+    // and not the newest frame. Never blocks. One frame is on loan at a time:
+    // throws STATE while another is (publish or drop it first).
+    //   auto frame = publisher.loan();
+    //   ... write frame.data() + layout().planes[i].offset ...
+    //   publisher.publish(std::move(frame), stream, pts, nullptr, 0);
+    WritableFrame loan();
+    // Publishes the loaned frame: cuStreamSynchronize(stream) (stream_ordered:
+    // a queued completion signal instead), then the sequence update, then the
+    // wake-up. Returns the new frame's sequence number. metadata_size <= 4096.
+    // The frame is consumed once the ring has it; a call that throws before
+    // (bad metadata, a closed publisher) leaves it on loan with the caller.
+    // INVALID_ARGUMENT for a frame of another publisher, STATE for an empty one.
+    uint64_t publish(WritableFrame &&frame, StreamHandle stream, int64_t pts, const void *metadata,
+                     uint32_t metadata_size);
     // Appends one encoded access unit (Annex-B, start codes included) to the
     // packet ring and wakes its subscribers; returns its sequence number. Give
     // it the pts of the frame it decodes to. Never blocks on subscribers.
@@ -105,7 +105,6 @@ public:
     void close() noexcept;
 
     bool closed() const noexcept;
-    bool has_acquired() const noexcept;
     const std::string &key() const noexcept;
     const std::string &dir() const noexcept;
     const std::string &socket_path() const noexcept;
@@ -122,16 +121,49 @@ public:
     uint64_t packet_ring_bytes() const noexcept;        // 0: no packet ring
     uint64_t last_packet_seq() const noexcept;
     uint64_t last_seq() const noexcept;
-    // Timing of the last acquire() and publish().
+    // Timing of the last loan() and publish().
     PublishTiming last_timing() const noexcept;
     // Keeps the slots mapped while held, even after close(): for views of a
     // slot that may outlive the publisher. nullptr once closed.
     std::shared_ptr<const void> slot_memory_owner() const;
 
-    struct Impl;
+private:
+    // Shared with the frame on loan, which may outlive the Publisher.
+    std::shared_ptr<Impl> impl_;
+};
+
+// A slot on loan from Publisher::loan(): fill it, then hand it to
+// Publisher::publish(std::move(frame), ...) (iceoryx2's loan -> send). Move-only.
+// Destroyed unpublished, it aborts: the slot goes back to the pool unpublished,
+// as discard() does. It may outlive its Publisher (it is then merely dropped).
+class CUFRAMES_API WritableFrame {
+public:
+    ~WritableFrame();
+    WritableFrame(WritableFrame &&other) noexcept;
+    WritableFrame &operator=(WritableFrame &&other) noexcept;  // drops the frame it held
+    WritableFrame(const WritableFrame &) = delete;
+    WritableFrame &operator=(const WritableFrame &) = delete;
+
+    // False once published, discarded or moved from.
+    explicit operator bool() const noexcept { return owner_ != nullptr; }
+    uint32_t index() const noexcept { return slot_; }
+    uint64_t data() const noexcept { return data_; }  // CUdeviceptr on cuda, CPU address on host
+    uint64_t size() const noexcept { return size_; }  // bytes of the slot
+    // Copies a packed frame (planes back to back, no row padding) into the
+    // slot on `stream`; the copy is ordered before publish(stream). STATE when
+    // empty or when the publisher is closed.
+    void copy_from(uint64_t src, uint64_t src_size, MemoryKind src_kind, StreamHandle stream);
+    // Hands the slot back unpublished now (what the destructor does). Idempotent.
+    void discard() noexcept;
 
 private:
-    std::unique_ptr<Impl> impl_;
+    friend class Publisher;
+    WritableFrame(std::shared_ptr<Publisher::Impl> owner, uint32_t slot, uint64_t data, uint64_t size) noexcept;
+
+    std::shared_ptr<Publisher::Impl> owner_;
+    uint32_t slot_ = 0;
+    uint64_t data_ = 0;
+    uint64_t size_ = 0;
 };
 
 }  // namespace cuframes

@@ -39,21 +39,18 @@ struct FrameInfo {
     uint64_t timestamp_ns = 0;  // CLOCK_MONOTONIC at publish
     uint64_t missed = 0;        // frames skipped just before this one
     uint32_t slot = 0;
-    uint64_t data = 0;          // read-only view: CUdeviceptr on cuda, CPU address on host
+    uint64_t data = 0;  // read-only view: CUdeviceptr on cuda, CPU address on host
     uint64_t size = 0;
     uint64_t epoch = 0;        // random id of the producer instance that published it
     bool reconnected = false;  // first frame from a restarted producer (SubscriberOptions::reconnect)
 };
 
-class Connection;  // the imported pool and shared mappings (internal)
-
 // A frame held zero-copy. While any FrameLease for it is alive the producer
 // will not write its slot. Destroying it releases the slot; it stays valid
-// even after the Subscriber is closed or the producer died.
-class FrameLease {
+// even after the Subscriber is closed or the producer died. Only
+// Subscriber::next() makes one.
+class CUFRAMES_API FrameLease {
 public:
-    FrameLease(std::shared_ptr<Connection> connection, FrameInfo info, uint32_t lease_index,
-               const uint8_t *metadata, uint32_t metadata_size);
     ~FrameLease();
     FrameLease(const FrameLease &) = delete;
     FrameLease &operator=(const FrameLease &) = delete;
@@ -70,16 +67,19 @@ public:
     void copy_to(uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream) const;
 
 private:
-    std::shared_ptr<Connection> connection_;
+    friend class Subscriber;
+    struct Hold;  // the imported pool and the lease entry (internal)
+    FrameLease(std::unique_ptr<Hold> hold, const FrameInfo &info, std::string metadata);
+
+    std::unique_ptr<Hold> hold_;
     FrameInfo info_;
-    uint32_t lease_index_;
     std::string metadata_;
 };
 
 // next() and read_into() may be called from several threads; they take turns.
 // close() may come from any thread: a next() waiting meanwhile ends with STATE
 // at once (at worst within 250 ms), and frames still held stay readable.
-class Subscriber {
+class CUFRAMES_API Subscriber {
 public:
     explicit Subscriber(const SubscriberOptions &options);
     ~Subscriber();
@@ -113,9 +113,9 @@ public:
     uint64_t slot_size() const noexcept;
     uint32_t max_held() const noexcept;
     uint32_t held_count() const noexcept;
-    uint64_t last_seq() const noexcept;     // last frame returned, 0 before the first
+    uint64_t last_seq() const noexcept;  // last frame returned, 0 before the first
     uint64_t missed_total() const noexcept;
-    uint64_t epoch() const noexcept;        // random id of the current producer instance
+    uint64_t epoch() const noexcept;  // random id of the current producer instance
     Delivery delivery() const noexcept;
     bool reconnect() const noexcept;
     uint64_t reconnect_count() const noexcept;  // producer restarts followed so far

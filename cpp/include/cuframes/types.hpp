@@ -15,18 +15,18 @@ enum class Backend : uint32_t {
     Cuda = CUFRAMES_BACKEND_CUDA,
 };
 
-const char *backend_name(Backend backend);
+CUFRAMES_API const char *backend_name(Backend backend);
 // "auto", "host" or "cuda" (case-insensitive); throws INVALID_ARGUMENT otherwise.
-Backend parse_backend(const std::string &name);
+CUFRAMES_API Backend parse_backend(const std::string &name);
 
 // Which frame a subscriber that fell behind gets next (cuframes_delivery).
 enum class Delivery : uint32_t {
     Latest = CUFRAMES_DELIVERY_LATEST,          // the newest; older unread frames count as missed
     Sequential = CUFRAMES_DELIVERY_SEQUENTIAL,  // the oldest unread frame still in the pool
 };
-const char *delivery_name(Delivery delivery);
+CUFRAMES_API const char *delivery_name(Delivery delivery);
 // "latest" or "sequential" (case-insensitive); throws INVALID_ARGUMENT otherwise.
-Delivery parse_delivery(const std::string &name);
+CUFRAMES_API Delivery parse_delivery(const std::string &name);
 
 // Where the other side of a copy lives. Unknown lets the CUDA driver tell from
 // the address (unified addressing): the C ABI uses it, since a void* does not
@@ -64,18 +64,18 @@ constexpr uint32_t kMaxColorPrimaries = 22;
 constexpr uint32_t kMaxColorTransfer = 18;
 // What is wrong with `facts` ("" when nothing): a rational with num != 0 and
 // den == 0 or a negative term, a code point out of range, reserved bytes set.
-std::string stream_facts_problem(const StreamFacts &facts);
+CUFRAMES_API std::string stream_facts_problem(const StreamFacts &facts);
 
 // 1 when the cuda backend is usable here: libcuda loads, cuInit succeeds and a
 // device is visible. Never throws.
-bool cuda_available() noexcept;
+CUFRAMES_API bool cuda_available() noexcept;
 // Why cuda_available() is false ("" when it is true).
-std::string cuda_unavailable_reason();
+CUFRAMES_API std::string cuda_unavailable_reason();
 
 // The folder used when none is given: $CUFRAMES_DIR, else /tmp/cuframes, the same
 // for every user (created mode 1777, sticky, like /tmp; see docs/reliability.md).
-std::string default_dir();
+CUFRAMES_API std::string default_dir();
 // Throws INVALID_ARGUMENT naming what is wrong with the key.
-void validate_key(const std::string &key);
+CUFRAMES_API void validate_key(const std::string &key);
 
 }  // namespace cuframes

@@ -3,6 +3,16 @@
 The packet ring carries H.264/H.265 access units in Annex-B form (each NAL unit
 after a 00 00 01 or 00 00 00 01 start code), with the parameter sets in-band on
 every keyframe, so that a consumer can start decoding at any keyframe.
+
+Why this scanner is not the core's (cpp/src/media/annexb.cpp): the core's is internal
+to libcuframes (not in its public headers, and hidden once the library exports
+only its API), and it answers the producer's questions only (extract the
+parameter sets, does a keyframe carry them). Python needs others: the units one
+by one to build avcC/hvcC for a container (cuframes._mux), and whether a packet
+starts random access, to flag keyframes a container did not. Exporting a small
+public scanner from the core (cuframes/annexb.hpp) would let this module shrink
+to a wrapper; until then the NAL unit facts below are the Python ones, checked
+against the core's codec list by tests/test_formats.py.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ def is_length_prefixed(extradata: bytes | None) -> bool:
     """True when a stream's extradata is an avcC/hvcC record (MP4, MKV): its packets
     are then length-prefixed and need an mp4toannexb filter. Both records start with
     configurationVersion = 1; Annex-B extradata starts with a start code's 0."""
-    return bool(extradata) and extradata[0] == 1
+    return extradata is not None and extradata[:1] == b"\x01"
 
 
 def iter_nal_units(data: bytes) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from .errors import SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason, nothing_to_loop
 from .items import SourceItem, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
+from .timeline import PtsTimeline
 
 __all__ = ["FileSource"]
 
@@ -18,6 +19,7 @@ class FileSource(VideoSource):
     previous pass ended, so they keep growing."""
 
     live = False
+    _timeline: PtsTimeline  # set by adopt_stream_facts
 
     def __init__(self, path: str, *, loop: bool = False) -> None:
         super().__init__()
@@ -34,8 +36,9 @@ class FileSource(VideoSource):
         first = self._session
         adopt_stream_facts(self, first)
         loop_note = ", looped" if loop else ""
-        self.description = (f"file {os.path.basename(path)} ({first.codec_name} {self.width}x{self.height} "
-                            f"{self.fps:g} fps{loop_note})")
+        self.description = (
+            f"file {os.path.basename(path)} ({first.codec_name} {self.width}x{self.height} {self.fps:g} fps{loop_note})"
+        )
         if self.codec is None:
             warn_frames_only(path, first.codec_name)
 
@@ -46,8 +49,9 @@ class FileSource(VideoSource):
         except av.error.FileNotFoundError as error:
             raise SourceNotFoundError(f"no video file at {self.path!r}") from error
         except av.error.FFmpegError as error:
-            raise UnsupportedSourceError(f"{self.path!r} is not a video file PyAV can read: "
-                                         f"{ffmpeg_reason(error)}") from error
+            raise UnsupportedSourceError(
+                f"{self.path!r} is not a video file PyAV can read: {ffmpeg_reason(error)}"
+            ) from error
 
     def __iter__(self) -> Iterator[SourceItem]:
         av = import_av()

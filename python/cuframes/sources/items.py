@@ -14,8 +14,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, TypeVar
 
+from .._formats import Codec
 from ..stream_facts import StreamFacts
 
 __all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSource", "Codec", "warn_frames_only"]
@@ -23,7 +24,6 @@ __all__ = ["VideoFrame", "VideoPacket", "SourceItem", "SourceHealth", "VideoSour
 log = logging.getLogger("cuframes.sources")
 
 #: Compressed codecs whose access units go to the packet ring.
-Codec = Literal["h264", "hevc"]
 
 
 def warn_frames_only(name: str, codec_name: object) -> None:
@@ -41,7 +41,9 @@ class VideoFrame:
     """
 
     data: Any
-    pts: int
+    #: None only on a raw item, before the source's TimestampFiller places it;
+    #: every item a source yields has one.
+    pts: int | None
     on_device: bool = False
 
 
@@ -50,13 +52,13 @@ class VideoPacket:
     """One Annex-B access unit (start codes, parameter sets in-band on keyframes)."""
 
     data: bytes
-    pts: int
+    pts: int | None  # as VideoFrame.pts
     dts: int | None
     keyframe: bool
     codec: Codec
 
 
-SourceItem = Union[VideoFrame, VideoPacket]
+SourceItem = VideoFrame | VideoPacket
 _Source = TypeVar("_Source", bound="VideoSource")
 
 

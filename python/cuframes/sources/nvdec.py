@@ -16,9 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._formats import FFMPEG_DEMUXERS
 from .annexb import is_annexb, starts_random_access
-from .errors import (DecoderUnavailableError, SourceError, SourceNotFoundError, UnsupportedSourceError, ffmpeg_reason,
-                     nothing_to_loop)
+from .errors import (
+    DecoderUnavailableError,
+    SourceError,
+    SourceNotFoundError,
+    UnsupportedSourceError,
+    ffmpeg_reason,
+    nothing_to_loop,
+)
 from .items import Codec, SourceItem, VideoFrame, VideoPacket, VideoSource, warn_frames_only
 from .pyav_session import import_av, stream_facts_of
 from .timeline import PtsTimeline, ticks_per_frame
@@ -30,7 +37,7 @@ log = logging.getLogger("cuframes.sources")
 _INSTALL_HINT = "pip install cuframes[nvdec]"
 _NO_TIMESTAMP = -(2**63)  # FFmpeg's AV_NOPTS_VALUE, as the demuxer passes it on
 # FFmpeg's demuxers of raw elementary streams, which give no timestamps.
-_RAW_FORMATS = ("h264", "hevc")
+_RAW_FORMATS = tuple(FFMPEG_DEMUXERS.values())
 
 
 def import_nvc() -> Any:
@@ -38,12 +45,15 @@ def import_nvc() -> Any:
     try:
         import PyNvVideoCodec as nvc
     except ImportError as error:
-        raise DecoderUnavailableError(f"--decoder nvdec needs PyNvVideoCodec, which is not installed ({error}): "
-                                      f"{_INSTALL_HINT}") from error
+        raise DecoderUnavailableError(
+            f"--decoder nvdec needs PyNvVideoCodec, which is not installed ({error}): {_INSTALL_HINT}"
+        ) from error
     for name in ("CreateDemuxer", "CreateDecoder"):
         if not hasattr(nvc, name):
-            raise DecoderUnavailableError(f"PyNvVideoCodec {getattr(nvc, '__version__', '?')} has no {name} "
-                                          f"(cuframes uses the 2.x API): pip install -U cuframes[nvdec]")
+            raise DecoderUnavailableError(
+                f"PyNvVideoCodec {getattr(nvc, '__version__', '?')} has no {name} "
+                f"(cuframes uses the 2.x API): pip install -U cuframes[nvdec]"
+            )
     return nvc
 
 
@@ -52,8 +62,13 @@ class _DeviceNv12:
     (what ``WritableFrame.copy_from`` takes). Keeps the decoded frame alive."""
 
     def __init__(self, address: int, nbytes: int, owner: Any) -> None:
-        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (address, True),
-                                         "strides": None, "version": 3}
+        self.__cuda_array_interface__ = {
+            "shape": (nbytes,),
+            "typestr": "|u1",
+            "data": (address, True),
+            "strides": None,
+            "version": 3,
+        }
         self._owner = owner
 
 
@@ -76,8 +91,10 @@ def _packed_address(frame: Any, width: int, height: int) -> int:
         pass
     size = int(frame.framesize())
     if size != width * height * 3 // 2:
-        raise UnsupportedSourceError(f"NVDEC gave a {size}-byte frame, not a packed {width}x{height} NV12 frame "
-                                     f"({width * height * 3 // 2} bytes): only 8-bit 4:2:0 video is supported")
+        raise UnsupportedSourceError(
+            f"NVDEC gave a {size}-byte frame, not a packed {width}x{height} NV12 frame "
+            f"({width * height * 3 // 2} bytes): only 8-bit 4:2:0 video is supported"
+        )
     return int(frame.GetPtrToPlane(0))
 
 
@@ -126,9 +143,11 @@ class NvdecFileSource(VideoSource):
         try:
             with av.open(path) as container:
                 if container.format.name in _RAW_FORMATS:
-                    raise UnsupportedSourceError(f"{path!r} is a raw {container.format.name} stream without "
-                                                 "timestamps; --decoder nvdec needs them: use an MP4/MKV (or "
-                                                 "--decoder cpu)")
+                    raise UnsupportedSourceError(
+                        f"{path!r} is a raw {container.format.name} stream without "
+                        "timestamps; --decoder nvdec needs them: use an MP4/MKV (or "
+                        "--decoder cpu)"
+                    )
                 if not container.streams.video:
                     raise UnsupportedSourceError(f"{path!r} has no video stream")
                 stream = container.streams.video[0]
@@ -137,13 +156,16 @@ class NvdecFileSource(VideoSource):
                 # NVDEC's NV12 keeps the coded samples: the stream's colours hold for them.
                 self.facts = stream_facts_of(stream, self.time_base)
         except av.error.FFmpegError as error:
-            raise UnsupportedSourceError(f"{path!r} is not a video file PyAV can read: "
-                                         f"{ffmpeg_reason(error)}") from error
+            raise UnsupportedSourceError(
+                f"{path!r} is not a video file PyAV can read: {ffmpeg_reason(error)}"
+            ) from error
         self.fps = float(rate) if rate else frame_rate
         self._timeline = PtsTimeline(ticks_per_frame(self.fps, self.time_base))
         self._warned_packets = False
-        self.description = (f"file {os.path.basename(path)} ({self.codec or self._codec_id} {self.width}x{self.height} "
-                            f"{self.fps:g} fps, nvdec on GPU {device}{', looped' if loop else ''})")
+        self.description = (
+            f"file {os.path.basename(path)} ({self.codec or self._codec_id} {self.width}x{self.height} "
+            f"{self.fps:g} fps, nvdec on GPU {device}{', looped' if loop else ''})"
+        )
         if self.codec is None:
             warn_frames_only(path, self._codec_id)
 
@@ -185,10 +207,15 @@ class NvdecFileSource(VideoSource):
                 address = _packed_address(frame, self.width, self.height)
                 pts = _timestamp(frame.getPTS())
                 if pts is None:
-                    raise UnsupportedSourceError(f"{self.path!r} gave a frame without a timestamp; --decoder nvdec "
-                                                 "needs them: use an MP4/MKV (or --decoder cpu)")
-                yield VideoFrame(_DeviceNv12(address, self.width * self.height * 3 // 2, frame),
-                                 self._timeline.map_frame(pts), on_device=True)
+                    raise UnsupportedSourceError(
+                        f"{self.path!r} gave a frame without a timestamp; --decoder nvdec "
+                        "needs them: use an MP4/MKV (or --decoder cpu)"
+                    )
+                yield VideoFrame(
+                    _DeviceNv12(address, self.width * self.height * 3 // 2, frame),
+                    self._timeline.map_frame(pts),
+                    on_device=True,
+                )
             if self.closed:
                 return
 
@@ -198,8 +225,7 @@ class NvdecFileSource(VideoSource):
         data = ctypes.string_at(int(packet.bsl_data), int(packet.bsl))
         if not is_annexb(data):
             if not self._warned_packets:
-                log.warning("%s: the demuxer gave packets that are not Annex-B; publishing frames only",
-                            self.path)
+                log.warning("%s: the demuxer gave packets that are not Annex-B; publishing frames only", self.path)
                 self._warned_packets = True
             return None
         keyframe = bool(getattr(packet, "key", 0)) or starts_random_access(data, self.codec)

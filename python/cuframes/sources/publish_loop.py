@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import InvalidArgumentError
-from .items import SourceHealth, VideoFrame, VideoPacket, VideoSource
+from .items import SourceHealth, SourceItem, VideoFrame, VideoPacket, VideoSource
 from .source_reader import END, SourceReader
 
 __all__ = ["run_publish", "PublishStats", "PacketPublisher"]
@@ -35,8 +36,9 @@ class PacketPublisher(Protocol):
 
     def send(self, src: Any, *, pts: int = 0) -> int: ...
 
-    def publish_packet(self, data: bytes, *, pts: int, dts: int | None = None, keyframe: bool = False,
-                       codec: str = "h264") -> int: ...
+    def publish_packet(
+        self, data: bytes, *, pts: int, dts: int | None = None, keyframe: bool = False, codec: str = "h264"
+    ) -> int: ...
 
 
 @dataclass
@@ -72,8 +74,10 @@ class PublishStats:
     def summary(self) -> str:
         """One line: frames, fps, packets, reconnects, seconds lost, how it ended."""
         average = self.frames / self.elapsed if self.elapsed > 0 else 0.0
-        line = (f"{self.frames} frames in {self.elapsed:.1f} s ({average:.1f} fps), {self.packets} packets "
-                f"({self.packet_bytes / 1e6:.1f} MB, {self.keyframes} keyframe(s))")
+        line = (
+            f"{self.frames} frames in {self.elapsed:.1f} s ({average:.1f} fps), {self.packets} packets "
+            f"({self.packet_bytes / 1e6:.1f} MB, {self.keyframes} keyframe(s))"
+        )
         if self.packets_too_large:
             line += f", {self.packets_too_large} packets dropped (too large for the packet ring)"
         if self.packets_dropped > self.packets_too_large:
@@ -86,8 +90,7 @@ class PublishStats:
 class _Pacer:
     """Holds each frame until its pts is due on the wall clock (times ``speed``)."""
 
-    def __init__(self, time_base: Any, speed: float, clock: Callable[[], float],
-                 wait: Callable[[float], bool]) -> None:
+    def __init__(self, time_base: Any, speed: float, clock: Callable[[], float], wait: Callable[[float], bool]) -> None:
         self._time_base = time_base
         self._speed = speed
         self._clock, self._wait = clock, wait
@@ -108,10 +111,20 @@ class _Pacer:
         return True
 
 
-def run_publish(source: VideoSource, publisher: PacketPublisher, *, pace: bool = True, speed: float = 1.0,
-                publish_packets: bool = True, max_frames: int | None = None, duration: float | None = None,
-                stop: threading.Event | None = None, on_progress: Callable[[PublishStats], None] | None = None,
-                progress_interval: float = 0.25, clock: Callable[[], float] = time.monotonic) -> PublishStats:
+def run_publish(
+    source: VideoSource,
+    publisher: PacketPublisher,
+    *,
+    pace: bool = True,
+    speed: float = 1.0,
+    publish_packets: bool = True,
+    max_frames: int | None = None,
+    duration: float | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[PublishStats], None] | None = None,
+    progress_interval: float = 0.25,
+    clock: Callable[[], float] = time.monotonic,
+) -> PublishStats:
     """Publishes ``source``'s frames (``publisher.send``) and packets
     (``publisher.publish_packet``) until it ends, ``max_frames`` frames were
     published, ``duration`` seconds passed, or ``stop`` is set.
@@ -185,28 +198,44 @@ def run_publish(source: VideoSource, publisher: PacketPublisher, *, pace: bool =
     return stats
 
 
-def _publish_frame(frame: VideoFrame, publisher: PacketPublisher, pacer: _Pacer | None, max_frames: int | None,
-                   stats: PublishStats, clock: Callable[[], float]) -> bool:
+def placed_pts(item: SourceItem) -> int:
+    """The pts of an item a source yielded: its TimestampFiller gave it one."""
+    if item.pts is None:
+        raise AssertionError(f"a source yielded an item without a pts: {item!r}")
+    return item.pts
+
+
+def _publish_frame(
+    frame: VideoFrame,
+    publisher: PacketPublisher,
+    pacer: _Pacer | None,
+    max_frames: int | None,
+    stats: PublishStats,
+    clock: Callable[[], float],
+) -> bool:
     """Publishes one frame when it is due; False (and ``stats.ended`` set) when the run ends instead."""
     if max_frames is not None and stats.frames >= max_frames:
         stats.ended = "frames"
         return False
-    if pacer is not None and not pacer.wait_for(frame.pts):
+    pts = placed_pts(frame)
+    if pacer is not None and not pacer.wait_for(pts):
         stats.ended = "stopped"
         return False
-    publisher.send(frame.data, pts=frame.pts)
+    publisher.send(frame.data, pts=pts)
     stats._count_frame(clock())
     return True
 
 
-def _publish_packet(packet: VideoPacket, publisher: PacketPublisher, publish_packets: bool,
-                    stats: PublishStats) -> None:
+def _publish_packet(
+    packet: VideoPacket, publisher: PacketPublisher, publish_packets: bool, stats: PublishStats
+) -> None:
     if not publish_packets:
         stats.packets_dropped += 1
         return
     try:
-        publisher.publish_packet(packet.data, pts=packet.pts, dts=packet.dts, keyframe=packet.keyframe,
-                                 codec=packet.codec)
+        publisher.publish_packet(
+            packet.data, pts=placed_pts(packet), dts=packet.dts, keyframe=packet.keyframe, codec=packet.codec
+        )
     except InvalidArgumentError as error:
         # One huge access unit (a 4K keyframe) must not end the run: the frames still
         # go out, and the packet ring starts again at the next keyframe that fits.
@@ -215,9 +244,12 @@ def _publish_packet(packet: VideoPacket, publisher: PacketPublisher, publish_pac
         stats.packets_dropped += 1
         stats.packets_too_large += 1
         if stats.packets_too_large == 1:
-            log.warning("a %d-byte packet does not fit the packet ring (%s); dropping such packets: give a larger "
-                        "--packet-ring-bytes (packet_ring_bytes), at least twice the largest keyframe",
-                        len(packet.data), error)
+            log.warning(
+                "a %d-byte packet does not fit the packet ring (%s); dropping such packets: give a larger "
+                "--packet-ring-bytes (packet_ring_bytes), at least twice the largest keyframe",
+                len(packet.data),
+                error,
+            )
         return
     stats.packets += 1
     stats.packet_bytes += len(packet.data)

@@ -23,7 +23,7 @@ __all__ = ["import_av", "PyAVSession", "PACKET_CODECS", "adopt_stream_facts", "s
 log = logging.getLogger("cuframes.sources")
 
 #: PyAV codec name -> the packet ring's codec name.
-PACKET_CODECS: dict[str, Codec] = {"h264": "h264", "hevc": "hevc"}
+PACKET_CODECS: dict[str, Codec] = {"h264": "h264", "hevc": "hevc"}  # tests/test_formats.py: == CODECS
 
 
 def import_av() -> Any:
@@ -31,12 +31,13 @@ def import_av() -> Any:
     try:
         import av
     except ImportError as error:
-        raise DecoderUnavailableError(f"reading video files and RTSP needs PyAV, which is not installed "
-                                      f"({error}): pip install av") from error
+        raise DecoderUnavailableError(
+            f"reading video files and RTSP needs PyAV, which is not installed ({error}): pip install av"
+        ) from error
     return av
 
 
-def adopt_stream_facts(source: Any, first: "PyAVSession") -> None:
+def adopt_stream_facts(source: Any, first: PyAVSession) -> None:
     """Gives a PyAV-backed source the facts of its first session: size, rate,
     time base, codec, and the pts timeline later sessions (loops, reconnects)
     continue. Later sessions must keep the size (``source._out_size``)."""
@@ -63,9 +64,12 @@ def color_of(context: Any) -> ColorInfo:
     color_range = _code_point(context.color_range, "range")
     if str(getattr(context, "pix_fmt", "") or "").startswith("yuvj"):
         color_range = 2
-    return ColorInfo(matrix=_code_point(context.colorspace, "matrix"), range=color_range,
-                     primaries=_code_point(context.color_primaries, "primaries"),
-                     transfer=_code_point(context.color_trc, "transfer"))
+    return ColorInfo(
+        matrix=_code_point(context.colorspace, "matrix"),
+        range=color_range,
+        primaries=_code_point(context.color_primaries, "primaries"),
+        transfer=_code_point(context.color_trc, "transfer"),
+    )
 
 
 def stream_facts_of(stream: Any, time_base: Fraction) -> StreamFacts:
@@ -74,8 +78,7 @@ def stream_facts_of(stream: Any, time_base: Fraction) -> StreamFacts:
     context = stream.codec_context
     rate = stream.average_rate or stream.guessed_rate
     aspect = context.sample_aspect_ratio or stream.sample_aspect_ratio
-    return StreamFacts.of(time_base=time_base, frame_rate=rate, color=color_of(context),
-                          sample_aspect_ratio=aspect)
+    return StreamFacts.of(time_base=time_base, frame_rate=rate, color=color_of(context), sample_aspect_ratio=aspect)
 
 
 class _AnnexB:
@@ -98,7 +101,7 @@ class _AnnexB:
             self._parameter_sets = bytes(extradata)
 
     def convert(self, packet: Any) -> Iterator[tuple[bytes, int | None, int | None, bool]]:
-        for out in (self._filter.filter(packet) if self._filter is not None else (packet,)):
+        for out in self._filter.filter(packet) if self._filter is not None else (packet,):
             data = bytes(out)
             if not data:
                 continue
@@ -113,9 +116,17 @@ class PyAVSession:
     frames come out scaled to ``out_size`` when given (a later session of a camera
     whose resolution changed still fills the publisher's slots)."""
 
-    def __init__(self, url: str, *, options: dict[str, str], timeout: tuple[float, float] | None,
-                 out_size: tuple[int, int] | None = None, frame_threads: bool = False,
-                 count_missing_timestamps: bool = True, name: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        options: dict[str, str],
+        timeout: tuple[float, float] | None,
+        out_size: tuple[int, int] | None = None,
+        frame_threads: bool = False,
+        count_missing_timestamps: bool = True,
+        name: str | None = None,
+    ) -> None:
         av = import_av()
         self._av = av
         self.url = url
@@ -132,8 +143,10 @@ class PyAVSession:
             self.codec: Codec | None = PACKET_CODECS.get(context.name)
             self.width, self.height = int(context.width) & ~1, int(context.height) & ~1
             if self.width <= 0 or self.height <= 0:
-                raise UnsupportedSourceError(f"{self.name}: the video stream's size is unknown ({context.width}x"
-                                             f"{context.height}); is it a video at all?")
+                raise UnsupportedSourceError(
+                    f"{self.name}: the video stream's size is unknown ({context.width}x"
+                    f"{context.height}); is it a video at all?"
+                )
             self.out_width, self.out_height = out_size or (self.width, self.height)
             self.time_base: Fraction = self.stream.time_base or Fraction(1, 90_000)
             rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
@@ -145,8 +158,9 @@ class PyAVSession:
             raise
         self.frames = 0
         self.packets = 0
-        self._timestamps = TimestampFiller(ticks_per_frame(self.fps, self.time_base),
-                                           count_from_zero=count_missing_timestamps)
+        self._timestamps = TimestampFiller(
+            ticks_per_frame(self.fps, self.time_base), count_from_zero=count_missing_timestamps
+        )
         self._decode_errors = 0
         # Only inputs whose timestamps get counted (files) can be warned about (RTSP's come later).
         self._warned_reordering = not count_missing_timestamps
@@ -185,8 +199,9 @@ class PyAVSession:
             # A damaged packet, or a camera stream joined between keyframes: skip, keep going.
             self._decode_errors += 1
             if self._decode_errors == 1:
-                log.warning("%s: a packet did not decode (%s); skipping such packets", self.name,
-                            error.strerror or error)
+                log.warning(
+                    "%s: a packet did not decode (%s); skipping such packets", self.name, error.strerror or error
+                )
             return
         if packet is not None and not self._warned_reordering:
             self._warn_if_reordered_without_timestamps(packet)
@@ -199,18 +214,25 @@ class PyAVSession:
         pts are then not the same picture. Said once, for such inputs only."""
         if packet.pts is None and packet.dts is None and self.stream.codec_context.has_b_frames:
             self._warned_reordering = True
-            log.warning("%s has no timestamps and reorders frames (B-frames): its packets and frames get counted "
-                        "pts that may not match picture for picture; an MP4/MKV keeps them joined", self.name)
+            log.warning(
+                "%s has no timestamps and reorders frames (B-frames): its packets and frames get counted "
+                "pts that may not match picture for picture; an MP4/MKV keeps them joined",
+                self.name,
+            )
 
     def _packed_nv12(self, frame: Any) -> np.ndarray:
         # The same range on both sides: swscale then keeps the samples' range (a
         # yuvj420p input stays full range), which is the one the facts announce.
         kept_range = self.facts.color.range or None
-        converted = frame.reformat(width=self.out_width, height=self.out_height, format="nv12",
-                                   src_color_range=kept_range, dst_color_range=kept_range)
+        converted = frame.reformat(
+            width=self.out_width,
+            height=self.out_height,
+            format="nv12",
+            src_color_range=kept_range,
+            dst_color_range=kept_range,
+        )
         # (height * 3/2, width): the Y rows then the UV rows, without the decoder's row padding.
         return np.ascontiguousarray(converted.to_ndarray()).reshape(-1)
 
     def close(self) -> None:
         self.container.close()
-

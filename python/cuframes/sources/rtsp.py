@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import SourceError, SourceUnreachableError, UnsupportedSourceError
 from .items import SourceItem, VideoFrame, VideoSource, warn_frames_only
 from .pyav_session import PyAVSession, adopt_stream_facts, import_av
+from .timeline import PtsTimeline
 
 __all__ = ["RtspSource", "Backoff", "DEFAULT_BACKOFF"]
 
@@ -36,8 +37,9 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if not 0 < self.initial <= self.maximum:
-            raise UnsupportedSourceError(f"reconnect backoff needs 0 < initial <= maximum, got initial="
-                                         f"{self.initial} maximum={self.maximum}")
+            raise UnsupportedSourceError(
+                f"reconnect backoff needs 0 < initial <= maximum, got initial={self.initial} maximum={self.maximum}"
+            )
 
     def delays(self) -> Iterator[float]:
         delay = self.initial
@@ -88,9 +90,17 @@ class RtspSource(VideoSource):
     """
 
     live = True
+    _timeline: PtsTimeline  # set by adopt_stream_facts
 
-    def __init__(self, url: str, *, transport: str = "tcp", open_timeout: float = 10.0, read_timeout: float = 5.0,
-                 backoff: Backoff = DEFAULT_BACKOFF) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: str = "tcp",
+        open_timeout: float = 10.0,
+        read_timeout: float = 5.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
         super().__init__()
         if transport not in ("tcp", "udp"):
             raise UnsupportedSourceError(f"RTSP transport must be tcp or udp, got {transport!r}")
@@ -105,8 +115,9 @@ class RtspSource(VideoSource):
         self._session = self._connect()  # a bad URL fails here, not in the loop
         first = self._session
         adopt_stream_facts(self, first)
-        self.description = (f"rtsp {redact(url)} ({first.codec_name} {self.width}x{self.height} {self.fps:g} fps, "
-                            f"{transport})")
+        self.description = (
+            f"rtsp {redact(url)} ({first.codec_name} {self.width}x{self.height} {self.fps:g} fps, {transport})"
+        )
         if self.codec is None:
             warn_frames_only(redact(url), first.codec_name)
 
@@ -115,13 +126,20 @@ class RtspSource(VideoSource):
         options = {"rtsp_transport": self.transport}
         started = time.monotonic()
         try:
-            return PyAVSession(self.url, options=options, timeout=(self.open_timeout, self.read_timeout),
-                               out_size=self._out_size, count_missing_timestamps=False, name=redact(self.url))
+            return PyAVSession(
+                self.url,
+                options=options,
+                timeout=(self.open_timeout, self.read_timeout),
+                out_size=self._out_size,
+                count_missing_timestamps=False,
+                name=redact(self.url),
+            )
         except (av.error.FFmpegError, OSError) as error:
             # Not chained: FFmpeg's message and the cause's repr name the URL, password included.
             reason = _reason(error, time.monotonic() - started, self.open_timeout)
-            raise SourceUnreachableError(f"cannot open {redact(self.url)}: {reason}",
-                                         errno=getattr(error, "errno", None)) from None
+            raise SourceUnreachableError(
+                f"cannot open {redact(self.url)}: {reason}", errno=getattr(error, "errno", None)
+            ) from None
 
     def __iter__(self) -> Iterator[SourceItem]:
         av = import_av()
@@ -165,8 +183,13 @@ class RtspSource(VideoSource):
                 if not self.closed and lost_at is None:
                     lost_at = last_picture if last_picture is not None else time.monotonic()
                     self.health.reconnecting = True
-                    log.warning("%s: lost (%s); reconnecting (after %g s, doubling to %g s)", redact(self.url),
-                                reason, self.backoff.initial, self.backoff.maximum)
+                    log.warning(
+                        "%s: lost (%s); reconnecting (after %g s, doubling to %g s)",
+                        redact(self.url),
+                        reason,
+                        self.backoff.initial,
+                        self.backoff.maximum,
+                    )
                 elif not self.closed:
                     log.info("%s: lost again before a picture came (%s)", redact(self.url), reason)
         finally:
@@ -194,8 +217,13 @@ class RtspSource(VideoSource):
         self.health.reconnects += 1  # counted once pictures flow again, not at each connection that opens
         self.health.seconds_lost += seconds
         self.health.reconnecting = False
-        log.warning("%s: back after a %.1f s gap (%d reconnect(s), %.1f s lost in all)", redact(self.url), seconds,
-                    self.health.reconnects, self.health.seconds_lost)
+        log.warning(
+            "%s: back after a %.1f s gap (%d reconnect(s), %.1f s lost in all)",
+            redact(self.url),
+            seconds,
+            self.health.reconnects,
+            self.health.seconds_lost,
+        )
 
     def _release(self) -> None:
         self._stop.set()

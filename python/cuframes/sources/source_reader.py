@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Union
 
 from .items import SourceItem, VideoFrame, VideoSource
 
@@ -58,7 +57,7 @@ class SourceReader:
     """Reads ``source`` (``iter(source)``) in a daemon thread, started at once."""
 
     def __init__(self, source: VideoSource, *, depth: int = 4) -> None:
-        self._queue: queue.Queue[Union[SourceItem, _End, _Failed]] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[SourceItem | _End | _Failed] = queue.Queue(maxsize=depth)
         self._frame_done = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(source,), name=_THREAD_NAME, daemon=True)
@@ -115,7 +114,7 @@ class SourceReader:
                         outcome = _Failed(error)
         self._put(outcome)
 
-    def _put(self, got: Union[SourceItem, _End, _Failed]) -> bool:
+    def _put(self, got: SourceItem | _End | _Failed) -> bool:
         while not self._stopping.is_set():
             try:
                 self._queue.put(got, timeout=_STOP_CHECK_S)

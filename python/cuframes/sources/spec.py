@@ -1,12 +1,12 @@
 """The SOURCE string of ``cuframes publish``, and opening the source it names.
 
-    testsrc                      the moving test pattern (size and rate from options)
-    testsrc:1280x720             ... at this size
-    testsrc:1280x720@30          ... at this size and rate
-    testsrc:@60                  ... at this rate
-    rtsp://[user:pass@]host[:port]/path   an RTSP camera (rtsps:// too)
-    file:///path/clip.mp4        a video file
-    /path/clip.mp4, clip.mkv     a video file (any path without a scheme)
+testsrc                      the moving test pattern (size and rate from options)
+testsrc:1280x720             ... at this size
+testsrc:1280x720@30          ... at this size and rate
+testsrc:@60                  ... at this rate
+rtsp://[user:pass@]host[:port]/path   an RTSP camera (rtsps:// too)
+file:///path/clip.mp4        a video file
+/path/clip.mp4, clip.mkv     a video file (any path without a scheme)
 """
 
 from __future__ import annotations
@@ -48,17 +48,26 @@ def parse_source(text: str) -> SourceSpec:
     if text == "testsrc" or text.startswith("testsrc:"):
         match = _TESTSRC.match(text)
         if match is None or text == "testsrc:":
-            raise UnsupportedSourceError(f"cannot read {text!r}: the test pattern is testsrc, testsrc:WIDTHxHEIGHT, "
-                                         "testsrc:WIDTHxHEIGHT@FPS or testsrc:@FPS")
+            raise UnsupportedSourceError(
+                f"cannot read {text!r}: the test pattern is testsrc, testsrc:WIDTHxHEIGHT, "
+                "testsrc:WIDTHxHEIGHT@FPS or testsrc:@FPS"
+            )
         width, height, fps = match.group("width"), match.group("height"), match.group("fps")
-        spec = SourceSpec("testsrc", width=int(width) if width else None, height=int(height) if height else None,
-                          fps=float(fps) if fps else None)
+        spec = SourceSpec(
+            "testsrc",
+            width=int(width) if width else None,
+            height=int(height) if height else None,
+            fps=float(fps) if fps else None,
+        )
         if 0 in (spec.width, spec.height):
-            raise UnsupportedSourceError(f"{text!r} asks for a {spec.width}x{spec.height} picture: give a width "
-                                         "and height of at least 2 (even numbers), e.g. testsrc:1280x720")
+            raise UnsupportedSourceError(
+                f"{text!r} asks for a {spec.width}x{spec.height} picture: give a width "
+                "and height of at least 2 (even numbers), e.g. testsrc:1280x720"
+            )
         if spec.fps == 0:
-            raise UnsupportedSourceError(f"{text!r} asks for 0 frames per second: give a positive rate, "
-                                         "e.g. testsrc:@30")
+            raise UnsupportedSourceError(
+                f"{text!r} asks for 0 frames per second: give a positive rate, e.g. testsrc:@30"
+            )
         return spec
     scheme = _SCHEME.match(text)
     if scheme is None:
@@ -73,13 +82,25 @@ def parse_source(text: str) -> SourceSpec:
         if not path:
             raise UnsupportedSourceError(f"{text!r} names no file")
         return SourceSpec("file", path)
-    raise UnsupportedSourceError(f"unsupported source scheme {name!r} in {text!r}: give testsrc, an rtsp:// URL "
-                                 "or a file path")
+    raise UnsupportedSourceError(
+        f"unsupported source scheme {name!r} in {text!r}: give testsrc, an rtsp:// URL or a file path"
+    )
 
 
-def open_source(source: SourceSpec | str, *, decoder: Decoder = "cpu", width: int = 1280, height: int = 720,
-                fps: float = 30.0, gop: int | None = None, loop: bool = False, rtsp_transport: str = "tcp",
-                timeout: float = 10.0, backoff: Backoff = DEFAULT_BACKOFF, device: int = 0) -> VideoSource:
+def open_source(
+    source: SourceSpec | str,
+    *,
+    decoder: Decoder = "cpu",
+    width: int = 1280,
+    height: int = 720,
+    fps: float = 30.0,
+    gop: int | None = None,
+    loop: bool = False,
+    rtsp_transport: str = "tcp",
+    timeout: float = 10.0,
+    backoff: Backoff = DEFAULT_BACKOFF,
+    device: int = 0,
+) -> VideoSource:
     """Opens the source named by ``source`` (a SOURCE string or a parsed spec).
 
     ``width``/``height``/``fps``/``gop`` shape the test pattern (a ``testsrc:...``
@@ -98,17 +119,20 @@ def open_source(source: SourceSpec | str, *, decoder: Decoder = "cpu", width: in
         from .testsrc import TestPatternSource
 
         # "is None", not "or": a 0 the string gave must be refused, not replaced by the default.
-        return TestPatternSource(width if spec.width is None else spec.width,
-                                 height if spec.height is None else spec.height,
-                                 fps if spec.fps is None else spec.fps, gop=gop)
+        return TestPatternSource(
+            width if spec.width is None else spec.width,
+            height if spec.height is None else spec.height,
+            fps if spec.fps is None else spec.fps,
+            gop=gop,
+        )
     if spec.kind == "rtsp":
         if decoder == "nvdec":
-            raise UnsupportedSourceError("--decoder nvdec reads files only; RTSP is decoded on the CPU "
-                                         "(--decoder cpu)")
+            raise UnsupportedSourceError("--decoder nvdec reads files only; RTSP is decoded on the CPU (--decoder cpu)")
         from .rtsp import RtspSource
 
-        return RtspSource(spec.location, transport=rtsp_transport, open_timeout=timeout, read_timeout=timeout,
-                          backoff=backoff)
+        return RtspSource(
+            spec.location, transport=rtsp_transport, open_timeout=timeout, read_timeout=timeout, backoff=backoff
+        )
     if decoder == "nvdec":
         from .nvdec import NvdecFileSource
 

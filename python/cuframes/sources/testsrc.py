@@ -39,8 +39,9 @@ class TestPatternSource(VideoSource):
     __test__ = False  # not a pytest test class
     live = False
 
-    def __init__(self, width: int = 1280, height: int = 720, fps: float = 30.0, *, gop: int | None = None,
-                 encode: bool = True) -> None:
+    def __init__(
+        self, width: int = 1280, height: int = 720, fps: float = 30.0, *, gop: int | None = None, encode: bool = True
+    ) -> None:
         super().__init__()
         self._encoder: X264Encoder | None = None
         if width <= 0 or height <= 0 or width % 2 or height % 2:
@@ -56,10 +57,17 @@ class TestPatternSource(VideoSource):
         if self.gop < 1:
             raise UnsupportedSourceError(f"the keyframe interval must be at least 1 frame, got {self.gop}")
         self.time_base = TIME_BASE
-        self.facts = StreamFacts(time_base=TIME_BASE, frame_rate=rate_fraction(self.fps), color=ColorInfo.BT709,
-                                 sample_aspect_ratio=Fraction(1))
-        self._encoder = (X264Encoder(width, height, fps=self.fps, time_base=TIME_BASE, gop=self.gop,
-                                     color=self.facts.color) if encode else None)
+        self.facts = StreamFacts(
+            time_base=TIME_BASE,
+            frame_rate=rate_fraction(self.fps),
+            color=ColorInfo.BT709,
+            sample_aspect_ratio=Fraction(1),
+        )
+        self._encoder = (
+            X264Encoder(width, height, fps=self.fps, time_base=TIME_BASE, gop=self.gop, color=self.facts.color)
+            if encode
+            else None
+        )
         self.codec = "h264" if encode else None
         encoded = f", h264 keyframe every {self.gop} frames" if encode else ""
         self.description = f"testsrc {width}x{height} {self.fps:g} fps{encoded}"

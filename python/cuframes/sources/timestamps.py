@@ -67,8 +67,7 @@ class TimestampFiller:
         for kind in (VideoPacket, VideoFrame):
             mine = [index for index, item in enumerate(held) if type(item) is kind]
             for rank, index in enumerate(mine):
-                pts_of[index] = (self._step * rank if before is None
-                                 else before - self._step * (len(mine) - rank))
+                pts_of[index] = self._step * rank if before is None else before - self._step * (len(mine) - rank)
             if mine:
                 self._last[kind] = pts_of[mine[-1]]
         return [replace(item, pts=pts_of[index]) for index, item in enumerate(held)]

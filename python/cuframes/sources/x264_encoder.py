@@ -26,14 +26,24 @@ class X264Encoder:
       consumer knows when it can start.
     """
 
-    def __init__(self, width: int, height: int, *, fps: float, time_base: Fraction, gop: int,
-                 color: ColorInfo | None = None, preset: str = "ultrafast") -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        fps: float,
+        time_base: Fraction,
+        gop: int,
+        color: ColorInfo | None = None,
+        preset: str = "ultrafast",
+    ) -> None:
         av = import_av()
         try:
             self._context = av.CodecContext.create("libx264", "w")
         except av.error.FFmpegError as error:  # a PyAV build without libx264
-            raise DecoderUnavailableError(f"this PyAV has no libx264 encoder ({error}); install the PyAV wheel "
-                                          "from PyPI, which bundles it") from error
+            raise DecoderUnavailableError(
+                f"this PyAV has no libx264 encoder ({error}); install the PyAV wheel from PyPI, which bundles it"
+            ) from error
         context = self._context
         context.width, context.height = width, height
         context.pix_fmt = "nv12"  # libx264 takes NV12 as is: no conversion
@@ -44,8 +54,11 @@ class X264Encoder:
         if color is not None:  # written into the SPS's VUI
             context.colorspace, context.color_range = color.matrix, color.range
             context.color_primaries, context.color_trc = color.primaries, color.transfer
-        context.options = {"preset": preset, "tune": "zerolatency",
-                           "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        context.options = {
+            "preset": preset,
+            "tune": "zerolatency",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
         self._av = av
         self.width, self.height = width, height
         self.time_base = time_base

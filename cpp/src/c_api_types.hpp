@@ -1,8 +1,0 @@
-// The C handle types that more than one c_api*.cpp file opens up.
-#pragma once
-
-#include "cuframes/publisher.hpp"
-
-struct cuframes_publisher {
-    cuframes::Publisher publisher;
-};
