@@ -164,8 +164,8 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
             [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); },
             // Never the old producer again (it may still answer while it closes). A
             // successor that has already gone is still taken: what it wrote is ours.
-            [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch; },
-            closing, deadline, timeout_ms, key, "packet subscriber");
+            [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch; }, closing, deadline, timeout_ms,
+            key, "packet subscriber");
         {
             std::lock_guard<std::mutex> guard(attachment_mutex);
             if (closing.load(std::memory_order_relaxed))

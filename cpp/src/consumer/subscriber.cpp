@@ -355,8 +355,8 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
             [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); },
             // Never the old producer again (it may still answer while it closes). A
             // successor that has already gone is still taken: its frames are drained.
-            [&](Connection &candidate) { return candidate.description().epoch != old_epoch; },
-            closing, deadline, timeout_ms, key, "subscriber");
+            [&](Connection &candidate) { return candidate.description().epoch != old_epoch; }, closing, deadline,
+            timeout_ms, key, "subscriber");
         const FrameLayout &now_layout = fresh->layout();
         if (fresh->backend() != backend || now_layout.format != layout.format || now_layout.width != layout.width ||
             now_layout.height != layout.height)
