@@ -18,6 +18,8 @@ from recording import FILE_PRODUCER, b_frame_clip, duration, frame_hashes, frame
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe"
 )
+# The recorder refuses older PyAV (tests/test_record_pyav.py checks that it says so).
+pytest.importorskip("av", minversion="18", reason="cuframes record needs PyAV 18 or newer")
 
 FPS = 30
 #: the packet producer's stream facts: pts in 1/90000, one frame = 3000 ticks

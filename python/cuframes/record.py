@@ -137,6 +137,7 @@ class Recorder(Handle):
             )
         if not gap_threshold > 0:
             raise InvalidArgumentError(f"gap_threshold must be positive, got {gap_threshold!r}")
+        _require_pyav()
         self._segment = Fraction(segment) if segment is not None else None
         self._options = dict(options or {})
         self._follow, self._timeout, self._idle_timeout = follow, timeout, idle_timeout
@@ -351,3 +352,21 @@ def _unique(path: str) -> str:
 def _example(pattern: str) -> str:
     stem, extension = os.path.splitext(pattern)
     return f"{stem}-%Y%m%d-%H%M%S{extension}"
+
+
+#: The oldest PyAV the recorder is tested with. With PyAV 17 (the newest for Python
+#: 3.10) recordings lost their last frame and mkv files their frame rate
+#: (tests/test_record.py, run on both in CI), so the recorder refuses it rather
+#: than write a file that is silently short.
+MIN_PYAV = (18, 0)
+
+
+def _require_pyav() -> None:
+    import av  # optional: pip install av
+
+    found = tuple(int(part) for part in av.__version__.split(".")[:2] if part.isdigit())
+    if found < MIN_PYAV:
+        raise RecordingError(
+            f"cuframes record needs PyAV {MIN_PYAV[0]} or newer, found {av.__version__} (with it a "
+            f"recording loses its last frame): pip install 'av>={MIN_PYAV[0]}' (on Python 3.11 or newer)"
+        )
