@@ -3,52 +3,28 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include <cstdio>
-
 #include <cstring>
 #include <system_error>
 
 #include "base/clock.hpp"
-#include "base/futex.hpp"
 #include "base/memfd.hpp"
 #include "base/paths.hpp"
-#include "consumer/hangup_watcher.hpp"
 #include "cuframes/error.hpp"
 #include "protocol/handshake_client.hpp"
 #include "protocol/wire.hpp"
 
 namespace cuframes {
-namespace {
-
-// How long the producer has to answer a hello: it answers at once unless it
-// is wedged, and a wedged producer must not hang the subscriber.
-constexpr int kHandshakeTimeoutMs = 5000;
-
-}  // namespace
 
 Connection::Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
     : Connection(key, connect_to_producer(key, socket_path, connect_timeout_ms), kHandshakeTimeoutMs) {}
 
 Connection::Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms)
-    : key_(key), socket_(std::move(socket)) {
+    : key_(key), socket_(std::move(socket)), watch_("'" + key + "'") {
     handshake(handshake_timeout_ms);
-    start_watcher();
+    watch_.start(socket_.get(), header().state, header().wake_word);
 }
 
 Connection::~Connection() = default;  // the watcher stops first (declared last)
-
-void Connection::start_watcher() noexcept {
-    // release: a waiter that sees gone_ also sees everything before it.
-    watcher_.start(
-        socket_.get(), key_, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
-}
-
-void Connection::wake_waiters() noexcept {
-    // FUTEX_WAKE writes nothing, so it works on our read-only mapping.
-    auto *word = const_cast<std::atomic<uint32_t> *>(&header().wake_word);
-    if (int err = futex_wake_all(word); err != 0)
-        std::fprintf(stderr, "cuframes: futex wake on '%s' failed: %s\n", key_.c_str(), std::strerror(err));
-}
 
 void Connection::handshake(int timeout_ms) {
     std::string peer = "the producer of '" + key_ + "'";
@@ -125,25 +101,6 @@ void Connection::release_lease_entry(uint32_t index) noexcept {
 
 uint32_t Connection::held_count() const noexcept {
     return static_cast<uint32_t>(__builtin_popcount(used_leases_.load(std::memory_order_relaxed)));
-}
-
-bool Connection::producer_closed() const noexcept {
-    // acquire: pairs with the producer's release store in ProducerRing::close().
-    return header().state.load(std::memory_order_acquire) == static_cast<uint32_t>(StreamState::Closed);
-}
-
-bool Connection::producer_gone() noexcept {
-    // acquire: pairs with the watcher's release store.
-    if (gone_.load(std::memory_order_acquire)) return true;
-    // acquire: pairs with the producer's release store in ProducerRing::close().
-    if (header().state.load(std::memory_order_acquire) != static_cast<uint32_t>(StreamState::Running)) {
-        gone_.store(true, std::memory_order_relaxed);
-        return true;
-    }
-    if (watched()) return false;  // the watcher would have said so
-    // No watcher: look at the socket ourselves.
-    if (socket_hung_up(socket_.get())) gone_.store(true, std::memory_order_relaxed);
-    return gone_.load(std::memory_order_relaxed);
 }
 
 }  // namespace cuframes

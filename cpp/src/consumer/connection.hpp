@@ -11,7 +11,7 @@
 
 #include "base/memory_map.hpp"
 #include "base/unique_fd.hpp"
-#include "consumer/hangup_watcher.hpp"
+#include "consumer/producer_watch.hpp"
 #include "cuframes/format.hpp"
 #include "cuframes/types.hpp"
 #include "protocol/shm_layout.hpp"
@@ -50,23 +50,18 @@ public:
     void release_lease_entry(uint32_t index) noexcept;
     uint32_t held_count() const noexcept;
 
-    // True once the producer closed the stream or its socket hung up.
-    bool producer_gone() noexcept;
-    // True when the producer marked its stream closed: a clean close, where
-    // a hang-up alone means it died. A closing producer marks the header
-    // before it hangs up, so once producer_gone() is true this says which.
-    bool producer_closed() const noexcept;
-    // True when a watcher thread wakes waiters as soon as the producer goes,
-    // so they may sleep without a limit; false if it could not be started
-    // (then waiters must wake now and then to call producer_gone()).
-    bool watched() const noexcept { return watcher_.running(); }
-    // FUTEX_WAKE on the header's wake word: ends every wait in progress, so
-    // that waiters re-check (used by close() and the watcher).
-    void wake_waiters() noexcept;
+    // Whether the producer has gone, and the sleep until it has news (the
+    // shared header's state and wake word): see ProducerWatch.
+    bool producer_gone() noexcept { return watch_.gone(); }
+    bool producer_closed() const noexcept { return watch_.closed(); }
+    bool watched() const noexcept { return watch_.watched(); }
+    void wake_waiters() noexcept { watch_.wake_waiters(); }
+    void sleep(uint32_t seen_wake_word, uint64_t now_ns, uint64_t deadline_ns) const {
+        watch_.sleep(seen_wake_word, now_ns, deadline_ns);
+    }
 
 private:
     void handshake(int timeout_ms);
-    void start_watcher() noexcept;
 
     std::string key_;
     UniqueFd socket_;
@@ -76,8 +71,7 @@ private:
     MemoryMap lease_map_;
     std::unique_ptr<ImportedSlots> slots_;
     std::atomic<uint32_t> used_leases_{0};  // bit i: lease entry i is in use
-    std::atomic<bool> gone_{false};
-    HangupWatcher watcher_;  // last: stopped before anything it touches goes
+    ProducerWatch watch_;                   // last: its watcher stops before anything it touches goes
 };
 
 }  // namespace cuframes

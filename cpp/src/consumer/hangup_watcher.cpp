@@ -19,14 +19,14 @@ void HangupWatcher::start(int socket, const std::string &what, std::function<voi
         wake_waiters_ = std::move(wake_waiters);
         stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!stop_) {
-            std::fprintf(stderr, "cuframes: eventfd failed (%s); '%s' falls back to polling for its peer\n",
+            std::fprintf(stderr, "cuframes: eventfd failed (%s); %s falls back to polling for its peer\n",
                          std::strerror(errno), what.c_str());
             return;
         }
         thread_ = std::thread([this, socket] { watch(socket); });
     } catch (const std::exception &error) {  // std::system_error, or std::bad_alloc
-        std::fprintf(stderr, "cuframes: no watcher thread (%s); '%s' falls back to polling for its peer\n",
-                     error.what(), what.c_str());
+        std::fprintf(stderr, "cuframes: no watcher thread (%s); %s falls back to polling for its peer\n", error.what(),
+                     what.c_str());
     }
 }
 
@@ -35,7 +35,7 @@ HangupWatcher::~HangupWatcher() {
     uint64_t one = 1;
     if (::write(stop_.get(), &one, sizeof one) != sizeof one) {
         // Without the signal the thread would block until the peer hangs up.
-        std::fprintf(stderr, "cuframes: cannot stop the watcher of '%s': %s\n", what_.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "cuframes: cannot stop the watcher of %s: %s\n", what_.c_str(), std::strerror(errno));
         thread_.detach();
         return;
     }
@@ -48,7 +48,7 @@ void HangupWatcher::watch(int socket) noexcept {
         int ready = ::poll(waiters, 2, -1);
         if (ready < 0) {
             if (errno == EINTR) continue;
-            std::fprintf(stderr, "cuframes: poll in the watcher of '%s' failed: %s\n", what_.c_str(),
+            std::fprintf(stderr, "cuframes: poll in the watcher of %s failed: %s\n", what_.c_str(),
                          std::strerror(errno));
             break;  // treated as a hang-up: better a DisconnectedError than a waiter that never learns
         }

@@ -18,8 +18,8 @@ public:
     // Starts watching `socket` (owned by the caller, open for the watcher's
     // life). When it hangs up (or poll fails), the watcher thread calls
     // mark_gone once, then wake_waiters three times over about 10 ms.
-    // Never throws: without a thread, running() is false and the caller must
-    // poll for the hang-up itself.
+    // `what` names the peer in messages ("'cam'"). Never throws: without a
+    // thread, running() is false and the caller must poll for the hang-up itself.
     void start(int socket, const std::string &what, std::function<void()> mark_gone,
                std::function<void()> wake_waiters) noexcept;
     // Stops the thread (without calling on_hangup if it has not run).

@@ -5,9 +5,8 @@
 #include <mutex>
 
 #include "base/clock.hpp"
-#include "base/futex.hpp"
 #include "base/paths.hpp"
-#include "consumer/hangup_watcher.hpp"
+#include "consumer/producer_watch.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/packets.hpp"
 #include "cuframes/types.hpp"
@@ -19,13 +18,6 @@
 namespace cuframes {
 namespace {
 
-// How long the producer has to answer a hello (see Connection).
-constexpr int kHandshakeTimeoutMs = 5000;
-// With a watcher thread: the longest sleep before re-checking anyway (a
-// backstop for a wake-up that raced with the check before the sleep).
-constexpr int64_t kWakeBackstopNs = 250'000'000;
-// Without one: how often a sleeper checks the producer is alive.
-constexpr int64_t kLivenessCheckNs = 20'000'000;
 // No producer writes 2^62 packets (a million a second for 146,000 years).
 constexpr uint64_t kMaxPacketSeq = uint64_t{1} << 62;
 
@@ -33,7 +25,7 @@ constexpr uint64_t kMaxPacketSeq = uint64_t{1} << 62;
 class PacketAttachment {
 public:
     PacketAttachment(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
-        : key_(key), socket_(connect_to_producer(key, socket_path, connect_timeout_ms)) {
+        : socket_(connect_to_producer(key, socket_path, connect_timeout_ms)), watch_("the packets of '" + key + "'") {
         std::string peer = "the producer of '" + key + "'";
         ReceivedMessage reply = say_hello(socket_.get(), HelloRole::Packets, kHandshakeTimeoutMs, peer);
         if (reply.type() != MessageType::PacketWelcome || reply.fds.size() != 1)
@@ -46,47 +38,22 @@ public:
         facts_ = welcome.facts;
         ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
         epoch_ = welcome.epoch;
-        // release: a waiter that sees gone_ also sees everything before it.
-        watcher_.start(
-            socket_.get(), key, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
+        watch_.start(socket_.get(), ring_->header().state, ring_->header().wake_word);
     }
 
     const PacketRingReader &ring() const noexcept { return *ring_; }
     uint64_t epoch() const noexcept { return epoch_; }
     const StreamFacts &facts() const noexcept { return facts_; }
-    bool watched() const noexcept { return watcher_.running(); }
-
-    bool producer_gone() noexcept {
-        if (gone_.load(std::memory_order_acquire)) return true;
-        if (ring_->header().state.load(std::memory_order_acquire) != static_cast<uint32_t>(StreamState::Running) ||
-            (!watched() && socket_hung_up(socket_.get())))
-            gone_.store(true, std::memory_order_relaxed);
-        return gone_.load(std::memory_order_relaxed);
-    }
-
-    // True when the producer marked its ring closed: a clean close (it marks
-    // the ring before it hangs up), where a hang-up alone means it died.
-    bool producer_closed() const noexcept {
-        // acquire: pairs with the release store in PacketRingWriter::close().
-        return ring_->header().state.load(std::memory_order_acquire) == static_cast<uint32_t>(StreamState::Closed);
-    }
-
-    void wake_waiters() noexcept {
-        // FUTEX_WAKE writes nothing, so it works on our read-only mapping.
-        auto *word = const_cast<std::atomic<uint32_t> *>(&ring_->header().wake_word);
-        if (int err = futex_wake_all(word); err != 0)
-            std::fprintf(stderr, "cuframes: futex wake on the packets of '%s' failed: %s\n", key_.c_str(),
-                         std::strerror(err));
-    }
+    // Whether the producer has gone, and the sleep until it has news (the
+    // ring header's state and wake word): see ProducerWatch.
+    ProducerWatch &watch() noexcept { return watch_; }
 
 private:
-    std::string key_;
     UniqueFd socket_;
     std::unique_ptr<PacketRingReader> ring_;
     uint64_t epoch_ = 0;
     StreamFacts facts_;
-    std::atomic<bool> gone_{false};
-    HangupWatcher watcher_;  // last: stopped before anything it touches goes
+    ProducerWatch watch_;  // last: its watcher stops before anything it touches goes
 };
 
 }  // namespace
@@ -189,7 +156,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
             closing.store(true, std::memory_order_relaxed);
             attached = std::move(attachment);
         }
-        if (attached) attached->wake_waiters();  // a next() asleep now re-checks and sees `closing`
+        if (attached) attached->watch().wake_waiters();  // a next() asleep now re-checks and sees `closing`
     }
 
     // latest_seq, refused when no producer could have reached it: far below
@@ -291,11 +258,11 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
             // acquire: if the wake word already moved on, the check below sees the new packet.
             uint32_t word = header.wake_word.load(std::memory_order_acquire);
             if (try_take(*attached, packet)) return packet;
-            if (attached->producer_gone()) {
+            if (attached->watch().gone()) {
                 // What it wrote before it went is still ours to read.
                 if (try_take(*attached, packet)) return packet;
                 if (!reconnect) {
-                    if (attached->producer_closed())
+                    if (attached->watch().closed())
                         throw Error(CUFRAMES_ERR_DISCONNECTED, "the producer of '" + key + "' closed the stream");
                     throw Error(CUFRAMES_ERR_PRODUCER_DIED,
                                 "the producer of '" + key + "' died without closing the stream (killed or crashed)");
@@ -307,10 +274,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
             if (now >= deadline)
                 throw Error(CUFRAMES_ERR_TIMEOUT,
                             "no packet from '" + key + "' within " + std::to_string(timeout_ms) + " ms");
-            int64_t limit = attached->watched() ? kWakeBackstopNs : kLivenessCheckNs;
-            int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, static_cast<uint64_t>(limit)));
-            if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
-                throw_os_error("futex wait on the packets of '" + key + "'", err);
+            attached->watch().sleep(word, now, deadline);
         }
     }
 };

@@ -9,7 +9,6 @@
 #include <utility>
 
 #include "base/clock.hpp"
-#include "base/futex.hpp"
 #include "base/paths.hpp"
 #include "consumer/connection.hpp"
 #include "cuframes/error.hpp"
@@ -18,15 +17,6 @@
 
 namespace cuframes {
 namespace {
-
-// Without a watcher thread (see Connection), a sleeping subscriber wakes
-// this often to check that the producer is alive: a crashed producer cannot
-// bump the futex word.
-constexpr int64_t kLivenessCheckNs = 20'000'000;
-// With a watcher, the longest a subscriber sleeps before re-checking anyway:
-// a backstop for a wake-up that raced with the check before the sleep
-// (Connection::watch, close()). Four wake-ups a second cost no measurable CPU.
-constexpr int64_t kWakeBackstopNs = 250'000'000;
 
 // Tells the core a spin-wait is under way: saves power and lets a sibling
 // hyper-thread run.
@@ -274,10 +264,7 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
             // acquire: if the wake word already moved on, we see the new latest.
             uint32_t word = header.wake_word.load(std::memory_order_acquire);
             if (header.latest_seq.load(std::memory_order_acquire) >= next_seq) continue;
-            int64_t limit = attached->watched() ? kWakeBackstopNs : kLivenessCheckNs;
-            int64_t sleep_ns = static_cast<int64_t>(std::min<uint64_t>(deadline - now, static_cast<uint64_t>(limit)));
-            if (int err = futex_wait(&header.wake_word, word, sleep_ns); err != 0)
-                throw_os_error("futex wait on '" + key + "'", err);
+            attached->sleep(word, now, deadline);
         }
     }
 
