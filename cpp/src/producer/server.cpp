@@ -190,9 +190,7 @@ Server::Refusal Server::refuse_for_lack_of_descriptors() noexcept {
     UniqueFd peer(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     Refusal refusal = Refusal::Failed;
     if (peer) {
-        std::fprintf(stderr, "cuframes: refused a subscriber: %s\n", out_of_descriptors_reason_.c_str());
-        send_reject(peer.get(), CUFRAMES_ERR_LIMIT, out_of_descriptors_reason_);
-        discard_pending_input(peer.get());
+        refuse(peer.get(), CUFRAMES_ERR_LIMIT, out_of_descriptors_reason_, LogRefusal::Yes);
         refusal = Refusal::Refused;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         refusal = Refusal::NobodyWaiting;
@@ -228,9 +226,7 @@ void Server::on_session_event(uint64_t token, uint32_t events) {
             // Tell the subscriber why (no descriptors, a bad hello...), then let
             // it go. Our own EMFILE must not read as the subscriber's.
             bool out_of_descriptors = error.os_errno() == EMFILE || error.os_errno() == ENFILE;
-            send_reject(session.socket.get(), error.status(),
-                        out_of_descriptors ? out_of_descriptors_reason_ : error.what());
-            drop(token);
+            refuse_and_drop(token, error.status(), out_of_descriptors ? out_of_descriptors_reason_ : error.what());
         }
         return;
     }
@@ -243,17 +239,16 @@ void Server::handshake(Session &session, uint64_t token) {
     // The peer's credentials were checked at accept (accept_pending).
     ReceivedMessage hello = receive_message(session.socket.get(), 0, "a subscriber of '" + stream_.key + "'");
     if (hello.type() != MessageType::Hello || !hello.fds.empty()) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
-        drop(token);
+        refuse_and_drop(token, CUFRAMES_ERR_PROTOCOL, "expected a hello message without descriptors");
         return;
     }
     HelloBody body{};
     if (hello.header.version == kProtocolVersion) body = hello.body_as<HelloBody>("hello");
     if (hello.header.version != kProtocolVersion || body.client_version != kProtocolVersion) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_VERSION_MISMATCH,
-                    "the producer of '" + stream_.key + "' speaks cuframes protocol v" +
-                        std::to_string(kProtocolVersion) + ", the subscriber v" + std::to_string(hello.header.version));
-        drop(token);
+        refuse_and_drop(token, CUFRAMES_ERR_VERSION_MISMATCH,
+                        "the producer of '" + stream_.key + "' speaks cuframes protocol v" +
+                            std::to_string(kProtocolVersion) + ", the subscriber v" +
+                            std::to_string(hello.header.version));
         return;
     }
     switch (static_cast<HelloRole>(body.role)) {
@@ -261,9 +256,7 @@ void Server::handshake(Session &session, uint64_t token) {
         case HelloRole::Packets: welcome_packets(session, token); return;
         case HelloRole::Observe: answer_observer(session, token); return;
     }
-    send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL,
-                "unknown role " + std::to_string(body.role) + " in the hello");
-    drop(token);
+    refuse_and_drop(token, CUFRAMES_ERR_PROTOCOL, "unknown role " + std::to_string(body.role) + " in the hello");
 }
 
 void Server::activate(Session &session, HelloRole role) {
@@ -278,10 +271,9 @@ void Server::activate(Session &session, HelloRole role) {
 
 void Server::welcome_frames(Session &session, uint64_t token) {
     if (active_count_.load(std::memory_order_relaxed) >= stream_.max_subscribers) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_LIMIT,
-                    "key '" + stream_.key + "' already has its maximum of " + std::to_string(stream_.max_subscribers) +
-                        " subscribers (max_subscribers)");
-        drop(token);
+        refuse_and_drop(token, CUFRAMES_ERR_LIMIT,
+                        "key '" + stream_.key + "' already has its maximum of " +
+                            std::to_string(stream_.max_subscribers) + " subscribers (max_subscribers)");
         return;
     }
 
@@ -316,16 +308,14 @@ void Server::welcome_frames(Session &session, uint64_t token) {
 
 void Server::welcome_packets(Session &session, uint64_t token) {
     if (stream_.packet_ring_fd < 0) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_NOT_FOUND,
-                    "the producer of '" + stream_.key + "' publishes no packets (it has no packet ring)");
-        drop(token);
+        refuse_and_drop(token, CUFRAMES_ERR_NOT_FOUND,
+                        "the producer of '" + stream_.key + "' publishes no packets (it has no packet ring)");
         return;
     }
     if (packet_count_.load(std::memory_order_relaxed) >= stream_.max_subscribers) {
-        send_reject(session.socket.get(), CUFRAMES_ERR_LIMIT,
-                    "key '" + stream_.key + "' already has its maximum of " + std::to_string(stream_.max_subscribers) +
-                        " packet subscribers (max_subscribers)");
-        drop(token);
+        refuse_and_drop(token, CUFRAMES_ERR_LIMIT,
+                        "key '" + stream_.key + "' already has its maximum of " +
+                            std::to_string(stream_.max_subscribers) + " packet subscribers (max_subscribers)");
         return;
     }
     activate(session, HelloRole::Packets);

@@ -92,6 +92,13 @@ private:
     // Reads whatever the peer already sent: closing a socket with unread data
     // resets the connection, and the peer would never read our reject.
     static void discard_pending_input(int socket) noexcept;
+    // Refusing a peer (server_admission.cpp): a Reject saying why, sent
+    // without waiting, then its pending input read (above); the caller closes
+    // the socket. Logged (log_refusal) when `log` says so.
+    enum class LogRefusal { No, Yes };
+    void refuse(int socket, Status status, const std::string &reason, LogRefusal log) noexcept;
+    // refuse() a peer in the handshake (it hears why: not logged), then drop it.
+    void refuse_and_drop(uint64_t token, Status status, const std::string &reason);
     // Accepts one peer on the reserve descriptor and rejects it with LIMIT.
     enum class Refusal { Refused, NobodyWaiting, Failed };
     Refusal refuse_for_lack_of_descriptors() noexcept;

@@ -17,6 +17,19 @@ void Server::discard_pending_input(int socket) noexcept {
     for (int i = 0; i < 4 && ::recv(socket, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {}
 }
 
+void Server::refuse(int socket, Status status, const std::string &reason, LogRefusal log) noexcept {
+    if (log == LogRefusal::Yes) log_refusal(reason);
+    send_reject(socket, status, reason);
+    discard_pending_input(socket);
+}
+
+void Server::refuse_and_drop(uint64_t token, Status status, const std::string &reason) {
+    auto found = sessions_.find(token);
+    if (found == sessions_.end()) return;
+    refuse(found->second->socket.get(), status, reason, LogRefusal::No);
+    drop(token);
+}
+
 bool Server::admit(int socket, PeerCredentials &peer) {
     // Credentials first, before the peer holds any handshake resource: a
     // refused peer costs one accept, its credentials, one reject sent
@@ -28,22 +41,17 @@ bool Server::admit(int socket, PeerCredentials &peer) {
         return false;
     }
     if (stream_.access.restricted() && !stream_.access.allows(peer)) {
-        std::string reason = stream_.access.refusal(peer, stream_.key);
-        log_refusal(reason);
-        send_reject(socket, CUFRAMES_ERR_PERMISSION, reason);
-        discard_pending_input(socket);
+        refuse(socket, CUFRAMES_ERR_PERMISSION, stream_.access.refusal(peer, stream_.key), LogRefusal::Yes);
         return false;
     }
     if (!make_room_for(peer.uid)) {
-        send_reject(socket, CUFRAMES_ERR_LIMIT, too_many_handshakes_of(peer.uid));
-        discard_pending_input(socket);
+        refuse(socket, CUFRAMES_ERR_LIMIT, too_many_handshakes_of(peer.uid), LogRefusal::No);
         return false;
     }
     if (pending_count_ >= kMaxPendingHandshakes) drop_hung_up_handshakes();
     if (pending_count_ >= kMaxPendingHandshakes) {
         // Too many silent peers: tell this one why instead of resetting it.
-        send_reject(socket, CUFRAMES_ERR_LIMIT, too_many_handshakes_reason_);
-        discard_pending_input(socket);
+        refuse(socket, CUFRAMES_ERR_LIMIT, too_many_handshakes_reason_, LogRefusal::No);
         return false;
     }
     return true;
@@ -68,8 +76,7 @@ bool Server::make_room_for(uid_t uid) {
     if (pending < kMaxPendingHandshakesPerUid) return true;
     if (oldest_evictable == 0) return false;
     // Told why, in case it was an honest peer after all: LIMIT is tried again.
-    send_reject(sessions_.at(oldest_evictable)->socket.get(), CUFRAMES_ERR_LIMIT, too_many_handshakes_of(uid));
-    drop(oldest_evictable);
+    refuse_and_drop(oldest_evictable, CUFRAMES_ERR_LIMIT, too_many_handshakes_of(uid));
     return true;
 }
 
