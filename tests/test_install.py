@@ -117,3 +117,4 @@ def test_the_library_exports_the_api_only() -> None:
     # And the API is there: every C function of today's header, the C++ classes.
     assert sorted(c_functions - set(symbols)) == []
     assert any(s.startswith("cuframes::Publisher::loan") for s in symbols), "no cuframes::Publisher::loan"
+    assert any(s.startswith("cuframes::find_nal_units(") for s in symbols), "no cuframes::find_nal_units (annexb.hpp)"

@@ -28,6 +28,7 @@ void register_subscriber(py::module_ &m);
 void register_packets(py::module_ &m);
 void register_observe(py::module_ &m);
 void register_defaults(py::module_ &m);
+void register_annexb(py::module_ &m);
 
 [[noreturn]] inline void throw_status(cuframes::Status status, const std::string &message) {
     throw cuframes::Error(status, message);

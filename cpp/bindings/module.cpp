@@ -23,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
     cuframes_py::register_packets(m);
     cuframes_py::register_observe(m);
     cuframes_py::register_defaults(m);
+    cuframes_py::register_annexb(m);
 
     m.def("cuda_available", &cuframes::cuda_available,
           "True when the cuda backend is usable here (libcuda loads, cuInit succeeds, a GPU is visible).");

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import typing
 import typing_extensions
-__all__: list[str] = ['CODECS', 'DEFAULTS', 'FORMATS', 'FrameInfo', 'FrameLease', 'MAX_DIMENSION', 'MAX_KEY', 'MAX_METADATA', 'PITCH_ALIGN', 'PROTOCOL_VERSION', 'PacketInfo', 'PacketSubscriber', 'PlaneInfo', 'PlaneView', 'PublishTiming', 'Publisher', 'STATUS', 'Subscriber', 'WritableSlot', 'cuda_available', 'cuda_unavailable_reason', 'default_dir', 'layout', 'observe', 'packed_size', 'validate_key']
+__all__: list[str] = ['CODECS', 'DEFAULTS', 'FORMATS', 'FrameInfo', 'FrameLease', 'MAX_DIMENSION', 'MAX_KEY', 'MAX_METADATA', 'PITCH_ALIGN', 'PROTOCOL_VERSION', 'PacketInfo', 'PacketSubscriber', 'PlaneInfo', 'PlaneView', 'PublishTiming', 'Publisher', 'STATUS', 'Subscriber', 'WritableSlot', 'annexb_is_parameter_set_type', 'annexb_is_random_access_type', 'annexb_nal_unit_types', 'annexb_nal_units', 'annexb_parameter_sets', 'annexb_starts_with_start_code', 'cuda_available', 'cuda_unavailable_reason', 'default_dir', 'layout', 'observe', 'packed_size', 'validate_key']
 class PlaneInfo:
     """
     Where one plane lies inside a slot.
@@ -521,6 +521,30 @@ class PacketSubscriber:
         ...
 def _raise_status(status: typing.SupportsInt | typing.SupportsIndex, message: str, errno: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     ...
+def annexb_is_parameter_set_type(codec: str, type: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    True for a VPS/SPS/PPS nal_unit_type of the codec.
+    """
+def annexb_is_random_access_type(codec: str, type: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    True for the nal_unit_type of a picture a decoder can start at (IDR, IRAP).
+    """
+def annexb_nal_unit_types(codec: str, data: typing.Any) -> list[int]:
+    """
+    The nal_unit_type of each NAL unit of an Annex-B buffer, in order.
+    """
+def annexb_nal_units(data: typing.Any) -> list:
+    """
+    (offset, size) of each NAL unit of an Annex-B buffer, start codes and trailing zeros left out.
+    """
+def annexb_parameter_sets(codec: str, data: typing.Any) -> bytes:
+    """
+    The parameter-set NAL units of an access unit, each after a 4-byte start code (b'' when none).
+    """
+def annexb_starts_with_start_code(data: typing.Any) -> bool:
+    """
+    True when data starts with a start code (00 00 01 or 00 00 00 01).
+    """
 def cuda_available() -> bool:
     """
     True when the cuda backend is usable here (libcuda loads, cuInit succeeds, a GPU is visible).

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any, BinaryIO
 
 from .errors import ERR_OS, Error, InvalidArgumentError
-from .sources.annexb import PARAMETER_SET_TYPES, iter_nal_units, nal_unit_types
+from .sources.annexb import parameter_sets
 from .stream_facts import StreamFacts
 
 __all__ = ["MuxedFile", "RecordingError", "apply_facts", "container_format", "parameter_sets", "FORMATS", "EXTENSIONS"]
@@ -65,15 +65,6 @@ def container_format(path: str, format: str | None = None) -> str:
             f"cannot tell the container from {path!r}: name it .mp4, .mkv or .ts (or give --format {'|'.join(FORMATS)})"
         )
     return name
-
-
-def parameter_sets(data: bytes, codec: str) -> bytes:
-    """The VPS/SPS/PPS NAL units of an Annex-B access unit, joined (b"" when it has none)."""
-    wanted = PARAMETER_SET_TYPES[codec]
-    units = list(iter_nal_units(data))
-    return b"".join(
-        b"\x00\x00\x00\x01" + unit for unit, kind in zip(units, nal_unit_types(data, codec)) if kind in wanted
-    )
 
 
 class MuxedFile:

@@ -14,9 +14,9 @@
 
 #include "base/memfd.hpp"
 #include "base/memory_map.hpp"
+#include "cuframes/annexb.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "media/annexb.hpp"
 #include "protocol/packet_ring.hpp"
 
 namespace cuframes {

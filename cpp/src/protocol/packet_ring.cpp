@@ -8,9 +8,9 @@
 #include "base/clock.hpp"
 #include "base/futex.hpp"
 #include "base/memfd.hpp"
+#include "cuframes/annexb.hpp"
 #include "cuframes/error.hpp"
 #include "cuframes/types.hpp"
-#include "media/annexb.hpp"
 #include "protocol/shm_layout.hpp"
 
 namespace cuframes {

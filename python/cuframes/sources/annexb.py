@@ -4,42 +4,46 @@ The packet ring carries H.264/H.265 access units in Annex-B form (each NAL unit
 after a 00 00 01 or 00 00 00 01 start code), with the parameter sets in-band on
 every keyframe, so that a consumer can start decoding at any keyframe.
 
-Why this scanner is not the core's (cpp/src/media/annexb.cpp): the core's is internal
-to libcuframes (not in its public headers, and hidden once the library exports
-only its API), and it answers the producer's questions only (extract the
-parameter sets, does a keyframe carry them). Python needs others: the units one
-by one to build avcC/hvcC for a container (cuframes._mux), and whether a packet
-starts random access, to flag keyframes a container did not. Exporting a small
-public scanner from the core (cuframes/annexb.hpp) would let this module shrink
-to a wrapper; until then the NAL unit facts below are the Python ones, checked
-against the core's codec list by tests/test_formats.py.
+The scanning is the core's (cpp/include/cuframes/annexb.hpp, the same code
+the producer uses to keep the parameter sets); this module gives it its Python
+shape: bytes in, units and sets of NAL unit types out, codecs by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .. import _core
+
 __all__ = [
     "is_annexb",
     "iter_nal_units",
     "nal_unit_types",
     "has_parameter_sets",
+    "parameter_sets",
     "is_length_prefixed",
     "starts_random_access",
     "PARAMETER_SET_TYPES",
     "RANDOM_ACCESS_TYPES",
 ]
 
+# Every nal_unit_type there is: 5 bits in H.264, 6 in H.265.
+_NAL_TYPES = range(64)
+
 #: NAL unit types that carry the parameter sets a decoder needs first:
 #: H.264 SPS (7), PPS (8); H.265 VPS (32), SPS (33), PPS (34).
-PARAMETER_SET_TYPES = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
+PARAMETER_SET_TYPES = {
+    codec: frozenset(t for t in _NAL_TYPES if _core.annexb_is_parameter_set_type(codec, t)) for codec in _core.CODECS
+}
 #: NAL unit types of a picture a decoder can start at: H.264 IDR (5); H.265 IRAP (16..21).
-RANDOM_ACCESS_TYPES = {"h264": frozenset({5}), "hevc": frozenset(range(16, 22))}
+RANDOM_ACCESS_TYPES = {
+    codec: frozenset(t for t in _NAL_TYPES if _core.annexb_is_random_access_type(codec, t)) for codec in _core.CODECS
+}
 
 
 def is_annexb(data: bytes) -> bool:
     """True when ``data`` starts with a start code (00 00 01 or 00 00 00 01)."""
-    return data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01"
+    return _core.annexb_starts_with_start_code(data)
 
 
 def is_length_prefixed(extradata: bytes | None) -> bool:
@@ -51,30 +55,31 @@ def is_length_prefixed(extradata: bytes | None) -> bool:
 
 def iter_nal_units(data: bytes) -> Iterator[bytes]:
     """The NAL units of an Annex-B buffer, start codes removed (trailing zero bytes too)."""
-    starts = []
-    at = data.find(b"\x00\x00\x01")
-    while at != -1:
-        starts.append(at + 3)
-        at = data.find(b"\x00\x00\x01", at + 3)
-    for index, begin in enumerate(starts):
-        end = starts[index + 1] - 3 if index + 1 < len(starts) else len(data)
-        unit = data[begin:end].rstrip(b"\x00")  # the zero of a following 4-byte start code
-        if unit:
-            yield unit
+    for offset, size in _core.annexb_nal_units(data):
+        yield bytes(data[offset : offset + size])
+
+
+def _known(codec: str) -> str:
+    # The core takes aliases too ("avc", "h265"); this module's callers use the ring's names.
+    if codec not in PARAMETER_SET_TYPES:
+        raise ValueError(f"no NAL unit syntax known for codec {codec!r} (h264 or hevc)")
+    return codec
 
 
 def nal_unit_types(data: bytes, codec: str) -> list[int]:
     """The type of each NAL unit of an Annex-B buffer, in order."""
-    if codec == "h264":
-        return [unit[0] & 0x1F for unit in iter_nal_units(data)]
-    if codec == "hevc":
-        return [(unit[0] >> 1) & 0x3F for unit in iter_nal_units(data)]
-    raise ValueError(f"no NAL unit syntax known for codec {codec!r} (h264 or hevc)")
+    return _core.annexb_nal_unit_types(_known(codec), data)
 
 
 def has_parameter_sets(data: bytes, codec: str) -> bool:
     """True when the buffer holds every parameter set a decoder needs to start there."""
     return PARAMETER_SET_TYPES[codec] <= set(nal_unit_types(data, codec))
+
+
+def parameter_sets(data: bytes, codec: str) -> bytes:
+    """The VPS/SPS/PPS NAL units of an access unit, each after a 4-byte start code,
+    joined (b"" when it has none)."""
+    return _core.annexb_parameter_sets(_known(codec), data)
 
 
 def starts_random_access(data: bytes, codec: str) -> bool:

@@ -1,6 +1,7 @@
 // Every public header of cuframes, each used, against the installed package:
 // a host-backend round trip of a frame and a packet in one process.
 // usage: consumer DIR   (prints "consumer: ok")
+#include <cuframes/annexb.hpp>
 #include <cuframes/cuframes.h>
 #include <cuframes/error.hpp>
 #include <cuframes/format.hpp>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -61,6 +63,9 @@ int main(int argc, char **argv) {
         cuframes::Packet packet = packets.next(2000);
         if (packet.data.size() != sizeof kKeyframe || std::string(cuframes::codec_name(packet.info.codec)) != "h264")
             return fail("wrong packet");
+        std::vector<uint8_t> types = cuframes::nal_unit_types(packet.info.codec, packet.data.data(),  // annexb.hpp
+                                                              packet.data.size());
+        if (types != std::vector<uint8_t>{7, 8, 5}) return fail("wrong NAL unit types");
 
         cuframes::StreamObservation seen = cuframes::observe("consumer", argv[1], 2000);  // observe.hpp
         if (seen.subscribers.size() != 2 || seen.latest_seq != 1) return fail("wrong observation");
