@@ -48,10 +48,15 @@ if [ -n "${CUFRAMES_PREFIX:-}" ]; then
 else
     PREFIX=$OUT/cuframes
     need cmake "apt-get install cmake"
+    python=$(command -v "${PYTHON:-python3}") || die "no ${PYTHON:-python3} (set PYTHON)"
+    if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ] && [ -n "${PYTHON:-}" ]; then
+        # cuda.h (headers only) for the library's build, as scripts/test.sh gets it.
+        "$python" -m pip install -q nvidia-cuda-runtime || die "pip install nvidia-cuda-runtime (for cuda.h) failed"
+    fi
     step "libcuframes (CMake, Release) -> $PREFIX"
     cmake -S "$ROOT" -B "$OUT/cuframes-build" -DCMAKE_BUILD_TYPE=Release -DCUFRAMES_BUILD_PYTHON=OFF \
         -DCUFRAMES_BUILD_TESTS=OFF -DCUFRAMES_BUILD_EXAMPLES=OFF -DCMAKE_INSTALL_PREFIX="$PREFIX" \
-        -DCMAKE_INSTALL_LIBDIR=lib -DPython_EXECUTABLE="$(command -v "${PYTHON:-python3}")" >"$OUT/cuframes-cmake.log" ||
+        -DCMAKE_INSTALL_LIBDIR=lib -DPython_EXECUTABLE="$python" >"$OUT/cuframes-cmake.log" ||
         die "configuring libcuframes failed (log: $OUT/cuframes-cmake.log; cuda.h: pip install nvidia-cuda-runtime)"
     cmake --build "$OUT/cuframes-build" -j "$JOBS" >"$OUT/cuframes-build.log" ||
         die "building libcuframes failed (log: $OUT/cuframes-build.log)"
