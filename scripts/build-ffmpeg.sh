@@ -123,7 +123,7 @@ filters=scale,format,null,copy,fps,hwupload,hwdownload,setpts,trim
 flags=(--disable-everything --disable-autodetect --disable-doc --disable-ffplay --disable-debug
     --enable-libcuframes --enable-indev=cuframes
     --enable-demuxer=rawvideo,h264,hevc,mov,matroska,mpegts
-    --enable-muxer=framemd5,framecrc,null,mp4,mov,matroska,mpegts,rawvideo,h264,hevc
+    --enable-muxer=framemd5,framecrc,null,mp4,mov,matroska,mpegts,rawvideo,h264,hevc,segment
     --enable-parser=h264,hevc --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,extract_extradata,null
     --enable-protocol=file,pipe
     --extra-cflags="-I$PREFIX/include" --extra-ldflags="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib")
