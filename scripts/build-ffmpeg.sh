@@ -62,8 +62,9 @@ else
         die "building libcuframes failed (log: $OUT/cuframes-build.log)"
     cmake --install "$OUT/cuframes-build" >/dev/null || die "installing libcuframes into $PREFIX failed"
 fi
-[ -f "$PREFIX/include/cuframes/cuframes.h" ] && [ -e "$PREFIX/lib/libcuframes.so" ] ||
+if [ ! -f "$PREFIX/include/cuframes/cuframes.h" ] || [ ! -e "$PREFIX/lib/libcuframes.so" ]; then
     die "no include/cuframes/cuframes.h and lib/libcuframes.so under $PREFIX"
+fi
 
 # ---- 2. the source, unpacked fresh when the patch changed
 PATCH_SUM=$(sha256sum "$PATCH" | cut -d' ' -f1)
@@ -120,6 +121,7 @@ fi
 decoders=wrapped_avframe,rawvideo,h264,hevc
 encoders=rawvideo,wrapped_avframe
 filters=scale,format,null,copy,fps,hwupload,hwdownload,setpts,trim
+# shellcheck disable=SC2054 # the commas are FFmpeg's lists, inside one argument each
 flags=(--disable-everything --disable-autodetect --disable-doc --disable-ffplay --disable-debug
     --enable-libcuframes --enable-indev=cuframes
     --enable-demuxer=rawvideo,h264,hevc,mov,matroska,mpegts
@@ -140,6 +142,7 @@ if [ "$cuda" = auto ]; then
     [ "$cuda" = 1 ] || echo "build-ffmpeg.sh: no ffnvcodec headers or clang (apt-get install libffmpeg-nvenc-dev clang): building without CUDA"
 fi
 if [ "$cuda" = 1 ]; then
+    # shellcheck disable=SC2054
     flags+=(--enable-ffnvcodec --enable-cuda --enable-cuda-llvm --enable-nvdec --enable-nvenc --enable-cuvid
         --enable-hwaccel=h264_nvdec,hevc_nvdec --enable-decoder=h264_cuvid,hevc_cuvid)
     encoders+=,h264_nvenc,hevc_nvenc

@@ -77,8 +77,16 @@ def framemd5_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def start_producer(children, key: str, raw: Path, fmt: str = "nv12", count: int = 24, interval: float = 0.02,
-                   die_at: int = -1, backend: str = "host"):
+def start_producer(
+    children,
+    key: str,
+    raw: Path,
+    fmt: str = "nv12",
+    count: int = 24,
+    interval: float = 0.02,
+    die_at: int = -1,
+    backend: str = "host",
+):
     child = children.spawn(FRAME_PRODUCER, key, backend, str(raw), fmt, SIZE, str(count), str(interval), str(die_at))
     children.read_line(child, "up")
     return child
@@ -95,18 +103,45 @@ def ffmpeg(children, *args: str, timeout: float = 60.0) -> subprocess.CompletedP
 
 def probe(path: Path) -> dict[str, str]:
     result = subprocess.run(
-        [FFPROBE, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,width,height,nb_read_frames", "-of", "default=noprint_wrappers=1", str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+            "-of",
+            "default=noprint_wrappers=1",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return dict(line.split("=", 1) for line in result.stdout.splitlines())
 
 
 def packet_times(path: Path) -> list[float]:
     result = subprocess.run(
-        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts_time", "-of", "csv=p=0",
-         str(path)],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts_time",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return [float(value) for value in result.stdout.split()]
 
@@ -114,8 +149,22 @@ def packet_times(path: Path) -> list[float]:
 @pytest.mark.parametrize("fmt", ["nv12", "i420", "bgra"])
 def test_frames_equal_ffmpegs_decode_of_the_source_frame_by_frame(children, key, tmp_path, fmt) -> None:
     raw = raw_frames(tmp_path / "source.raw", fmt, 24)
-    expected = ffmpeg(children, "-f", "rawvideo", "-pix_fmt", PIX_FMT[fmt], "-s", SIZE, "-r", "25", "-i", str(raw),
-                      "-f", "framemd5", "-")
+    expected = ffmpeg(
+        children,
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        PIX_FMT[fmt],
+        "-s",
+        SIZE,
+        "-r",
+        "25",
+        "-i",
+        str(raw),
+        "-f",
+        "framemd5",
+        "-",
+    )
     assert expected.returncode == 0, expected.stderr
     start_producer(children, key, raw, fmt)
     # No -f: the cuframes:// prefix picks the input; the clean close ends it (exit 0).
@@ -129,8 +178,22 @@ def test_t_stops_the_input_after_that_much_stream_time(children, key, tmp_path, 
     raw = raw_frames(tmp_path / "source.raw", "nv12", 8)
     start_producer(children, key, raw, count=400)
     # -f cuframes with a bare key, the folder as an option.
-    got = ffmpeg(children, "-f", "cuframes", "-dir", str(cf_dir), "-delivery", "sequential", "-i", key, "-t", "0.4",
-                 "-f", "framemd5", "-")
+    got = ffmpeg(
+        children,
+        "-f",
+        "cuframes",
+        "-dir",
+        str(cf_dir),
+        "-delivery",
+        "sequential",
+        "-i",
+        key,
+        "-t",
+        "0.4",
+        "-f",
+        "framemd5",
+        "-",
+    )
     assert got.returncode == 0, got.stderr
     assert len(framemd5_lines(got.stdout)) == 10  # pts 0..9 at 25 fps
 
@@ -156,8 +219,9 @@ def test_a_silent_producer_times_out_naming_the_key(children, key, tmp_path) -> 
 def test_a_killed_producer_ends_ffmpeg_with_an_error_naming_the_key(children, key, tmp_path) -> None:
     raw = raw_frames(tmp_path / "source.raw", "nv12", 8)
     start_producer(children, key, raw, count=20, die_at=5)
-    got = ffmpeg(children, "-xerror", "-i", f"cuframes://{key}?delivery=sequential&timeout=20", "-f", "framemd5",
-                 "-", timeout=40)
+    got = ffmpeg(
+        children, "-xerror", "-i", f"cuframes://{key}?delivery=sequential&timeout=20", "-f", "framemd5", "-", timeout=40
+    )
     assert got.returncode != 0
     assert f"cuframes://{key}" in got.stderr and "PRODUCER_DIED" in got.stderr, got.stderr
     # -xerror exits at the error: the frame still in the muxer may not be written.
@@ -167,9 +231,20 @@ def test_a_killed_producer_ends_ffmpeg_with_an_error_naming_the_key(children, ke
 def test_reconnect_follows_a_restarted_producer_with_increasing_timestamps(children, key, tmp_path) -> None:
     raw = raw_frames(tmp_path / "source.raw", "nv12", 8)
     first = start_producer(children, key, raw, count=6)
-    consumer = children.spawn(EXEC, FFMPEG, "-hide_banner", "-nostdin", "-i",
-                              f"cuframes://{key}?delivery=sequential&reconnect=1&timeout=20", "-frames:v", "12",
-                              "-f", "framemd5", "-", env=UNSANITIZED)
+    consumer = children.spawn(
+        EXEC,
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-i",
+        f"cuframes://{key}?delivery=sequential&reconnect=1&timeout=20",
+        "-frames:v",
+        "12",
+        "-f",
+        "framemd5",
+        "-",
+        env=UNSANITIZED,
+    )
     assert children.wait(first).returncode == 0
     start_producer(children, key, raw, count=6)  # pts 0.. again: the input shifts them on
     got = children.wait(consumer, timeout=60)
@@ -184,8 +259,21 @@ def test_reconnect_follows_a_restarted_producer_with_increasing_timestamps(child
 def test_packets_are_muxed_to_mp4_without_a_pipe(children, key, tmp_path) -> None:
     from packet_producer import PACKET_PRODUCER
 
-    producer = children.spawn(PACKET_PRODUCER, key, "host", "--frames", "30", "--gop", "10", "--time-base", "1/25",
-                              "--frame-rate", "25/1", "--interval", "0.01")
+    producer = children.spawn(
+        PACKET_PRODUCER,
+        key,
+        "host",
+        "--frames",
+        "30",
+        "--gop",
+        "10",
+        "--time-base",
+        "1/25",
+        "--frame-rate",
+        "25/1",
+        "--interval",
+        "0.01",
+    )
     children.read_line(producer, "up")
     out = tmp_path / "out.mp4"
     got = ffmpeg(children, "-i", f"cuframes://{key}?packets=1", "-c", "copy", str(out))
@@ -203,8 +291,9 @@ def test_a_libx264_reencode_reads_every_frame(children, key, tmp_path) -> None:
     raw = raw_frames(tmp_path / "source.raw", "nv12", 24)
     start_producer(children, key, raw)
     out = tmp_path / "out.mp4"
-    got = ffmpeg(children, "-i", f"cuframes://{key}?delivery=sequential", "-c:v", "libx264", "-preset", "ultrafast",
-                 str(out))
+    got = ffmpeg(
+        children, "-i", f"cuframes://{key}?delivery=sequential", "-c:v", "libx264", "-preset", "ultrafast", str(out)
+    )
     assert got.returncode == 0, got.stderr
     assert probe(out) == {"codec_name": "h264", "width": "160", "height": "96", "nb_read_frames": "24"}
 
@@ -215,11 +304,22 @@ def test_cuda_frames_are_read_in_place_and_feed_scale_cuda_and_nvenc(children, k
     address (the input's debug line says both), downloaded they equal the published
     frames, and scale_cuda + h264_nvenc encode them."""
     raw = raw_frames(tmp_path / "source.raw", "nv12", 24)
-    expected = ffmpeg(children, "-f", "rawvideo", "-pix_fmt", "nv12", "-s", SIZE, "-r", "25", "-i", str(raw),
-                      "-f", "framemd5", "-")
+    expected = ffmpeg(
+        children, "-f", "rawvideo", "-pix_fmt", "nv12", "-s", SIZE, "-r", "25", "-i", str(raw), "-f", "framemd5", "-"
+    )
     start_producer(children, key, raw, backend="cuda")
-    got = ffmpeg(children, "-v", "debug", "-i", f"cuframes://{key}?delivery=sequential", "-vf",
-                 "hwdownload,format=nv12", "-f", "framemd5", "-")
+    got = ffmpeg(
+        children,
+        "-v",
+        "debug",
+        "-i",
+        f"cuframes://{key}?delivery=sequential",
+        "-vf",
+        "hwdownload,format=nv12",
+        "-f",
+        "framemd5",
+        "-",
+    )
     assert got.returncode == 0, got.stderr
     assert framemd5_lines(got.stdout) == framemd5_lines(expected.stdout)
     in_place = re.findall(r"slot \d+ at 0x([0-9a-f]+): zero-copy, data\[0\] 0x([0-9a-f]+)", got.stderr)
@@ -228,7 +328,15 @@ def test_cuda_frames_are_read_in_place_and_feed_scale_cuda_and_nvenc(children, k
 
     start_producer(children, key, raw, backend="cuda")
     out = tmp_path / "out.mp4"
-    got = ffmpeg(children, "-i", f"cuframes://{key}?delivery=sequential", "-vf", "scale_cuda=80:48", "-c:v",
-                 "h264_nvenc", str(out))
+    got = ffmpeg(
+        children,
+        "-i",
+        f"cuframes://{key}?delivery=sequential",
+        "-vf",
+        "scale_cuda=80:48",
+        "-c:v",
+        "h264_nvenc",
+        str(out),
+    )
     assert got.returncode == 0, got.stderr
     assert probe(out) == {"codec_name": "h264", "width": "80", "height": "48", "nb_read_frames": "24"}
