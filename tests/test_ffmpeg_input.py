@@ -174,6 +174,21 @@ def test_frames_equal_ffmpegs_decode_of_the_source_frame_by_frame(children, key,
     assert len(framemd5_lines(got.stdout)) == 24
 
 
+@pytest.mark.parametrize("copy", [0, 1])
+def test_frames_are_read_in_place_unless_copy_is_set(children, key, tmp_path, copy) -> None:
+    raw = raw_frames(tmp_path / "source.raw", "nv12", 24)
+    start_producer(children, key, raw)
+    url = f"cuframes://{key}?delivery=sequential&copy={copy}"
+    got = ffmpeg(children, "-v", "verbose", "-i", url, "-f", "framemd5", "-")
+    assert got.returncode == 0, got.stderr
+    counts = re.search(r"(\d+) frames zero-copy, (\d+) copied, (\d+) missed", got.stderr)
+    assert counts, got.stderr
+    in_place, copied, missed = (int(n) for n in counts.groups())
+    assert (in_place + copied, missed) == (24, 0)
+    # ffmpeg keeps the last frame of each output, so with max_held 2 some are copied.
+    assert in_place == 0 if copy else in_place > 0, counts.group(0)
+
+
 def test_t_stops_the_input_after_that_much_stream_time(children, key, tmp_path, cf_dir) -> None:
     raw = raw_frames(tmp_path / "source.raw", "nv12", 8)
     start_producer(children, key, raw, count=400)
@@ -256,13 +271,16 @@ def test_reconnect_follows_a_restarted_producer_with_increasing_timestamps(child
     assert "following a restarted producer" in got.stderr
 
 
-def test_packets_are_muxed_to_mp4_without_a_pipe(children, key, tmp_path) -> None:
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_packets_are_muxed_to_mp4_without_a_pipe(children, key, tmp_path, codec) -> None:
     from packet_producer import PACKET_PRODUCER
 
     producer = children.spawn(
         PACKET_PRODUCER,
         key,
         "host",
+        "--codec",
+        codec,
         "--frames",
         "30",
         "--gop",
@@ -278,7 +296,7 @@ def test_packets_are_muxed_to_mp4_without_a_pipe(children, key, tmp_path) -> Non
     out = tmp_path / "out.mp4"
     got = ffmpeg(children, "-i", f"cuframes://{key}?packets=1", "-c", "copy", str(out))
     assert got.returncode == 0, got.stderr
-    assert probe(out) == {"codec_name": "h264", "width": "160", "height": "96", "nb_read_frames": "30"}
+    assert probe(out) == {"codec_name": codec, "width": "160", "height": "96", "nb_read_frames": "30"}
     times = packet_times(out)
     assert len(times) == 30 and times == sorted(set(times)), times
     assert times[1] - times[0] == pytest.approx(0.04, abs=1e-3)
