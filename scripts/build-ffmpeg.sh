@@ -9,8 +9,8 @@
 #      or unpacked tree of the same version, for offline builds;
 #   3. ffmpeg/0001-avdevice-cuframes-input.patch applied, a minimal configure
 #      (--disable-everything plus what the tests and the docs' pipelines use; CUDA,
-#      NVDEC, NVENC and scale_cuda when ffnvcodec's headers and clang are installed,
-#      libx264 when libx264-dev is), make;
+#      NVDEC and NVENC when ffnvcodec's headers are installed, scale_cuda when clang is too,
+#      libx264 when libx264-dev is, x86 assembly when nasm is), make;
 #   4. build/ffmpeg/bin/ffmpeg and ffprobe, checked to list the cuframes input.
 # Idempotent: a second run reuses the source tree, configure and objects while the
 # patch, the flags and the library are unchanged. Environment: JOBS, PYTHON (whose
@@ -39,7 +39,6 @@ need() { command -v "$1" >/dev/null || die "$1 is missing: $2"; }
 need make "apt-get install build-essential"
 need cc "apt-get install build-essential"
 need pkg-config "apt-get install pkg-config"
-need nasm "apt-get install nasm (FFmpeg's x86 assembly)"
 mkdir -p "$OUT"
 
 # ---- 1. libcuframes
@@ -129,24 +128,37 @@ flags=(--disable-everything --disable-autodetect --disable-doc --disable-ffplay 
     --enable-parser=h264,hevc --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,extract_extradata,null
     --enable-protocol=file,pipe
     --extra-cflags="-I$PREFIX/include" --extra-ldflags="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib")
+if ! command -v nasm >/dev/null; then
+    # A machine without the package (an offline GPU box) still builds, with slower C paths.
+    echo "build-ffmpeg.sh: no nasm (apt-get install nasm): building without FFmpeg's x86 assembly"
+    flags+=(--disable-x86asm)
+fi
 if pkg-config --exists x264; then
     flags+=(--enable-gpl --enable-libx264)
     encoders+=,libx264
 else
     echo "build-ffmpeg.sh: no libx264 (apt-get install libx264-dev): building without it"
 fi
+# CUDA frames, NVDEC and NVENC need ffnvcodec's headers (header-only: an offline machine can
+# take a copy through PKG_CONFIG_PATH); scale_cuda's kernels also need clang (cuda-llvm).
 cuda=${FFMPEG_CUDA:-auto}
 if [ "$cuda" = auto ]; then
     cuda=0
-    pkg-config --exists ffnvcodec && command -v clang >/dev/null && cuda=1
-    [ "$cuda" = 1 ] || echo "build-ffmpeg.sh: no ffnvcodec headers or clang (apt-get install libffmpeg-nvenc-dev clang): building without CUDA"
+    pkg-config --exists ffnvcodec && cuda=1
+    [ "$cuda" = 1 ] || echo "build-ffmpeg.sh: no ffnvcodec headers (apt-get install libffmpeg-nvenc-dev): building without CUDA"
 fi
 if [ "$cuda" = 1 ]; then
     # shellcheck disable=SC2054
-    flags+=(--enable-ffnvcodec --enable-cuda --enable-cuda-llvm --enable-nvdec --enable-nvenc --enable-cuvid
+    flags+=(--enable-ffnvcodec --enable-cuda --enable-nvdec --enable-nvenc --enable-cuvid
         --enable-hwaccel=h264_nvdec,hevc_nvdec --enable-decoder=h264_cuvid,hevc_cuvid)
     encoders+=,h264_nvenc,hevc_nvenc
-    filters+=,scale_cuda,hwupload_cuda
+    filters+=,hwupload_cuda
+    if command -v clang >/dev/null; then
+        flags+=(--enable-cuda-llvm)
+        filters+=,scale_cuda
+    else
+        echo "build-ffmpeg.sh: no clang (apt-get install clang): building without scale_cuda"
+    fi
 fi
 flags+=(--enable-decoder="$decoders" --enable-encoder="$encoders" --enable-filter="$filters")
 

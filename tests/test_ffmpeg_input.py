@@ -319,42 +319,24 @@ def test_a_libx264_reencode_reads_every_frame(children, key, tmp_path) -> None:
 @pytest.mark.gpu
 def test_cuda_frames_are_read_in_place_and_feed_scale_cuda_and_nvenc(children, key, tmp_path) -> None:
     """On a GPU: the frames are AV_PIX_FMT_CUDA frames whose data[0] is the imported slot's
-    address (the input's debug line says both), downloaded they equal the published
-    frames, and scale_cuda + h264_nvenc encode them."""
+    address (the input's debug line says both); downloaded they equal the published frames,
+    in place and with copy=1 (a copy on the GPU); scale_cuda + h264_nvenc encode them."""
     raw = raw_frames(tmp_path / "source.raw", "nv12", 24)
-    expected = ffmpeg(
-        children, "-f", "rawvideo", "-pix_fmt", "nv12", "-s", SIZE, "-r", "25", "-i", str(raw), "-f", "framemd5", "-"
-    )
-    start_producer(children, key, raw, backend="cuda")
-    got = ffmpeg(
-        children,
-        "-v",
-        "debug",
-        "-i",
-        f"cuframes://{key}?delivery=sequential",
-        "-vf",
-        "hwdownload,format=nv12",
-        "-f",
-        "framemd5",
-        "-",
-    )
-    assert got.returncode == 0, got.stderr
-    assert framemd5_lines(got.stdout) == framemd5_lines(expected.stdout)
-    in_place = re.findall(r"slot \d+ at 0x([0-9a-f]+): zero-copy, data\[0\] 0x([0-9a-f]+)", got.stderr)
-    assert in_place, got.stderr
-    assert all(int(slot, 16) == int(data, 16) for slot, data in in_place)
+    args = ["-f", "rawvideo", "-pix_fmt", "nv12", "-s", SIZE, "-r", "25", "-i", str(raw), "-f", "framemd5", "-"]
+    expected = framemd5_lines(ffmpeg(children, *args).stdout)
+    for copy in (0, 1):
+        start_producer(children, f"{key}{copy}", raw, backend="cuda")
+        url = f"cuframes://{key}{copy}?delivery=sequential&copy={copy}"
+        got = ffmpeg(children, "-v", "debug", "-i", url, "-vf", "hwdownload,format=nv12", "-f", "framemd5", "-")
+        assert got.returncode == 0, got.stderr
+        assert framemd5_lines(got.stdout) == expected
+        in_place = re.findall(r"slot \d+ at 0x([0-9a-f]+): zero-copy, data\[0\] 0x([0-9a-f]+)", got.stderr)
+        assert bool(in_place) != bool(copy), got.stderr
+        assert all(int(slot, 16) == int(data, 16) for slot, data in in_place)
 
     start_producer(children, key, raw, backend="cuda")
     out = tmp_path / "out.mp4"
-    got = ffmpeg(
-        children,
-        "-i",
-        f"cuframes://{key}?delivery=sequential",
-        "-vf",
-        "scale_cuda=80:48",
-        "-c:v",
-        "h264_nvenc",
-        str(out),
-    )
+    url = f"cuframes://{key}?delivery=sequential"
+    got = ffmpeg(children, "-i", url, "-vf", "scale_cuda=80:48", "-c:v", "h264_nvenc", str(out))
     assert got.returncode == 0, got.stderr
     assert probe(out) == {"codec_name": "h264", "width": "80", "height": "48", "nb_read_frames": "24"}
