@@ -21,6 +21,10 @@ TEST_TOOLS=(ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
 # .ci/run's other steps: the micro-benchmarks (Google Benchmark), ASan/UBSan and
 # libFuzzer (clang and its runtimes), the lint gate (shellcheck, clang-format).
 CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
+# .ci/run's FFmpeg with the cuframes input (scripts/build-ffmpeg.sh): nasm for its
+# assembly, pkg-config, libx264 for re-encoding, ffnvcodec's headers (with clang, above)
+# for CUDA, NVDEC, NVENC and scale_cuda.
+CI+=(nasm pkg-config libx264-dev libffmpeg-nvenc-dev)
 
 usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
 PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")

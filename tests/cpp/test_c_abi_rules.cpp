@@ -167,6 +167,48 @@ TEST_F(CAbiRules, OutputStructsAreWrittenExactlyToTheirSize) {
     EXPECT_EQ(buffer.plane_count, 2u);
 }
 
+// cuframes_subscriber_get_info: what an FFmpeg input needs before the first frame
+// (backend, size, format) and the hold count it steers its zero-copy by.
+TEST_F(CAbiRules, SubscriberInfoSaysBackendLayoutAndHolds) {
+    pub_options.max_held = 3;
+    pub_options.slots = 14;  // max_subscribers (4) * max_held + 2
+    ASSERT_EQ(cuframes_publisher_create(&pub_options, &pub), CUFRAMES_OK) << cuframes_last_error();
+    ASSERT_EQ(cuframes_subscriber_create(&sub_options, &sub), CUFRAMES_OK) << cuframes_last_error();
+    cuframes_subscriber_info info;
+    cuframes_subscriber_info_init(&info);
+    ASSERT_EQ(cuframes_subscriber_get_info(sub, &info), CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(info.backend, CUFRAMES_BACKEND_HOST);
+    EXPECT_EQ(info.device, -1);
+    EXPECT_EQ(info.width, 64u);
+    EXPECT_EQ(info.height, 32u);
+    EXPECT_EQ(info.format, CUFRAMES_FORMAT_NV12);
+    EXPECT_EQ(info.slots, pub_options.slots);
+    EXPECT_EQ(info.max_held, 3u);
+    EXPECT_EQ(info.held, 0u);
+
+    publish_one(1);
+    cuframes_frame *frame = nullptr;
+    ASSERT_EQ(cuframes_subscriber_next(sub, 2000, &frame), CUFRAMES_OK) << cuframes_last_error();
+    ASSERT_EQ(cuframes_subscriber_get_info(sub, &info), CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(info.held, 1u);
+    cuframes_frame_release(frame);
+    ASSERT_EQ(cuframes_subscriber_get_info(sub, &info), CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(info.held, 0u);
+
+    // A smaller struct gets only its bytes; an unset one is refused with the helper named.
+    std::vector<unsigned char> bytes(sizeof(info) + 8, 0xA5);
+    const uint32_t small = offsetof(cuframes_subscriber_info, width);
+    std::memcpy(bytes.data(), &small, sizeof(small));
+    auto *sized = reinterpret_cast<cuframes_subscriber_info *>(bytes.data());
+    ASSERT_EQ(cuframes_subscriber_get_info(sub, sized), CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(sized->backend, CUFRAMES_BACKEND_HOST);
+    for (size_t i = small; i < bytes.size(); ++i) ASSERT_EQ(bytes[i], 0xA5) << "byte " << i;
+    cuframes_subscriber_info unset{};
+    EXPECT_EQ(cuframes_subscriber_get_info(sub, &unset), CUFRAMES_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(cuframes_last_error()).find("cuframes_subscriber_info_init"), std::string::npos);
+    EXPECT_EQ(cuframes_subscriber_get_info(nullptr, &info), CUFRAMES_ERR_INVALID_ARGUMENT);
+}
+
 TEST_F(CAbiRules, CloseWakesANextBlockedInAnotherThread) {
     ASSERT_EQ(cuframes_publisher_create(&pub_options, &pub), CUFRAMES_OK) << cuframes_last_error();
     ASSERT_EQ(cuframes_subscriber_create(&sub_options, &sub), CUFRAMES_OK) << cuframes_last_error();

@@ -401,6 +401,32 @@ CUFRAMES_API void cuframes_subscriber_close(cuframes_subscriber *subscriber);
 /* Closes (as above) and frees the handle. NULL is allowed. */
 CUFRAMES_API void cuframes_subscriber_destroy(cuframes_subscriber *subscriber);
 
+/* What a subscriber is connected to, known before its first frame: the producer's
+ * backend and device (whether frame data are CUdeviceptr or CPU pointers, and on which
+ * GPU), the frames' size and format, and the hold limit. An FFmpeg or GStreamer input
+ * sets up its stream from it. Added after ABI 1's first structs: fields are only appended. */
+typedef struct cuframes_subscriber_info {
+    uint32_t struct_size;     /* set by cuframes_subscriber_info_init */
+    cuframes_backend backend; /* CUFRAMES_BACKEND_HOST or CUFRAMES_BACKEND_CUDA */
+    int32_t device;           /* local CUDA ordinal of the producer's GPU; -1 on host */
+    uint32_t width;
+    uint32_t height;
+    cuframes_format format;
+    uint32_t slots;    /* slots in the producer's pool */
+    uint32_t max_held; /* frames this subscriber may hold at once (the producer's max_held) */
+    uint32_t held;     /* frames it holds now (taken by next, not yet released) */
+} cuframes_subscriber_info;
+
+static inline void cuframes_subscriber_info_init(cuframes_subscriber_info *info) {
+    if (info == NULL) return;
+    memset(info, 0, sizeof(*info));
+    info->struct_size = (uint32_t)sizeof(*info);
+}
+/* The current producer's (they may change when reconnect follows a restart).
+ * out->struct_size must be set (cuframes_subscriber_info_init). */
+CUFRAMES_API cuframes_status cuframes_subscriber_get_info(const cuframes_subscriber *subscriber,
+                                                          cuframes_subscriber_info *out);
+
 /* ---- encoded packets ----
  * A producer created with packet_ring_bytes > 0 also publishes encoded access units
  * (Annex-B H.264/H.265, start codes included) beside its frames. Packet subscribers join

@@ -360,4 +360,25 @@ void cuframes_subscriber_destroy(cuframes_subscriber *subscriber) {
     delete subscriber;
 }
 
+cuframes_status cuframes_subscriber_get_info(const cuframes_subscriber *subscriber, cuframes_subscriber_info *out) {
+    constexpr const char *fn = "cuframes_subscriber_get_info";
+    if (subscriber == nullptr) return null_argument(fn, "subscriber");
+    if (out == nullptr) return null_argument(fn, "out");
+    return guarded(fn, [&] {
+        const cuframes::Subscriber &sub = subscriber->subscriber;
+        const cuframes::FrameLayout &layout = sub.layout();
+        cuframes_subscriber_info full{};
+        full.struct_size = sizeof(full);
+        full.backend = static_cast<cuframes_backend>(sub.backend());
+        full.device = sub.device();
+        full.width = layout.width;
+        full.height = layout.height;
+        full.format = static_cast<cuframes_format>(layout.format);
+        full.slots = sub.slot_count();
+        full.max_held = sub.max_held();
+        full.held = sub.held_count();
+        write_output(fn, full, out);
+    });
+}
+
 }  // extern "C"

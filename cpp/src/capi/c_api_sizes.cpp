@@ -204,4 +204,8 @@ void write_output(const char *function, const cuframes_stream_facts &full, cufra
     write_sized(function, "cuframes_stream_facts_init", &full, sizeof(full), out, struct_size_of(out));
 }
 
+void write_output(const char *function, const cuframes_subscriber_info &full, cuframes_subscriber_info *out) {
+    write_sized(function, "cuframes_subscriber_info_init", &full, sizeof(full), out, struct_size_of(out));
+}
+
 }  // namespace cuframes::c_api

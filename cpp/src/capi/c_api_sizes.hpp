@@ -53,6 +53,7 @@ void write_output(const char *function, bool abi0, const cuframes_buffer &full, 
 void write_output(const char *function, bool abi0, const cuframes_frame_info &full, cuframes_frame_info *out);
 void write_output(const char *function, bool abi0, const cuframes_packet_info &full, cuframes_packet_info *out);
 void write_output(const char *function, const cuframes_stream_facts &full, cuframes_stream_facts *out);
+void write_output(const char *function, const cuframes_subscriber_info &full, cuframes_subscriber_info *out);
 
 // The byte-level rule shared by all of the above.
 // `init` names the struct's *_init helper, for the message.
