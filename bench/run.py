@@ -49,6 +49,8 @@ SECTIONS: dict[str, str] = {
     "packets": "bench.harness.packets",
     "mps": "bench.harness.mps",
     "convert": "bench.harness.convert",
+    "facade": "bench.harness.facade",
+    "notify": "bench.harness.notify",
 }
 # The sections that measure GPU memory. The others run on any machine.
 NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps", "convert")
@@ -96,6 +98,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer frames, 1080p only, smaller fan-out (~2 min)")
     parser.add_argument("--only", default="", help=f"comma-separated sections of: {', '.join(SECTIONS)}")
     parser.add_argument("--out", default=None, help=f"results folder (default: {default_out()})")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny counts, to check that the sections run (CI); figures and verdicts mean nothing then",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
@@ -104,10 +111,10 @@ def main() -> int:
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:
-        settings = Settings.make(args.quick, work_dir)
+        settings = Settings.make(args.quick, work_dir, smoke=args.smoke)
         no_gpu = gpu_unavailable_reason()
         rows, seconds = run_sections(names, settings, no_gpu)
-    targets = report.evaluate(rows, settings.sizes)
+    targets = [] if args.smoke else report.evaluate(rows, settings.sizes)
     result = {
         "meta": device_meta(),
         "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
@@ -119,12 +126,13 @@ def main() -> int:
         "targets": targets,
     }
     directories = [args.out or default_out()] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
-    written = report.write(result, directories, "bench-quick" if args.quick else "bench-full")
+    stem = "bench-smoke" if args.smoke else "bench-quick" if args.quick else "bench-full"
+    written = report.write(result, directories, stem)
 
     meta = result["meta"]
     print()
     print(
-        f"cuframes bench ({'quick' if args.quick else 'full'}): {meta['device']}, driver {meta['driver']}, "
+        f"cuframes bench ({stem.removeprefix('bench-')}): {meta['device']}, driver {meta['driver']}, "
         f"{meta['date']}, {result['total_seconds']:.0f} s; sections: "
         + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
     )

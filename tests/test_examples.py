@@ -258,3 +258,14 @@ def test_convert_frames_example_gets_the_colour_the_producer_stated(children, ke
         assert max(abs(a - b) for a, b in zip(pixels[name], values)) <= 2, (name, done.stdout)
     if has_torch:
         assert ("cuda:" if backend == "cuda" else "to_tensor rgb24: cpu") in done.stdout
+
+
+def test_asyncio_cameras_reads_every_camera_on_one_loop(children, make_key, backend) -> None:
+    keys = ",".join(make_key("aio") for _ in range(8))
+    done = children.wait(
+        run_example(children, "asyncio_cameras.py", "--keys", keys, "--frames", "10", "--backend", backend)
+    )
+    assert done.returncode == 0, done.stderr
+    for key in keys.split(","):
+        assert re.search(rf"^{key}: 10 frames, 0 missed$", done.stdout, re.M), done.stdout
+    assert "8 cameras, 80 frames" in done.stdout

@@ -38,7 +38,7 @@ def connect(cf_dir: Path, key: str) -> socket.socket:
 
 VERSION = cuframes.PROTOCOL_VERSION
 OTHER_VERSION = VERSION + 1
-# v3 (no stream facts) and the next one: both refused, by either side.
+# v4 (no hello flags) and the next one: both refused, by either side.
 OTHER_VERSIONS = [VERSION - 1, VERSION + 1]
 # StreamDescription (docs/protocol.md): 32 bytes of u32 fields, slot_size, epoch,
 # four planes, the device uuid, then the v4 stream facts.
@@ -47,8 +47,9 @@ WELCOME_TAIL = struct.Struct("<4I")  # header_bytes, lease_page_bytes, total_fds
 assert STREAM_DESCRIPTION.size == 192
 
 
-def hello(version: int = VERSION) -> bytes:
-    return HEADER.pack(MAGIC, version, HELLO, 16, 0) + struct.pack("<IIQ", version, 0, 0)
+def hello(version: int = VERSION, flags: int = 0, reserved: int = 0) -> bytes:
+    # HelloBody (v5): client_version, role (0: frames), flags, reserved.
+    return HEADER.pack(MAGIC, version, HELLO, 16, 0) + struct.pack("<IIII", version, 0, flags, reserved)
 
 
 def read_reject(sock: socket.socket) -> tuple[int, str]:
@@ -174,6 +175,16 @@ def test_hello_carrying_descriptors_is_refused(cf_dir, key, backend) -> None:
             os.close(write_end)
         status, reason = read_reject(sock)
         assert status == cuframes.ProtocolError.default_status and "descriptor" in reason
+        assert pub.subscriber_count == 0
+
+
+@pytest.mark.parametrize(("flags", "reserved"), [(2, 0), (1 << 31, 0), (0, 1)])
+def test_hello_with_unknown_flags_is_refused(cf_dir, key, backend, flags, reserved) -> None:
+    """Flags a producer does not know would be promises it does not keep (bit 0, notify, it knows)."""
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend) as pub, connect(cf_dir, key) as sock:
+        sock.send(hello(flags=flags, reserved=reserved))
+        status, reason = read_reject(sock)
+        assert status == cuframes.ProtocolError.default_status and "flags" in reason, reason
         assert pub.subscriber_count == 0
 
 

@@ -55,11 +55,21 @@ class Settings:
     # Section time budget in seconds (a guard, not a target): a section that would
     # run past it reports what it has.
     budget_s: float = 90.0
+    # Frames per timed loop of the in-process CPU measurements (bench/harness/facade.py).
+    loop_frames: int = 20_000
+    # How long the idle-CPU cases of bench/harness/notify.py wait for nothing.
+    idle_s: float = 10.0
 
     @classmethod
-    def make(cls, quick: bool, work_dir: str) -> Settings:
+    def make(cls, quick: bool, work_dir: str, smoke: bool = False) -> Settings:
+        if smoke:  # CI: each case runs, tiny counts, nothing judged
+            return cls(
+                frames=50, warmup=10, sizes=("1080p",), work_dir=work_dir, budget_s=60.0, loop_frames=200, idle_s=0.5
+            )
         if quick:
-            return cls(quick=True, frames=2_000, warmup=200, sizes=("1080p",), work_dir=work_dir, budget_s=30.0)
+            return cls(
+                quick=True, frames=2_000, warmup=200, sizes=("1080p",), work_dir=work_dir, budget_s=30.0, idle_s=3.0
+            )
         return cls(work_dir=work_dir)
 
 

@@ -23,17 +23,37 @@ void register_packets(py::module_ &m) {
             "(num, den) of pts and dts; num 0: unknown.");
 
     py::class_<cuframes::PacketSubscriber>(m, "PacketSubscriber")
-        .def(py::init(
-                 [](const std::string &key, const std::string &dir, const py::object &connect_timeout, bool reconnect) {
-                     cuframes::PacketSubscriberOptions options;
-                     options.key = key;
-                     options.dir = dir;
-                     options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
-                     options.reconnect = reconnect;
-                     py::gil_scoped_release unlocked;
-                     return std::make_unique<cuframes::PacketSubscriber>(options);
-                 }),
-             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("reconnect") = false)
+        .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
+                         bool reconnect, bool notify) {
+                 cuframes::PacketSubscriberOptions options;
+                 options.key = key;
+                 options.dir = dir;
+                 options.connect_timeout_ms = to_timeout_ms(connect_timeout, "timeout");
+                 options.reconnect = reconnect;
+                 options.notify = notify;
+                 py::gil_scoped_release unlocked;
+                 return std::make_unique<cuframes::PacketSubscriber>(options);
+             }),
+             py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("reconnect") = false,
+             py::arg("notify") = false)
+        .def(
+            "try_next",
+            [](cuframes::PacketSubscriber &s) -> py::object {
+                cuframes::Packet packet;
+                bool taken = false;
+                {
+                    // It never waits for a packet, but a reconnect's handshake may wait for a wedged producer.
+                    py::gil_scoped_release unlocked;
+                    taken = s.try_next(packet);
+                }
+                if (!taken) return py::none();
+                py::bytes data(reinterpret_cast<const char *>(packet.data.data()), packet.data.size());
+                return py::make_tuple(data, packet.info);
+            },
+            "(data, info) of the next packet if one is ready now, else None; with notify, also reads the "
+            "notification bytes.")
+        .def_property_readonly("notify_fd", &cuframes::PacketSubscriber::notify_fd,
+                               "With notify: the descriptor to poll (readable: call try_next); -1 without.")
         .def(
             "next",
             [](cuframes::PacketSubscriber &s, const py::object &timeout) {

@@ -106,7 +106,7 @@ void register_subscriber(py::module_ &m) {
 
     py::class_<cuframes::Subscriber>(m, "Subscriber")
         .def(py::init([](const std::string &key, const std::string &dir, const py::object &connect_timeout,
-                         const std::string &delivery, bool reconnect, const py::object &spin) {
+                         const std::string &delivery, bool reconnect, const py::object &spin, bool notify) {
                  cuframes::SubscriberOptions options;
                  options.key = key;
                  options.dir = dir;
@@ -114,11 +114,27 @@ void register_subscriber(py::module_ &m) {
                  options.delivery = cuframes::parse_delivery(delivery);
                  options.reconnect = reconnect;
                  options.spin_ns = to_spin_ns(spin);
+                 options.notify = notify;
                  py::gil_scoped_release unlocked;
                  return std::make_unique<cuframes::Subscriber>(options);
              }),
              py::arg("key"), py::arg("dir") = "", py::arg("connect_timeout") = 5.0, py::arg("delivery") = "latest",
-             py::arg("reconnect") = false, py::arg("spin") = 0.0)
+             py::arg("reconnect") = false, py::arg("spin") = 0.0, py::arg("notify") = false)
+        .def(
+            "try_next",
+            [](cuframes::Subscriber &s) -> py::object {
+                std::shared_ptr<cuframes::FrameLease> lease;
+                {
+                    // It never waits for a frame, but a reconnect's handshake may wait for a wedged producer.
+                    py::gil_scoped_release unlocked;
+                    lease = s.try_next();
+                }
+                if (!lease) return py::none();
+                return py::cast(HeldFrame{std::move(lease)});
+            },
+            "The next frame if one is ready now, else None; with notify, also reads the notification bytes.")
+        .def_property_readonly("notify_fd", &cuframes::Subscriber::notify_fd,
+                               "With notify: the descriptor to poll (readable: call try_next); -1 without.")
         .def(
             "next",
             [](cuframes::Subscriber &s, const py::object &timeout) {

@@ -363,7 +363,7 @@ class FrameLease:
     def width(self) -> int:
         ...
 class Subscriber:
-    def __init__(self, key: str, dir: str = '', connect_timeout: typing.Any = 5.0, delivery: str = 'latest', reconnect: bool = False, spin: typing.Any = 0.0) -> None:
+    def __init__(self, key: str, dir: str = '', connect_timeout: typing.Any = 5.0, delivery: str = 'latest', reconnect: bool = False, spin: typing.Any = 0.0, notify: bool = False) -> None:
         ...
     def close(self) -> None:
         ...
@@ -374,6 +374,10 @@ class Subscriber:
     def read_into(self, dst_ptr: typing.SupportsInt | typing.SupportsIndex, dst_size: typing.SupportsInt | typing.SupportsIndex, dst_is_device: bool, stream: typing.SupportsInt | typing.SupportsIndex = 0, timeout: typing.Any = None) -> FrameInfo:
         """
         Waits for the next frame and copies it packed into dst.
+        """
+    def try_next(self) -> typing.Any:
+        """
+        The next frame if one is ready now, else None; with notify, also reads the notification bytes.
         """
     @property
     def backend(self) -> str:
@@ -414,6 +418,11 @@ class Subscriber:
     @property
     def missed_total(self) -> int:
         ...
+    @property
+    def notify_fd(self) -> int:
+        """
+        With notify: the descriptor to poll (readable: call try_next); -1 without.
+        """
     @property
     def packed_size(self) -> int:
         ...
@@ -481,13 +490,17 @@ class PacketInfo:
     def timestamp_ns(self) -> int:
         ...
 class PacketSubscriber:
-    def __init__(self, key: str, dir: str = '', connect_timeout: typing.Any = 5.0, reconnect: bool = False) -> None:
+    def __init__(self, key: str, dir: str = '', connect_timeout: typing.Any = 5.0, reconnect: bool = False, notify: bool = False) -> None:
         ...
     def close(self) -> None:
         ...
     def next(self, timeout: typing.Any = None) -> tuple[bytes, PacketInfo]:
         """
         (data: bytes, info: PacketInfo) of the next packet.
+        """
+    def try_next(self) -> typing.Any:
+        """
+        (data, info) of the next packet if one is ready now, else None; with notify, also reads the notification bytes.
         """
     @property
     def closed(self) -> bool:
@@ -504,6 +517,11 @@ class PacketSubscriber:
     @property
     def last_seq(self) -> int:
         ...
+    @property
+    def notify_fd(self) -> int:
+        """
+        With notify: the descriptor to poll (readable: call try_next); -1 without.
+        """
     @property
     def overruns_total(self) -> int:
         ...
@@ -580,6 +598,6 @@ MAX_DIMENSION: int = 16384
 MAX_KEY: int = 64
 MAX_METADATA: int = 4096
 PITCH_ALIGN: int = 256
-PROTOCOL_VERSION: int = 4
+PROTOCOL_VERSION: int = 5
 STATUS: dict = {'OK': 0, 'INVALID_ARGUMENT': 1, 'FORMAT': 2, 'NOT_FOUND': 3, 'TIMEOUT': 4, 'DISCONNECTED': 5, 'KEY_IN_USE': 6, 'PERMISSION': 7, 'PROTOCOL': 8, 'VERSION_MISMATCH': 9, 'CUDA': 10, 'CUDA_UNAVAILABLE': 11, 'LIMIT': 12, 'STATE': 13, 'OS': 14, 'PRODUCER_DIED': 15}
 __version__: str = '0.1.0'

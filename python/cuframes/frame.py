@@ -27,6 +27,7 @@ _PLANE_NAMES = ("y", "uv", "u", "v", "rgb", "bgr", "rgba", "bgra", "gray")
 class _FrameBase:
     """Plane access and the array protocols shared by both kinds of frame."""
 
+    __slots__ = ("_views", "_arrays")
     _views: list[_core.PlaneView] | None
     _arrays: list[PlaneArray] | None
 
@@ -109,6 +110,11 @@ class Frame(_FrameBase):
     slot held until they are gone too. Accessors of a released frame raise
     :class:`~cuframes.StateError`.
     """
+
+    # Slots: a frame is made and dropped per frame received, and this is the
+    # hot path (bench/harness/facade.py). No __del__ either: the lease is
+    # released when its last reference, this object's, goes.
+    __slots__ = ("_lease", "__weakref__")
 
     def __init__(self, lease: _core.FrameLease) -> None:
         self._lease: _core.FrameLease | None = lease
@@ -259,11 +265,11 @@ class Frame(_FrameBase):
 
     def release(self) -> None:
         """Gives the slot back (once no view of it is alive). Idempotent."""
-        lease, self._lease = self._lease, None
+        # Dropping the only reference to the lease releases it (views and
+        # DLPack exports hold their own).
+        self._lease = None
         self._views = None
         self._arrays = None
-        if lease is not None:
-            lease.release()
 
     close = release
 
@@ -272,12 +278,6 @@ class Frame(_FrameBase):
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
-
-    def __del__(self) -> None:
-        try:
-            self.release()
-        except Exception:  # a safety net must never raise
-            pass
 
     def __repr__(self) -> str:
         lease = self._lease

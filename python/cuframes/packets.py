@@ -10,7 +10,14 @@ from . import _core
 from ._args import checked_dir, checked_key
 from ._slices import call_in_slices, producer_absent_or_busy
 from ._stream_info import CoreHandle
-from .errors import DisconnectedError, LimitError, NotFoundError, ProducerDiedError, TimeoutError
+from .errors import (
+    DisconnectedError,
+    InvalidArgumentError,
+    LimitError,
+    NotFoundError,
+    ProducerDiedError,
+    TimeoutError,
+)
 from .stream_facts import HasStreamFacts, rational_or_none
 
 __all__ = ["Packet", "PacketSubscriber"]
@@ -66,6 +73,24 @@ class Packet:
         )
 
 
+def _packet(data: bytes, info: _core.PacketInfo) -> Packet:
+    return Packet(
+        data=data,
+        seq=info.seq,
+        pts=info.pts,
+        dts=info.dts,
+        timestamp_ns=info.timestamp_ns,
+        codec=info.codec,
+        keyframe=info.keyframe,
+        overruns=info.overruns,
+        discontinuity=info.discontinuity,
+        parameter_sets_prepended=info.parameter_sets_prepended,
+        reconnected=info.reconnected,
+        epoch=info.epoch,
+        time_base=rational_or_none(*info.time_base),
+    )
+
+
 class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
     """Receives the encoded packets published under ``key``.
 
@@ -85,17 +110,26 @@ class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
         with cuframes.PacketSubscriber("cam1") as packets, open("cam1.h264", "wb") as out:
             for packet in packets:      # ends when the producer closes
                 out.write(packet.data)
+
+    ``notify=True``: a descriptor to wait on (:meth:`fileno`) and :meth:`try_next`,
+    as :class:`~cuframes.Subscriber` has; :mod:`cuframes.aio` is built on them.
     """
 
     _what = "packet subscriber"
 
     def __init__(
-        self, key: str, *, dir: str | None = None, connect_timeout: float | None = 5.0, reconnect: bool = False
+        self,
+        key: str,
+        *,
+        dir: str | None = None,
+        connect_timeout: float | None = 5.0,
+        reconnect: bool = False,
+        notify: bool = False,
     ) -> None:
         self._key = checked_key(key)
         checked_dir(dir)
         self._core = call_in_slices(
-            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect)),
+            lambda t: _core.PacketSubscriber(key, dir or "", t, bool(reconnect), bool(notify)),
             connect_timeout,
             (NotFoundError, LimitError),
             lambda: f"no producer for key {key!r} in {dir or _core.default_dir()} (waited {connect_timeout} s)",
@@ -115,21 +149,22 @@ class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
             lambda: f"no packet from {self._key!r} within {timeout} s",
             slice_s=_WAIT_SLICE_S,
         )
-        return Packet(
-            data=data,
-            seq=info.seq,
-            pts=info.pts,
-            dts=info.dts,
-            timestamp_ns=info.timestamp_ns,
-            codec=info.codec,
-            keyframe=info.keyframe,
-            overruns=info.overruns,
-            discontinuity=info.discontinuity,
-            parameter_sets_prepended=info.parameter_sets_prepended,
-            reconnected=info.reconnected,
-            epoch=info.epoch,
-            time_base=rational_or_none(*info.time_base),
-        )
+        return _packet(data, info)
+
+    def try_next(self) -> Packet | None:
+        """The next packet if one is ready now, else None (``next(0)`` without the
+        TimeoutError); with ``notify=True`` it also reads the notification bytes."""
+        taken = self._core_live().try_next()
+        return None if taken is None else _packet(*taken)
+
+    def fileno(self) -> int:
+        """With ``notify=True``: the descriptor to wait on (readable: call :meth:`try_next`)."""
+        fd = self._core_live().notify_fd
+        if fd < 0:
+            raise InvalidArgumentError(
+                f"packet subscriber {self._key!r} was opened without notify=True: it has no descriptor"
+            )
+        return int(fd)
 
     def packets(self, timeout: float | None = None) -> Iterator[Packet]:
         """Yields packets until the producer closes its stream (never, with
@@ -168,6 +203,11 @@ class PacketSubscriber(CoreHandle[_core.PacketSubscriber], HasStreamFacts):
     def overruns_total(self) -> int:
         """Packets lost so far by falling behind."""
         return self._core_live().overruns_total
+
+    @property
+    def reconnect(self) -> bool:
+        """Whether this subscriber follows the key across producer restarts."""
+        return bool(self._core_live().reconnect)
 
     @property
     def reconnect_count(self) -> int:

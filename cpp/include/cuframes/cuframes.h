@@ -78,7 +78,7 @@ extern "C" {
 /* Generation of the C ABI's rules and layouts: 0 before structs carried their
  * size on output, 1 since. The library serves callers of every generation up to
  * its own (cuframes_abi_version()). */
-#define CUFRAMES_ABI_VERSION 1
+#define CUFRAMES_ABI_VERSION 2
 
 /* Largest user metadata blob carried with one frame. */
 #define CUFRAMES_MAX_METADATA 4096
@@ -303,6 +303,12 @@ typedef struct cuframes_subscriber_options {
      * Spinning buys a few microseconds of wake-up latency for a core. */
     int64_t spin_ns;
     uint32_t abi_version; /* set by cuframes_subscriber_options_init. Added in ABI 1. */
+    /* 1: for event loops (epoll, select, libuv) that wait without a thread: the producer
+     * writes a byte on this subscriber's socket after each frame, and cuframes_subscriber_fd
+     * gives a descriptor to poll; when it is readable, call cuframes_subscriber_next with
+     * timeout 0 until it returns CUFRAMES_ERR_TIMEOUT. 0 (default): no descriptor, and the
+     * producer pays nothing for this subscriber. Added in ABI 2. */
+    int32_t notify;
 } cuframes_subscriber_options;
 
 /* The defaults, written into the first struct_size bytes of options (and struct_size
@@ -394,6 +400,14 @@ CUFRAMES_API cuframes_status cuframes_subscriber_stream_facts(const cuframes_sub
                                                               cuframes_stream_facts *out);
 /* Bytes a packed copy of one frame takes. */
 CUFRAMES_API uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber);
+/* With options.notify: a descriptor (owned by the subscriber, the same for its life,
+ * reconnects included) that polls readable when cuframes_subscriber_next(timeout 0) may
+ * have a frame, or the producer has gone (next then returns DISCONNECTED or PRODUCER_DIED;
+ * with reconnect, the descriptor turns readable again once a producer of the key may be
+ * back). Call next with timeout 0 until it returns CUFRAMES_ERR_TIMEOUT (that call reads
+ * the notification bytes), then wait for the descriptor again. -1 without notify, or for
+ * a NULL subscriber. docs/asyncio.md. Added in ABI 2. */
+CUFRAMES_API int32_t cuframes_subscriber_fd(const cuframes_subscriber *subscriber);
 /* Closes the connection, from any thread: a next() or read_into() blocked in another
  * thread returns CUFRAMES_ERR_STATE, and so does every later one. Held frames stay
  * readable until released. Idempotent; the handle still needs *_destroy. NULL is allowed. */
@@ -404,7 +418,7 @@ CUFRAMES_API void cuframes_subscriber_destroy(cuframes_subscriber *subscriber);
 /* What a subscriber is connected to, known before its first frame: the producer's
  * backend and device (whether frame data are CUdeviceptr or CPU pointers, and on which
  * GPU), the frames' size and format, and the hold limit. An FFmpeg or GStreamer input
- * sets up its stream from it. Added after ABI 1's first structs: fields are only appended. */
+ * sets up its stream from it. Added in ABI 2. */
 typedef struct cuframes_subscriber_info {
     uint32_t struct_size;     /* set by cuframes_subscriber_info_init */
     cuframes_backend backend; /* CUFRAMES_BACKEND_HOST or CUFRAMES_BACKEND_CUDA */
@@ -446,6 +460,9 @@ typedef struct cuframes_packet_subscriber_options {
      * CUFRAMES_ERR_PRODUCER_DIED after a crash (in both cases after the packets still in the ring). */
     int32_t reconnect;
     uint32_t abi_version; /* set by cuframes_packet_subscriber_options_init. Added in ABI 1. */
+    /* 1: a descriptor to poll (cuframes_packet_subscriber_fd), as the frame subscriber's
+     * notify; next with timeout 0 until CUFRAMES_ERR_TIMEOUT when it is readable. Added in ABI 2. */
+    int32_t notify;
 } cuframes_packet_subscriber_options;
 
 typedef struct cuframes_packet_info {
@@ -497,6 +514,8 @@ CUFRAMES_API cuframes_status cuframes_packet_subscriber_create(const cuframes_pa
 CUFRAMES_API cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subscriber, int32_t timeout_ms,
                                                              void *dst, uint64_t dst_capacity,
                                                              cuframes_packet_info *info);
+/* With options.notify: the descriptor to poll, as cuframes_subscriber_fd. -1 without. Added in ABI 2. */
+CUFRAMES_API int32_t cuframes_packet_subscriber_fd(const cuframes_packet_subscriber *subscriber);
 /* The current producer's stream facts, as cuframes_subscriber_stream_facts. */
 CUFRAMES_API cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,
                                                                      cuframes_stream_facts *out);

@@ -31,6 +31,10 @@ struct PacketSubscriberOptions {
     // DISCONNECTED after a clean close, PRODUCER_DIED after a crash. A
     // recorder that must outlive camera restarts wants it.
     bool reconnect = false;
+    // For event loops: the producer writes a byte on this subscriber's socket
+    // after each packet, notify_fd() is a descriptor to poll and try_next()
+    // takes what is ready (SubscriberOptions::notify says more).
+    bool notify = false;
 };
 
 struct PacketInfo {
@@ -80,6 +84,12 @@ public:
     // without closing it), either after the packets still in the ring, STATE
     // (closed) or PROTOCOL (a malformed record).
     Packet next(int timeout_ms);
+    // The next packet into `out` if one is ready now (true), else false: next(0)
+    // without the TIMEOUT. With notify it also reads the notification bytes:
+    // call it until it returns false each time notify_fd() is readable.
+    bool try_next(Packet &out);
+    // With notify: the descriptor to poll (see Subscriber::notify_fd()); -1 without.
+    int notify_fd() const noexcept;
     // Drops the connection. Idempotent.
     void close() noexcept;
 

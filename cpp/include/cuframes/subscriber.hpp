@@ -31,6 +31,12 @@ struct SubscriberOptions {
     // cache-line hand-off); a budget a little longer than the frame period
     // keeps a busy stream's subscriber spinning and an idle one asleep.
     int64_t spin_ns = 0;
+    // For event loops (asyncio, epoll, select) that wait for frames without a
+    // thread: the producer writes a byte on this subscriber's socket after each
+    // frame, and notify_fd() is a descriptor to poll, with try_next() to call
+    // when it is readable. Costs the producer one non-blocking send per frame
+    // for each such subscriber; subscribers without it cost nothing more.
+    bool notify = false;
 };
 
 struct FrameInfo {
@@ -96,6 +102,18 @@ public:
     // without closing it), neither when reconnecting, LIMIT (already holding
     // max_held frames) or STATE (closed).
     std::shared_ptr<FrameLease> next(int timeout_ms);
+    // The next frame if one is ready now, else nullptr: next(0) without the
+    // TIMEOUT. With notify, it also reads the notification bytes, so call it
+    // each time notify_fd() is readable, until it returns nullptr; then wait
+    // for notify_fd() again. Throws as next() does otherwise. With reconnect,
+    // it takes a successor that is up already.
+    std::shared_ptr<FrameLease> try_next();
+    // With notify: an epoll descriptor, readable when try_next() may have a
+    // frame or the producer has gone (try_next() then throws DISCONNECTED or
+    // PRODUCER_DIED; with reconnect, it is readable again when a producer of
+    // the key may have come back). The same descriptor for the subscriber's
+    // life, across reconnects; owned by it. -1 without notify.
+    int notify_fd() const noexcept;
     // next(), a packed copy into dst that is complete on return, then release.
     FrameInfo read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind, StreamHandle stream);
     // Drops the connection. Frames still held stay readable. Idempotent.

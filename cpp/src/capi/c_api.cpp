@@ -262,6 +262,9 @@ cuframes_status cuframes_subscriber_create(const cuframes_subscriber_options *gi
             throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
         cpp.reconnect = options->reconnect == 1;
         cpp.spin_ns = options->spin_ns;  // range-checked by the core
+        if (options->notify != 0 && options->notify != 1)
+            throw_invalid(fn, "options->notify must be 0 or 1, got " + std::to_string(options->notify));
+        cpp.notify = options->notify == 1;
         *out = new cuframes_subscriber{cuframes::Subscriber(cpp), abi0_outputs};
     });
 }
@@ -275,14 +278,25 @@ cuframes_status cuframes_subscriber_next(cuframes_subscriber *subscriber, int32_
     if (subscriber == nullptr) {
         return null_argument(fn, "subscriber");
     }
-    return guarded(fn, [&] {
+    std::string none_ready;  // set when a poll found nothing new: that TIMEOUT's message
+    cuframes_status status = guarded(fn, [&] {
         check_timeout(fn, timeout_ms);
         // Allocate the handle first so that a failed allocation cannot strand a lease.
         auto frame = std::make_unique<cuframes_frame>();
         frame->abi0_outputs = subscriber->abi0_outputs;
-        frame->lease = subscriber->subscriber.next(timeout_ms);
-        *out = frame.release();
+        // A poll goes through try_next: no exception when nothing is new (an
+        // event loop polls once per frame), and a notify subscriber's bytes are read.
+        frame->lease = timeout_ms == 0 ? subscriber->subscriber.try_next() : subscriber->subscriber.next(timeout_ms);
+        if (frame->lease)
+            *out = frame.release();
+        else
+            none_ready = "cuframes_subscriber_next: no new frame of '" + subscriber->subscriber.key() + "' (timeout 0)";
     });
+    return status == CUFRAMES_OK && !none_ready.empty() ? fail(CUFRAMES_ERR_TIMEOUT, std::move(none_ready)) : status;
+}
+
+int32_t cuframes_subscriber_fd(const cuframes_subscriber *subscriber) {
+    return subscriber == nullptr ? -1 : subscriber->subscriber.notify_fd();
 }
 
 cuframes_status cuframes_frame_get_info(const cuframes_frame *frame, cuframes_frame_info *info) {

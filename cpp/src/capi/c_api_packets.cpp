@@ -99,6 +99,9 @@ cuframes_status cuframes_packet_subscriber_create(const cuframes_packet_subscrib
         if (options->reconnect != 0 && options->reconnect != 1)
             throw_invalid(fn, "options->reconnect must be 0 or 1, got " + std::to_string(options->reconnect));
         cpp.reconnect = options->reconnect == 1;
+        if (options->notify != 0 && options->notify != 1)
+            throw_invalid(fn, "options->notify must be 0 or 1, got " + std::to_string(options->notify));
+        cpp.notify = options->notify == 1;
         *out = new cuframes_packet_subscriber{cuframes::PacketSubscriber(cpp), abi0_outputs, {}, std::nullopt};
     });
 }
@@ -116,7 +119,19 @@ cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subs
         // Check the caller's struct before a packet is taken.
         write_output(fn, subscriber->abi0_outputs, full, info);
         std::lock_guard<std::mutex> turn(subscriber->next_mutex);
-        if (!subscriber->pending) subscriber->pending = subscriber->subscriber.next(timeout_ms);
+        if (!subscriber->pending) {
+            if (timeout_ms == 0) {
+                // A poll goes through try_next: a notify subscriber's bytes are read,
+                // and nothing new is no exception until here.
+                cuframes::Packet taken;
+                if (!subscriber->subscriber.try_next(taken))
+                    throw cuframes::Error(CUFRAMES_ERR_TIMEOUT, std::string(fn) + ": no new packet of '" +
+                                                                    subscriber->subscriber.key() + "' (timeout 0)");
+                subscriber->pending = std::move(taken);
+            } else {
+                subscriber->pending = subscriber->subscriber.next(timeout_ms);
+            }
+        }
         const cuframes::Packet &packet = *subscriber->pending;
         fill_packet_info(packet, &full);
         write_output(fn, subscriber->abi0_outputs, full, info);
@@ -127,6 +142,10 @@ cuframes_status cuframes_packet_subscriber_next(cuframes_packet_subscriber *subs
         std::memcpy(dst, packet.data.data(), packet.data.size());
         subscriber->pending.reset();
     });
+}
+
+int32_t cuframes_packet_subscriber_fd(const cuframes_packet_subscriber *subscriber) {
+    return subscriber == nullptr ? -1 : subscriber->subscriber.notify_fd();
 }
 
 cuframes_status cuframes_packet_subscriber_stream_facts(const cuframes_packet_subscriber *subscriber,

@@ -88,6 +88,7 @@ void fill_defaults(cuframes_subscriber_options *options) noexcept {
     options->reconnect = defaults.reconnect ? 1 : 0;
     options->spin_ns = defaults.spin_ns;
     options->abi_version = CUFRAMES_ABI_VERSION;
+    options->notify = defaults.notify ? 1 : 0;
 }
 
 void fill_defaults(cuframes_packet_subscriber_options *options) noexcept {
@@ -97,6 +98,7 @@ void fill_defaults(cuframes_packet_subscriber_options *options) noexcept {
     options->connect_timeout_ms = defaults.connect_timeout_ms;
     options->reconnect = defaults.reconnect ? 1 : 0;
     options->abi_version = CUFRAMES_ABI_VERSION;
+    options->notify = defaults.notify ? 1 : 0;
 }
 
 template <typename Options>

@@ -15,20 +15,21 @@
 
 namespace cuframes {
 
-Connection::Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
-    : Connection(key, connect_to_producer(key, socket_path, connect_timeout_ms), kHandshakeTimeoutMs) {}
+Connection::Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms, bool notify)
+    : Connection(key, connect_to_producer(key, socket_path, connect_timeout_ms), kHandshakeTimeoutMs, notify) {}
 
-Connection::Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms)
-    : key_(key), socket_(std::move(socket)), watch_("'" + key + "'") {
+Connection::Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms, bool notify)
+    : key_(key), socket_(std::move(socket)), notify_(notify), watch_("'" + key + "'") {
     handshake(handshake_timeout_ms);
-    watch_.start(socket_.get(), header().state, header().wake_word);
+    watch_.start(socket_.get(), header().state, header().wake_word, notify_);
 }
 
 Connection::~Connection() = default;  // the watcher stops first (declared last)
 
 void Connection::handshake(int timeout_ms) {
     std::string peer = "the producer of '" + key_ + "'";
-    ReceivedMessage reply = say_hello(socket_.get(), HelloRole::Frames, timeout_ms, peer);
+    ReceivedMessage reply =
+        say_hello(socket_.get(), HelloRole::Frames, timeout_ms, peer, notify_ ? kHelloFlagNotify : 0u);
     if (reply.type() != MessageType::Welcome)
         throw Error(CUFRAMES_ERR_PROTOCOL,
                     peer + " sent message type " + std::to_string(reply.header.type) + " instead of welcome");

@@ -23,11 +23,13 @@ class Connection {
 public:
     // Connects (waiting up to connect_timeout_ms for the producer), runs the
     // handshake and validates everything received before using it.
-    Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms);
+    // `notify`: ask the producer for a byte on the socket after each frame
+    // (kHelloFlagNotify), for subscribers that wait in poll/epoll/asyncio.
+    Connection(const std::string &key, const std::string &socket_path, int connect_timeout_ms, bool notify = false);
     // Runs the handshake over `socket`, already connected to a producer,
     // waiting at most handshake_timeout_ms for each message (0: only what is
     // already queued). For harnesses that play the producer over a socketpair.
-    Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms);
+    Connection(const std::string &key, UniqueFd socket, int handshake_timeout_ms, bool notify = false);
     ~Connection();
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
@@ -60,6 +62,11 @@ public:
         watch_.sleep(seen_wake_word, now_ns, deadline_ns);
     }
 
+    // notify: the socket that turns readable after each frame (and at the hang-up).
+    int socket() const noexcept { return socket_.get(); }
+    // notify: reads the notification bytes, without blocking; false when the producer hung up.
+    bool drain_notifications() noexcept { return watch_.drain_notifications(); }
+
 private:
     void handshake(int timeout_ms);
 
@@ -71,7 +78,8 @@ private:
     MemoryMap lease_map_;
     std::unique_ptr<ImportedSlots> slots_;
     std::atomic<uint32_t> used_leases_{0};  // bit i: lease entry i is in use
-    ProducerWatch watch_;                   // last: its watcher stops before anything it touches goes
+    bool notify_ = false;
+    ProducerWatch watch_;  // last: its watcher stops before anything it touches goes
 };
 
 }  // namespace cuframes

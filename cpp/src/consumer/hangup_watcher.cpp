@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,11 +67,28 @@ void HangupWatcher::watch(int socket) noexcept {
     }
 }
 
-bool socket_hung_up(int socket) noexcept {
-    pollfd waiter{socket, POLLIN | POLLRDHUP, 0};
+bool drain_notification_bytes(int socket, const std::function<void()> &mark_gone) noexcept {
+    while (true) {
+        // One record per call (SOCK_SEQPACKET); a longer one than ours is cut,
+        // and descriptors a producer might attach are closed by the kernel
+        // (no room for them): a hostile producer cannot fill our table.
+        char bytes[64];
+        ssize_t got = ::recv(socket, bytes, sizeof bytes, MSG_DONTWAIT);
+        if (got > 0) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;  // drained
+        if (got < 0 && errno == EINTR) continue;
+        mark_gone();  // 0: the producer hung up; anything else: the socket is no use any more
+        return false;
+    }
+}
+
+bool socket_hung_up(int socket, bool peer_writes) noexcept {
+    // POLLHUP and POLLERR come whatever is asked.
+    const short events = peer_writes ? POLLRDHUP : POLLIN | POLLRDHUP;
+    pollfd waiter{socket, events, 0};
     int ready = ::poll(&waiter, 1, 0);
     // A failed poll (EINTR, or worse) says nothing about the peer: the next check tries again.
-    return ready > 0 && (waiter.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR));
+    return ready > 0 && (waiter.revents & (events | POLLHUP | POLLERR));
 }
 
 }  // namespace cuframes

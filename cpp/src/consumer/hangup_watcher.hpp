@@ -41,7 +41,14 @@ private:
 };
 
 // True when a peer that never writes after the handshake has hung up: its
-// socket is readable or in error. For callers without a watcher thread.
-bool socket_hung_up(int socket) noexcept;
+// socket is readable or in error. `peer_writes`: the peer writes
+// notification bytes (kHelloFlagNotify), so readable no longer means hung up;
+// only POLLRDHUP and POLLHUP do. For callers without a watcher thread.
+bool socket_hung_up(int socket, bool peer_writes = false) noexcept;
+
+// Reads the notification bytes a producer queued on `socket`
+// (kHelloFlagNotify), without blocking. Returns false, after calling
+// mark_gone, when the producer hung up (or the socket failed).
+bool drain_notification_bytes(int socket, const std::function<void()> &mark_gone) noexcept;
 
 }  // namespace cuframes

@@ -6,6 +6,7 @@
 
 #include "base/clock.hpp"
 #include "base/paths.hpp"
+#include "consumer/notifications.hpp"
 #include "consumer/producer_watch.hpp"
 #include "cuframes/annexb.hpp"
 #include "cuframes/error.hpp"
@@ -24,10 +25,11 @@ constexpr uint64_t kMaxPacketSeq = uint64_t{1} << 62;
 // The socket and the mapped ring of one producer.
 class PacketAttachment {
 public:
-    PacketAttachment(const std::string &key, const std::string &socket_path, int connect_timeout_ms)
+    PacketAttachment(const std::string &key, const std::string &socket_path, int connect_timeout_ms, bool notify)
         : socket_(connect_to_producer(key, socket_path, connect_timeout_ms)), watch_("the packets of '" + key + "'") {
         std::string peer = "the producer of '" + key + "'";
-        ReceivedMessage reply = say_hello(socket_.get(), HelloRole::Packets, kHandshakeTimeoutMs, peer);
+        ReceivedMessage reply =
+            say_hello(socket_.get(), HelloRole::Packets, kHandshakeTimeoutMs, peer, notify ? kHelloFlagNotify : 0u);
         if (reply.type() != MessageType::PacketWelcome || reply.fds.size() != 1)
             throw Error(CUFRAMES_ERR_PROTOCOL, peer + " answered a packet subscriber with message type " +
                                                    std::to_string(reply.header.type) + " and " +
@@ -38,8 +40,11 @@ public:
         facts_ = welcome.facts;
         ring_ = std::make_unique<PacketRingReader>(std::move(reply.fds[0]), welcome.ring_bytes, welcome.epoch, peer);
         epoch_ = welcome.epoch;
-        watch_.start(socket_.get(), ring_->header().state, ring_->header().wake_word);
+        watch_.start(socket_.get(), ring_->header().state, ring_->header().wake_word, notify);
     }
+
+    // notify: the socket the producer writes a byte to after each packet.
+    int socket() const noexcept { return socket_.get(); }
 
     const PacketRingReader &ring() const noexcept { return *ring_; }
     uint64_t epoch() const noexcept { return epoch_; }
@@ -62,6 +67,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     std::string key;
     std::string socket_path;
     bool reconnect = false;
+    bool notify = false;
     std::atomic<uint64_t> ring_bytes{0};
     std::atomic<uint64_t> epoch{0};
     std::atomic<uint64_t> reconnect_count{0};
@@ -76,6 +82,8 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     mutable std::mutex attachment_mutex;
     std::shared_ptr<PacketAttachment> attachment;
     std::atomic<bool> closing{false};
+    // PacketSubscriberOptions::notify: what notify_fd() hands out (under next_mutex).
+    std::unique_ptr<Notifications> notifications;
 
     // Reading position (under next_mutex).
     bool joined = false;
@@ -85,14 +93,19 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     std::atomic<uint64_t> last_seq{0};
     std::atomic<uint64_t> overruns_total{0};
 
-    explicit Impl(const PacketSubscriberOptions &options) : key(options.key), reconnect(options.reconnect) {
+    explicit Impl(const PacketSubscriberOptions &options)
+        : key(options.key), reconnect(options.reconnect), notify(options.notify) {
         validate_key(key);
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
-        socket_path = cuframes::socket_path(resolve_dir(options.dir), key);
+        const std::string dir = resolve_dir(options.dir);
+        socket_path = cuframes::socket_path(dir, key);
         attachment = attach_within(
-            [&](int remaining_ms) { return std::make_shared<PacketAttachment>(key, socket_path, remaining_ms); },
+            [&](int remaining_ms) {
+                return std::make_shared<PacketAttachment>(key, socket_path, remaining_ms, notify);
+            },
             options.connect_timeout_ms);
+        if (notify) notifications = std::make_unique<Notifications>(key, dir, attachment->socket());
         adopt(*attachment, JoinAt::Latest);
     }
 
@@ -126,9 +139,10 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
     // Waits for the key's next producer and switches to it. Throws TIMEOUT at
     // the deadline, STATE when closed meanwhile, or what its handshake fails
     // with (NOT_FOUND from a producer without a packet ring).
-    void reconnect_now(uint64_t old_epoch, uint64_t deadline, int timeout_ms) {
+    void reconnect_now(const PacketAttachment &gone, uint64_t deadline, int timeout_ms) {
+        const uint64_t old_epoch = gone.epoch();
         std::shared_ptr<PacketAttachment> fresh = wait_for_next_producer(
-            [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms); },
+            [&](int slice_ms) { return std::make_shared<PacketAttachment>(key, socket_path, slice_ms, notify); },
             // Never the old producer again (it may still answer while it closes). A
             // successor that has already gone is still taken: what it wrote is ours.
             [&](PacketAttachment &candidate) { return candidate.epoch() != old_epoch; }, closing, deadline, timeout_ms,
@@ -139,6 +153,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
                 throw Error(CUFRAMES_ERR_STATE, "packet subscriber of '" + key + "' closed while reconnecting");
             attachment = fresh;
         }
+        if (notifications) notifications->follow(gone.socket(), fresh->socket());
         adopt(*fresh, JoinAt::Oldest);
         reconnect_count.fetch_add(1, std::memory_order_relaxed);
         reconnected_pending = true;
@@ -247,6 +262,39 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
         if (timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
         std::lock_guard<std::mutex> turn(next_mutex);
+        return next_locked(timeout_ms);
+    }
+
+    bool try_next(Packet &out) {
+        std::lock_guard<std::mutex> turn(next_mutex);
+        if (poll_locked(out)) return true;
+        if (!notifications) return false;
+        // Read the bytes first, look again after: a packet written after this
+        // look writes its byte after it, so the descriptor is readable again.
+        std::shared_ptr<PacketAttachment> attached = current();
+        if (attached && !attached->watch().drain_notifications() && reconnect)
+            notifications->wait_for_successor();  // the dead socket would stay readable
+        notifications->drain_folder_events();
+        return poll_locked(out);
+    }
+
+    // next(0), without an exception when nothing is new (the common case of a poll).
+    bool poll_locked(Packet &out) {
+        std::shared_ptr<PacketAttachment> attached = current();
+        if (attached && !closing.load(std::memory_order_relaxed)) {
+            if (try_take(*attached, out)) return true;
+            if (!attached->watch().gone()) return false;
+        }
+        try {
+            out = next_locked(0);
+            return true;
+        } catch (const Error &error) {
+            if (error.status() == CUFRAMES_ERR_TIMEOUT) return false;
+            throw;
+        }
+    }
+
+    Packet next_locked(int timeout_ms) {
         const uint64_t deadline =
             timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
         Packet packet;
@@ -267,7 +315,7 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
                     throw Error(CUFRAMES_ERR_PRODUCER_DIED,
                                 "the producer of '" + key + "' died without closing the stream (killed or crashed)");
                 }
-                reconnect_now(attached->epoch(), deadline, timeout_ms);
+                reconnect_now(*attached, deadline, timeout_ms);
                 continue;
             }
             uint64_t now = monotonic_ns();
@@ -293,6 +341,8 @@ PacketSubscriber &PacketSubscriber::operator=(PacketSubscriber &&other) noexcept
 }
 
 Packet PacketSubscriber::next(int timeout_ms) { return impl_->next(timeout_ms); }
+bool PacketSubscriber::try_next(Packet &out) { return impl_->try_next(out); }
+int PacketSubscriber::notify_fd() const noexcept { return impl_->notifications ? impl_->notifications->fd() : -1; }
 void PacketSubscriber::close() noexcept { impl_->close(); }
 bool PacketSubscriber::closed() const noexcept { return impl_->current() == nullptr; }
 const std::string &PacketSubscriber::key() const noexcept { return impl_->key; }

@@ -21,11 +21,16 @@ constexpr int64_t kWakeBackstopNs = 250'000'000;
 
 }  // namespace
 
-void ProducerWatch::start(int socket, const std::atomic<uint32_t> &state,
-                          const std::atomic<uint32_t> &wake_word) noexcept {
+void ProducerWatch::start(int socket, const std::atomic<uint32_t> &state, const std::atomic<uint32_t> &wake_word,
+                          bool notify) noexcept {
     state_ = &state;
     wake_word_ = &wake_word;
     socket_ = socket;
+    notify_ = notify;
+    // A hundred subscribers in one event loop are one thread, not a hundred and
+    // one. A blocking wait on such a subscriber still learns of a hang-up
+    // within kLivenessCheckNs, through gone().
+    if (notify) return;
     // release: a waiter that sees gone_ also sees everything before it.
     watcher_.start(
         socket, what_, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
@@ -42,7 +47,7 @@ bool ProducerWatch::gone() noexcept {
     }
     if (watched()) return false;  // the watcher would have said so
     // No watcher: look at the socket ourselves.
-    if (socket_hung_up(socket_)) gone_.store(true, std::memory_order_relaxed);
+    if (socket_hung_up(socket_, notify_)) gone_.store(true, std::memory_order_relaxed);
     return gone_.load(std::memory_order_relaxed);
 }
 
@@ -56,6 +61,10 @@ void ProducerWatch::wake_waiters() noexcept {
     auto *word = const_cast<std::atomic<uint32_t> *>(wake_word_);
     if (int err = futex_wake_all(word); err != 0)
         std::fprintf(stderr, "cuframes: futex wake on %s failed: %s\n", what_.c_str(), std::strerror(err));
+}
+
+bool ProducerWatch::drain_notifications() noexcept {
+    return drain_notification_bytes(socket_, [this] { gone_.store(true, std::memory_order_release); });
 }
 
 void ProducerWatch::sleep(uint32_t seen, uint64_t now_ns, uint64_t deadline_ns) const {

@@ -25,7 +25,11 @@ public:
     // `wake_word` are the producer's, in memory that stays mapped for this
     // object's life, as does the socket. Never throws: without a thread,
     // gone() looks at the socket itself and sleeps are shorter.
-    void start(int socket, const std::atomic<uint32_t> &state, const std::atomic<uint32_t> &wake_word) noexcept;
+    // `notify`: the producer writes a byte on the socket after each frame or
+    // packet (kHelloFlagNotify) for an event loop that polls the socket, and
+    // that loop sees the hang-up there too: no watcher thread then.
+    void start(int socket, const std::atomic<uint32_t> &state, const std::atomic<uint32_t> &wake_word,
+               bool notify = false) noexcept;
     // Stops the watcher before anything it touches goes.
     ~ProducerWatch() = default;
     ProducerWatch(const ProducerWatch &) = delete;
@@ -49,12 +53,16 @@ public:
     // at the latest, and never longer than a backstop. Throws what a failed
     // futex wait says.
     void sleep(uint32_t seen, uint64_t now_ns, uint64_t deadline_ns) const;
+    // notify: reads the bytes queued on the socket, without blocking. False,
+    // with gone() true from then on, when the producer hung up.
+    bool drain_notifications() noexcept;
 
 private:
     std::string what_;
     const std::atomic<uint32_t> *state_ = nullptr;
     const std::atomic<uint32_t> *wake_word_ = nullptr;
     int socket_ = -1;
+    bool notify_ = false;
     std::atomic<bool> gone_{false};
     HangupWatcher watcher_;  // last: stopped before anything it touches goes
 };

@@ -1,6 +1,9 @@
 #include "cuframes/subscriber.hpp"
 
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +14,7 @@
 #include "base/clock.hpp"
 #include "base/paths.hpp"
 #include "consumer/connection.hpp"
+#include "consumer/notifications.hpp"
 #include "cuframes/error.hpp"
 #include "protocol/handshake_client.hpp"
 #include "protocol/ring.hpp"
@@ -64,6 +68,7 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
     Delivery delivery;
     bool reconnect;
     int64_t spin_ns;
+    std::string dir;
     // Fixed for the subscriber's life: a restarted producer must match them.
     FrameLayout layout;
     Backend backend;
@@ -95,6 +100,8 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
     // The current producer's; kept after close() so that facts() keeps answering.
     mutable std::mutex facts_mutex;
     StreamFacts facts;
+    // SubscriberOptions::notify: what notify_fd() hands out (under next_mutex).
+    std::unique_ptr<Notifications> notifications;
 
     explicit Impl(const SubscriberOptions &options)
         : key(options.key), delivery(options.delivery), reconnect(options.reconnect), spin_ns(options.spin_ns) {
@@ -106,11 +113,13 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
                         "unknown delivery policy " + std::to_string(static_cast<uint32_t>(delivery)));
         if (options.connect_timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "connect timeout must be >= 0 ms, or -1 to wait forever");
-        std::string dir = resolve_dir(options.dir);
+        dir = resolve_dir(options.dir);
         socket_path = cuframes::socket_path(dir, key);
+        const bool notify = options.notify;
         connection = attach_within(
-            [&](int remaining_ms) { return std::make_shared<Connection>(key, socket_path, remaining_ms); },
+            [&](int remaining_ms) { return std::make_shared<Connection>(key, socket_path, remaining_ms, notify); },
             options.connect_timeout_ms);
+        if (notify) notifications = std::make_unique<Notifications>(key, dir, connection->socket());
         layout = connection->layout();
         backend = connection->backend();
         adopt(*connection);
@@ -152,6 +161,38 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         if (timeout_ms < -1)
             throw Error(CUFRAMES_ERR_INVALID_ARGUMENT, "timeout must be >= 0 ms, or -1 to wait forever");
         std::lock_guard<std::mutex> guard(next_mutex);
+        return next_locked(timeout_ms);
+    }
+
+    std::shared_ptr<FrameLease> try_next() {
+        std::lock_guard<std::mutex> guard(next_mutex);
+        if (auto frame = poll_locked()) return frame;
+        if (!notifications) return nullptr;
+        // Read the bytes first, look again after: a frame announced after this
+        // look writes its byte after it, so the descriptor is readable again.
+        std::shared_ptr<Connection> attached = current_connection();
+        if (attached && !attached->drain_notifications() && reconnect)
+            notifications->wait_for_successor();  // the dead socket would stay readable
+        notifications->drain_folder_events();
+        return poll_locked();
+    }
+
+    // next(0), without an exception when nothing is new (the common case of a poll).
+    std::shared_ptr<FrameLease> poll_locked() {
+        std::shared_ptr<Connection> attached = current_connection();
+        // acquire: pairs with the producer's release store of latest_seq.
+        if (attached && !closing.load(std::memory_order_relaxed) &&
+            attached->header().latest_seq.load(std::memory_order_acquire) < next_seq && !attached->producer_gone())
+            return nullptr;
+        try {
+            return next_locked(0);
+        } catch (const Error &error) {
+            if (error.status() == CUFRAMES_ERR_TIMEOUT) return nullptr;
+            throw;
+        }
+    }
+
+    std::shared_ptr<FrameLease> next_locked(int timeout_ms) {
         uint64_t deadline =
             timeout_ms < 0 ? UINT64_MAX : monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
         while (true) {
@@ -339,7 +380,9 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         uint64_t lost = old_latest >= next_seq ? old_latest - next_seq + 1 : 0;
         const uint64_t old_epoch = gone.description().epoch;
         std::shared_ptr<Connection> fresh = wait_for_next_producer(
-            [&](int slice_ms) { return std::make_shared<Connection>(key, socket_path, slice_ms); },
+            [&](int slice_ms) {
+                return std::make_shared<Connection>(key, socket_path, slice_ms, notifications != nullptr);
+            },
             // Never the old producer again (it may still answer while it closes). A
             // successor that has already gone is still taken: its frames are drained.
             [&](Connection &candidate) { return candidate.description().epoch != old_epoch; }, closing, deadline,
@@ -359,6 +402,7 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
                 throw Error(CUFRAMES_ERR_STATE, "subscriber of '" + key + "' closed while reconnecting");
             connection = fresh;
         }
+        if (notifications) notifications->follow(gone.socket(), fresh->socket());
         adopt(*fresh);
         reconnect_count.fetch_add(1, std::memory_order_relaxed);
         reconnected_pending = true;
@@ -418,6 +462,8 @@ Subscriber::Subscriber(Subscriber &&) noexcept = default;
 Subscriber &Subscriber::operator=(Subscriber &&) noexcept = default;
 
 std::shared_ptr<FrameLease> Subscriber::next(int timeout_ms) { return impl_->next(timeout_ms); }
+std::shared_ptr<FrameLease> Subscriber::try_next() { return impl_->try_next(); }
+int Subscriber::notify_fd() const noexcept { return impl_->notifications ? impl_->notifications->fd() : -1; }
 
 FrameInfo Subscriber::read_into(int timeout_ms, uint64_t dst, uint64_t dst_size, MemoryKind dst_kind,
                                 StreamHandle stream) {

@@ -109,8 +109,9 @@ struct CUFRAMES_HIDDEN Publisher::Impl {
     // Written only under ring_mutex.
     std::atomic<uint32_t> claimed_ahead{kNoSlot};
     std::atomic<bool> wake_pending{false};
-    std::atomic<int> waker_error{0};  // errno of a failed FUTEX_WAKE in the waker
-    std::unique_ptr<Waker> waker;     // created last, destroyed first
+    std::atomic<bool> notify_pending{false};  // the waker writes to the notified subscribers' sockets
+    std::atomic<int> waker_error{0};          // errno of a failed FUTEX_WAKE in the waker
+    std::unique_ptr<Waker> waker;             // created last, destroyed first
 
     explicit Impl(const PublisherOptions &options)
         : key(options.key), backend(resolve_backend(options.backend)),
@@ -199,6 +200,7 @@ struct CUFRAMES_HIDDEN Publisher::Impl {
         if (wake_pending.exchange(false, std::memory_order_acq_rel)) {
             if (int err = ring->wake(); err != 0) waker_error.store(err, std::memory_order_relaxed);
         }
+        if (notify_pending.exchange(false, std::memory_order_acq_rel)) server->notify(HelloRole::Frames);
         try {
             std::lock_guard<std::mutex> guard(ring_mutex);
             if (claimed_ahead.load(std::memory_order_relaxed) == kNoSlot)
@@ -318,10 +320,18 @@ uint64_t Publisher::publish(WritableFrame &&frame, StreamHandle stream, int64_t 
     // delays sleeping subscribers until their next liveness check.
     int err = impl_->waker_error.exchange(0, std::memory_order_relaxed);
     if (err == 0) {
-        if (impl_->server->subscriber_count() <= kInlineWakeSubscribers) {
+        const bool inline_wake = impl_->server->subscriber_count() <= kInlineWakeSubscribers;
+        // Subscribers waiting in poll/epoll/asyncio (SubscriberOptions::notify)
+        // get a byte on their socket: from here for one subscriber, as its
+        // futex wake-up is; from the waker thread for more, which keeps
+        // publish() flat. None of them: one relaxed load.
+        const bool notify = impl_->server->notified_count(HelloRole::Frames) > 0;
+        if (inline_wake) {
             err = impl_->ring->wake();
+            if (notify) impl_->server->notify(HelloRole::Frames);
         } else {
             impl_->wake_pending.store(true, std::memory_order_release);
+            if (notify) impl_->notify_pending.store(true, std::memory_order_release);
             err = impl_->waker->notify();
         }
     }
@@ -398,6 +408,8 @@ uint64_t Publisher::publish_packet(const void *data, uint64_t size, int64_t pts,
         if (int err = impl_->packets->wake(); err != 0)
             std::fprintf(stderr, "cuframes: futex wake after packet %llu of '%s' failed: %s\n",
                          static_cast<unsigned long long>(seq), impl_->key.c_str(), std::strerror(err));
+        // Packets come at the camera's rate: their notifications go from here.
+        if (impl_->server->notified_count(HelloRole::Packets) > 0) impl_->server->notify(HelloRole::Packets);
     }
     return seq;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -251,6 +252,13 @@ void Server::handshake(Session &session, uint64_t token) {
                             std::to_string(hello.header.version));
         return;
     }
+    if ((body.flags & ~kKnownHelloFlags) != 0 || body.reserved != 0) {
+        send_reject(session.socket.get(), CUFRAMES_ERR_PROTOCOL,
+                    "unknown flags " + std::to_string(body.flags) + " in the hello (or a non-zero reserved field)");
+        drop(token);
+        return;
+    }
+    session.wants_notify = (body.flags & kHelloFlagNotify) != 0;
     switch (static_cast<HelloRole>(body.role)) {
         case HelloRole::Frames: welcome_frames(session, token); return;
         case HelloRole::Packets: welcome_packets(session, token); return;
@@ -302,7 +310,37 @@ void Server::welcome_frames(Session &session, uint64_t token) {
     fds.insert(fds.end(), stream_.slot_fds.begin(), stream_.slot_fds.end());
     for (uint32_t first = 0; first < fds.size(); first += kMaxFdsPerMessage) {
         FdsBody chunk{first, std::min<uint32_t>(kMaxFdsPerMessage, static_cast<uint32_t>(fds.size()) - first)};
-        send_message(session.socket.get(), MessageType::Fds, &chunk, sizeof chunk, fds.data() + first, chunk.count);
+        if (first + chunk.count < fds.size())
+            send_message(session.socket.get(), MessageType::Fds, &chunk, sizeof chunk, fds.data() + first, chunk.count);
+        else
+            send_last_message(session, MessageType::Fds, &chunk, sizeof chunk, fds.data() + first, chunk.count);
+    }
+}
+
+void Server::send_last_message(Session &session, MessageType type, const void *body, uint32_t body_bytes,
+                               const int *fds, uint32_t fd_count) {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    send_message(session.socket.get(), type, body, body_bytes, fds, fd_count);
+    if (!session.wants_notify) return;
+    session.notifying = true;
+    (session.role == HelloRole::Frames ? notified_frames_ : notified_packets_).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Server::notify(HelloRole role) noexcept {
+    static const char kTick = 0;
+    std::lock_guard<std::mutex> lock(sessions_mutex_);  // drop() closes sockets under it: no fd is reused meanwhile
+    for (const auto &[token, session] : sessions_) {
+        if (!session->notifying || session->role != role) continue;
+        if (::send(session->socket.get(), &kTick, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1) continue;
+        int err = errno;
+        // Full: a byte is waiting already. Gone: the server thread sees the
+        // hang-up and drops the session. Anything else is worth a line.
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EPIPE || err == ECONNRESET || err == EINTR) continue;
+        uint64_t now = monotonic_ns();
+        if (now - notify_failure_logged_ns_ < kRefusalLogIntervalNs) continue;
+        notify_failure_logged_ns_ = now;
+        std::fprintf(stderr, "cuframes: notifying a subscriber of '%s' failed: %s\n", stream_.key.c_str(),
+                     std::strerror(err));
     }
 }
 
@@ -325,7 +363,7 @@ void Server::welcome_packets(Session &session, uint64_t token) {
     welcome.facts = stream_.description.facts;
     welcome.subscriber_id = static_cast<uint32_t>(token);
     int fd = stream_.packet_ring_fd;
-    send_message(session.socket.get(), MessageType::PacketWelcome, &welcome, sizeof welcome, &fd, 1);
+    send_last_message(session, MessageType::PacketWelcome, &welcome, sizeof welcome, &fd, 1);
 }
 
 UniqueFd Server::subscriber_snapshot(uint32_t &rows) const {
@@ -390,8 +428,10 @@ void Server::drop(uint64_t token) {
     if (found->second->active)
         (found->second->role == HelloRole::Frames ? active_count_ : packet_count_)
             .fetch_sub(1, std::memory_order_relaxed);
-    else
-        --pending_count_;
+    if (found->second->notifying)
+        (found->second->role == HelloRole::Frames ? notified_frames_ : notified_packets_)
+            .fetch_sub(1, std::memory_order_relaxed);
+    if (!found->second->active) --pending_count_;
     sessions_.erase(found);
 }
 

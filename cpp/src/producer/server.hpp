@@ -56,6 +56,15 @@ public:
     // Frame subscribers (they hold leases); packet subscribers apart.
     uint32_t subscriber_count() const noexcept { return active_count_.load(std::memory_order_relaxed); }
     uint32_t packet_subscriber_count() const noexcept { return packet_count_.load(std::memory_order_relaxed); }
+    // Subscribers of `role` (Frames or Packets) that asked to be told of each
+    // frame or packet through their socket (kHelloFlagNotify). 0 costs nothing.
+    uint32_t notified_count(HelloRole role) const noexcept {
+        return (role == HelloRole::Frames ? notified_frames_ : notified_packets_).load(std::memory_order_relaxed);
+    }
+    // Writes one byte to the socket of each of them. Never blocks: the byte
+    // of a subscriber whose socket is full is not needed, as that socket is
+    // readable already. Call after the frame or packet is announced.
+    void notify(HelloRole role) noexcept;
 
 private:
     // A peer that connects and says nothing is dropped after this.
@@ -81,6 +90,8 @@ private:
         bool active = false;
         HelloRole role = HelloRole::Frames;
         PeerCredentials peer;
+        bool wants_notify = false;  // its hello asked for kHelloFlagNotify
+        bool notifying = false;     // notify() reaches it: its handshake is all sent
     };
 
     void run() noexcept;
@@ -110,6 +121,12 @@ private:
     void answer_observer(Session &session, uint64_t token);
     UniqueFd subscriber_snapshot(uint32_t &rows) const;
     void activate(Session &session, HelloRole role);
+    // Sends the handshake's last message, then lets notify() reach the
+    // session (if it asked), both under sessions_mutex_: no notification byte
+    // can precede the message, and a frame announced before it, whose
+    // notification this session missed, is visible to the subscriber's first look.
+    void send_last_message(Session &session, MessageType type, const void *body, uint32_t body_bytes,
+                           const int *fds = nullptr, uint32_t fd_count = 0);
     void drop(uint64_t token);
     void drop_expired_handshakes();
     void drop_hung_up_handshakes();
@@ -138,8 +155,11 @@ private:
     std::atomic<bool> disconnected_all_{false};  // stop() ran
     std::atomic<uint32_t> active_count_{0};      // frame subscribers
     std::atomic<uint32_t> packet_count_{0};      // packet subscribers
-    uint64_t next_token_ = 2;                    // 0: listener, 1: stop event
-    size_t pending_count_ = 0;                   // sessions still in the handshake (server thread only)
+    std::atomic<uint32_t> notified_frames_{0};   // of them, those notify() writes to
+    std::atomic<uint32_t> notified_packets_{0};
+    uint64_t notify_failure_logged_ns_ = 0;  // notify() logs an unexpected failure at most once a second
+    uint64_t next_token_ = 2;                // 0: listener, 1: stop event
+    size_t pending_count_ = 0;               // sessions still in the handshake (server thread only)
     uint64_t accept_paused_until_ns_ = 0;
     uint64_t refusal_logged_ns_ = 0;    // when a refused peer was last logged
     uint64_t refusals_not_logged_ = 0;  // refused since, not logged

@@ -58,8 +58,8 @@ UniqueFd connect_to_producer(const std::string &key, const std::string &path, in
     }
 }
 
-ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std::string &peer) {
-    HelloBody hello{kProtocolVersion, static_cast<uint32_t>(role), 0};
+ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std::string &peer, uint32_t flags) {
+    HelloBody hello{kProtocolVersion, static_cast<uint32_t>(role), flags, 0};
     bool hung_up = false;
     try {
         send_message(socket, MessageType::Hello, &hello, sizeof hello);

@@ -65,7 +65,8 @@ auto attach_within(Attach attach, int timeout_ms) -> decltype(attach(0)) {
 // this protocol version and not a reject (a reject becomes an Error with the
 // producer's status and reason). Throws TIMEOUT, DISCONNECTED, PROTOCOL,
 // VERSION_MISMATCH.
-ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std::string &peer);
+// `flags`: kHelloFlag* (kHelloFlagNotify).
+ReceivedMessage say_hello(int socket, HelloRole role, int timeout_ms, const std::string &peer, uint32_t flags = 0);
 
 // For a subscriber following its key across producer restarts: calls
 // connect(slice_ms) in slices of at most 100 ms (so that a close() is noticed
@@ -83,14 +84,17 @@ auto wait_for_next_producer(Connect connect, IsSuccessor is_successor, const std
     // Between two looks at a producer that is not the successor: it is going
     // away, which takes it milliseconds.
     constexpr timespec kNotYetPause{0, 5'000'000};
-    while (true) {
+    // One look even when the deadline has passed: a poll (timeout 0) takes a
+    // successor that is up already.
+    for (bool first = true;; first = false) {
         if (closing.load(std::memory_order_relaxed))
             throw Error(CUFRAMES_ERR_STATE, what + " of '" + key + "' closed while waiting for its producer to return");
         uint64_t now = monotonic_ns();
-        if (now >= deadline)
+        if (now >= deadline && !first)
             throw Error(CUFRAMES_ERR_TIMEOUT, "the producer of '" + key + "' has gone and none came back within " +
                                                   std::to_string(timeout_ms) + " ms");
-        int slice_ms = static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kSliceMs));
+        int slice_ms =
+            now >= deadline ? 0 : static_cast<int>(std::min<uint64_t>((deadline - now) / 1'000'000 + 1, kSliceMs));
         try {
             auto attached = connect(slice_ms);
             if (is_successor(*attached)) return attached;

@@ -49,9 +49,15 @@ static_assert(sizeof(MessageHeader) == 16);
 
 struct HelloBody {
     uint32_t client_version;
-    uint32_t role;  // HelloRole
-    uint64_t reserved;
+    uint32_t role;   // HelloRole
+    uint32_t flags;  // kHelloFlag* (v5); a producer refuses flags it does not know
+    uint32_t reserved;
 };
+// v5: "write a byte on this socket after each frame (or packet)": a
+// subscriber that waits in poll/epoll/asyncio instead of on the futex asks
+// for it (SubscriberOptions::notify). Others cost the producer nothing.
+constexpr uint32_t kHelloFlagNotify = 1u;
+constexpr uint32_t kKnownHelloFlags = kHelloFlagNotify;
 static_assert(sizeof(HelloBody) == 16);
 
 struct WelcomeBody {
