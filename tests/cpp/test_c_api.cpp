@@ -209,6 +209,7 @@ TEST_F(CApi, NullArgumentsAreNamed) {
     char byte = 0;
     EXPECT_EQ(cuframes_subscriber_read_into(nullptr, 0, &byte, 1, nullptr, nullptr), CUFRAMES_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(cuframes_subscriber_packed_size(nullptr), 0u);
+    EXPECT_EQ(cuframes_subscriber_backend(nullptr), CUFRAMES_BACKEND_AUTO);
 
     // NULL is allowed where the header says so.
     cuframes_publisher_destroy(nullptr);
@@ -360,6 +361,7 @@ TEST_F(CApi, FramesRoundTripWithLayoutPtsAndMetadata) {
     cuframes_frame_release(frame);
 
     EXPECT_EQ(cuframes_subscriber_packed_size(sub), layout.packed_bytes);
+    EXPECT_EQ(cuframes_subscriber_backend(sub), CUFRAMES_BACKEND_HOST);
 }
 
 TEST_F(CApi, SubscriberCountFollowsConnections) {

@@ -400,6 +400,10 @@ CUFRAMES_API uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber 
 CUFRAMES_API void cuframes_subscriber_close(cuframes_subscriber *subscriber);
 /* Closes (as above) and frees the handle. NULL is allowed. */
 CUFRAMES_API void cuframes_subscriber_destroy(cuframes_subscriber *subscriber);
+/* Where the producer's frames live: CUFRAMES_BACKEND_HOST (cuframes_frame_info.data is a CPU
+ * pointer) or CUFRAMES_BACKEND_CUDA (a CUdeviceptr); CUFRAMES_BACKEND_AUTO for NULL. A
+ * reconnecting subscriber only follows a producer of the same backend. Any thread. */
+CUFRAMES_API cuframes_backend cuframes_subscriber_backend(const cuframes_subscriber *subscriber);
 
 /* ---- encoded packets ----
  * A producer created with packet_ring_bytes > 0 also publishes encoded access units

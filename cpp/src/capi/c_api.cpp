@@ -347,6 +347,10 @@ uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber) 
     return subscriber != nullptr ? subscriber->subscriber.layout().packed_bytes : 0;
 }
 
+cuframes_backend cuframes_subscriber_backend(const cuframes_subscriber *subscriber) {
+    return subscriber != nullptr ? static_cast<cuframes_backend>(subscriber->subscriber.backend()) : CUFRAMES_BACKEND_AUTO;
+}
+
 void cuframes_subscriber_close(cuframes_subscriber *subscriber) {
     // Subscriber::close() may come from any thread and wakes a waiting next().
     if (subscriber != nullptr) subscriber->subscriber.close();
