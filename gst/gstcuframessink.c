@@ -4,7 +4,8 @@
  * It never waits for a subscriber: a publisher always has a free slot (slots >=
  * max_subscribers * max_held + 2) and the packet ring overwrites what the slowest
  * reader has not read. Raw video is copied into the slot (cuframes' rows are 256-byte
- * aligned); pts and dts are published in nanoseconds (time base 1/1000000000). */
+ * aligned); pts and dts are published as running time in nanoseconds (time base
+ * 1/1000000000). */
 #include "gstcuframessink.h"
 
 #include "gstcuframescommon.h"
@@ -115,11 +116,26 @@ static gboolean gst_cuframes_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
     return self->raw ? set_raw_caps(self, caps) : set_packet_caps(self, caps, codec);
 }
 
-/* Publishing times: the buffer's, in nanoseconds; a buffer without one continues the last. */
+/* A buffer time as running time (nanoseconds, possibly negative for an early dts): the
+ * same instant has the same value in every branch of a pipeline, whereas the buffer's own
+ * times follow its segment (an encoder's may start at 1000 hours). */
+static gboolean running_time(GstCuframesSink *self, GstClockTime time, gint64 *out) {
+    guint64 magnitude = 0;
+    const gint sign =
+        gst_segment_to_running_time_full(&GST_BASE_SINK(self)->segment, GST_FORMAT_TIME, time, &magnitude);
+    if (sign == 0) return FALSE;
+    *out = sign > 0 ? (gint64)magnitude : -(gint64)magnitude;
+    return TRUE;
+}
+
+/* The pts to publish; a buffer without one continues the last. */
 static gint64 pts_of(GstCuframesSink *self, GstBuffer *buffer) {
-    if (GST_BUFFER_PTS_IS_VALID(buffer)) self->last_pts = (gint64)GST_BUFFER_PTS(buffer);
-    else if (GST_BUFFER_DTS_IS_VALID(buffer)) self->last_pts = (gint64)GST_BUFFER_DTS(buffer);
-    else self->last_pts += 1;
+    gint64 pts = 0;
+    if ((GST_BUFFER_PTS_IS_VALID(buffer) && running_time(self, GST_BUFFER_PTS(buffer), &pts)) ||
+        (GST_BUFFER_DTS_IS_VALID(buffer) && running_time(self, GST_BUFFER_DTS(buffer), &pts)))
+        self->last_pts = pts;
+    else
+        self->last_pts += 1;
     return self->last_pts;
 }
 
@@ -154,7 +170,8 @@ static GstFlowReturn render_packet(GstCuframesSink *self, cuframes_publisher *pu
         return GST_FLOW_ERROR;
     }
     const gint64 pts = pts_of(self, buffer);
-    const gint64 dts = GST_BUFFER_DTS_IS_VALID(buffer) ? (gint64)GST_BUFFER_DTS(buffer) : pts;
+    gint64 dts = pts;
+    if (GST_BUFFER_DTS_IS_VALID(buffer) && !running_time(self, GST_BUFFER_DTS(buffer), &dts)) dts = pts;
     const int32_t keyframe = GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DELTA_UNIT) ? 0 : 1;
     const cuframes_status status =
         cuframes_publisher_publish_packet(publisher, map.data, map.size, pts, dts, self->codec, keyframe, NULL);

@@ -123,7 +123,8 @@ static GstFlowReturn ensure_connected(GstCuframesSrc *self, gint64 deadline_us) 
         if (gst_cuframes_src_past(self, deadline_us)) {
             GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
                               ("No producer for cuframes key '%s' within timeout=%d ms", self->key, self->timeout_ms),
-                              ("%s", cuframes_last_error()));
+                              ("is the producer running, with the same dir (or $CUFRAMES_DIR)? %s",
+                               self->dir != NULL ? self->dir : "dir is not set"));
             return GST_FLOW_ERROR;
         }
     }

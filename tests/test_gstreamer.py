@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +192,131 @@ def test_the_source_wraps_slots_for_elements_that_read_strides(children, gst_env
     )
     assert ref.returncode == 0, ref.stderr
     assert out.read_bytes() == reference.read_bytes()
+
+
+def test_a_restarted_producer_continues_with_a_discont_under_reconnect(children, gst_env, key, tmp_path, host_only):
+    out = tmp_path / "out.raw"
+    first = children.spawn(PUBLISHER, key, "nv12", "8", "3")
+    children.read_line(first, "up")
+    pipeline = (
+        f"cuframessrc key={key} reconnect=true delivery=sequential num-buffers=16 ! identity silent=false"
+        f" ! filesink location={out}"
+    )
+    gst = launch(children, gst_env, pipeline, verbose=True)
+    assert children.wait(first).returncode == 0
+    second = children.spawn(PUBLISHER, key, "nv12", "8", "4")
+    done = finish(children, gst)
+    assert done.returncode == 0, done.stderr
+    assert children.wait(second).returncode == 0
+    expected = np.concatenate([published_frames("nv12", 8, 3), published_frames("nv12", 8, 4)])
+    assert np.array_equal(np.fromfile(out, np.uint8), expected)
+    # DISCONT on the first buffer, as on every stream's, and on the successor's first.
+    flags = re.findall(r"last-message = chain .*flags: [0-9a-f]+ ([^,]*),", done.stdout)
+    assert len(flags) == 16, done.stdout
+    assert [i for i, f in enumerate(flags) if "discont" in f] == [0, 8], flags
+
+
+def test_a_producer_that_closes_ends_the_stream_without_reconnect(children, gst_env, key, host_only):
+    publisher = children.spawn(PUBLISHER, key, "nv12", "5", "5")
+    children.read_line(publisher, "up")
+    done = run_pipeline(children, gst_env, f"cuframessrc key={key} ! fakesink", verbose=True)
+    assert done.returncode == 0, done.stderr
+    assert "Got EOS from element" in done.stdout
+
+
+def test_a_crashed_producer_is_an_error_that_names_the_key(children, gst_env, key, host_only):
+    publisher = children.spawn(PUBLISHER, key, "nv12", "3", "6", "then-wait")
+    children.read_line(publisher, "up")
+    gst = launch(children, gst_env, f"cuframessrc key={key} ! fakesink")
+    children.read_line(publisher, "sent")
+    os.killpg(publisher.pid, signal.SIGKILL)
+    done = finish(children, gst)
+    assert done.returncode != 0
+    assert f"The producer of cuframes key '{key}' died" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        ("cuframessrc ! fakesink", "cuframessrc has no key"),
+        ("cuframessrc key=bad/key ! fakesink", "key 'bad/key' contains '/'"),
+        ("videotestsrc num-buffers=1 ! cuframessink", "cuframessink has no key"),
+        ("videotestsrc num-buffers=1 ! cuframessink key=.hidden", "key '.hidden' starts with '.'"),
+        ("cuframessrc key=k delivery=bogus ! fakesink", 'could not set property "delivery"'),
+        ("cuframessrc key=k output=bogus ! fakesink", 'could not set property "output"'),
+        ("cuframessrc key=nobody timeout=300 ! fakesink", "No producer for cuframes key 'nobody' within timeout=300 ms"),
+        (
+            "videotestsrc num-buffers=1 ! video/x-raw,format=NV12,width=161,height=97 ! cuframessink key=k",
+            "nv12 needs an even width and height",
+        ),
+        (
+            "videotestsrc num-buffers=1 ! cuframessink key=k slots=3",
+            "a pool of 3 slots is too small",
+        ),
+    ],
+)
+def test_bad_properties_are_clear_errors(children, gst_env, cf_dir, pipeline, message):
+    done = run_pipeline(children, gst_env, pipeline)
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr
+
+
+def _has_elements(env, *names: str) -> bool:
+    return all(
+        subprocess.run(["gst-inspect-1.0", "--exists", name], env=env, timeout=60).returncode == 0 for name in names
+    )
+
+
+@pytest.mark.parametrize(("codec", "parse"), [("h264", "h264parse"), ("hevc", "h265parse")])
+def test_packets_from_the_source_mux_into_mp4(children, gst_env, key, tmp_path, codec, parse, host_only):
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed (apt-get install ffmpeg)")
+    if not _has_elements(gst_env, parse, "mp4mux"):
+        pytest.skip(f"{parse} or mp4mux is missing (gstreamer1.0-plugins-bad, -good)")
+    out = tmp_path / "out.mp4"
+    producer = children.spawn(
+        PACKET_PRODUCER, key, "host", "--codec", codec, "--frames", "40", "--gop", "10",
+        "--time-base", "1/30", "--frame-rate", "30/1", "--interval", "0.005",
+    )  # fmt: skip
+    children.read_line(producer, "up")
+    done = run_pipeline(children, gst_env, f"cuframessrc key={key} output=packets ! {parse} ! mp4mux ! filesink location={out}")
+    assert done.returncode == 0, done.stderr
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-show_packets", "-of", "json", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout)
+    stream = result["streams"][0]
+    assert stream["codec_name"] == codec
+    assert (stream["width"], stream["height"]) == (WIDTH, HEIGHT)
+    assert stream["r_frame_rate"] == "30/1"
+    packets = result["packets"]
+    assert len(packets) == 40
+    assert [i for i, p in enumerate(packets) if "K" in p["flags"]] == [0, 10, 20, 30]
+    times = [float(p["pts_time"]) for p in packets]
+    # The producer's pts, one frame apart, survive as the distances between buffers.
+    assert np.allclose(np.diff(times), 1 / 30, atol=1e-3), times
+
+
+def test_one_pipeline_fills_both_rings_of_a_key(children, gst_env, key, host_only):
+    if not _has_elements(gst_env, "x264enc", "h264parse"):
+        pytest.skip("x264enc or h264parse is missing (gstreamer1.0-plugins-ugly, -bad)")
+    caps = f"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate=30/1"
+    encode = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! h264parse"
+    pipeline = (
+        f"videotestsrc num-buffers=90 ! {caps} ! tee name=t t. ! queue ! cuframessink key={key}"
+        f" t. ! queue ! {encode} ! cuframessink key={key}"
+    )
+    gst = launch(children, gst_env, pipeline)
+    packets, frame_pts = [], set()
+    with cuframes.PacketSubscriber(key, connect_timeout=20) as psub, cuframes.Subscriber(key, delivery="sequential") as sub:
+        for _ in range(20):
+            frame_pts.add(sub.read_into(np.empty(sub.packed_size, np.uint8), timeout=10).pts)
+            packets.append(psub.next(timeout=10))
+        assert psub.time_base == sub.facts.time_base == Fraction(1, 1_000_000_000)
+    assert finish(children, gst).returncode == 0
+    assert packets[0].keyframe and packets[0].codec == "h264"
+    assert all(p.data.startswith((b"\0\0\0\1", b"\0\0\1")) for p in packets)
+    # The same buffers' times in both rings: the packets decode to frames the pool had.
+    assert len({p.pts for p in packets} & frame_pts) >= 5, (sorted(p.pts for p in packets), sorted(frame_pts))
