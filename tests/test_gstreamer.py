@@ -320,3 +320,27 @@ def test_one_pipeline_fills_both_rings_of_a_key(children, gst_env, key, host_onl
     assert all(p.data.startswith((b"\0\0\0\1", b"\0\0\1")) for p in packets)
     # The same buffers' times in both rings: the packets decode to frames the pool had.
     assert len({p.pts for p in packets} & frame_pts) >= 5, (sorted(p.pts for p in packets), sorted(frame_pts))
+
+
+def test_state_cycles_leak_no_descriptor_or_mapping_and_the_source_is_live(children, gst_env, make_key, host_only):
+    """100 times NULL -> PLAYING -> NULL for a source and a sink, in one process (Debian's
+    Python, through PyGObject), with a producer publishing throughout."""
+    if not Path(SYSTEM_PYTHON).exists() or subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0')"], capture_output=True, timeout=60
+    ).returncode:
+        pytest.skip(f"{SYSTEM_PYTHON} lacks PyGObject with Gst (apt-get install python3-gi gir1.2-gstreamer-1.0)")
+    src_key, sink_key = make_key("src"), make_key("sink")
+    publisher = children.spawn(PUBLISHER, src_key, "nv12", "100000", "7")
+    children.read_line(publisher, "up")
+    script = str(Path(__file__).resolve().parent / "gst_cycles.py")
+    child = children.spawn(EXEC, SYSTEM_PYTHON, script, src_key, sink_key, "100", env=gst_env)
+    done = children.wait(child, timeout=240)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["fds_end"] == found["fds_warm"], found
+    # Each cycle maps a pool and a shared header: a leak would add hundreds of mappings.
+    assert found["maps_end"] - found["maps_warm"] <= 4, found
+    assert found["latency_answered"] and found["live"], found
+    assert found["min_latency_ns"] == 1_000_000_000 // 30, found  # one frame at the producer's 30 fps
+    # Timestamps are running time: the first frame's is at most a moment old when it arrives.
+    assert 0 <= found["first_pts_behind_running_time_ns"] < 2_000_000_000, found
