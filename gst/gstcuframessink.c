@@ -108,12 +108,21 @@ static gboolean set_packet_caps(GstCuframesSink *self, GstCaps *caps, cuframes_c
 }
 
 static gboolean gst_cuframes_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
+    /* Only noted: the publisher is made at the first buffer, so that a refusal is one
+     * error message and not one per caps that upstream tries next. */
     GstCuframesSink *self = GST_CUFRAMES_SINK(base);
-    const GstStructure *structure = gst_caps_get_structure(caps, 0);
+    GST_INFO_OBJECT(self, "caps %" GST_PTR_FORMAT, caps);
+    gst_caps_replace(&self->caps, caps);
+    self->caps_applied = FALSE;
+    return TRUE;
+}
+
+static gboolean apply_caps(GstCuframesSink *self) {
+    const GstStructure *structure = gst_caps_get_structure(self->caps, 0);
     const cuframes_codec codec = gst_cuframes_codec_from_media_type(gst_structure_get_name(structure));
     self->raw = codec == 0;
-    GST_INFO_OBJECT(self, "caps %" GST_PTR_FORMAT, caps);
-    return self->raw ? set_raw_caps(self, caps) : set_packet_caps(self, caps, codec);
+    self->caps_applied = self->raw ? set_raw_caps(self, self->caps) : set_packet_caps(self, self->caps, codec);
+    return self->caps_applied;
 }
 
 /* A buffer time as running time (nanoseconds, possibly negative for an early dts): the
@@ -181,6 +190,7 @@ static GstFlowReturn render_packet(GstCuframesSink *self, cuframes_publisher *pu
 
 static GstFlowReturn gst_cuframes_sink_render(GstBaseSink *base, GstBuffer *buffer) {
     GstCuframesSink *self = GST_CUFRAMES_SINK(base);
+    if (!self->caps_applied && !apply_caps(self)) return GST_FLOW_ERROR;
     cuframes_publisher *publisher = gst_cuframes_shared_publisher(self->shared);
     if (publisher == NULL) {
         /* A packet sink waiting for the raw sink of its key: no subscriber can exist before
@@ -207,6 +217,8 @@ static gboolean gst_cuframes_sink_stop(GstBaseSink *base) {
     GstCuframesSink *self = GST_CUFRAMES_SINK(base);
     gst_cuframes_shared_leave(self->shared);
     self->shared = NULL;
+    gst_caps_replace(&self->caps, NULL);
+    self->caps_applied = FALSE;
     return TRUE;
 }
 
@@ -278,6 +290,7 @@ static void gst_cuframes_sink_get_property(GObject *object, guint id, GValue *va
 static void gst_cuframes_sink_finalize(GObject *object) {
     GstCuframesSink *self = GST_CUFRAMES_SINK(object);
     gst_cuframes_shared_leave(self->shared);
+    gst_caps_replace(&self->caps, NULL);
     g_free(self->key);
     g_free(self->dir);
     g_free(self->description);

@@ -26,6 +26,8 @@ struct _GstCuframesSink {
 
     /* Streaming state: start() to stop(), and the streaming thread. */
     GstCuframesShared *shared; /* the key's publisher, shared with a sink of packets */
+    GstCaps *caps;             /* the negotiated caps, applied at the next buffer */
+    gboolean caps_applied;
     gboolean raw;              /* video/x-raw, else encoded packets */
     GstVideoInfo info;         /* raw: the negotiated layout */
     cuframes_codec codec;      /* packets */

@@ -22,8 +22,12 @@ python_args=()
 if [ -n "${PYTHON:-}" ]; then
     python_args=(-DPython_EXECUTABLE="$(command -v "$PYTHON")")
 fi
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUFRAMES_BUILD_GST=ON \
-    -DCUFRAMES_BUILD_TESTS=OFF -DCUFRAMES_BUILD_EXAMPLES=OFF -DCUFRAMES_BUILD_PYTHON=OFF \
-    "${python_args[@]}" >/dev/null
-cmake --build "$BUILD_DIR" --target gstcuframes -j "${JOBS:-$(nproc)}" >/dev/null
+# Configured once: a later run only builds (CMake configures again by itself when a
+# CMakeLists.txt changed), so runs from other interpreters reuse the cuda.h found first.
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCUFRAMES_BUILD_GST=ON \
+        -DCUFRAMES_BUILD_TESTS=OFF -DCUFRAMES_BUILD_EXAMPLES=OFF -DCUFRAMES_BUILD_PYTHON=OFF \
+        "${python_args[@]}" >&2
+fi
+cmake --build "$BUILD_DIR" --target gstcuframes -j "${JOBS:-$(nproc)}" >&2
 echo "$PWD/$BUILD_DIR/gst"
