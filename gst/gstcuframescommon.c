@@ -7,10 +7,10 @@ static const struct {
     cuframes_format format;
     GstVideoFormat video_format;
 } format_table[] = {
-    {CUFRAMES_FORMAT_NV12, GST_VIDEO_FORMAT_NV12},   {CUFRAMES_FORMAT_P010, GST_VIDEO_FORMAT_P010_10LE},
-    {CUFRAMES_FORMAT_I420, GST_VIDEO_FORMAT_I420},   {CUFRAMES_FORMAT_RGB24, GST_VIDEO_FORMAT_RGB},
-    {CUFRAMES_FORMAT_BGR24, GST_VIDEO_FORMAT_BGR},   {CUFRAMES_FORMAT_RGBA, GST_VIDEO_FORMAT_RGBA},
-    {CUFRAMES_FORMAT_BGRA, GST_VIDEO_FORMAT_BGRA},   {CUFRAMES_FORMAT_GRAY8, GST_VIDEO_FORMAT_GRAY8},
+    {CUFRAMES_FORMAT_NV12, GST_VIDEO_FORMAT_NV12}, {CUFRAMES_FORMAT_P010, GST_VIDEO_FORMAT_P010_10LE},
+    {CUFRAMES_FORMAT_I420, GST_VIDEO_FORMAT_I420}, {CUFRAMES_FORMAT_RGB24, GST_VIDEO_FORMAT_RGB},
+    {CUFRAMES_FORMAT_BGR24, GST_VIDEO_FORMAT_BGR}, {CUFRAMES_FORMAT_RGBA, GST_VIDEO_FORMAT_RGBA},
+    {CUFRAMES_FORMAT_BGRA, GST_VIDEO_FORMAT_BGRA}, {CUFRAMES_FORMAT_GRAY8, GST_VIDEO_FORMAT_GRAY8},
 };
 
 GstVideoFormat gst_cuframes_to_video_format(cuframes_format format) {
@@ -27,23 +27,17 @@ cuframes_format gst_cuframes_from_video_format(GstVideoFormat format) {
 
 static GstVideoColorRange range_to_gst(uint32_t range) {
     switch (range) {
-    case CUFRAMES_COLOR_RANGE_LIMITED:
-        return GST_VIDEO_COLOR_RANGE_16_235;
-    case CUFRAMES_COLOR_RANGE_FULL:
-        return GST_VIDEO_COLOR_RANGE_0_255;
-    default:
-        return GST_VIDEO_COLOR_RANGE_UNKNOWN;
+        case CUFRAMES_COLOR_RANGE_LIMITED: return GST_VIDEO_COLOR_RANGE_16_235;
+        case CUFRAMES_COLOR_RANGE_FULL: return GST_VIDEO_COLOR_RANGE_0_255;
+        default: return GST_VIDEO_COLOR_RANGE_UNKNOWN;
     }
 }
 
 static uint32_t range_from_gst(GstVideoColorRange range) {
     switch (range) {
-    case GST_VIDEO_COLOR_RANGE_16_235:
-        return CUFRAMES_COLOR_RANGE_LIMITED;
-    case GST_VIDEO_COLOR_RANGE_0_255:
-        return CUFRAMES_COLOR_RANGE_FULL;
-    default:
-        return CUFRAMES_COLOR_RANGE_UNSPECIFIED;
+        case GST_VIDEO_COLOR_RANGE_16_235: return CUFRAMES_COLOR_RANGE_LIMITED;
+        case GST_VIDEO_COLOR_RANGE_0_255: return CUFRAMES_COLOR_RANGE_FULL;
+        default: return CUFRAMES_COLOR_RANGE_UNSPECIFIED;
     }
 }
 
@@ -100,12 +94,9 @@ void gst_cuframes_structure_to_options(const GstStructure *structure, cuframes_p
 
 const gchar *gst_cuframes_codec_media_type(cuframes_codec codec) {
     switch (codec) {
-    case CUFRAMES_CODEC_H264:
-        return "video/x-h264";
-    case CUFRAMES_CODEC_HEVC:
-        return "video/x-h265";
-    default:
-        return NULL;
+        case CUFRAMES_CODEC_H264: return "video/x-h264";
+        case CUFRAMES_CODEC_HEVC: return "video/x-h265";
+        default: return NULL;
     }
 }
 

@@ -77,8 +77,8 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps) {
     options.packet_ring_bytes = gst_cuframes_shared_members(self->shared) > 1 ? self->packet_ring_bytes : 0;
     const cuframes_status status = gst_cuframes_shared_create(self->shared, &options, TRUE);
     if (status == CUFRAMES_ERR_KEY_IN_USE && gst_cuframes_shared_publisher(self->shared) != NULL) {
-        GST_ELEMENT_ERROR(self, RESOURCE, BUSY, ("Another cuframessink of this process publishes cuframes key '%s'",
-                                                 self->key),
+        GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
+                          ("Another cuframessink of this process publishes cuframes key '%s'", self->key),
                           ("one sink of raw video and one of packets may share a key, no more"));
         return FALSE;
     }
@@ -226,32 +226,23 @@ static void gst_cuframes_sink_set_property(GObject *object, guint id, const GVal
     GstCuframesSink *self = GST_CUFRAMES_SINK(object);
     GST_OBJECT_LOCK(self);
     switch (id) {
-    case PROP_KEY:
-        g_free(self->key);
-        self->key = g_value_dup_string(value);
-        break;
-    case PROP_DIR:
-        g_free(self->dir);
-        self->dir = g_value_dup_string(value);
-        break;
-    case PROP_SLOTS:
-        self->slots = g_value_get_uint(value);
-        break;
-    case PROP_MAX_SUBSCRIBERS:
-        self->max_subscribers = g_value_get_uint(value);
-        break;
-    case PROP_MAX_HELD:
-        self->max_held = g_value_get_uint(value);
-        break;
-    case PROP_PACKET_RING_BYTES:
-        self->packet_ring_bytes = g_value_get_uint64(value);
-        break;
-    case PROP_DESCRIPTION:
-        g_free(self->description);
-        self->description = g_value_dup_string(value);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+        case PROP_KEY:
+            g_free(self->key);
+            self->key = g_value_dup_string(value);
+            break;
+        case PROP_DIR:
+            g_free(self->dir);
+            self->dir = g_value_dup_string(value);
+            break;
+        case PROP_SLOTS: self->slots = g_value_get_uint(value); break;
+        case PROP_MAX_SUBSCRIBERS: self->max_subscribers = g_value_get_uint(value); break;
+        case PROP_MAX_HELD: self->max_held = g_value_get_uint(value); break;
+        case PROP_PACKET_RING_BYTES: self->packet_ring_bytes = g_value_get_uint64(value); break;
+        case PROP_DESCRIPTION:
+            g_free(self->description);
+            self->description = g_value_dup_string(value);
+            break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -260,29 +251,14 @@ static void gst_cuframes_sink_get_property(GObject *object, guint id, GValue *va
     GstCuframesSink *self = GST_CUFRAMES_SINK(object);
     GST_OBJECT_LOCK(self);
     switch (id) {
-    case PROP_KEY:
-        g_value_set_string(value, self->key);
-        break;
-    case PROP_DIR:
-        g_value_set_string(value, self->dir);
-        break;
-    case PROP_SLOTS:
-        g_value_set_uint(value, self->slots);
-        break;
-    case PROP_MAX_SUBSCRIBERS:
-        g_value_set_uint(value, self->max_subscribers);
-        break;
-    case PROP_MAX_HELD:
-        g_value_set_uint(value, self->max_held);
-        break;
-    case PROP_PACKET_RING_BYTES:
-        g_value_set_uint64(value, self->packet_ring_bytes);
-        break;
-    case PROP_DESCRIPTION:
-        g_value_set_string(value, self->description);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+        case PROP_KEY: g_value_set_string(value, self->key); break;
+        case PROP_DIR: g_value_set_string(value, self->dir); break;
+        case PROP_SLOTS: g_value_set_uint(value, self->slots); break;
+        case PROP_MAX_SUBSCRIBERS: g_value_set_uint(value, self->max_subscribers); break;
+        case PROP_MAX_HELD: g_value_set_uint(value, self->max_held); break;
+        case PROP_PACKET_RING_BYTES: g_value_set_uint64(value, self->packet_ring_bytes); break;
+        case PROP_DESCRIPTION: g_value_set_string(value, self->description); break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -314,8 +290,9 @@ static void gst_cuframes_sink_class_init(GstCuframesSinkClass *klass) {
     const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
     g_object_class_install_property(
         object_class, PROP_KEY,
-        g_param_spec_string("key", "Key", "The cuframes key to publish under ([A-Za-z0-9._-], 1..64 characters); "
-                                          "required",
+        g_param_spec_string("key", "Key",
+                            "The cuframes key to publish under ([A-Za-z0-9._-], 1..64 characters); "
+                            "required",
                             NULL, flags));
     g_object_class_install_property(
         object_class, PROP_DIR,
@@ -326,14 +303,14 @@ static void gst_cuframes_sink_class_init(GstCuframesSinkClass *klass) {
         g_param_spec_uint("slots", "Slots",
                           "Frames in the pool (0: the library's default, 10); at least max-subscribers * max-held + 2",
                           0, 4096, 0, flags));
-    g_object_class_install_property(
-        object_class, PROP_MAX_SUBSCRIBERS,
-        g_param_spec_uint("max-subscribers", "Max subscribers", "Frame subscribers at once (0: the default, 4)", 0,
-                          1024, 0, flags));
-    g_object_class_install_property(
-        object_class, PROP_MAX_HELD,
-        g_param_spec_uint("max-held", "Max held", "Frames one subscriber may hold at once (0: the default, 2)", 0, 32,
-                          0, flags));
+    g_object_class_install_property(object_class, PROP_MAX_SUBSCRIBERS,
+                                    g_param_spec_uint("max-subscribers", "Max subscribers",
+                                                      "Frame subscribers at once (0: the default, 4)", 0, 1024, 0,
+                                                      flags));
+    g_object_class_install_property(object_class, PROP_MAX_HELD,
+                                    g_param_spec_uint("max-held", "Max held",
+                                                      "Frames one subscriber may hold at once (0: the default, 2)", 0,
+                                                      32, 0, flags));
     g_object_class_install_property(
         object_class, PROP_PACKET_RING_BYTES,
         g_param_spec_uint64("packet-ring-bytes", "Packet ring bytes",

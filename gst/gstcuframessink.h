@@ -28,9 +28,9 @@ struct _GstCuframesSink {
     GstCuframesShared *shared; /* the key's publisher, shared with a sink of packets */
     GstCaps *caps;             /* the negotiated caps, applied at the next buffer */
     gboolean caps_applied;
-    gboolean raw;              /* video/x-raw, else encoded packets */
-    GstVideoInfo info;         /* raw: the negotiated layout */
-    cuframes_codec codec;      /* packets */
+    gboolean raw;         /* video/x-raw, else encoded packets */
+    GstVideoInfo info;    /* raw: the negotiated layout */
+    cuframes_codec codec; /* packets */
     gint64 last_pts;
 };
 

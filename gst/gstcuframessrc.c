@@ -110,9 +110,7 @@ static cuframes_status connect(GstCuframesSrc *self, gint wait_ms) {
     return cuframes_subscriber_create(&options, &self->subscriber);
 }
 
-static gboolean connected(GstCuframesSrc *self) {
-    return self->subscriber != NULL || self->packet_subscriber != NULL;
-}
+static gboolean connected(GstCuframesSrc *self) { return self->subscriber != NULL || self->packet_subscriber != NULL; }
 
 static GstFlowReturn ensure_connected(GstCuframesSrc *self, gint64 deadline_us) {
     while (!connected(self)) {
@@ -187,17 +185,17 @@ static GstBuffer *copy_frame(GstCuframesSrc *self, const cuframes_frame_info *fr
 
 /* The frame's slot, wrapped: freeing the buffer gives the slot back. Takes the frame. */
 static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held) {
-    GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)(uintptr_t)frame->data,
-                                                    frame->size, 0, frame->size, held,
-                                                    (GDestroyNotify)cuframes_frame_release);
+    GstBuffer *buffer =
+        gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)(uintptr_t)frame->data, frame->size, 0,
+                                    frame->size, held, (GDestroyNotify)cuframes_frame_release);
     gsize offsets[GST_VIDEO_MAX_PLANES] = {0};
     gint strides[GST_VIDEO_MAX_PLANES] = {0};
     for (guint p = 0; p < frame->plane_count && p < GST_VIDEO_MAX_PLANES; ++p) {
         offsets[p] = frame->planes[p].offset;
         strides[p] = (gint)frame->planes[p].pitch;
     }
-    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info),
-                                   frame->width, frame->height, frame->plane_count, offsets, strides);
+    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info), frame->width,
+                                   frame->height, frame->plane_count, offsets, strides);
     return buffer;
 }
 
@@ -209,7 +207,8 @@ static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_
     GstMapInfo map;
     gst_buffer_map(buffer, &map, GST_MAP_WRITE); /* fresh system memory: always mappable */
     cuframes_frame_info_init(frame);
-    const cuframes_status status = cuframes_subscriber_read_into(self->subscriber, wait_ms, map.data, size, NULL, frame);
+    const cuframes_status status =
+        cuframes_subscriber_read_into(self->subscriber, wait_ms, map.data, size, NULL, frame);
     gst_buffer_unmap(buffer, &map);
     if (status != CUFRAMES_OK) {
         gst_buffer_unref(buffer);
@@ -223,8 +222,8 @@ static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_
         strides[p] = (gint)frame->planes[p].row_bytes;
         offset += (gsize)frame->planes[p].row_bytes * frame->planes[p].height;
     }
-    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info),
-                                   frame->width, frame->height, frame->plane_count, offsets, strides);
+    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info), frame->width,
+                                   frame->height, frame->plane_count, offsets, strides);
     *out = buffer;
     return CUFRAMES_OK;
 }
@@ -387,28 +386,19 @@ static void gst_cuframes_src_set_property(GObject *object, guint id, const GValu
     GstCuframesSrc *self = GST_CUFRAMES_SRC(object);
     GST_OBJECT_LOCK(self);
     switch (id) {
-    case PROP_KEY:
-        g_free(self->key);
-        self->key = g_value_dup_string(value);
-        break;
-    case PROP_DIR:
-        g_free(self->dir);
-        self->dir = g_value_dup_string(value);
-        break;
-    case PROP_DELIVERY:
-        self->delivery = (cuframes_delivery)g_value_get_enum(value);
-        break;
-    case PROP_RECONNECT:
-        self->reconnect = g_value_get_boolean(value);
-        break;
-    case PROP_TIMEOUT:
-        self->timeout_ms = g_value_get_int(value);
-        break;
-    case PROP_OUTPUT:
-        self->output = (GstCuframesOutput)g_value_get_enum(value);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+        case PROP_KEY:
+            g_free(self->key);
+            self->key = g_value_dup_string(value);
+            break;
+        case PROP_DIR:
+            g_free(self->dir);
+            self->dir = g_value_dup_string(value);
+            break;
+        case PROP_DELIVERY: self->delivery = (cuframes_delivery)g_value_get_enum(value); break;
+        case PROP_RECONNECT: self->reconnect = g_value_get_boolean(value); break;
+        case PROP_TIMEOUT: self->timeout_ms = g_value_get_int(value); break;
+        case PROP_OUTPUT: self->output = (GstCuframesOutput)g_value_get_enum(value); break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -417,26 +407,13 @@ static void gst_cuframes_src_get_property(GObject *object, guint id, GValue *val
     GstCuframesSrc *self = GST_CUFRAMES_SRC(object);
     GST_OBJECT_LOCK(self);
     switch (id) {
-    case PROP_KEY:
-        g_value_set_string(value, self->key);
-        break;
-    case PROP_DIR:
-        g_value_set_string(value, self->dir);
-        break;
-    case PROP_DELIVERY:
-        g_value_set_enum(value, self->delivery);
-        break;
-    case PROP_RECONNECT:
-        g_value_set_boolean(value, self->reconnect);
-        break;
-    case PROP_TIMEOUT:
-        g_value_set_int(value, self->timeout_ms);
-        break;
-    case PROP_OUTPUT:
-        g_value_set_enum(value, self->output);
-        break;
-    default:
-        G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
+        case PROP_KEY: g_value_set_string(value, self->key); break;
+        case PROP_DIR: g_value_set_string(value, self->dir); break;
+        case PROP_DELIVERY: g_value_set_enum(value, self->delivery); break;
+        case PROP_RECONNECT: g_value_set_boolean(value, self->reconnect); break;
+        case PROP_TIMEOUT: g_value_set_int(value, self->timeout_ms); break;
+        case PROP_OUTPUT: g_value_set_enum(value, self->output); break;
+        default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
     }
     GST_OBJECT_UNLOCK(self);
 }
@@ -473,16 +450,16 @@ static void gst_cuframes_src_class_init(GstCuframesSrcClass *klass) {
     const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
     g_object_class_install_property(
         object_class, PROP_KEY,
-        g_param_spec_string("key", "Key", "The cuframes key to read ([A-Za-z0-9._-], 1..64 characters); required",
-                            NULL, flags));
+        g_param_spec_string("key", "Key", "The cuframes key to read ([A-Za-z0-9._-], 1..64 characters); required", NULL,
+                            flags));
     g_object_class_install_property(
         object_class, PROP_DIR,
         g_param_spec_string("dir", "Directory",
                             "Folder of the producers' sockets (NULL: $CUFRAMES_DIR, else /tmp/cuframes)", NULL, flags));
-    g_object_class_install_property(
-        object_class, PROP_DELIVERY,
-        g_param_spec_enum("delivery", "Delivery", "Which frame comes next when this reader falls behind (frames)",
-                          GST_TYPE_CUFRAMES_DELIVERY, CUFRAMES_DELIVERY_LATEST, flags));
+    g_object_class_install_property(object_class, PROP_DELIVERY,
+                                    g_param_spec_enum("delivery", "Delivery",
+                                                      "Which frame comes next when this reader falls behind (frames)",
+                                                      GST_TYPE_CUFRAMES_DELIVERY, CUFRAMES_DELIVERY_LATEST, flags));
     g_object_class_install_property(
         object_class, PROP_RECONNECT,
         g_param_spec_boolean("reconnect", "Reconnect",

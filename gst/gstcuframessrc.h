@@ -33,10 +33,10 @@ struct _GstCuframesSrc {
     cuframes_subscriber *subscriber;
     cuframes_packet_subscriber *packet_subscriber;
     cuframes_stream_facts facts;
-    GstCaps *caps;                 /* what was negotiated from the first frame or packet */
-    GstVideoInfo info;             /* frames: the negotiated layout */
+    GstCaps *caps;                  /* what was negotiated from the first frame or packet */
+    GstVideoInfo info;              /* frames: the negotiated layout */
     gboolean downstream_video_meta; /* frames: wrap slots (strides in a GstVideoMeta) */
-    guint8 *packet_scratch;        /* packets: where the next one is copied */
+    guint8 *packet_scratch;         /* packets: where the next one is copied */
     gsize packet_capacity;
     gboolean have_offset; /* packets: running time = stream time + offset */
     gint64 offset_ns;

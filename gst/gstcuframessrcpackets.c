@@ -5,8 +5,8 @@
  * Timestamps: the producer's pts and dts (in its time base) are moved by one offset,
  * taken at the first packet of each producer, so that that packet's pts is the running
  * time at which it was published; the distances between packets stay the producer's. */
-#include "gstcuframescommon.h"
 #include "gstcuframessrcpackets.h"
+#include "gstcuframescommon.h"
 
 GST_DEBUG_CATEGORY_EXTERN(gst_cuframes_src_debug);
 #define GST_CAT_DEFAULT gst_cuframes_src_debug
@@ -48,8 +48,8 @@ static cuframes_status next_packet(GstCuframesSrc *self, gint wait_ms, cuframes_
     }
     for (;;) {
         cuframes_packet_info_init(info);
-        const cuframes_status status = cuframes_packet_subscriber_next(self->packet_subscriber, wait_ms,
-                                                                       self->packet_scratch, self->packet_capacity, info);
+        const cuframes_status status = cuframes_packet_subscriber_next(
+            self->packet_subscriber, wait_ms, self->packet_scratch, self->packet_capacity, info);
         if (status != CUFRAMES_ERR_LIMIT || info->size <= self->packet_capacity) return status;
         /* The same packet comes again from the next call. */
         g_free(self->packet_scratch);
@@ -98,7 +98,6 @@ GstFlowReturn gst_cuframes_src_create_packet(GstCuframesSrc *self, gint64 deadli
     GST_BUFFER_OFFSET(*out) = info.seq;
     if (!info.keyframe) GST_BUFFER_FLAG_SET(*out, GST_BUFFER_FLAG_DELTA_UNIT);
     /* A rejoin after falling behind, or a new producer: the decoder starts again here. */
-    if (info.reconnected || info.overruns > 0 || info.discontinuity)
-        GST_BUFFER_FLAG_SET(*out, GST_BUFFER_FLAG_DISCONT);
+    if (info.reconnected || info.overruns > 0 || info.discontinuity) GST_BUFFER_FLAG_SET(*out, GST_BUFFER_FLAG_DISCONT);
     return GST_FLOW_OK;
 }

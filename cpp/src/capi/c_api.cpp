@@ -348,7 +348,8 @@ uint64_t cuframes_subscriber_packed_size(const cuframes_subscriber *subscriber) 
 }
 
 cuframes_backend cuframes_subscriber_backend(const cuframes_subscriber *subscriber) {
-    return subscriber != nullptr ? static_cast<cuframes_backend>(subscriber->subscriber.backend()) : CUFRAMES_BACKEND_AUTO;
+    return subscriber != nullptr ? static_cast<cuframes_backend>(subscriber->subscriber.backend())
+                                 : CUFRAMES_BACKEND_AUTO;
 }
 
 void cuframes_subscriber_close(cuframes_subscriber *subscriber) {
