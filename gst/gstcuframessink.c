@@ -28,7 +28,7 @@ enum {
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
+    GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
 
 G_DEFINE_TYPE(GstCuframesSink, gst_cuframes_sink, GST_TYPE_BASE_SINK);
 
@@ -50,7 +50,7 @@ static void fill_options(GstCuframesSink *self, cuframes_publisher_options *opti
     gst_cuframes_structure_to_options(structure, options);
 }
 
-static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps) {
+static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *first) {
     GstVideoInfo info;
     if (!gst_video_info_from_caps(&info, caps)) {
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Unreadable video caps"), ("%" GST_PTR_FORMAT, caps));
@@ -73,6 +73,16 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps) {
     options.width = (uint32_t)GST_VIDEO_INFO_WIDTH(&info);
     options.height = (uint32_t)GST_VIDEO_INFO_HEIGHT(&info);
     options.format = gst_cuframes_from_video_format(GST_VIDEO_INFO_FORMAT(&info));
+    self->cuda_input = gst_cuframes_caps_are_cuda(caps);
+#ifdef CUFRAMES_GST_CUDA
+    if (self->cuda_input) {
+        /* Device memory in, device slots out, on the device the frames are on. */
+        options.backend = CUFRAMES_BACKEND_CUDA;
+        options.device = MAX(gst_cuframes_cuda_device_of(first), 0);
+    }
+#else
+    (void)first;
+#endif
     /* A packet sink of the same key in this process publishes into this publisher's ring. */
     options.packet_ring_bytes = gst_cuframes_shared_members(self->shared) > 1 ? self->packet_ring_bytes : 0;
     const cuframes_status status = gst_cuframes_shared_create(self->shared, &options, TRUE);
@@ -117,11 +127,11 @@ static gboolean gst_cuframes_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
     return TRUE;
 }
 
-static gboolean apply_caps(GstCuframesSink *self) {
+static gboolean apply_caps(GstCuframesSink *self, GstBuffer *first) {
     const GstStructure *structure = gst_caps_get_structure(self->caps, 0);
     const cuframes_codec codec = gst_cuframes_codec_from_media_type(gst_structure_get_name(structure));
     self->raw = codec == 0;
-    self->caps_applied = self->raw ? set_raw_caps(self, self->caps) : set_packet_caps(self, self->caps, codec);
+    self->caps_applied = self->raw ? set_raw_caps(self, self->caps, first) : set_packet_caps(self, self->caps, codec);
     return self->caps_applied;
 }
 
@@ -148,7 +158,33 @@ static gint64 pts_of(GstCuframesSink *self, GstBuffer *buffer) {
     return self->last_pts;
 }
 
+#ifdef CUFRAMES_GST_CUDA
+static GstFlowReturn render_cuda_frame(GstCuframesSink *self, cuframes_publisher *publisher, GstBuffer *buffer) {
+    cuframes_buffer slot;
+    cuframes_buffer_init(&slot);
+    cuframes_status status = cuframes_publisher_acquire(publisher, &slot);
+    if (status != CUFRAMES_OK) {
+        fail_status(self, status, "publish a frame to");
+        return GST_FLOW_ERROR;
+    }
+    GError *error = NULL;
+    if (!gst_cuframes_cuda_upload_buffer(buffer, &slot, &error)) {
+        cuframes_publisher_abort(publisher);
+        GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("Could not copy a frame into cuframes key '%s'", self->key),
+                          ("%s", error->message));
+        g_clear_error(&error);
+        return GST_FLOW_ERROR;
+    }
+    /* The copy has completed (gst_cuframes_cuda_copy waits): nothing left on a stream. */
+    status = cuframes_publisher_publish(publisher, NULL, pts_of(self, buffer), NULL, 0, NULL);
+    return status == CUFRAMES_OK || fail_status(self, status, "publish a frame to") ? GST_FLOW_OK : GST_FLOW_ERROR;
+}
+#endif
+
 static GstFlowReturn render_frame(GstCuframesSink *self, cuframes_publisher *publisher, GstBuffer *buffer) {
+#ifdef CUFRAMES_GST_CUDA
+    if (self->cuda_input) return render_cuda_frame(self, publisher, buffer);
+#endif
     GstVideoFrame in;
     if (!gst_video_frame_map(&in, &self->info, buffer, GST_MAP_READ)) {
         GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not map a video buffer"), ("%" GST_PTR_FORMAT, buffer));
@@ -190,7 +226,7 @@ static GstFlowReturn render_packet(GstCuframesSink *self, cuframes_publisher *pu
 
 static GstFlowReturn gst_cuframes_sink_render(GstBaseSink *base, GstBuffer *buffer) {
     GstCuframesSink *self = GST_CUFRAMES_SINK(base);
-    if (!self->caps_applied && !apply_caps(self)) return GST_FLOW_ERROR;
+    if (!self->caps_applied && !apply_caps(self, buffer)) return GST_FLOW_ERROR;
     cuframes_publisher *publisher = gst_cuframes_shared_publisher(self->shared);
     if (publisher == NULL) {
         /* A packet sink waiting for the raw sink of its key: no subscriber can exist before

@@ -5,6 +5,7 @@
 #include <gst/base/gstbasesink.h>
 #include <gst/video/video.h>
 
+#include "gstcuframescuda.h"
 #include "gstcuframespublishers.h"
 
 G_BEGIN_DECLS
@@ -28,7 +29,8 @@ struct _GstCuframesSink {
     GstCuframesShared *shared; /* the key's publisher, shared with a sink of packets */
     GstCaps *caps;             /* the negotiated caps, applied at the next buffer */
     gboolean caps_applied;
-    gboolean raw;         /* video/x-raw, else encoded packets */
+    gboolean raw;        /* video/x-raw, else encoded packets */
+    gboolean cuda_input; /* raw: memory:CUDAMemory, copied into cuda slots */
     GstVideoInfo info;    /* raw: the negotiated layout */
     cuframes_codec codec; /* packets */
     gint64 last_pts;

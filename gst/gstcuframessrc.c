@@ -24,7 +24,7 @@ enum { PROP_0, PROP_KEY, PROP_DIR, PROP_DELIVERY, PROP_RECONNECT, PROP_TIMEOUT, 
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
+    GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
 
 G_DEFINE_TYPE(GstCuframesSrc, gst_cuframes_src, GST_TYPE_PUSH_SRC);
 
@@ -144,6 +144,38 @@ gboolean gst_cuframes_src_update_caps(GstCuframesSrc *self, GstCaps *caps) {
 
 /* ---- frames ---- */
 
+/* Frames of a cuda producer go downstream in CUDA memory where downstream takes it. */
+static GstCaps *with_cuda_if_accepted(GstCuframesSrc *self, GstCaps *caps) {
+    self->cuda_output = FALSE;
+#ifdef CUFRAMES_GST_CUDA
+    if (cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_CUDA ||
+        !gst_cuda_ensure_element_context(GST_ELEMENT(self), -1, &self->cuda_context))
+        return caps;
+    GstCaps *cuda_caps = gst_caps_copy(caps);
+    gst_caps_set_features(cuda_caps, 0, gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, NULL));
+    if (!gst_pad_peer_query_accept_caps(GST_BASE_SRC_PAD(self), cuda_caps)) {
+        gst_caps_unref(cuda_caps);
+        return caps;
+    }
+    if (self->cuda_pool != NULL) gst_buffer_pool_set_active(self->cuda_pool, FALSE);
+    gst_clear_object(&self->cuda_pool);
+    self->cuda_pool = gst_cuda_buffer_pool_new(self->cuda_context);
+    GstStructure *config = gst_buffer_pool_get_config(self->cuda_pool);
+    gst_buffer_pool_config_set_params(config, cuda_caps, GST_VIDEO_INFO_SIZE(&self->info), 2, 0);
+    if (!gst_buffer_pool_set_config(self->cuda_pool, config) || !gst_buffer_pool_set_active(self->cuda_pool, TRUE)) {
+        GST_WARNING_OBJECT(self, "no CUDA buffer pool: frames go in system memory");
+        gst_clear_object(&self->cuda_pool);
+        gst_caps_unref(cuda_caps);
+        return caps;
+    }
+    gst_caps_unref(caps);
+    self->cuda_output = TRUE;
+    return cuda_caps;
+#else
+    return caps;
+#endif
+}
+
 static gboolean frame_caps(GstCuframesSrc *self, const cuframes_frame_info *frame) {
     const GstVideoFormat format = gst_cuframes_to_video_format(frame->format);
     if (format == GST_VIDEO_FORMAT_UNKNOWN) {
@@ -156,7 +188,7 @@ static gboolean frame_caps(GstCuframesSrc *self, const cuframes_frame_info *fram
         GST_WARNING_OBJECT(self, "no stream facts: %s", cuframes_last_error());
     gst_video_info_set_format(&self->info, format, frame->width, frame->height);
     gst_cuframes_facts_to_info(&self->facts, &self->info);
-    if (!gst_cuframes_src_update_caps(self, gst_video_info_to_caps(&self->info))) {
+    if (!gst_cuframes_src_update_caps(self, with_cuda_if_accepted(self, gst_video_info_to_caps(&self->info)))) {
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Downstream refuses the caps of cuframes key '%s'", self->key),
                           ("%" GST_PTR_FORMAT, self->caps));
         return FALSE;
@@ -228,27 +260,52 @@ static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_
     return CUFRAMES_OK;
 }
 
+/* A held frame of a cuda producer: copied into the pipeline's CUDA memory. Takes held. */
+static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held,
+                                    GstBuffer **out, GstFlowReturn *flow) {
+#ifdef CUFRAMES_GST_CUDA
+    if (self->cuda_output) {
+        GError *error = NULL;
+        *flow = gst_cuframes_cuda_download_slot(self->cuda_context, self->cuda_pool, frame, out, &error);
+        cuframes_frame_release(held);
+        if (*flow == GST_FLOW_ERROR)
+            GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not copy a frame of cuframes key '%s'", self->key),
+                              ("%s", error != NULL ? error->message : "?"));
+        g_clear_error(&error);
+        return CUFRAMES_OK;
+    }
+#else
+    (void)frame;
+    (void)out;
+    (void)flow;
+#endif
+    /* Downstream takes system memory: this frame only chose the caps, and the next ones
+     * come through the library's device-to-host copy (next_frame). */
+    cuframes_frame_release(held);
+    return CUFRAMES_ERR_TIMEOUT;
+}
+
 /* Waits one slice for a frame and makes it a buffer (*out stays NULL when none came).
- * Returns the status of the wait; GST_FLOW_NOT_NEGOTIATED in *flow when downstream
- * refused the caps. */
+ * Returns the status of the wait; a GstFlowReturn other than OK in *flow ends create(). */
 static cuframes_status next_frame(GstCuframesSrc *self, gint wait_ms, cuframes_frame_info *frame, GstBuffer **out,
                                   GstFlowReturn *flow) {
     cuframes_frame *held = NULL;
     cuframes_frame_info_init(frame);
     *out = NULL;
-    cuframes_status status = cuframes_subscriber_next(self->subscriber, wait_ms, &held);
+    const gboolean device_memory = cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_HOST;
     gboolean copied = FALSE;
-    if (status == CUFRAMES_ERR_LIMIT && self->caps != NULL) {
+    cuframes_status status;
+    if (device_memory && self->caps != NULL && !self->cuda_output) {
         status = read_packed(self, wait_ms, frame, out);
         copied = TRUE;
-    } else if (status == CUFRAMES_OK) {
-        cuframes_frame_get_info(held, frame);
-        if (cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_HOST) {
-            /* A device pointer: system memory needs the library's device-to-host copy. */
-            cuframes_frame_release(held);
-            held = NULL;
+    } else {
+        status = cuframes_subscriber_next(self->subscriber, wait_ms, &held);
+        if (status == CUFRAMES_ERR_LIMIT && self->caps != NULL) {
+            /* Downstream holds every lease the producer grants. */
             status = read_packed(self, wait_ms, frame, out);
             copied = TRUE;
+        } else if (status == CUFRAMES_OK) {
+            cuframes_frame_get_info(held, frame);
         }
     }
     if (status != CUFRAMES_OK) return status;
@@ -261,6 +318,7 @@ static cuframes_status next_frame(GstCuframesSrc *self, gint wait_ms, cuframes_f
         return status;
     }
     if (copied) return status;
+    if (device_memory) return device_frame(self, frame, held, out, flow);
     if (self->downstream_video_meta) {
         *out = wrap_frame(self, frame, held);
     } else {
@@ -331,8 +389,29 @@ static gboolean gst_cuframes_src_query(GstBaseSrc *base, GstQuery *query) {
         gst_query_set_latency(query, TRUE, min, GST_CLOCK_TIME_NONE);
         return TRUE;
     }
+#ifdef CUFRAMES_GST_CUDA
+    if (GST_QUERY_TYPE(query) == GST_QUERY_CONTEXT &&
+        gst_cuda_handle_context_query(GST_ELEMENT(self), query, self->cuda_context))
+        return TRUE;
+#endif
     return GST_BASE_SRC_CLASS(gst_cuframes_src_parent_class)->query(base, query);
 }
+
+#ifdef CUFRAMES_GST_CUDA
+static void gst_cuframes_src_set_context(GstElement *element, GstContext *context) {
+    GstCuframesSrc *self = GST_CUFRAMES_SRC(element);
+    gst_cuda_handle_set_context(element, context, -1, &self->cuda_context);
+    GST_ELEMENT_CLASS(gst_cuframes_src_parent_class)->set_context(element, context);
+}
+
+static void release_cuda(GstCuframesSrc *self) {
+    if (self->cuda_pool != NULL) gst_buffer_pool_set_active(self->cuda_pool, FALSE);
+    gst_clear_object(&self->cuda_pool);
+    gst_clear_object(&self->cuda_context);
+}
+#else
+static void release_cuda(GstCuframesSrc *self) { (void)self; }
+#endif
 
 static void disconnect(GstCuframesSrc *self) {
     /* Wrapped buffers still downstream keep their frames: they outlive the subscriber. */
@@ -369,6 +448,8 @@ static gboolean gst_cuframes_src_stop(GstBaseSrc *base) {
     gst_caps_replace(&self->caps, NULL);
     g_clear_pointer(&self->packet_scratch, g_free);
     self->packet_capacity = 0;
+    self->cuda_output = FALSE;
+    release_cuda(self);
     return TRUE;
 }
 
@@ -421,6 +502,7 @@ static void gst_cuframes_src_get_property(GObject *object, guint id, GValue *val
 static void gst_cuframes_src_finalize(GObject *object) {
     GstCuframesSrc *self = GST_CUFRAMES_SRC(object);
     disconnect(self);
+    release_cuda(self);
     gst_caps_replace(&self->caps, NULL);
     g_free(self->packet_scratch);
     g_free(self->key);
@@ -486,6 +568,9 @@ static void gst_cuframes_src_class_init(GstCuframesSrcClass *klass) {
     gst_type_mark_as_plugin_api(GST_TYPE_CUFRAMES_OUTPUT, 0);
     gst_type_mark_as_plugin_api(GST_TYPE_CUFRAMES_DELIVERY, 0);
 
+#ifdef CUFRAMES_GST_CUDA
+    element_class->set_context = gst_cuframes_src_set_context;
+#endif
     base_class->start = gst_cuframes_src_start;
     base_class->stop = gst_cuframes_src_stop;
     base_class->unlock = gst_cuframes_src_unlock;

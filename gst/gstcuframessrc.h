@@ -5,6 +5,8 @@
 #include <gst/base/gstpushsrc.h>
 #include <gst/video/video.h>
 
+#include "gstcuframescuda.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_CUFRAMES_SRC (gst_cuframes_src_get_type())
@@ -41,6 +43,11 @@ struct _GstCuframesSrc {
     gboolean have_offset; /* packets: running time = stream time + offset */
     gint64 offset_ns;
     gboolean pending_discont;
+    gboolean cuda_output; /* frames: memory:CUDAMemory caps, copied from cuda slots */
+#ifdef CUFRAMES_GST_CUDA
+    GstCudaContext *cuda_context; /* the pipeline's, shared through GstContext */
+    GstBufferPool *cuda_pool;     /* where the frames are copied */
+#endif
 };
 
 G_END_DECLS
