@@ -345,3 +345,43 @@ def test_state_cycles_leak_no_descriptor_or_mapping_and_the_source_is_live(child
     assert found["min_latency_ns"] == 1_000_000_000 // 30, found  # one frame at the producer's 30 fps
     # Timestamps are running time: the first frame's is at most a moment old when it arrives.
     assert 0 <= found["first_pts_behind_running_time_ns"] < 2_000_000_000, found
+
+
+def _gpu_pipeline_ready(env) -> None:
+    if not cuframes.cuda_available():
+        pytest.skip(f"no usable GPU: {cuframes.cuda_unavailable_reason()}")
+    if not _has_elements(env, "cudaupload", "cudadownload"):
+        pytest.skip("GStreamer's nvcodec plugin has no cudaupload/cudadownload here (gstreamer1.0-plugins-bad, a GPU)")
+    shown = subprocess.run(["gst-inspect-1.0", "cuframessrc"], env=env, capture_output=True, text=True, timeout=60)
+    if "memory:CUDAMemory" not in shown.stdout:
+        pytest.skip("the plugin was built without gst-cuda (libgstreamer-plugins-bad1.0-dev and cuda.h)")
+
+
+def frames_of(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("download", ["cudadownload", "system"])
+def test_cuda_memory_through_both_elements_is_bit_exact(children, gst_env, key, tmp_path, download):
+    """cudaupload -> cuframessink (cuda slots) -> cuframessrc -> CUDA memory (cudadownload)
+    or system memory (the library's device-to-host copy), against the frames made."""
+    _gpu_pipeline_ready(gst_env)
+    caps = f"video/x-raw,format=NV12,width={WIDTH},height={HEIGHT},framerate=30/1"
+    source = "videotestsrc pattern=smpte horizontal-speed=3"
+    size = cuframes.packed_size("nv12", WIDTH, HEIGHT)
+    reference = frames_of(reference_frames(gst_env, tmp_path, caps, 60, source).tobytes(), size)
+    sink = launch(children, gst_env, f"{source} num-buffers=60 ! {caps} ! cudaupload ! cuframessink key={key}")
+    out = tmp_path / "out.raw"
+    middle = "cudadownload ! " if download == "cudadownload" else ""
+    env = dict(gst_env, GST_DEBUG="cuframessrc:5")
+    pipeline = f"cuframessrc key={key} delivery=sequential timeout=20000 ! {middle}{caps} ! filesink location={out}"
+    done = run_pipeline(children, env, pipeline, verbose=True)
+    assert done.returncode == 0, done.stderr
+    assert children.wait(sink).returncode == 0
+    if download == "cudadownload":
+        assert "memory:CUDAMemory" in done.stdout  # the source's caps
+    got = frames_of(out.read_bytes(), size)
+    indices = [reference.index(frame) if frame in reference else -1 for frame in got]
+    assert len(got) >= 10 and -1 not in indices, indices
+    assert indices == sorted(indices), indices
