@@ -80,8 +80,8 @@ GstFlowReturn gst_cuframes_cuda_download_slot(GstCudaContext *ctx, GstBufferPool
         dst_offsets[p] = GST_VIDEO_INFO_PLANE_OFFSET(&memory->info, p);
         dst_pitches[p] = GST_VIDEO_INFO_PLANE_STRIDE(&memory->info, p);
     }
-    const gboolean ok = gst_cuframes_cuda_copy(ctx, (guint64)(uintptr_t)map.data, dst_offsets, dst_pitches,
-                                               frame->data, src_offsets, src_pitches, frame->planes, planes, error);
+    const gboolean ok = gst_cuframes_cuda_copy(ctx, (guint64)(uintptr_t)map.data, dst_offsets, dst_pitches, frame->data,
+                                               src_offsets, src_pitches, frame->planes, planes, error);
     gst_memory_unmap(GST_MEMORY_CAST(memory), &map);
     if (!ok) {
         gst_buffer_unref(buffer);
@@ -108,9 +108,9 @@ gboolean gst_cuframes_cuda_upload_buffer(GstBuffer *buffer, const cuframes_buffe
         dst_offsets[p] = slot->planes[p].offset;
         dst_pitches[p] = (gint)slot->planes[p].pitch;
     }
-    const gboolean ok = gst_cuframes_cuda_copy(memory->context, slot->data, dst_offsets, dst_pitches,
-                                               (guint64)(uintptr_t)map.data, src_offsets, src_pitches, slot->planes,
-                                               planes, error);
+    const gboolean ok =
+        gst_cuframes_cuda_copy(memory->context, slot->data, dst_offsets, dst_pitches, (guint64)(uintptr_t)map.data,
+                               src_offsets, src_pitches, slot->planes, planes, error);
     gst_memory_unmap(GST_MEMORY_CAST(memory), &map);
     return ok;
 }

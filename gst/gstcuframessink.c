@@ -26,9 +26,10 @@ enum {
     PROP_DESCRIPTION
 };
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
-    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(
+                                GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
 
 G_DEFINE_TYPE(GstCuframesSink, gst_cuframes_sink, GST_TYPE_BASE_SINK);
 

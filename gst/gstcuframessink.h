@@ -29,8 +29,8 @@ struct _GstCuframesSink {
     GstCuframesShared *shared; /* the key's publisher, shared with a sink of packets */
     GstCaps *caps;             /* the negotiated caps, applied at the next buffer */
     gboolean caps_applied;
-    gboolean raw;        /* video/x-raw, else encoded packets */
-    gboolean cuda_input; /* raw: memory:CUDAMemory, copied into cuda slots */
+    gboolean raw;         /* video/x-raw, else encoded packets */
+    gboolean cuda_input;  /* raw: memory:CUDAMemory, copied into cuda slots */
     GstVideoInfo info;    /* raw: the negotiated layout */
     cuframes_codec codec; /* packets */
     gint64 last_pts;

@@ -3,7 +3,7 @@
  * Frames from the host backend go downstream zero-copy: the buffer wraps the held
  * slot (a GstVideoMeta carries cuframes' 256-byte pitches) and releases the lease when
  * it is freed. Where downstream cannot read strides (no GstVideoMeta in the allocation
- * query), or holds every lease the producer grants (max_held), the frame is copied.
+ * query), or still holds the last wrapped buffer (a queue), the frame is copied.
  * Timestamps are the pipeline's running time at which the producer published. */
 #include "gstcuframessrc.h"
 
@@ -22,9 +22,10 @@ GST_DEBUG_CATEGORY(gst_cuframes_src_debug);
 
 enum { PROP_0, PROP_KEY, PROP_DIR, PROP_DELIVERY, PROP_RECONNECT, PROP_TIMEOUT, PROP_OUTPUT };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS(GST_CUFRAMES_CUDA_CAPS GST_VIDEO_CAPS_MAKE(
+                                GST_CUFRAMES_VIDEO_FORMATS) "; " GST_CUFRAMES_PACKET_CAPS));
 
 G_DEFINE_TYPE(GstCuframesSrc, gst_cuframes_src, GST_TYPE_PUSH_SRC);
 
@@ -215,11 +216,29 @@ static GstBuffer *copy_frame(GstCuframesSrc *self, const cuframes_frame_info *fr
     return buffer;
 }
 
+/* A wrapped slot: freeing the buffer releases the frame and counts it back in. The
+ * counter is reference-counted: a buffer may outlive the element. */
+typedef struct {
+    cuframes_frame *frame;
+    gint *outstanding;
+} Lease;
+
+static void lease_free(gpointer data) {
+    Lease *lease = data;
+    cuframes_frame_release(lease->frame);
+    g_atomic_int_dec_and_test(lease->outstanding);
+    g_atomic_rc_box_release(lease->outstanding);
+    g_free(lease);
+}
+
 /* The frame's slot, wrapped: freeing the buffer gives the slot back. Takes the frame. */
 static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held) {
-    GstBuffer *buffer =
-        gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)(uintptr_t)frame->data, frame->size, 0,
-                                    frame->size, held, (GDestroyNotify)cuframes_frame_release);
+    Lease *lease = g_new(Lease, 1);
+    lease->frame = held;
+    lease->outstanding = g_atomic_rc_box_acquire(self->outstanding);
+    g_atomic_int_inc(lease->outstanding);
+    GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)(uintptr_t)frame->data,
+                                                    frame->size, 0, frame->size, lease, lease_free);
     gsize offsets[GST_VIDEO_MAX_PLANES] = {0};
     gint strides[GST_VIDEO_MAX_PLANES] = {0};
     for (guint p = 0; p < frame->plane_count && p < GST_VIDEO_MAX_PLANES; ++p) {
@@ -231,8 +250,7 @@ static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *fr
     return buffer;
 }
 
-/* Downstream holds every lease the producer grants, or the frame is in device memory:
- * a packed copy through the library, described by a GstVideoMeta. */
+/* A frame in device memory: a packed copy through the library, described by a GstVideoMeta. */
 static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_frame_info *frame, GstBuffer **out) {
     const guint64 size = cuframes_subscriber_packed_size(self->subscriber);
     GstBuffer *buffer = gst_buffer_new_allocate(NULL, size, NULL);
@@ -300,13 +318,13 @@ static cuframes_status next_frame(GstCuframesSrc *self, gint wait_ms, cuframes_f
         copied = TRUE;
     } else {
         status = cuframes_subscriber_next(self->subscriber, wait_ms, &held);
-        if (status == CUFRAMES_ERR_LIMIT && self->caps != NULL) {
-            /* Downstream holds every lease the producer grants. */
-            status = read_packed(self, wait_ms, frame, out);
-            copied = TRUE;
-        } else if (status == CUFRAMES_OK) {
-            cuframes_frame_get_info(held, frame);
+        if (status == CUFRAMES_ERR_LIMIT) {
+            /* Only with a producer lending one frame (max_held 1) while a wrapped one is
+             * downstream: wait for it to come back. */
+            GST_DEBUG_OBJECT(self, "every lease is downstream: waiting for one");
+            return CUFRAMES_ERR_TIMEOUT;
         }
+        if (status == CUFRAMES_OK) cuframes_frame_get_info(held, frame);
     }
     if (status != CUFRAMES_OK) return status;
     /* Caps from the first frame, and again after a restarted producer. */
@@ -319,9 +337,12 @@ static cuframes_status next_frame(GstCuframesSrc *self, gint wait_ms, cuframes_f
     }
     if (copied) return status;
     if (device_memory) return device_frame(self, frame, held, out, flow);
-    if (self->downstream_video_meta) {
+    /* Zero-copy while no wrapped buffer is downstream: a lease (max_held, at least 2 by
+     * default) then stays free for the next frame. Queues that hold buffers get copies. */
+    if (self->downstream_video_meta && g_atomic_int_get(self->outstanding) == 0) {
         *out = wrap_frame(self, frame, held);
     } else {
+        if (self->downstream_video_meta) GST_DEBUG_OBJECT(self, "a wrapped buffer is downstream: a copy");
         *out = copy_frame(self, frame, (const guint8 *)(uintptr_t)frame->data);
         cuframes_frame_release(held);
     }
@@ -507,6 +528,7 @@ static void gst_cuframes_src_finalize(GObject *object) {
     g_free(self->packet_scratch);
     g_free(self->key);
     g_free(self->dir);
+    g_atomic_rc_box_release(self->outstanding);
     G_OBJECT_CLASS(gst_cuframes_src_parent_class)->finalize(object);
 }
 
@@ -516,6 +538,7 @@ static void gst_cuframes_src_init(GstCuframesSrc *self) {
     self->output = GST_CUFRAMES_OUTPUT_FRAMES;
     gst_video_info_init(&self->info);
     cuframes_stream_facts_init(&self->facts);
+    self->outstanding = g_atomic_rc_box_new0(gint);
     gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
     gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
 }

@@ -38,6 +38,7 @@ struct _GstCuframesSrc {
     GstCaps *caps;                  /* what was negotiated from the first frame or packet */
     GstVideoInfo info;              /* frames: the negotiated layout */
     gboolean downstream_video_meta; /* frames: wrap slots (strides in a GstVideoMeta) */
+    gint *outstanding;              /* wrapped buffers not yet freed (an atomic, rc-boxed) */
     guint8 *packet_scratch;         /* packets: where the next one is copied */
     gsize packet_capacity;
     gboolean have_offset; /* packets: running time = stream time + offset */

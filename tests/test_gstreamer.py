@@ -169,18 +169,30 @@ def test_a_python_publisher_read_by_the_source_is_bit_exact(children, gst_env, k
     assert np.array_equal(np.fromfile(out, np.uint8), published_frames(fmt, 12, 1))
 
 
-def test_the_source_wraps_slots_for_elements_that_read_strides(children, gst_env, key, tmp_path, host_only):
-    """videoconvert reads a GstVideoMeta: the slot goes downstream unchanged, with cuframes' pitches.
-    Its conversion to I420 equals the same conversion of the frames from a file."""
+@pytest.mark.parametrize(
+    ("between", "path"),
+    [
+        ("", "downstream reads GstVideoMeta: 1"),
+        # A queue in front of a slow element holds buffers: they are copies, and a lease stays free.
+        ("queue max-size-buffers=20 ! identity sleep-time=40000 ! ", "a wrapped buffer is downstream: a copy"),
+    ],
+    ids=["wrapped", "queued"],
+)
+def test_the_source_wraps_slots_for_elements_that_read_strides(
+    children, gst_env, key, tmp_path, between, path, host_only
+):
+    """videoconvert reads a GstVideoMeta: the slot goes downstream unchanged, with cuframes' pitches
+    (or, while a wrapped buffer is still downstream, a copy). Its conversion to I420 equals the same
+    conversion of the frames from a file."""
     out, packed, reference = tmp_path / "out.raw", tmp_path / "packed.raw", tmp_path / "reference.raw"
     publisher = children.spawn(PUBLISHER, key, "nv12", "12", "2")
     children.read_line(publisher, "up")
     convert = "videoconvert ! video/x-raw,format=I420"
     env = dict(gst_env, GST_DEBUG="cuframessrc:5")
-    pipeline = f"cuframessrc key={key} delivery=sequential ! {convert} ! filesink location={out}"
+    pipeline = f"cuframessrc key={key} delivery=sequential ! {between}{convert} ! filesink location={out}"
     done = run_pipeline(children, env, pipeline)
     assert done.returncode == 0, done.stderr
-    assert "downstream reads GstVideoMeta: 1" in done.stderr
+    assert path in done.stderr
     published_frames("nv12", 12, 2).tofile(packed)
     parse = f"rawvideoparse format=nv12 width={WIDTH} height={HEIGHT} framerate=30/1"
     gst_run(gst_env, f"filesrc location={packed} ! {parse} ! {convert} ! filesink location={reference}")
