@@ -5,8 +5,8 @@
  * Timestamps: the producer's pts and dts (in its time base) are moved by one offset,
  * taken at the first packet of each producer, so that that packet's pts is the running
  * time at which it was published; the distances between packets stay the producer's. */
-#include "gstcuframessrcpackets.h"
 #include "gstcuframescommon.h"
+#include "gstcuframessrcparts.h"
 
 GST_DEBUG_CATEGORY_EXTERN(gst_cuframes_src_debug);
 #define GST_CAT_DEFAULT gst_cuframes_src_debug

@@ -1,7 +1,7 @@
-/* cuframessrc's parts shared by its frame and packet halves (gstcuframessrc.c and
- * gstcuframessrcpackets.c); not part of any public interface. */
-#ifndef GST_CUFRAMES_SRC_PACKETS_H
-#define GST_CUFRAMES_SRC_PACKETS_H
+/* What the parts of cuframessrc share: the element (gstcuframessrc.c) and its frame and
+ * packet halves (gstcuframessrcframes.c, gstcuframessrcpackets.c). Not a public interface. */
+#ifndef GST_CUFRAMES_SRC_PARTS_H
+#define GST_CUFRAMES_SRC_PARTS_H
 
 #include "gstcuframessrc.h"
 
@@ -17,9 +17,11 @@ gint gst_cuframes_src_next_slice(GstCuframesSrc *self, gint64 deadline_us);
 gboolean gst_cuframes_src_past(GstCuframesSrc *self, gint64 deadline_us);
 /* Sets new caps (taking them) and negotiates, unless they equal the current ones. */
 gboolean gst_cuframes_src_update_caps(GstCuframesSrc *self, GstCaps *caps);
+/* create() for output=frames, once subscribed. */
+GstFlowReturn gst_cuframes_src_create_frame(GstCuframesSrc *self, gint64 deadline_us, GstBuffer **out);
 /* create() for output=packets, once subscribed. */
 GstFlowReturn gst_cuframes_src_create_packet(GstCuframesSrc *self, gint64 deadline_us, GstBuffer **out);
 
 G_END_DECLS
 
-#endif /* GST_CUFRAMES_SRC_PACKETS_H */
+#endif /* GST_CUFRAMES_SRC_PARTS_H */
