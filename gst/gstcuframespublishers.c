@@ -4,7 +4,6 @@ struct GstCuframesShared {
     gchar *name; /* dir '\n' key: the hash key */
     guint members;
     cuframes_publisher *publisher;
-    gboolean made_by_raw_sink;
 };
 
 /* Guards the table and every entry's fields. Creation runs under it too: two sinks of
@@ -58,20 +57,11 @@ cuframes_publisher *gst_cuframes_shared_publisher(GstCuframesShared *shared) {
     return publisher;
 }
 
-gboolean gst_cuframes_shared_made_by_raw_sink(GstCuframesShared *shared) {
-    g_mutex_lock(&lock);
-    const gboolean raw = shared->made_by_raw_sink;
-    g_mutex_unlock(&lock);
-    return raw;
-}
-
-cuframes_status gst_cuframes_shared_create(GstCuframesShared *shared, const cuframes_publisher_options *options,
-                                           gboolean raw_video) {
+cuframes_status gst_cuframes_shared_create(GstCuframesShared *shared, const cuframes_publisher_options *options) {
     cuframes_status status = CUFRAMES_ERR_KEY_IN_USE;
     g_mutex_lock(&lock);
     if (shared->publisher == NULL) {
         status = cuframes_publisher_create(options, &shared->publisher);
-        if (status == CUFRAMES_OK) shared->made_by_raw_sink = raw_video;
     }
     g_mutex_unlock(&lock);
     return status;

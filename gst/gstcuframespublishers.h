@@ -23,12 +23,9 @@ void gst_cuframes_shared_leave(GstCuframesShared *shared);
 guint gst_cuframes_shared_members(GstCuframesShared *shared);
 /* The publisher, once created (by either sink): borrowed until leave. */
 cuframes_publisher *gst_cuframes_shared_publisher(GstCuframesShared *shared);
-/* Creates the publisher when there is none yet. CUFRAMES_ERR_KEY_IN_USE when this
- * process's sinks already made one (raw_video says which kind asks). */
-cuframes_status gst_cuframes_shared_create(GstCuframesShared *shared, const cuframes_publisher_options *options,
-                                           gboolean raw_video);
-/* TRUE when the publisher was made by the sink of raw video. */
-gboolean gst_cuframes_shared_made_by_raw_sink(GstCuframesShared *shared);
+/* Creates the publisher when there is none yet; CUFRAMES_ERR_KEY_IN_USE when another
+ * sink of this process already made it. */
+cuframes_status gst_cuframes_shared_create(GstCuframesShared *shared, const cuframes_publisher_options *options);
 
 G_END_DECLS
 

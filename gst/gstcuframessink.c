@@ -57,6 +57,12 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *fi
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Unreadable video caps"), ("%" GST_PTR_FORMAT, caps));
         return FALSE;
     }
+    if (gst_cuframes_shared_publisher(self->shared) != NULL && !self->owner) {
+        GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
+                          ("Another cuframessink of this process publishes cuframes key '%s'", self->key),
+                          ("one sink of raw video and one of packets may share a key, no more"));
+        return FALSE;
+    }
     if (gst_cuframes_shared_publisher(self->shared) != NULL) {
         /* A publisher's format and size are fixed for its life: compare, don't recreate. */
         if (GST_VIDEO_INFO_FORMAT(&info) == GST_VIDEO_INFO_FORMAT(&self->info) &&
@@ -86,14 +92,9 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *fi
 #endif
     /* A packet sink of the same key in this process publishes into this publisher's ring. */
     options.packet_ring_bytes = gst_cuframes_shared_members(self->shared) > 1 ? self->packet_ring_bytes : 0;
-    const cuframes_status status = gst_cuframes_shared_create(self->shared, &options, TRUE);
-    if (status == CUFRAMES_ERR_KEY_IN_USE && gst_cuframes_shared_publisher(self->shared) != NULL) {
-        GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
-                          ("Another cuframessink of this process publishes cuframes key '%s'", self->key),
-                          ("one sink of raw video and one of packets may share a key, no more"));
-        return FALSE;
-    }
-    return status == CUFRAMES_OK || fail_status(self, status, "publish");
+    const cuframes_status status = gst_cuframes_shared_create(self->shared, &options);
+    self->owner = status == CUFRAMES_OK;
+    return self->owner || fail_status(self, status, "publish");
 }
 
 static gboolean set_packet_caps(GstCuframesSink *self, GstCaps *caps, cuframes_codec codec) {
@@ -114,8 +115,9 @@ static gboolean set_packet_caps(GstCuframesSink *self, GstCaps *caps, cuframes_c
     options.width = (uint32_t)(width + (width & 1));
     options.height = (uint32_t)(height + (height & 1));
     options.packet_ring_bytes = self->packet_ring_bytes;
-    const cuframes_status status = gst_cuframes_shared_create(self->shared, &options, FALSE);
-    return status == CUFRAMES_OK || fail_status(self, status, "publish");
+    const cuframes_status status = gst_cuframes_shared_create(self->shared, &options);
+    self->owner = status == CUFRAMES_OK;
+    return self->owner || fail_status(self, status, "publish");
 }
 
 static gboolean gst_cuframes_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
@@ -232,7 +234,12 @@ static GstFlowReturn gst_cuframes_sink_render(GstBaseSink *base, GstBuffer *buff
     if (publisher == NULL) {
         /* A packet sink waiting for the raw sink of its key: no subscriber can exist before
          * the publisher does, so nothing is lost but packets nobody could read. */
-        GST_LOG_OBJECT(self, "no publisher yet for '%s': packet dropped", self->key);
+        if (!self->warned_waiting)
+            GST_ELEMENT_WARNING(self, RESOURCE, WRITE,
+                                ("Packets for cuframes key '%s' wait for the sink of raw video of that key", self->key),
+                                ("another cuframessink of this key is in this process: it makes the publisher at its "
+                                 "first frame; packets until then are dropped"));
+        self->warned_waiting = TRUE;
         return GST_FLOW_OK;
     }
     return self->raw ? render_frame(self, publisher, buffer) : render_packet(self, publisher, buffer);
@@ -247,6 +254,8 @@ static gboolean gst_cuframes_sink_start(GstBaseSink *base) {
     }
     self->shared = gst_cuframes_shared_join(self->dir, self->key);
     self->last_pts = -1;
+    self->owner = FALSE;
+    self->warned_waiting = FALSE;
     return TRUE;
 }
 

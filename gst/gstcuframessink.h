@@ -34,6 +34,8 @@ struct _GstCuframesSink {
     GstVideoInfo info;    /* raw: the negotiated layout */
     cuframes_codec codec; /* packets */
     gint64 last_pts;
+    gboolean owner;          /* this sink made the key's publisher */
+    gboolean warned_waiting; /* packets: told once that the raw sink has not made it yet */
 };
 
 G_END_DECLS
