@@ -401,3 +401,41 @@ def test_cuda_memory_through_both_elements_is_bit_exact(children, gst_env, key, 
     indices = [reference.index(frame) if frame in reference else -1 for frame in got]
     assert len(got) >= 10 and -1 not in indices, indices
     assert indices == sorted(indices), indices
+
+
+def test_a_packet_sink_alone_publishes_its_own_key(children, gst_env, key, host_only):
+    if not _has_elements(gst_env, "x264enc", "h264parse"):
+        pytest.skip("x264enc or h264parse is missing (gstreamer1.0-plugins-ugly, -bad)")
+    caps = f"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate=30/1"
+    encode = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! h264parse"
+    gst = launch(children, gst_env, f"videotestsrc num-buffers=60 ! {caps} ! {encode} ! cuframessink key={key}")
+    with cuframes.PacketSubscriber(key, connect_timeout=20) as psub:
+        packets = [psub.next(timeout=10) for _ in range(15)]
+        assert psub.frame_rate == 30
+    assert children.wait(gst).returncode == 0
+    assert packets[0].keyframe and packets[0].discontinuity
+    frames = [round(p.pts * 30 / 1e9) for p in packets]  # running time in ns, at 30 fps
+    assert frames == list(range(frames[0], frames[0] + 15)), frames
+    # key-int-max=10: a keyframe every tenth frame.
+    keys = [f for f, p in zip(frames, packets) if p.keyframe]
+    assert len(keys) == 2 and keys[1] - keys[0] == 10, keys
+
+
+HOLDER = """
+import sys, time
+import cuframes
+with cuframes.Subscriber(sys.argv[1], connect_timeout=20) as sub:
+    held = [sub.next(timeout=10) for _ in range(2)]  # every lease it may hold, never released
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_sink_never_waits_for_a_subscriber(children, gst_env, key, host_only):
+    """A subscriber that holds its frames and reads no more cannot stall the pipeline."""
+    caps = f"video/x-raw,format=NV12,width={WIDTH},height={HEIGHT},framerate=60/1"
+    gst = launch(children, gst_env, f"videotestsrc is-live=true num-buffers=120 ! {caps} ! cuframessink key={key}")
+    holder = children.spawn(HOLDER, key)
+    children.read_line(holder, "holding")
+    assert children.wait(gst, timeout=30).returncode == 0  # two seconds of frames, then EOS
+    assert holder.poll() is None  # still holding, never woken into an error
