@@ -27,6 +27,7 @@ static GstCaps *with_cuda_if_accepted(GstCuframesSrc *self, GstCaps *caps) {
     self->cuda_pool = gst_cuda_buffer_pool_new(self->cuda_context);
     GstStructure *config = gst_buffer_pool_get_config(self->cuda_pool);
     gst_buffer_pool_config_set_params(config, cuda_caps, GST_VIDEO_INFO_SIZE(&self->info), 2, 0);
+    gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
     if (!gst_buffer_pool_set_config(self->cuda_pool, config) || !gst_buffer_pool_set_active(self->cuda_pool, TRUE)) {
         GST_WARNING_OBJECT(self, "no CUDA buffer pool: frames go in system memory");
         gst_clear_object(&self->cuda_pool);
