@@ -10,7 +10,7 @@
 # Extra arguments go to pytest. Environment: PYTHON (an interpreter to install
 # into instead), JOBS, CUFRAMES_SANITIZE (address|thread, for the C++ tests),
 # CUFRAMES_TEST_CPP=0 (skip the C++ tests: the Python suite only), CUFRAMES_TEST_GST=0
-# (do not build the GStreamer plugin: its tests skip).
+# (neither build the GStreamer plugin nor run its tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
