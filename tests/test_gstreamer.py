@@ -60,7 +60,8 @@ pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 def gst_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a GStreamer child: the plugin on its path, a registry of its own,
     and no sanitizer runtime (the plugin is not instrumented)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")}
+    sanitizer = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+    env = {k: v for k, v in os.environ.items() if k not in sanitizer}
     env["GST_PLUGIN_PATH"] = str(PLUGIN_DIR)
     env["GST_REGISTRY"] = str(tmp_path / "registry.bin")
     return env
