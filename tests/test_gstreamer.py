@@ -442,3 +442,24 @@ def test_the_sink_never_waits_for_a_subscriber(children, gst_env, key, host_only
     children.read_line(holder, "holding")
     assert children.wait(gst, timeout=30).returncode == 0  # two seconds of frames, then EOS
     assert holder.poll() is None  # still holding, never woken into an error
+
+
+@pytest.mark.gpu
+def test_nvdec_frames_in_cuda_memory_reach_python(children, gst_env, key):
+    """nvh264dec decodes into CUDA memory; cuframessink publishes it on the cuda backend
+    without leaving the GPU, and a Python subscriber reads the frames there."""
+    _gpu_pipeline_ready(gst_env)
+    if not _has_elements(gst_env, "x264enc", "h264parse", "nvh264dec"):
+        pytest.skip("x264enc, h264parse or nvh264dec is missing (gstreamer1.0-plugins-ugly, -bad, NVDEC)")
+    caps = f"video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate=30/1"
+    pipeline = (
+        f"videotestsrc num-buffers=90 ! {caps} ! x264enc tune=zerolatency ! h264parse ! nvh264dec"
+        f" ! video/x-raw(memory:CUDAMemory),format=NV12 ! cuframessink key={key}"
+    )
+    gst = launch(children, gst_env, pipeline)
+    with cuframes.Subscriber(key, connect_timeout=20) as sub:
+        frame = sub.next(timeout=10)
+        assert (frame.width, frame.height, frame.format) == (WIDTH, HEIGHT, "nv12")
+        assert sub.backend == "cuda"
+        frame.release()
+    assert children.wait(gst).returncode == 0
