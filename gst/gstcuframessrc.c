@@ -120,10 +120,10 @@ static GstFlowReturn ensure_connected(GstCuframesSrc *self, gint64 deadline_us) 
         if (status == CUFRAMES_OK) break;
         if (status != CUFRAMES_ERR_NOT_FOUND) return gst_cuframes_src_fail(self, status, "subscribe to");
         if (gst_cuframes_src_past(self, deadline_us)) {
-            GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                              ("No producer for cuframes key '%s' within timeout=%d ms", self->key, self->timeout_ms),
-                              ("is the producer running, with the same dir (or $CUFRAMES_DIR)? %s",
-                               self->dir != NULL ? self->dir : "dir is not set"));
+            GST_ELEMENT_ERROR(
+                self, RESOURCE, NOT_FOUND,
+                ("No producer for cuframes key '%s' within timeout=%d ms", self->key, self->timeout_ms),
+                ("%s (is the producer running, with the same dir or $CUFRAMES_DIR?)", cuframes_last_error()));
             return GST_FLOW_ERROR;
         }
     }

@@ -232,6 +232,14 @@ def test_a_producer_that_closes_ends_the_stream_without_reconnect(children, gst_
     assert "Got EOS from element" in done.stdout
 
 
+def test_packets_from_a_producer_without_a_packet_ring_are_a_clear_error(children, gst_env, key, host_only):
+    publisher = children.spawn(PUBLISHER, key, "nv12", "1000", "8")
+    children.read_line(publisher, "up")
+    done = run_pipeline(children, gst_env, f"cuframessrc key={key} output=packets timeout=1000 ! fakesink")
+    assert done.returncode != 0
+    assert f"the producer of '{key}' publishes no packets (it has no packet ring)" in done.stdout + done.stderr
+
+
 def test_a_crashed_producer_is_an_error_that_names_the_key(children, gst_env, key, host_only):
     publisher = children.spawn(PUBLISHER, key, "nv12", "3", "6", "then-wait")
     children.read_line(publisher, "up")
