@@ -115,7 +115,8 @@ static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *fr
     return buffer;
 }
 
-/* A frame in device memory: a packed copy through the library, described by a GstVideoMeta. */
+/* A frame in device memory: a packed copy through the library, described by a GstVideoMeta
+ * (or, for elements that read no strides, copied again into GStreamer's layout). */
 static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_frame_info *frame, GstBuffer **out) {
     const guint64 size = cuframes_subscriber_packed_size(self->subscriber);
     GstBuffer *buffer = gst_buffer_new_allocate(NULL, size, NULL);
@@ -124,22 +125,32 @@ static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_
     cuframes_frame_info_init(frame);
     const cuframes_status status =
         cuframes_subscriber_read_into(self->subscriber, wait_ms, map.data, size, NULL, frame);
-    gst_buffer_unmap(buffer, &map);
     if (status != CUFRAMES_OK) {
+        gst_buffer_unmap(buffer, &map);
         gst_buffer_unref(buffer);
         return status;
     }
+    /* The planes as read_into packed them: one after the other, rows without padding. */
+    cuframes_frame_info packed = *frame;
     gsize offsets[GST_VIDEO_MAX_PLANES] = {0};
     gint strides[GST_VIDEO_MAX_PLANES] = {0};
     gsize offset = 0;
     for (guint p = 0; p < frame->plane_count && p < GST_VIDEO_MAX_PLANES; ++p) {
-        offsets[p] = offset;
+        packed.planes[p].offset = offsets[p] = offset;
+        packed.planes[p].pitch = packed.planes[p].row_bytes;
         strides[p] = (gint)frame->planes[p].row_bytes;
         offset += (gsize)frame->planes[p].row_bytes * frame->planes[p].height;
     }
-    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info), frame->width,
-                                   frame->height, frame->plane_count, offsets, strides);
-    *out = buffer;
+    if (self->downstream_video_meta) {
+        gst_buffer_unmap(buffer, &map);
+        gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&self->info),
+                                       frame->width, frame->height, frame->plane_count, offsets, strides);
+        *out = buffer;
+    } else {
+        *out = copy_frame(self, &packed, map.data);
+        gst_buffer_unmap(buffer, &map);
+        gst_buffer_unref(buffer);
+    }
     return CUFRAMES_OK;
 }
 
