@@ -115,6 +115,27 @@ gboolean gst_cuframes_cuda_upload_buffer(GstBuffer *buffer, const cuframes_buffe
     return ok;
 }
 
+#ifdef CUFRAMES_GST_CUDA_WRAP
+GstBuffer *gst_cuframes_cuda_wrap_slot(GstCudaContext *ctx, const GstVideoInfo *info, const cuframes_frame_info *frame,
+                                       gpointer lease, GDestroyNotify release) {
+    GstVideoInfo layout = *info; /* the slot's: cuframes' offsets and 256-byte pitches */
+    layout.size = frame->size;
+    for (guint p = 0; p < frame->plane_count && p < GST_VIDEO_MAX_PLANES; ++p) {
+        layout.offset[p] = frame->planes[p].offset;
+        layout.stride[p] = (gint)frame->planes[p].pitch;
+    }
+    GstMemory *memory =
+        gst_cuda_allocator_alloc_wrapped(NULL, ctx, NULL, &layout, (CUdeviceptr)frame->data, lease, release);
+    GST_MINI_OBJECT_FLAG_SET(memory, GST_MEMORY_FLAG_READONLY);
+    GstBuffer *buffer = gst_buffer_new();
+    gst_buffer_append_memory(buffer, memory);
+    gst_buffer_add_video_meta_full(buffer, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&layout),
+                                   GST_VIDEO_INFO_WIDTH(&layout), GST_VIDEO_INFO_HEIGHT(&layout),
+                                   GST_VIDEO_INFO_N_PLANES(&layout), layout.offset, layout.stride);
+    return buffer;
+}
+#endif
+
 gint gst_cuframes_cuda_device_of(GstBuffer *buffer) {
     GstMemory *mem = gst_buffer_n_memory(buffer) > 0 ? gst_buffer_peek_memory(buffer, 0) : NULL;
     if (mem == NULL || !gst_is_cuda_memory(mem)) return -1;

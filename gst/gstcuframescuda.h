@@ -5,7 +5,8 @@
  * On 1.22 gst-cuda cannot wrap foreign device memory (gst_cuda_allocator_alloc_wrapped
  * came in 1.24), so each frame takes one device-to-device copy: from the slot into a
  * buffer of a GstCudaBufferPool (cuframessrc), or from the GstCudaMemory into the slot
- * (cuframessink). cuframes' VMM slots are mapped for the whole process, so a copy in
+ * (cuframessink). From 1.24 on, cuframessrc wraps the slot instead (CUFRAMES_GST_CUDA_WRAP)
+ * while no wrapped buffer of it is downstream. cuframes' VMM slots are mapped for the whole process, so a copy in
  * the pipeline's GstCudaContext reaches them. */
 #ifndef GST_CUFRAMES_CUDA_H
 #define GST_CUFRAMES_CUDA_H
@@ -17,6 +18,11 @@
 #include "gstcuframescommon.h"
 
 #ifdef CUFRAMES_GST_CUDA
+#if GST_CHECK_VERSION(1, 24, 0)
+/* gst_cuda_allocator_alloc_wrapped: cuframessrc hands out the slot itself. */
+#define CUFRAMES_GST_CUDA_WRAP 1
+#include <gst/cuda/gstcuda.h>
+#endif
 #include <gst/cuda/gstcudabufferpool.h>
 #include <gst/cuda/gstcudacontext.h>
 #include <gst/cuda/gstcudamemory.h>
@@ -46,6 +52,12 @@ GstFlowReturn gst_cuframes_cuda_download_slot(GstCudaContext *ctx, GstBufferPool
                                               const cuframes_frame_info *frame, GstBuffer **out, GError **error);
 /* A buffer of GstCudaMemory copied into an acquired cuda slot. */
 gboolean gst_cuframes_cuda_upload_buffer(GstBuffer *buffer, const cuframes_buffer *slot, GError **error);
+#ifdef CUFRAMES_GST_CUDA_WRAP
+/* The slot of a held frame as a buffer of GstCudaMemory (read-only, with a GstVideoMeta of
+ * cuframes' pitches); freeing it calls release(lease). */
+GstBuffer *gst_cuframes_cuda_wrap_slot(GstCudaContext *ctx, const GstVideoInfo *info, const cuframes_frame_info *frame,
+                                       gpointer lease, GDestroyNotify release);
+#endif
 /* The CUDA device of a buffer's GstCudaMemory; -1 when it holds none. */
 gint gst_cuframes_cuda_device_of(GstBuffer *buffer);
 #endif

@@ -96,12 +96,18 @@ static void lease_free(gpointer data) {
     g_free(lease);
 }
 
-/* The frame's slot, wrapped: freeing the buffer gives the slot back. Takes the frame. */
-static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held) {
+/* A lease on a held frame, counted as downstream until lease_free. Takes the frame. */
+static Lease *lease_new(GstCuframesSrc *self, cuframes_frame *held) {
     Lease *lease = g_new(Lease, 1);
     lease->frame = held;
     lease->outstanding = g_atomic_rc_box_acquire(self->outstanding);
     g_atomic_int_inc(lease->outstanding);
+    return lease;
+}
+
+/* The frame's slot, wrapped: freeing the buffer gives the slot back. Takes the frame. */
+static GstBuffer *wrap_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held) {
+    Lease *lease = lease_new(self, held);
     GstBuffer *buffer = gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, (gpointer)(uintptr_t)frame->data,
                                                     frame->size, 0, frame->size, lease, lease_free);
     gsize offsets[GST_VIDEO_MAX_PLANES] = {0};
@@ -154,10 +160,18 @@ static cuframes_status read_packed(GstCuframesSrc *self, gint wait_ms, cuframes_
     return CUFRAMES_OK;
 }
 
-/* A held frame of a cuda producer: copied into the pipeline's CUDA memory. Takes held. */
+/* A held frame of a cuda producer in the pipeline's CUDA memory: the slot itself where
+ * GStreamer can wrap foreign memory (1.24) and no wrapped buffer is downstream, else a
+ * copy. Takes held. */
 static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_info *frame, cuframes_frame *held,
                                     GstBuffer **out, GstFlowReturn *flow) {
 #ifdef CUFRAMES_GST_CUDA
+#ifdef CUFRAMES_GST_CUDA_WRAP
+    if (self->cuda_output && g_atomic_int_get(self->outstanding) == 0) {
+        *out = gst_cuframes_cuda_wrap_slot(self->cuda_context, &self->info, frame, lease_new(self, held), lease_free);
+        return CUFRAMES_OK;
+    }
+#endif
     if (self->cuda_output) {
         GError *error = NULL;
         *flow = gst_cuframes_cuda_download_slot(self->cuda_context, self->cuda_pool, frame, out, &error);
