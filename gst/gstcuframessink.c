@@ -51,18 +51,20 @@ static void fill_options(GstCuframesSink *self, cuframes_publisher_options *opti
     gst_cuframes_structure_to_options(structure, options);
 }
 
+static gboolean another_raw_sink(GstCuframesSink *self) {
+    GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
+                      ("Another cuframessink of this process publishes cuframes key '%s'", self->key),
+                      ("one sink of raw video and one of packets may share a key, no more"));
+    return FALSE;
+}
+
 static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *first) {
     GstVideoInfo info;
     if (!gst_video_info_from_caps(&info, caps)) {
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Unreadable video caps"), ("%" GST_PTR_FORMAT, caps));
         return FALSE;
     }
-    if (gst_cuframes_shared_publisher(self->shared) != NULL && !self->owner) {
-        GST_ELEMENT_ERROR(self, RESOURCE, BUSY,
-                          ("Another cuframessink of this process publishes cuframes key '%s'", self->key),
-                          ("one sink of raw video and one of packets may share a key, no more"));
-        return FALSE;
-    }
+    if (gst_cuframes_shared_publisher(self->shared) != NULL && !self->owner) return another_raw_sink(self);
     if (gst_cuframes_shared_publisher(self->shared) != NULL) {
         /* A publisher's format and size are fixed for its life: compare, don't recreate. */
         if (GST_VIDEO_INFO_FORMAT(&info) == GST_VIDEO_INFO_FORMAT(&self->info) &&
@@ -94,6 +96,9 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *fi
     options.packet_ring_bytes = gst_cuframes_shared_members(self->shared) > 1 ? self->packet_ring_bytes : 0;
     const cuframes_status status = gst_cuframes_shared_create(self->shared, &options);
     self->owner = status == CUFRAMES_OK;
+    /* Made by the other sink of raw video between the check above and this call. */
+    if (status == CUFRAMES_ERR_KEY_IN_USE && gst_cuframes_shared_publisher(self->shared) != NULL)
+        return another_raw_sink(self);
     return self->owner || fail_status(self, status, "publish");
 }
 
