@@ -119,10 +119,12 @@ fi
 # ---- 3. configure (again only when the flags changed) and make
 decoders=wrapped_avframe,rawvideo,h264,hevc
 encoders=rawvideo,wrapped_avframe
-filters=scale,format,null,copy,fps,hwupload,hwdownload,setpts,trim
+# lavfi's test sources and setparams: the tests make their patterns with this ffmpeg too, so an
+# offline GPU machine without a system ffmpeg runs them with this one on its PATH.
+filters=scale,format,null,copy,fps,hwupload,hwdownload,setpts,trim,testsrc,testsrc2,setparams
 # shellcheck disable=SC2054 # the commas are FFmpeg's lists, inside one argument each
 flags=(--disable-everything --disable-autodetect --disable-doc --disable-ffplay --disable-debug
-    --enable-libcuframes --enable-indev=cuframes
+    --enable-libcuframes --enable-indev=cuframes,lavfi
     --enable-demuxer=rawvideo,h264,hevc,mov,matroska,mpegts
     --enable-muxer=framemd5,framecrc,null,mp4,mov,matroska,mpegts,rawvideo,h264,hevc,segment
     --enable-parser=h264,hevc --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,extract_extradata,null

@@ -76,6 +76,8 @@ run_step "import" 60 "$PY" -c "import cuframes, cuframes._core as c; print(cufra
 if [ -x .gpu-carry/ffmpeg/bin/ffmpeg ]; then
     export CUFRAMES_FFMPEG=$PWD/.gpu-carry/ffmpeg/bin/ffmpeg
     export LD_LIBRARY_PATH=$PWD/.gpu-carry/ffmpeg/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # The machine has no ffmpeg of its own: the tests that make patterns with one use this one.
+    command -v ffmpeg >/dev/null || export PATH=$PWD/.gpu-carry/ffmpeg/bin:$PATH
     log "note: the FFmpeg input's GPU test uses the carried $CUFRAMES_FFMPEG"
 fi
 

@@ -5,6 +5,8 @@ sharp colour edges included; `out=` fills a caller's tensor."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from test_convert import COLORS, OUTPUTS, H, W, max_error, published, source_frame
@@ -13,6 +15,8 @@ import cuframes
 from cuframes.convert import to_video_frame
 
 torch = pytest.importorskip("torch")
+# The reference frames are made by the ffmpeg command line (test_convert.source_frame).
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command line")
 
 # FFmpeg's accurate bilinear scaler (PyAV's libswscale; ffmpeg 5.1's command line places chroma differently).
 ACCURATE = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"

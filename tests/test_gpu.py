@@ -4,6 +4,7 @@ namespaces (that one also runs on the host backend)."""
 
 from __future__ import annotations
 
+import shutil
 import numpy as np
 import pytest
 from isolation import isolated_round_trip
@@ -143,6 +144,8 @@ def test_to_tensor_on_the_gpu_equals_the_host_conversion(format, color_name, key
     CPU (+-1) and FFmpeg's accurate conversion (+-2); out= fills a caller's CUDA tensor."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("av")
+    if shutil.which("ffmpeg") is None:  # it makes the reference frames (test_convert.source_frame)
+        pytest.skip("needs the ffmpeg command line (scripts/gpu-check.sh puts a carried one on PATH)")
     from test_convert import COLORS, OUTPUTS, max_error, published, source_frame
     from test_convert import H as h
     from test_convert import W as w
