@@ -8,10 +8,9 @@
 # Hook for the GStreamer plugin and the FFmpeg patch: install() them with
 # COMPONENT gstreamer / COMPONENT ffmpeg: the package is monolithic (CPack's default for
 # DEB), so every component's files go into it with nothing to change here.
-install(
-  FILES "${PROJECT_SOURCE_DIR}/examples/c/CMakeLists.txt" "${PROJECT_SOURCE_DIR}/examples/c/first_publisher.c"
-        "${PROJECT_SOURCE_DIR}/examples/c/first_subscriber.c" "${PROJECT_SOURCE_DIR}/examples/c/record_packets.c"
-  DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/c)
+file(GLOB _cuframes_c_examples CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/examples/c/*.c")
+install(FILES "${PROJECT_SOURCE_DIR}/examples/c/CMakeLists.txt" ${_cuframes_c_examples}
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/c)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME cuframes)
