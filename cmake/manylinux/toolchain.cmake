@@ -23,7 +23,7 @@ endif()
 
 # compat.c: the few symbols libstdc++.a wants from a glibc newer than 2.28.
 set(_compat "${CMAKE_BINARY_DIR}/manylinux-compat.o")
-if(NOT EXISTS "${_compat}")
+if(NOT EXISTS "${_compat}" OR "${CMAKE_CURRENT_LIST_DIR}/compat.c" IS_NEWER_THAN "${_compat}")
   execute_process(COMMAND "${CMAKE_C_COMPILER}" -O2 -fPIC -c "${CMAKE_CURRENT_LIST_DIR}/compat.c" -o "${_compat}"
                   RESULT_VARIABLE _rc)
   if(NOT _rc EQUAL 0)
