@@ -10,7 +10,9 @@
 # Extra arguments go to pytest. Environment: PYTHON (an interpreter to install
 # into instead), JOBS, CUFRAMES_SANITIZE (address|thread, for the C++ tests),
 # CUFRAMES_TEST_CPP=0 (skip the C++ tests: the Python suite only), CUFRAMES_TEST_GST=0
-# (neither build the GStreamer plugin nor run its tests).
+# (neither build the GStreamer plugin nor run its tests), CUFRAMES_TEST_INSTALL=0 (test the
+# cuframes already installed in PYTHON, e.g. a wheel, instead of building this checkout:
+# .ci/run tests its wheel so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +33,14 @@ fi
 JOBS=${JOBS:-$(nproc)}
 echo "== $("$PYTHON" --version) ($(command -v "$PYTHON"))"
 
-echo "== pip install .[test]"
-"$PYTHON" -m pip install ".[test]"
+if [ "${CUFRAMES_TEST_INSTALL:-1}" = 0 ]; then
+    echo "== pip install: skipped (CUFRAMES_TEST_INSTALL=0)"
+    "$PYTHON" -m pip show cuframes | grep -E '^(Version|Location):' ||
+        { echo "error: CUFRAMES_TEST_INSTALL=0 but $PYTHON has no cuframes installed" >&2; exit 1; }
+else
+    echo "== pip install .[test]"
+    "$PYTHON" -m pip install ".[test]"
+fi
 
 need_cuda_header() {
     if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
