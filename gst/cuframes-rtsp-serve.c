@@ -17,6 +17,7 @@
  * 3 when the address cannot be bound. */
 #include <cuframes/cuframes.h>
 #include <glib-unix.h>
+#include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
 #include <signal.h>
@@ -125,6 +126,36 @@ static GstElement *cf_factory_create_element(GstRTSPMediaFactory *factory, const
     return GST_ELEMENT(bin);
 }
 
+/* The packets come live from the ring already, but a client's first ones are the GOP before
+ * it joined, stamped from its join on: sinks that wait for each buffer's running time would
+ * keep that client as late as its first keyframe was old, for good. They send at once
+ * instead; the streams set their sinks' sync as they add transports, so it is undone each time. */
+static void keep_unsynced(GObject *sink, GParamSpec *spec, gpointer data) {
+    (void)spec;
+    (void)data;
+    gboolean sync = FALSE;
+    g_object_get(sink, "sync", &sync, NULL);
+    if (sync) g_object_set(sink, "sync", FALSE, NULL);
+}
+
+static void sink_added(GstBin *bin, GstElement *element, gpointer data) {
+    (void)bin;
+    (void)data;
+    if (!GST_IS_BASE_SINK(element)) return;
+    g_signal_connect(element, "notify::sync", G_CALLBACK(keep_unsynced), NULL);
+    keep_unsynced(G_OBJECT(element), NULL, NULL);
+}
+
+static void cf_factory_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media) {
+    GST_RTSP_MEDIA_FACTORY_CLASS(cf_factory_parent_class)->configure(factory, media);
+    GstElement *element = gst_rtsp_media_get_element(media);
+    GstObject *pipeline = gst_object_get_parent(GST_OBJECT(element)); /* where the streams add their sinks */
+    if (pipeline != NULL && GST_IS_BIN(pipeline))
+        g_signal_connect(pipeline, "element-added", G_CALLBACK(sink_added), NULL);
+    if (pipeline != NULL) gst_object_unref(pipeline);
+    gst_object_unref(element);
+}
+
 static void cf_factory_finalize(GObject *object) {
     CfFactory *self = (CfFactory *)object;
     g_free(self->key);
@@ -134,6 +165,7 @@ static void cf_factory_finalize(GObject *object) {
 
 static void cf_factory_class_init(CfFactoryClass *klass) {
     GST_RTSP_MEDIA_FACTORY_CLASS(klass)->create_element = cf_factory_create_element;
+    GST_RTSP_MEDIA_FACTORY_CLASS(klass)->configure = cf_factory_configure;
     G_OBJECT_CLASS(klass)->finalize = cf_factory_finalize;
 }
 
