@@ -69,6 +69,16 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 run_step "import" 60 "$PY" -c "import cuframes, cuframes._core as c; print(cuframes.__file__); print('cuda_available', c.cuda_available(), c.cuda_unavailable_reason())" || failed=1
 
+# The FFmpeg input's GPU test needs the ffmpeg that scripts/build-ffmpeg.sh builds. The GPU
+# machine is offline, so one built here travels with the device tool's `carry`:
+# .gpu-carry/ffmpeg/bin/{ffmpeg,ffprobe} and the libraries they need in .gpu-carry/ffmpeg/lib/
+# (libcuframes.so.0.1 of this tree, libx264.so.164); without it that test skips.
+if [ -x .gpu-carry/ffmpeg/bin/ffmpeg ]; then
+    export CUFRAMES_FFMPEG=$PWD/.gpu-carry/ffmpeg/bin/ffmpeg
+    export LD_LIBRARY_PATH=$PWD/.gpu-carry/ffmpeg/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    log "note: the FFmpeg input's GPU test uses the carried $CUFRAMES_FFMPEG"
+fi
+
 PYTEST=("$PY" -m pytest -p no:cacheprovider)
 if ! "$PY" -c "import pytest_timeout" 2>/dev/null; then
     # pyproject sets `timeout`, which only pytest-timeout knows; each step has its own limit here.

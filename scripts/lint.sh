@@ -91,7 +91,7 @@ cpp_format() {
     # Every C and C++ file of ours: not the vendored dlpack.h, nor the frozen copy
     # of the ABI-0 header that tests/cpp/abi compiles against as it was released.
     local files
-    mapfile -t files < <(find cpp tests/cpp fuzz bench/cpp examples \
+    mapfile -t files < <(find cpp tests/cpp fuzz bench/cpp examples gst \
         \( -name '*.h' -o -name '*.hpp' -o -name '*.c' -o -name '*.cpp' \) \
         -not -path cpp/bindings/dlpack.h -not -path 'tests/cpp/abi/*' | sort)
     if [ "$FIX" -eq 1 ]; then

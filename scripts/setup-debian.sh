@@ -13,11 +13,15 @@ set -euo pipefail
 
 # Building the package, the C++ tests and the C examples; python3-venv for the
 # virtual environment scripts/test.sh makes on a Python that is externally managed.
-BUILD=(build-essential cmake libgtest-dev python3-venv)
+# The GStreamer plugin (gst/, scripts/build-gst.sh) builds against GStreamer's dev files.
+BUILD=(build-essential cmake libgtest-dev python3-venv
+    pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
 # ffmpeg/ffprobe check the files the tools write; GStreamer's RTSP server (run by
-# the system python3 through python3-gi) is the real server of the RTSP tests.
+# the system python3 through python3-gi) is the real server of the RTSP tests;
+# gst-launch-1.0 and the parsers (-bad) run the plugin's pipelines (tests/test_gstreamer.py).
 TEST_TOOLS=(ffmpeg python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0
-    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+    gstreamer1.0-tools gstreamer1.0-plugins-bad)
 # .ci/run's other steps: the micro-benchmarks (Google Benchmark), ASan/UBSan and
 # libFuzzer (clang and its runtimes), the lint gate (shellcheck, clang-format).
 CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)

@@ -9,7 +9,8 @@
 #   then runs pytest against the installed package.
 # Extra arguments go to pytest. Environment: PYTHON (an interpreter to install
 # into instead), JOBS, CUFRAMES_SANITIZE (address|thread, for the C++ tests),
-# CUFRAMES_TEST_CPP=0 (skip the C++ tests: the Python suite only).
+# CUFRAMES_TEST_CPP=0 (skip the C++ tests: the Python suite only), CUFRAMES_TEST_GST=0
+# (neither build the GStreamer plugin nor run its tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,14 +34,18 @@ echo "== $("$PYTHON" --version) ($(command -v "$PYTHON"))"
 echo "== pip install .[test]"
 "$PYTHON" -m pip install ".[test]"
 
+need_cuda_header() {
+    if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
+        # cuda.h (headers only) for the CMake builds here, as pip's isolated build got it.
+        "$PYTHON" -m pip install nvidia-cuda-runtime
+    fi
+}
+
 if [ "${CUFRAMES_TEST_CPP:-1}" = 0 ]; then
     echo "== C++ unit tests: skipped (CUFRAMES_TEST_CPP=0)"
 else
     echo "== C++ unit tests (build/cpp-tests)"
-    if [ ! -f "${CUDA_HOME:-/usr/local/cuda}/include/cuda.h" ]; then
-        # cuda.h (headers only) for this build, as pip's isolated build got it.
-        "$PYTHON" -m pip install nvidia-cuda-runtime
-    fi
+    need_cuda_header
     cmake -S . -B build/cpp-tests \
         -DCMAKE_BUILD_TYPE=Debug \
         -DCUFRAMES_BUILD_TESTS=ON \
@@ -50,6 +55,18 @@ else
         -DPython_EXECUTABLE="$(command -v "$PYTHON")"
     cmake --build build/cpp-tests -j "$JOBS"
     ctest --test-dir build/cpp-tests --output-on-failure --timeout 120 -j "$JOBS"
+fi
+
+# The GStreamer plugin for tests/test_gstreamer.py (which skips, saying why, without it).
+if [ "${CUFRAMES_TEST_GST:-1}" = 0 ]; then
+    echo "== GStreamer plugin: skipped (CUFRAMES_TEST_GST=0)"
+elif pkg-config --exists gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 2>/dev/null; then
+    echo "== GStreamer plugin (scripts/build-gst.sh, build/gst)"
+    need_cuda_header
+    CUFRAMES_GST_PLUGIN_PATH=$(PYTHON=$PYTHON JOBS=$JOBS bash scripts/build-gst.sh | tail -1)
+    export CUFRAMES_GST_PLUGIN_PATH
+else
+    echo "== GStreamer plugin: not built (no GStreamer development files; scripts/setup-debian.sh installs them)"
 fi
 
 echo "== pytest"

@@ -360,6 +360,10 @@ TEST_F(CApi, FramesRoundTripWithLayoutPtsAndMetadata) {
     cuframes_frame_release(frame);
 
     EXPECT_EQ(cuframes_subscriber_packed_size(sub), layout.packed_bytes);
+    cuframes_subscriber_info about;
+    cuframes_subscriber_info_init(&about);
+    ASSERT_EQ(cuframes_subscriber_get_info(sub, &about), CUFRAMES_OK) << cuframes_last_error();
+    EXPECT_EQ(about.backend, CUFRAMES_BACKEND_HOST);
 }
 
 TEST_F(CApi, SubscriberCountFollowsConnections) {

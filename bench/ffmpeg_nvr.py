@@ -1,0 +1,262 @@
+"""The NVR recipe of docs/ffmpeg.md, measured: three ffmpeg consumers of one decoded camera
+against three ffmpegs that each decode the camera themselves.
+
+    python bench/ffmpeg_nvr.py [--ffmpeg build/ffmpeg/bin/ffmpeg] [--seconds 15] [--consumers 3]
+
+Needs a GPU, nvidia-smi and an ffmpeg built by scripts/build-ffmpeg.sh with CUDA (NVDEC,
+NVENC, scale_cuda) and libx264 (to make the clip). Both setups run the camera in real time
+(25 fps, 1080p H.264, made here with libx264) and give each consumer the same work: scale_cuda
+to 640x360 and h264_nvenc.
+
+- **shared**: one decoder, `ffmpeg -hwaccel cuda -re -i clip -f rawvideo -pix_fmt nv12 -`
+  (NVDEC), whose frames this script publishes under a cuframes key on the cuda backend; the
+  consumers read `cuframes://KEY`. (The frames cross host memory once, in the producer only:
+  cuframes has no FFmpeg output to publish from ffmpeg directly; `cuframes publish --decoder
+  nvdec` is the production path, needing PyNvVideoCodec.)
+- **separate**: each consumer decodes the clip itself with NVDEC (`-hwaccel cuda
+  -hwaccel_output_format cuda -re -i clip`).
+
+Reported per setup: each consumer's frames per second (its frame count over its wall time),
+GPU memory in use above the idle baseline (nvidia-smi memory.used, the mean of the samples in
+the steady half of the run) and the decoder's and encoder's utilization (nvidia-smi, the same
+samples). Prints one table and writes ffmpeg-nvr.json into $OUT when set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+import cuframes
+
+WIDTH, HEIGHT, FPS = 1920, 1080, 25
+FRAME_BYTES = WIDTH * HEIGHT * 3 // 2
+
+
+def gpu_sample() -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "nvidia-smi",
+            "--query-gpu=memory.used,utilization.decoder,utilization.encoder,utilization.gpu",
+            "--format=csv,noheader,nounits",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    ).stdout.splitlines()[0]
+    memory, decoder, encoder, gpu = (float(v) for v in out.split(","))
+    return {"memory_mib": memory, "decoder_pct": decoder, "encoder_pct": encoder, "gpu_pct": gpu}
+
+
+class Sampler(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.samples.append((time.monotonic(), gpu_sample()))
+            except (subprocess.SubprocessError, ValueError, IndexError):
+                pass
+            self.stop.wait(0.5)
+
+    def steady_mean(self, start: float, end: float) -> dict[str, float]:
+        middle = [s for t, s in self.samples if start + (end - start) / 2 <= t <= end]
+        if not middle:
+            return {}
+        return {k: round(statistics.mean(s[k] for s in middle), 1) for k in middle[0]}
+
+
+def make_clip(ffmpeg: str, path: str, seconds: float) -> None:
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            path,
+        ],
+        check=True,
+        timeout=300,
+    )
+
+
+def consumer_cmd(ffmpeg: str, source: list[str]) -> list[str]:
+    return [
+        ffmpeg,
+        "-hide_banner",
+        "-nostats",
+        "-v",
+        "error",
+        *source,
+        "-vf",
+        "scale_cuda=640:360",
+        "-c:v",
+        "h264_nvenc",
+        "-f",
+        "null",
+        "-",
+        "-progress",
+        "pipe:1",
+    ]
+
+
+def frames_of(progress: str) -> int:
+    counts = re.findall(r"^frame=(\d+)", progress, re.M)
+    return int(counts[-1]) if counts else 0
+
+
+def run_consumers(commands: list[list[str]], seconds: float, sampler: Sampler) -> tuple[list[float], dict[str, float]]:
+    start = time.monotonic()
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
+    time.sleep(seconds)
+    end = time.monotonic()
+    for p in procs:
+        p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
+    fps = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        if p.returncode not in (0, 255, -2):
+            raise RuntimeError(f"a consumer failed ({p.returncode}): {err[-800:]}")
+        fps.append(round(frames_of(out) / (end - start), 1))
+    return fps, sampler.steady_mean(start, end)
+
+
+def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str) -> dict:
+    key = f"nvr{os.getpid()}"
+    decoder = subprocess.Popen(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-hwaccel",
+            "cuda",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+            clip,
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "nv12",
+            "-",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    stop = threading.Event()
+    published = [0]
+    with cuframes.Publisher(key, WIDTH, HEIGHT, "nv12", backend="cuda", dir=work, frame_rate=FPS) as pub:
+
+        def publish() -> None:
+            assert decoder.stdout is not None
+            buffer = np.empty(FRAME_BYTES, np.uint8)
+            view = memoryview(buffer)
+            while not stop.is_set():
+                got = 0
+                while got < FRAME_BYTES:
+                    n = decoder.stdout.readinto(view[got:])
+                    if not n:
+                        return
+                    got += n
+                pub.send(buffer, pts=published[0])
+                published[0] += 1
+
+        thread = threading.Thread(target=publish, daemon=True)
+        thread.start()
+        time.sleep(2)  # the decoder is up and publishing
+        url = f"cuframes://{key}?dir={work}"
+        try:
+            fps, gpu = run_consumers([consumer_cmd(ffmpeg, ["-i", url])] * consumers, seconds, sampler)
+        finally:
+            stop.set()
+            decoder.kill()
+            decoder.wait()
+            thread.join(timeout=10)
+    return {"consumer_fps": fps, "gpu": gpu, "producer_frames": published[0]}
+
+
+def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler) -> dict:
+    source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
+    fps, gpu = run_consumers([consumer_cmd(ffmpeg, source)] * consumers, seconds, sampler)
+    return {"consumer_fps": fps, "gpu": gpu}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ffmpeg", default=os.environ.get("CUFRAMES_FFMPEG", "build/ffmpeg/bin/ffmpeg"))
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--consumers", type=int, default=3)
+    args = parser.parse_args()
+    if not cuframes.cuda_available():
+        print(f"ffmpeg_nvr: needs a GPU ({cuframes.cuda_unavailable_reason()})", file=sys.stderr)
+        return 2
+    sampler = Sampler()
+    sampler.start()
+    with tempfile.TemporaryDirectory(prefix="cuframes-nvr-") as work:
+        clip = os.path.join(work, "camera.mp4")
+        make_clip(args.ffmpeg, clip, 20)
+        time.sleep(2)
+        idle = gpu_sample()
+        result = {
+            "idle": idle,
+            "shared": shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work),
+        }
+        time.sleep(2)
+        result["separate"] = separate(args.ffmpeg, clip, args.consumers, args.seconds, sampler)
+    sampler.stop.set()
+    print(
+        f"{args.consumers} consumers (scale_cuda 640x360 + h264_nvenc) of one 1080p25 H.264 camera, {args.seconds:g} s:"
+    )
+    print("setup     consumer fps          GPU memory above idle   decoder %   encoder %   GPU %")
+    for name in ("shared", "separate"):
+        r = result[name]
+        gpu = r["gpu"]
+        above = gpu.get("memory_mib", float("nan")) - idle["memory_mib"]
+        nan = float("nan")
+        decoder, encoder, busy = (gpu.get(k, nan) for k in ("decoder_pct", "encoder_pct", "gpu_pct"))
+        print(
+            f"{name:9s} {str(r['consumer_fps']):21s} {above:8.0f} MiB            {decoder:6.1f}"
+            f"      {encoder:6.1f}   {busy:5.1f}"
+        )
+    if os.environ.get("OUT"):
+        with open(os.path.join(os.environ["OUT"], "ffmpeg-nvr.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
