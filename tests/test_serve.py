@@ -178,7 +178,11 @@ def _published_frames(stderr: str) -> int:
 def test_authentication(children, cf_dir, key, clip, method):
     publish_file(children, clip, key)
     server, base = start_serve(
-        children, key, "--user", "viewer", *(["--digest"] if method == "digest" else []),
+        children,
+        key,
+        "--user",
+        "viewer",
+        *(["--digest"] if method == "digest" else []),
         env={"CUFRAMES_SERVE_PASSWORD": "s3cret"},
     )
     serving(children, server, key)

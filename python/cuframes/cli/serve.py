@@ -47,7 +47,9 @@ def find_server_program() -> str | None:
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("keys", nargs=-1)
 @click.option("--all", "all_keys", is_flag=True, help="Serve every key of the socket folder, as producers come and go.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8554, show_default=True, help="TCP port (0: a free one).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8554, show_default=True, help="TCP port (0: a free one)."
+)
 @click.option("--bind", default="0.0.0.0", show_default=True, help="Address to listen on (127.0.0.1: this host only).")
 @click.option(
     "--dir",
@@ -58,7 +60,9 @@ def find_server_program() -> str | None:
 )
 @click.option("--user", default=None, help=f"Require this user; the password comes from ${PASSWORD_ENV}.")
 @click.option("--digest", is_flag=True, help="Digest authentication instead of basic (with --user).")
-def serve(keys: tuple[str, ...], all_keys: bool, port: int, bind: str, dir_: str | None, user: str | None, digest: bool) -> None:
+def serve(
+    keys: tuple[str, ...], all_keys: bool, port: int, bind: str, dir_: str | None, user: str | None, digest: bool
+) -> None:
     """Serve each key's encoded packets over RTSP as rtsp://HOST:PORT/KEY, with the producer's
     timestamps, for consumers on other hosts (GStreamer's RTSP server).
 
@@ -160,7 +164,12 @@ def relay(
         try:
             with (
                 Relay(
-                    url, target, format=format_, options=options, timeout=timeout, backoff=(backoff_initial, backoff_max)
+                    url,
+                    target,
+                    format=format_,
+                    options=options,
+                    timeout=timeout,
+                    backoff=(backoff_initial, backoff_max),
                 ) as relayed,
                 _signals_stop(relayed.stop, interrupted),
             ):
