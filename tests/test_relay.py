@@ -134,3 +134,14 @@ def test_bad_urls_are_clear_errors(target, complaint):
 def test_an_absent_producer_is_a_clear_error(cf_dir, key):
     result = invoke_cli(relay, [key, "udp://127.0.0.1:5000", "--timeout", "0.5"])
     assert result.exit_code == 1 and key in result.output, result.output
+
+
+@pytest.mark.timeout(60)
+def test_a_protocol_pyavs_ffmpeg_lacks_is_a_clear_error_at_once(children, cf_dir, key, clip):
+    publish_clip(children, clip, key)
+    done = children.wait(children.spawn(*cli("relay", key, f"srt://127.0.0.1:{free_port()}", "--duration", "5")))
+    if done.returncode == 0:
+        pytest.skip("this PyAV's FFmpeg has SRT")
+    assert done.returncode == 1, done.stderr
+    assert "error: PyAV's FFmpeg cannot speak srt://" in done.stderr and "libsrt" in done.stderr
+    assert "trying again" not in done.stderr and "Traceback" not in done.stderr

@@ -268,6 +268,12 @@ class Relay(Handle):
 
     def _server_lost(self, why: str) -> None:
         self._disconnect(abandon=True)
+        if "Protocol not found" in why:  # no retry helps: PyAV's FFmpeg lacks it (its wheels have no SRT)
+            scheme = urlsplit(self._target).scheme
+            raise RelayError(
+                f"PyAV's FFmpeg cannot speak {scheme}:// ({why}): install a PyAV built on an FFmpeg that has it "
+                f"(SRT needs libsrt), or relay MPEG-TS over udp:// or tcp:// to a converter"
+            )
         if self._lost_at is None:
             self._lost_at = time.monotonic()
             self.stats.outages += 1
