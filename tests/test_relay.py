@@ -37,7 +37,7 @@ def receiver(kind: str, port: int, out: Path) -> tuple[subprocess.Popen, str]:
         source = ["-rtsp_flags", "listen", "-i", url]
     else:
         url = f"tcp://127.0.0.1:{port}"
-        source = ["-f", "mpegts", "-i", f"{url}?listen=1"]
+        source = ["-f", "mpegts", "-analyzeduration", "500000", "-i", f"{url}?listen=1"]
     proc = subprocess.Popen(
         ["ffmpeg", "-v", "error", "-y", *source, "-c", "copy", "-frames:v", str(FRAMES), str(out)],
         stdin=subprocess.DEVNULL,
@@ -95,9 +95,19 @@ def test_a_server_that_comes_late_is_reached_with_backoff_and_the_gap_reported(
     publish_clip(children, clip, key)
     port = free_port()
     pusher = children.spawn(
-        *cli("relay", key, f"rtsp://127.0.0.1:{port}/live", "--backoff-initial", "0.2", "--backoff-max", "1")
+        *cli(
+            "relay",
+            key,
+            f"rtsp://127.0.0.1:{port}/live",
+            "--backoff-initial",
+            "0.2",
+            "--backoff-max",
+            "1",
+            "--timeout",
+            "1",
+        )
     )
-    time.sleep(2.5)  # refused a few times meanwhile
+    time.sleep(2.5)  # refused a few times meanwhile, longer than --timeout (which is for the producer's packets)
     out = tmp_path / "received.mkv"
     server, _ = receiver("rtsp", port, out)
     receivers.append(server)

@@ -136,7 +136,7 @@ def test_a_producer_restart_is_followed_by_the_clients_and_the_mounts(children, 
 
 @pytest.mark.timeout(120)
 def test_a_stalled_client_slows_neither_the_producer_nor_the_others(children, cf_dir, key):
-    seconds = 8
+    seconds = 6
     producer = publish(children, key, f"testsrc:640x480@{FPS}", "--duration", str(seconds))
     server, base = start_serve(children, key)
     serving(children, server, key)

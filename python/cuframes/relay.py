@@ -182,7 +182,7 @@ class Relay(Handle):
             if remaining is not None and waited >= remaining:
                 self.stats.ended = "duration"
                 return None
-            if self.stats.packets == 0 and self._timeout is not None and waited >= self._timeout:
+            if self._timeline is None and self._timeout is not None and waited >= self._timeout:
                 raise TimeoutError(f"no packet from {self._address.key!r} within {self._timeout:g} s (--timeout)")
             try:
                 return self._subscriber.next(_STOP_POLL_S)
