@@ -27,6 +27,7 @@
 
 enum { EXIT_USAGE = 2, EXIT_BIND = 3 };
 #define PROBE_TIMEOUT_MS 3000
+#define CLIENT_THREADS 16
 #define ROLE "cuframes"
 
 typedef struct {
@@ -339,6 +340,11 @@ int main(int argc, char **argv) {
         if (serve.auth == NULL) return EXIT_USAGE;
         gst_rtsp_server_set_auth(serve.server, serve.auth);
     }
+    /* Clients on threads of their own: a client whose pipeline waits for its producer (the
+     * codec probe, up to PROBE_TIMEOUT_MS twice) holds up no other client. */
+    GstRTSPThreadPool *threads = gst_rtsp_server_get_thread_pool(serve.server);
+    gst_rtsp_thread_pool_set_max_threads(threads, CLIENT_THREADS);
+    g_object_unref(threads);
     gchar *service = g_strdup_printf("%d", port);
     gst_rtsp_server_set_address(serve.server, bind != NULL ? bind : "0.0.0.0");
     gst_rtsp_server_set_service(serve.server, service);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -65,8 +66,13 @@ def publish_testsrc(children, key: str, *options: str):
     return publish(children, key, f"testsrc:{W}x{H}@{FPS}", "--gop", "25", *options)
 
 
-def serving(children, child, key: str) -> None:
-    assert children.read_line(child, f"serving {key}", timeout=20) is not None
+def serving(children, child, *keys: str) -> None:
+    """Waits for the server's "serving KEY" line of each key, in any order."""
+    waiting = set(keys)
+    while waiting:
+        line = children.read_line(child, "serving ", timeout=20)
+        assert line is not None
+        waiting.discard(line.split()[1])
 
 
 @pytest.mark.timeout(120)
@@ -218,3 +224,26 @@ def test_a_missing_server_program_says_how_to_build_it(tmp_path):
     result = invoke_cli(serve, ["cam1"], env={"CUFRAMES_RTSP_SERVE": str(tmp_path / "nope")})
     assert result.exit_code == 1
     assert "cuframes-rtsp-serve is not built" in result.output and "build-gst.sh" in result.output
+
+
+@pytest.mark.timeout(90)
+def test_a_key_whose_producer_died_holds_up_no_other_client(children, cf_dir, make_key, clip):
+    live, dead = make_key("live"), make_key("dead")
+    publish_file(children, clip, live)
+    # A producer killed with -9 leaves its socket file behind: nobody answers on it.
+    leftover = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    leftover.bind(str(cf_dir / f"{dead}.sock"))
+    leftover.close()
+    server, base = start_serve(children, "--all")
+    serving(children, server, live, dead)
+    waiting = probe_packets(f"{base}/{dead}", 3)
+    time.sleep(0.3)  # its DESCRIBE is in, waiting for a producer
+    started = time.monotonic()
+    code, out, err = finish(probe_packets(f"{base}/{live}", 3))
+    took = time.monotonic() - started
+    assert code == 0 and out.split()[0].startswith("K"), err
+    code, _, err = finish(waiting)
+    assert code != 0, "a key without a producer was served"
+    # The dead key's client waits out the server's probe (3 s and more); the live one must not.
+    waited = time.monotonic() - started
+    assert waited > took + 1, f"the live key's client took {took:.1f} s, as long as the dead key's: held up by it"
