@@ -11,8 +11,8 @@
  * Each client gets its own small pipeline, cuframessrc output=packets reconnect=true ! parse !
  * pay: a packet subscriber joins the ring at its latest keyframe with the parameter sets in
  * front, so every client starts at a keyframe, and follows producer restarts. The producer
- * never waits for a subscriber, and gst-rtsp-server bounds each TCP client's send backlog
- * (10 s and 100 messages, then it drops that client), so a stalled client slows no one.
+ * never waits for a subscriber, each client reads through its own, and gst-rtsp-server bounds
+ * the send backlog it keeps per TCP client, so a stalled client slows no one.
  * Exit codes: 0 on SIGTERM/SIGINT, 2 on bad arguments or a missing GStreamer element,
  * 3 when the address cannot be bound. */
 #include <cuframes/cuframes.h>
@@ -35,7 +35,7 @@ typedef struct {
     gchar **keys; /* NULL with --all */
     GstRTSPServer *server;
     GstRTSPAuth *auth;   /* NULL without --user */
-    GHashTable *mounted; /* key -> the factory's codec, for the keys served now */
+    GHashTable *mounted; /* the keys served now */
 } Serve;
 
 /* ---- the codec of a key, from its first packet ---- */
