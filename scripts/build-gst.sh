@@ -4,6 +4,9 @@
 #
 #   GST_PLUGIN_PATH=$(bash scripts/build-gst.sh | tail -1) gst-inspect-1.0 cuframes
 #
+# With GStreamer's RTSP server library (libgstrtspserver-1.0-dev) it also builds
+# cuframes-rtsp-serve in the same folder, which `cuframes serve` runs.
+#
 # Needs GStreamer's development files (scripts/setup-debian.sh installs them); without
 # them it says so and exits 3, which scripts/test.sh takes as "skip the plugin's tests".
 # Environment: PYTHON (an interpreter whose nvidia-cuda-runtime gives cuda.h when no CUDA

@@ -16,6 +16,8 @@ set -euo pipefail
 # The GStreamer plugin (gst/, scripts/build-gst.sh) builds against GStreamer's dev files.
 BUILD=(build-essential cmake libgtest-dev python3-venv
     pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev)
+# cuframes-rtsp-serve (`cuframes serve`, gst/) builds beside the plugin against GStreamer's RTSP server.
+BUILD+=(libgstrtspserver-1.0-dev)
 # ffmpeg/ffprobe check the files the tools write; GStreamer's RTSP server (run by
 # the system python3 through python3-gi) is the real server of the RTSP tests;
 # gst-launch-1.0 and the parsers (-bad) run the plugin's pipelines (tests/test_gstreamer.py).

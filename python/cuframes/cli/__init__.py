@@ -1,4 +1,4 @@
-"""The `cuframes` command line: demo, publish, record, ls, stat, cat, snapshot, bench, info."""
+"""The `cuframes` command line: demo, publish, record, serve, relay, ls, stat, cat, snapshot, bench, info."""
 
 from __future__ import annotations
 
@@ -281,8 +281,9 @@ def _register_subcommands() -> None:
     from .inspect import COMMANDS
     from .publish import publish
     from .record import record
+    from .serve import relay, serve
 
-    for command in (*COMMANDS, publish, record):
+    for command in (*COMMANDS, publish, record, serve, relay):
         main.add_command(command)
 
 
