@@ -5,6 +5,7 @@ namespaces (that one also runs on the host backend)."""
 from __future__ import annotations
 
 import shutil
+
 import numpy as np
 import pytest
 from isolation import isolated_round_trip
