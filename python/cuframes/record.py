@@ -20,16 +20,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ._handle import Handle
 from ._mux import MuxedFile, RecordingError, container_format, parameter_sets
+from ._packet_pump import PacketPump
 from ._record_timeline import DEFAULT_GAP_S, FALLBACK_TIME_BASE, RecordingTimeline
-from .errors import DisconnectedError, InvalidArgumentError, TimeoutError
+from .errors import InvalidArgumentError
 from .packets import Packet, PacketSubscriber
 from .urls import parse_url
 
@@ -38,7 +36,6 @@ __all__ = ["Recorder", "RecordingStats", "RecordingError"]
 log = logging.getLogger("cuframes.record")
 
 # Each wait for a packet is cut into slices this long, so that stop() takes effect within one.
-_STOP_POLL_S = 0.25
 
 
 @dataclass
@@ -79,7 +76,7 @@ class RecordingStats:
         return ", ".join(parts)
 
 
-class Recorder(Handle):
+class Recorder(PacketPump[RecordingStats]):
     """Records the packets of ``url`` (``cuframes://KEY[?dir=DIR]`` or a bare key) into ``out``.
 
     - ``out``: the file name, a ``time.strftime`` pattern on local wall-clock
@@ -142,8 +139,8 @@ class Recorder(Handle):
         self._options = dict(options or {})
         self._follow, self._timeout, self._idle_timeout = follow, timeout, idle_timeout
         self._gap_threshold = gap_threshold
+        super().__init__()
         self.stats = RecordingStats()
-        self._stop = threading.Event()
         self._subscriber: PacketSubscriber | None = None
         self._file: MuxedFile | None = None
         self._timeline: RecordingTimeline | None = None
@@ -154,75 +151,24 @@ class Recorder(Handle):
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(
-        self,
-        *,
-        count: int | None = None,
-        duration: float | None = None,
-        on_progress: Callable[[RecordingStats], None] = lambda stats: None,
-    ) -> RecordingStats:
-        """Records until stop(), the producer's end (without follow), ``count`` packets
-        or ``duration`` seconds of wall-clock time; finishes the current file and
-        returns the stats. ``on_progress`` is called after each packet."""
-        started = time.monotonic()
-        try:
-            if self._subscriber is None:
-                self._subscriber = self._connect()
-            while True:
-                if count is not None and self.stats.packets >= count:
-                    self.stats.ended = "count"
-                    break
-                remaining = None if duration is None else duration - (time.monotonic() - started)
-                if remaining is not None and remaining <= 0:
-                    self.stats.ended = "duration"
-                    break
-                packet = self._next(remaining)
-                if packet is None:
-                    break
-                self._record(packet)
-                on_progress(self.stats)
-        finally:
-            self._finish_file()
-        return self.stats
-
-    def stop(self) -> None:
-        """Ends run() within a quarter of a second. Safe from a signal handler or another thread."""
-        self._stop.set()
-
     def _connect(self) -> PacketSubscriber:
         return PacketSubscriber(
             self._address.key, dir=self._address.dir, connect_timeout=self._timeout, reconnect=self._follow
         )
 
-    def _next(self, remaining: float | None) -> Packet | None:
-        """The next packet; None when stopped, at the producer's end, or when ``remaining`` runs out."""
-        assert self._subscriber is not None
+    def _wait_limit(self) -> tuple[float | None, str]:
         limit = self._timeout if self.stats.packets == 0 else self._idle_timeout
-        waited_since = time.monotonic()
-        while not self._stop.is_set():
-            waited = time.monotonic() - waited_since
-            if remaining is not None and waited >= remaining:
-                self.stats.ended = "duration"
-                return None
-            if limit is not None and waited >= limit:
-                what = "its first packet" if self.stats.packets == 0 else "a packet"
-                raise TimeoutError(
-                    f"no packet from {self._address.key!r} for {limit:g} s while waiting for {what} "
-                    f"(--timeout / --idle-timeout)"
-                )
-            try:
-                return self._subscriber.next(_STOP_POLL_S)
-            except TimeoutError:
-                continue
-            except DisconnectedError:
-                self.stats.ended = "producer closed"
-                return None
-        self.stats.ended = "stopped"
-        return None
+        if limit is None:
+            return None, ""
+        what = "its first packet" if self.stats.packets == 0 else "a packet"
+        return limit, (
+            f"no packet from {self._address.key!r} for {limit:g} s while waiting for {what} "
+            f"(--timeout / --idle-timeout)"
+        )
 
     # -- one packet ----------------------------------------------------------------------
 
-    def _record(self, packet: Packet) -> None:
+    def _handle(self, packet: Packet) -> None:
         if packet.overruns:
             self.stats.lost += packet.overruns
             log.warning("fell behind: %d packet(s) lost; resumed at a keyframe (seq %d)", packet.overruns, packet.seq)
@@ -281,7 +227,7 @@ class Recorder(Handle):
         return Fraction(pts) * self._timeline.time_base >= self._next_cut
 
     def _new_file(self, keyframe: bytes, packet: Packet, pts: int) -> None:
-        self._finish_file()
+        self._finish()
         assert self._timeline is not None and self._subscriber is not None
         path = _unique(time.strftime(self._pattern, time.localtime(_wall_clock(packet.timestamp_ns))))
         folder = os.path.dirname(path)
@@ -308,7 +254,7 @@ class Recorder(Handle):
         self.stats.files.append(path)
         log.info("recording into %s", path)
 
-    def _finish_file(self) -> None:
+    def _finish(self) -> None:
         file, self._file = self._file, None
         if file is not None:
             file.close()
@@ -321,7 +267,7 @@ class Recorder(Handle):
 
     def _release(self) -> None:
         try:
-            self._finish_file()
+            self._finish()
         finally:
             subscriber, self._subscriber = self._subscriber, None
             if subscriber is not None:

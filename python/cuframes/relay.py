@@ -20,16 +20,14 @@ it follows producer restarts. Needs PyAV; not imported by ``import cuframes``::
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ._handle import Handle
 from ._mux import MuxedFile, RecordingError, parameter_sets
+from ._packet_pump import PacketPump
 from ._record_timeline import FALLBACK_TIME_BASE, RecordingTimeline
-from .errors import DisconnectedError, InvalidArgumentError, TimeoutError
+from .errors import InvalidArgumentError
 from .packets import Packet, PacketSubscriber
 from .record import _require_pyav
 from .urls import parse_url
@@ -39,7 +37,6 @@ __all__ = ["Relay", "RelayStats", "RelayError", "muxer_for"]
 log = logging.getLogger("cuframes.relay")
 
 RelayError = RecordingError  # a server that cannot be reached or written to
-_STOP_POLL_S = 0.25
 
 #: FFmpeg's muxer for each URL scheme, and the options it gets by default.
 _MUXERS: dict[str, tuple[str, dict[str, str]]] = {
@@ -97,7 +94,7 @@ class RelayStats:
         return ", ".join(parts)
 
 
-class Relay(Handle):
+class Relay(PacketPump[RelayStats]):
     """Pushes the packets of ``url`` (``cuframes://KEY[?dir=DIR]`` or a bare key) to ``target``.
 
     - ``target``: the server's URL (``rtsp://``, ``srt://``, ``rtmp://``, ``udp://``, ``tcp://``).
@@ -129,8 +126,8 @@ class Relay(Handle):
         _require_pyav()
         self._backoff = backoff
         self._timeout = timeout
+        super().__init__()
         self.stats = RelayStats()
-        self._stop = threading.Event()
         self._timeline: RecordingTimeline | None = None
         self._zero = 0  # the timeline pts at which the current connection starts
         self._parameter_sets = b""
@@ -139,62 +136,19 @@ class Relay(Handle):
         self._lost_at: float | None = None  # when the server went away
         self._connected = False
 
-    def run(
-        self,
-        *,
-        count: int | None = None,
-        duration: float | None = None,
-        on_progress: Callable[[RelayStats], None] = lambda stats: None,
-    ) -> RelayStats:
-        """Relays until stop(), the producer's end, ``count`` packets sent or ``duration`` seconds."""
-        started = time.monotonic()
-        try:
-            if self._subscriber is None:
-                self._subscriber = PacketSubscriber(
-                    self._address.key, dir=self._address.dir, connect_timeout=self._timeout, reconnect=True
-                )
-            while True:
-                if count is not None and self.stats.packets >= count:
-                    self.stats.ended = "count"
-                    break
-                remaining = None if duration is None else duration - (time.monotonic() - started)
-                if remaining is not None and remaining <= 0:
-                    self.stats.ended = "duration"
-                    break
-                packet = self._next(remaining)
-                if packet is None:
-                    break
-                self._relay(packet)
-                on_progress(self.stats)
-        finally:
-            self._disconnect()
-        return self.stats
+    def _connect(self) -> PacketSubscriber:
+        return PacketSubscriber(self._address.key, dir=self._address.dir, connect_timeout=self._timeout, reconnect=True)
 
-    def stop(self) -> None:
-        """Ends run() within a quarter of a second. Safe from a signal handler or another thread."""
-        self._stop.set()
+    def _wait_limit(self) -> tuple[float | None, str]:
+        # Only for the first packet: the relay then follows the producer through outages.
+        if self._timeline is not None or self._timeout is None:
+            return None, ""
+        return self._timeout, f"no packet from {self._address.key!r} within {self._timeout:g} s (--timeout)"
 
-    def _next(self, remaining: float | None) -> Packet | None:
-        assert self._subscriber is not None
-        waited_since = time.monotonic()
-        while not self._stop.is_set():
-            waited = time.monotonic() - waited_since
-            if remaining is not None and waited >= remaining:
-                self.stats.ended = "duration"
-                return None
-            if self._timeline is None and self._timeout is not None and waited >= self._timeout:
-                raise TimeoutError(f"no packet from {self._address.key!r} within {self._timeout:g} s (--timeout)")
-            try:
-                return self._subscriber.next(_STOP_POLL_S)
-            except TimeoutError:
-                continue
-            except DisconnectedError:
-                self.stats.ended = "producer closed"
-                return None
-        self.stats.ended = "stopped"
-        return None
+    def _finish(self) -> None:
+        self._disconnect()
 
-    def _relay(self, packet: Packet) -> None:
+    def _handle(self, packet: Packet) -> None:
         if packet.overruns:
             self.stats.lost += packet.overruns
             log.warning("fell behind: %d packet(s) lost; resumed at a keyframe (seq %d)", packet.overruns, packet.seq)
@@ -217,7 +171,7 @@ class Relay(Handle):
             if not in_band and self._parameter_sets:
                 data = self._parameter_sets + data
             if self._out is None and self._parameter_sets and time.monotonic() >= self._next_try:
-                self._connect(data, packet, stamp.pts)
+                self._connect_server(data, packet, stamp.pts)
         if self._out is None:
             if self._lost_at is not None:
                 self.stats.skipped += 1
@@ -248,7 +202,7 @@ class Relay(Handle):
         )
         self._lost_at = None
 
-    def _connect(self, keyframe: bytes, packet: Packet, pts: int) -> None:
+    def _connect_server(self, keyframe: bytes, packet: Packet, pts: int) -> None:
         assert self._timeline is not None and self._subscriber is not None
         try:
             self._out = MuxedFile(
