@@ -4,6 +4,7 @@ second, so stop() (from a signal handler or another thread) ends it promptly."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ _STOP_POLL_S = 0.25
 
 class _Stats(Protocol):
     packets: int
+    lost: int  #: packets lost by falling more than the ring behind
+    restarts: int  #: producer restarts followed
     ended: str
 
 
@@ -32,6 +35,7 @@ class PacketPump(Handle, Generic[_S]):
 
     stats: _S
     _subscriber: PacketSubscriber | None = None
+    _log: logging.Logger  # the subclass's logger
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -79,6 +83,17 @@ class PacketPump(Handle, Generic[_S]):
         finally:
             self._finish()
         return self.stats
+
+    def _note(self, packet: Packet) -> None:
+        """Counts and logs what the ring says about a packet: a fall behind, a producer restart."""
+        if packet.overruns:
+            self.stats.lost += packet.overruns
+            self._log.warning(
+                "fell behind: %d packet(s) lost; resumed at a keyframe (seq %d)", packet.overruns, packet.seq
+            )
+        if packet.reconnected:
+            self.stats.restarts += 1
+            self._log.warning("the producer restarted; going on at its first keyframe")
 
     def stop(self) -> None:
         """Ends run() within a quarter of a second. Safe from a signal handler or another thread."""

@@ -105,6 +105,8 @@ class Recorder(PacketPump[RecordingStats]):
     :meth:`close`) finishes the current file, also on Ctrl-C.
     """
 
+    _log = log
+
     # Class defaults, so that close() (and __del__) work on a half-made Recorder.
     _subscriber: PacketSubscriber | None = None
     _file: MuxedFile | None = None
@@ -169,12 +171,7 @@ class Recorder(PacketPump[RecordingStats]):
     # -- one packet ----------------------------------------------------------------------
 
     def _handle(self, packet: Packet) -> None:
-        if packet.overruns:
-            self.stats.lost += packet.overruns
-            log.warning("fell behind: %d packet(s) lost; resumed at a keyframe (seq %d)", packet.overruns, packet.seq)
-        if packet.reconnected:
-            self.stats.restarts += 1
-            log.warning("the producer restarted; going on at its first keyframe")
+        self._note(packet)
         timeline = self._timeline or self._start_timeline(packet)
         stamp = timeline.place(packet)
         if stamp.gap:

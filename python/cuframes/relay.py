@@ -104,6 +104,8 @@ class Relay(PacketPump[RelayStats]):
     - ``backoff``: (first, largest) seconds between attempts to reach the server; doubling.
     """
 
+    _log = log
+
     _subscriber: PacketSubscriber | None = None
     _out: MuxedFile | None = None
 
@@ -149,12 +151,7 @@ class Relay(PacketPump[RelayStats]):
         self._disconnect()
 
     def _handle(self, packet: Packet) -> None:
-        if packet.overruns:
-            self.stats.lost += packet.overruns
-            log.warning("fell behind: %d packet(s) lost; resumed at a keyframe (seq %d)", packet.overruns, packet.seq)
-        if packet.reconnected:
-            self.stats.restarts += 1
-            log.warning("the producer restarted; going on at its first keyframe")
+        self._note(packet)
         if self._timeline is None:
             assert self._subscriber is not None
             self._timeline = RecordingTimeline(
