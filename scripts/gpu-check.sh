@@ -2,7 +2,8 @@
 # Runs on the GPU machine (offline; its python3 already has pybind11,
 # scikit-build-core, cmake, numpy, pytest, torch, cupy and cuda-bindings):
 # installs this checkout, then runs the GPU tests, the full suite on the cuda
-# backend and the quick benchmark. Everything goes to $OUT/gpu-check.log when
+# backend and the quick benchmark (scripts/gpu-carry.sh fills, here, what it carries:
+# PyAV and an ffmpeg). Everything goes to $OUT/gpu-check.log when
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1

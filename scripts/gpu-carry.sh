@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fills what scripts/gpu-check.sh takes from the checkout on the offline GPU machine, here
+# (with network): .whl/ (PyAV for the conversion tests; PyNvVideoCodec with --nvdec, for
+# the NVDEC benchmark) and .gpu-carry/ffmpeg/ (the ffmpeg that scripts/build-ffmpeg.sh
+# builds, with ffprobe and the libraries the GPU machine lacks). Both are gitignored
+# (.git/info/exclude); name them in the device tool's `carry`. The tool sends at most
+# 64 MiB: PyAV (35 MB) and the ffmpeg (15 MB) fit together, PyNvVideoCodec (27 MB) in
+# another call.
+#
+#   bash scripts/gpu-carry.sh [--nvdec]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+for path in /.whl/ /.gpu-carry/; do
+    grep -qx "$path" .git/info/exclude 2>/dev/null || echo "$path" >>.git/info/exclude
+done
+
+# The GPU machine's python3 is CPython 3.12 (KINDS.md).
+download() {
+    "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl "$1"
+}
+mkdir -p .whl
+download "av>=18"
+if [ "${1:-}" = --nvdec ]; then download "PyNvVideoCodec>=2"; fi
+
+[ -x build/ffmpeg/bin/ffmpeg ] || PYTHON="$PYTHON" bash scripts/build-ffmpeg.sh
+rm -rf .gpu-carry/ffmpeg
+mkdir -p .gpu-carry/ffmpeg/bin .gpu-carry/ffmpeg/lib
+cp build/ffmpeg/bin/ffmpeg build/ffmpeg/bin/ffprobe .gpu-carry/ffmpeg/bin/
+# Its libraries that a CUDA image does not have: this tree's libcuframes, and libx264.
+ldd build/ffmpeg/bin/ffmpeg | awk '/libcuframes|libx264/ {print $3}' | while read -r lib; do
+    cp -L "$lib" .gpu-carry/ffmpeg/lib/
+done
+du -sh .whl .gpu-carry/ffmpeg
+echo "gpu-carry: carry [\".whl\", \".gpu-carry/ffmpeg\"] with: bash scripts/gpu-check.sh"
