@@ -55,6 +55,7 @@ public:
     // Whether the producer has gone, and the sleep until it has news (the
     // shared header's state and wake word): see ProducerWatch.
     bool producer_gone() noexcept { return watch_.gone(); }
+    bool producer_said_gone() noexcept { return watch_.said_gone(); }
     bool producer_closed() const noexcept { return watch_.closed(); }
     bool watched() const noexcept { return watch_.watched(); }
     void wake_waiters() noexcept { watch_.wake_waiters(); }

@@ -283,7 +283,8 @@ struct CUFRAMES_HIDDEN PacketSubscriber::Impl {
         std::shared_ptr<PacketAttachment> attached = current();
         if (attached && !closing.load(std::memory_order_relaxed)) {
             if (try_take(*attached, out)) return true;
-            if (!attached->watch().gone()) return false;
+            // A notify subscriber learns of a hang-up when try_next() reads its socket.
+            if (!(notifications ? attached->watch().said_gone() : attached->watch().gone())) return false;
         }
         try {
             out = next_locked(0);

@@ -36,8 +36,8 @@ void ProducerWatch::start(int socket, const std::atomic<uint32_t> &state, const 
         socket, what_, [this] { gone_.store(true, std::memory_order_release); }, [this] { wake_waiters(); });
 }
 
-bool ProducerWatch::gone() noexcept {
-    // acquire: pairs with the watcher's release store.
+bool ProducerWatch::said_gone() noexcept {
+    // acquire: pairs with the watcher's (or drain_notifications') release store.
     if (gone_.load(std::memory_order_acquire)) return true;
     // acquire: pairs with the producer's release store when it closes
     // (ProducerRing::close(), PacketRingWriter::close()).
@@ -45,6 +45,11 @@ bool ProducerWatch::gone() noexcept {
         gone_.store(true, std::memory_order_relaxed);
         return true;
     }
+    return false;
+}
+
+bool ProducerWatch::gone() noexcept {
+    if (said_gone()) return true;
     if (watched()) return false;  // the watcher would have said so
     // No watcher: look at the socket ourselves.
     if (socket_hung_up(socket_, notify_)) gone_.store(true, std::memory_order_relaxed);

@@ -178,11 +178,14 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
     }
 
     // next(0), without an exception when nothing is new (the common case of a poll).
+    // A notify subscriber learns of a hang-up when try_next() reads its socket, so
+    // here it looks no further than what is known already.
     std::shared_ptr<FrameLease> poll_locked() {
         std::shared_ptr<Connection> attached = current_connection();
         // acquire: pairs with the producer's release store of latest_seq.
         if (attached && !closing.load(std::memory_order_relaxed) &&
-            attached->header().latest_seq.load(std::memory_order_acquire) < next_seq && !attached->producer_gone())
+            attached->header().latest_seq.load(std::memory_order_acquire) < next_seq &&
+            !(notifications ? attached->producer_said_gone() : attached->producer_gone()))
             return nullptr;
         try {
             return next_locked(0);
