@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # GPU check of the GStreamer plugin's CUDA paths, on a GPU machine without GStreamer: run from
 # the bundle that scripts/gst-gpu-bundle.sh makes (.gpu-carry/gst, carried by the device tool)
-# as `bash .gpu-carry/gst/gpu_check.sh`. $OUT receives the outputs. Two pipelines, each checked
-# frame by frame against videotestsrc's own frames:
-#   1. GstCudaMemory in (cudaupload) -> cuda slots -> cuframessrc in CUDA memory (cudadownload);
-#   2. the same cuda producer read by cuframessrc into system memory (the device-to-host copy).
+# as `bash .gpu-carry/gst/gpu_check.sh`. $OUT receives the logs. Each pipeline's output is
+# checked frame by frame against videotestsrc's own frames, and each pipeline's log must show
+# the memory it claims to test (the caps cuframessink and cuframessrc negotiated), so a run in
+# which negotiation fell back to system memory fails instead of passing for the CUDA path:
+#   1. CUDA memory in (cudaupload, caps forced) -> cuda slots -> cuframessrc in CUDA memory;
+#   2. the same cuda producer read by cuframessrc into system memory (the device-to-host copy);
+#   3. cudaupload ! cuframessink and cuframessrc ! cudadownload with no caps forced: what a user
+#      who writes the obvious pipeline gets (must still be CUDA memory on both sides).
+# Exits non-zero when any check fails.
 set -u
 B=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$(mktemp -d)}
@@ -12,43 +17,69 @@ export LD_LIBRARY_PATH=$B/lib GST_PLUGIN_SYSTEM_PATH_1_0=$B/plugins GST_PLUGIN_P
 export GST_REGISTRY=$OUT/registry.bin
 CUFRAMES_DIR=$(mktemp -d /tmp/cf-XXXX)
 export CUFRAMES_DIR
-launch=("$B/bin/gst-launch-1.0" -q)
 caps="video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
+cuda_caps="video/x-raw(memory:CUDAMemory),format=NV12,width=320,height=240"
 source=(videotestsrc pattern=smpte horizontal-speed=3 num-buffers=60 ! "$caps")
+failed=0
 
-"$B/bin/gst-inspect-1.0" cudaupload | head -3
-"$B/bin/gst-inspect-1.0" cuframessrc | grep -A1 "CUDAMemory" | head -3
-"${launch[@]}" "${source[@]}" ! filesink location="$OUT/ref.raw"
-echo "ref rc=$?"
+"$B/bin/gst-inspect-1.0" cuframessrc | grep -A1 "CUDAMemory" | head -2
+"$B/bin/gst-launch-1.0" -q "${source[@]}" ! filesink location="$OUT/ref.raw" || failed=1
 
-# 1: CUDA memory in and out.
-"${launch[@]}" "${source[@]}" ! cudaupload ! cuframessink key=g1 &
-producer=$!
-sleep 0.3
-GST_DEBUG=cuframessrc:5 timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key=g1 delivery=sequential ! \
-    cudadownload ! "$caps" ! filesink location="$OUT/out1.raw" >"$OUT/log1.txt" 2>&1
-echo "cuda->cuda rc=$?"
-wait "$producer"
+# run NAME PRODUCER_TAIL CONSUMER_MIDDLE: producer `source ! PRODUCER_TAIL ! cuframessink`,
+# consumer `cuframessrc ! CONSUMER_MIDDLE ! caps ! filesink`, both logged with their caps.
+run() {
+    local name=$1 producer_tail=$2 consumer_middle=$3
+    # shellcheck disable=SC2086  # the pipeline fragments are word lists
+    GST_DEBUG=cuframessink:4 "$B/bin/gst-launch-1.0" -v "${source[@]}" ! $producer_tail ! cuframessink key="$name" \
+        >"$OUT/$name-producer.txt" 2>&1 &
+    local producer=$!
+    sleep 0.5
+    # shellcheck disable=SC2086
+    GST_DEBUG=cuframessrc:4 timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key="$name" delivery=sequential ! \
+        $consumer_middle ! "$caps" ! filesink location="$OUT/$name.raw" >"$OUT/$name-consumer.txt" 2>&1
+    echo "$name: consumer rc=$?"
+    wait "$producer"
+    echo "$name: producer rc=$?"
+}
+run cuda-cuda "cudaupload ! $cuda_caps" "$cuda_caps ! cudadownload"
+run cuda-system "cudaupload ! $cuda_caps" "identity"
+run obvious "cudaupload" "cudadownload"
 
-# 2: the cuda producer read into system memory.
-"${launch[@]}" "${source[@]}" ! cudaupload ! cuframessink key=g2 &
-producer=$!
-sleep 0.3
-timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key=g2 delivery=sequential ! "$caps" ! \
-    filesink location="$OUT/out2.raw" >"$OUT/log2.txt" 2>&1
-echo "cuda->system rc=$?"
-wait "$producer"
+# memory NAME WHICH: the caps the element's pad negotiated (CUDAMemory or system).
+memory() {
+    local line
+    line=$(grep -m1 "Gst$2:.*\.GstPad:$3: caps = " "$OUT/$1-$4.txt")
+    case $line in *CUDAMemory*) echo cuda ;; "") echo none ;; *) echo system ;; esac
+}
+expect() {  # NAME SINK_MEMORY SRC_MEMORY
+    local sink src
+    sink=$(memory "$1" CuframesSink sink producer)
+    src=$(memory "$1" CuframesSrc src consumer)
+    echo "$1: cuframessink took $sink memory (want $2), cuframessrc gave $src memory (want $3)"
+    [ "$sink" = "$2" ] && [ "$src" = "$3" ] || failed=1
+}
+expect cuda-cuda cuda cuda
+expect cuda-system cuda system
+expect obvious cuda cuda
 
-grep -m3 "caps = video/x-raw" "$OUT/log1.txt" | cut -c1-200
-OUT=$OUT python3 - <<'PY'
-import os
+OUT=$OUT python3 - <<'PY' || failed=1
+import os, sys
 out = os.environ["OUT"]
 size = 320 * 240 * 3 // 2
 ref = open(f"{out}/ref.raw", "rb").read()
 frames = [ref[i:i + size] for i in range(0, len(ref), size)]
-for name in ("out1", "out2"):
+bad = 0
+for name in ("cuda-cuda", "cuda-system", "obvious"):
     data = open(f"{out}/{name}.raw", "rb").read()
     got = [data[i:i + size] for i in range(0, len(data), size)]
     idx = [frames.index(g) if g in frames else -1 for g in got]
-    print(name, len(got), "frames; indices in the reference:", idx)
+    # Delivery is sequential from the frame the subscriber joined at: consecutive, none foreign.
+    ok = len(got) > 0 and -1 not in idx and idx == list(range(idx[0], idx[0] + len(idx)))
+    print(f"{name}: {len(got)} frames, equal to reference frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
+          f" in order: {'yes' if ok else 'NO ' + str(idx)}")
+    bad += not ok
+sys.exit(1 if bad else 0)
 PY
+rm -f "$OUT"/*.raw "$OUT/registry.bin"
+echo "gst-gpu-check: $([ "$failed" -eq 0 ] && echo PASS || echo FAIL)"
+exit "$failed"
