@@ -8,7 +8,10 @@
 #   1. CUDA memory in (cudaupload, caps forced) -> cuda slots -> cuframessrc in CUDA memory;
 #   2. the same cuda producer read by cuframessrc into system memory (the device-to-host copy);
 #   3. cudaupload ! cuframessink and cuframessrc ! cudadownload with no caps forced: what a user
-#      who writes the obvious pipeline gets (must still be CUDA memory on both sides).
+#      who writes the obvious pipeline gets (must still be CUDA memory on both sides);
+#   4. the issue's decoder pipelines: an H.264 clip through nvh264dec into cuframessink, read by
+#      cuframessrc ! cudadownload (NV12) and by cuframessrc ! cudaconvert ! cudadownload (I420),
+#      checked against FFmpeg's decode of the same clip (the bundle carries the MD5 of each frame).
 # Exits non-zero when any check fails.
 set -u
 B=$(cd "$(dirname "$0")" && pwd)
@@ -25,25 +28,29 @@ failed=0
 "$B/bin/gst-inspect-1.0" cuframessrc | grep -A1 "CUDAMemory" | head -2
 "$B/bin/gst-launch-1.0" -q "${source[@]}" ! filesink location="$OUT/ref.raw" || failed=1
 
-# run NAME PRODUCER_TAIL CONSUMER_MIDDLE: producer `source ! PRODUCER_TAIL ! cuframessink`,
-# consumer `cuframessrc ! CONSUMER_MIDDLE ! caps ! filesink`, both logged with their caps.
+# run NAME PRODUCER_HEAD CONSUMER_TAIL: producer `PRODUCER_HEAD ! cuframessink`, consumer
+# `cuframessrc ! CONSUMER_TAIL ! filesink`, both logged with their caps.
 run() {
-    local name=$1 producer_tail=$2 consumer_middle=$3
+    local name=$1 producer_head=$2 consumer_tail=$3
     # shellcheck disable=SC2086  # the pipeline fragments are word lists
-    GST_DEBUG=cuframessink:4 "$B/bin/gst-launch-1.0" -v "${source[@]}" ! $producer_tail ! cuframessink key="$name" \
+    GST_DEBUG=cuframessink:4 "$B/bin/gst-launch-1.0" -v $producer_head ! cuframessink key="$name" \
         >"$OUT/$name-producer.txt" 2>&1 &
     local producer=$!
     sleep 0.5
     # shellcheck disable=SC2086
     GST_DEBUG=cuframessrc:4 timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key="$name" delivery=sequential ! \
-        $consumer_middle ! "$caps" ! filesink location="$OUT/$name.raw" >"$OUT/$name-consumer.txt" 2>&1
+        $consumer_tail ! filesink location="$OUT/$name.raw" >"$OUT/$name-consumer.txt" 2>&1
     echo "$name: consumer rc=$?"
     wait "$producer"
     echo "$name: producer rc=$?"
 }
-run cuda-cuda "cudaupload ! $cuda_caps" "$cuda_caps ! cudadownload"
-run cuda-system "cudaupload ! $cuda_caps" "identity"
-run obvious "cudaupload" "cudadownload"
+test_source="${source[*]}"
+run cuda-cuda "$test_source ! cudaupload ! $cuda_caps" "$cuda_caps ! cudadownload ! $caps"
+run cuda-system "$test_source ! cudaupload ! $cuda_caps" "$caps"
+run obvious "$test_source ! cudaupload" "cudadownload ! $caps"
+decoder="filesrc location=$B/clip.h264 ! h264parse ! nvh264dec"
+run dec-nv12 "$decoder" "cudadownload ! video/x-raw,format=NV12"
+run dec-i420 "$decoder" "cudaconvert ! video/x-raw(memory:CUDAMemory),format=I420 ! cudadownload ! video/x-raw,format=I420"
 
 # memory NAME WHICH: the caps the element's pad negotiated (CUDAMemory or system).
 memory() {
@@ -61,10 +68,12 @@ expect() {  # NAME SINK_MEMORY SRC_MEMORY
 expect cuda-cuda cuda cuda
 expect cuda-system cuda system
 expect obvious cuda cuda
+expect dec-nv12 cuda cuda
+expect dec-i420 cuda cuda
 
-OUT=$OUT python3 - <<'PY' || failed=1
-import os, sys
-out = os.environ["OUT"]
+B=$B OUT=$OUT python3 - <<'PY' || failed=1
+import hashlib, os, sys
+bundle, out = os.environ["B"], os.environ["OUT"]
 size = 320 * 240 * 3 // 2
 ref = open(f"{out}/ref.raw", "rb").read()
 frames = [ref[i:i + size] for i in range(0, len(ref), size)]
@@ -76,6 +85,15 @@ for name in ("cuda-cuda", "cuda-system", "obvious"):
     # Delivery is sequential from the frame the subscriber joined at: consecutive, none foreign.
     ok = len(got) > 0 and -1 not in idx and idx == list(range(idx[0], idx[0] + len(idx)))
     print(f"{name}: {len(got)} frames, equal to reference frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
+          f" in order: {'yes' if ok else 'NO ' + str(idx)}")
+    bad += not ok
+for name, fmt in (("dec-nv12", "nv12"), ("dec-i420", "i420")):
+    want = open(f"{bundle}/clip-{fmt}.md5").read().split()
+    data = open(f"{out}/{name}.raw", "rb").read()
+    got = [hashlib.md5(data[i:i + size]).hexdigest() for i in range(0, len(data), size)]
+    idx = [want.index(g) if g in want else -1 for g in got]
+    ok = len(got) > 0 and -1 not in idx and idx == list(range(idx[0], idx[0] + len(idx)))
+    print(f"{name}: {len(got)} frames, equal to FFmpeg's decode, frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
           f" in order: {'yes' if ok else 'NO ' + str(idx)}")
     bad += not ok
 sys.exit(1 if bad else 0)
