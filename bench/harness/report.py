@@ -256,8 +256,13 @@ def _describe(r: dict[str, Any]) -> list[str]:
     extra = []
     if "error" in r:
         extra.append(f"ERROR {r['error']}")
-    if "skipped" in r:
+    if isinstance(r.get("skipped"), str):  # the row was not measured, and says why
         extra.append(f"skipped: {r['skipped']}")
+    if lat and "n" in lat:  # the sample count and the frames left out, beside every percentile
+        skipped = r.get("skipped")
+        extra.append(f"n={lat['n']}" + (f", skipped={skipped}" if isinstance(skipped, int) else ""))
+    if r.get("regime"):
+        extra.append(f"regime={r['regime']}")
     for field in ("value", "unit", "subscribers", "published_fps", "delivered_fps_mean", "missed", "torn", "note"):
         if r.get(field) is not None:
             extra.append(f"{field}={_fmt(r[field])}")
