@@ -51,6 +51,29 @@ class _DeviceReader:
         self._check(self._driver.cuMemcpyDtoH(out.ctypes.data, address, 8), "cuMemcpyDtoH")
         return int(out[0])
 
+    def words(self, address: int, count: int, stride: int) -> Any:
+        """``count`` 32-bit words, ``stride`` bytes apart from ``address`` (one 2D copy), as numpy."""
+        import numpy as np
+
+        drv = self._driver
+        out = np.zeros(count, dtype=np.uint32)
+        copy = drv.CUDA_MEMCPY2D()
+        copy.srcMemoryType = drv.CUmemorytype.CU_MEMORYTYPE_DEVICE
+        copy.srcDevice = address
+        copy.srcPitch = stride
+        copy.dstMemoryType = drv.CUmemorytype.CU_MEMORYTYPE_HOST
+        copy.dstHost = out.ctypes.data
+        copy.dstPitch = 4
+        copy.WidthInBytes = 4
+        copy.Height = count
+        self._check(drv.cuMemcpy2D(copy), "cuMemcpy2D")
+        return out
+
+    def set_words(self, address: int, count: int, stride: int, value: int) -> None:
+        """Sets ``count`` 32-bit words ``stride`` bytes apart to ``value``, complete on return."""
+        self._check(self._driver.cuMemsetD2D32(address, stride, value, 1, count), "cuMemsetD2D32")
+        self._check(self._driver.cuCtxSynchronize(), "cuCtxSynchronize")
+
     def close(self) -> None:
         self._driver.cuDevicePrimaryCtxRelease(self._device)
 
