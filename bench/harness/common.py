@@ -82,10 +82,17 @@ class Settings:
     # 25 fps rows resolve p50 and p99 but not p99.9; every row says its count.
     frames_25fps: int = 600
     warmup_25fps: int = 25
+    # The regimes to measure, by name (`run.py --regimes`); empty: all of them.
+    regime_names: tuple[str, ...] = ()
 
     @property
     def regimes(self) -> tuple[Regime, ...]:
-        """The rates every latency is measured at: back to back (period_s), then a camera's 25 fps."""
+        """The rates every latency is measured at: back to back (period_s), then a camera's 25 fps
+        (only those named in ``regime_names`` when it is set)."""
+        return tuple(r for r in self.all_regimes if not self.regime_names or r.name in self.regime_names)
+
+    @property
+    def all_regimes(self) -> tuple[Regime, ...]:
         return (
             Regime(
                 "0.3ms" if self.period_s == 0.0003 else f"{self.period_s * 1e3:g}ms",

@@ -4,12 +4,17 @@
   sync, publish) to 1, 4, 16 or 64 sleeping subscribers that borrow every frame they
   get and release it. Reported: frames/s published and delivered per subscriber,
   publish() latency under load, and the producer's overhead over the sync (acquire +
-  ring + wake-up), which should not grow with the subscriber count.
+  ring + wake-up), which should not grow with the subscriber count: as
+  Publisher.last_timing reports it (``overhead_us``) and on the caller's clock
+  (``overhead_caller_us``: acquire() + publish() after the producer's own stream sync).
 - ``25fps``: the producer publishes at 25 fps to 64 subscribers (16 with --quick) in
   sequential delivery. Each frame carries its sequence number in its first and last
   8 bytes; every subscriber reads both (a device-to-host copy of 8 bytes each, the
   second after holding the frame 2 ms) and counts a frame torn if they disagree with
-  the frame's pts. Reported: torn and missed frames, and CPU per subscriber.
+  the frame's pts. Reported: torn and missed frames, CPU per subscriber, and the producer's
+  overhead at 25 fps with 64 subscribers (judged like the max-rate one: the CPUs are idle
+  between frames here, so it is the real rate's figure). The 66 slots make this no tear
+  test (a slot comes back every 2.6 s against a 2 ms hold): bench/harness/tear.py is one.
 """
 
 from __future__ import annotations
@@ -174,7 +179,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{case} x{subscribers}: only {len(done)} subscribers finished")
             i += 1
-            frame = pub.acquire(pts=i, stream=stream)
+            frame, acquire_us = times.acquire(pub, pts=i, stream=stream)
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
             if check_torn:
                 with torch.cuda.stream(stream):
@@ -185,7 +190,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
                     view[0, :8].copy_(stamp)
                     view[-1, -8:].copy_(stamp)
                     del view
-            times.publish(pub, frame)
+            times.publish(pub, frame, synced_by=stream, acquire_call_us=acquire_us)
             if fps is not None:
                 next_at += 1.0 / fps
                 time.sleep(max(0.0, next_at - time.monotonic()))
@@ -220,6 +225,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             SIZE,
             publish_latency_us=percentiles(times.call_us[skip:]),
             overhead_us=percentiles(times.overhead_us[skip:]),
+            overhead_caller_us=percentiles(times.caller_us[skip:]),
             acquire_us=percentiles(times.acquire_us[skip:]),
             wake_us=percentiles(times.wake_us[skip:]),
             **fields,
