@@ -16,9 +16,10 @@ driver and date; prints the table, the verdict on every target and the files wri
 last. bench/RESULTS.md explains the latest figures.
 
 A full run can be split over several calls (each under 10 minutes on a GPU machine): run
-groups of sections with --only, then the last group with ``--merge`` naming the earlier
-runs' JSON: their rows for sections this run did not measure are merged in before the
-verdicts, and each is recorded in ``merged_from`` (its command, device, date, sections).
+groups of sections with --only (and of regimes with --regimes), then the last group with
+``--merge`` naming the earlier runs' JSON: their rows for the sections and regimes this run
+did not measure are merged in before the verdicts, and each is recorded in ``merged_from``
+(its command, device, date, settings, sections and regimes).
 """
 
 from __future__ import annotations
@@ -102,11 +103,12 @@ def run_sections(
     return rows, seconds
 
 
-def merge(paths: list[str], names: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows of earlier runs (their JSON) for the sections not in ``names``, and what each
-    earlier run was; a later file wins over an earlier one for the same section. ValueError
-    when a file is unreadable or was not written by this harness."""
-    taken: dict[str, list[dict[str, Any]]] = {}
+def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of earlier runs (their JSON) that this run does not measure: those of sections not
+    in ``names``, and those of a regime not in ``regimes`` (so that a run can be split by regime
+    too); a later file wins over an earlier one for the same section and regime. Also what each
+    earlier run was. ValueError when a file is unreadable or was not written by this harness."""
+    taken: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     merged_from: list[dict[str, Any]] = []
     for path in paths:
         try:
@@ -118,20 +120,22 @@ def merge(paths: list[str], names: list[str]) -> tuple[list[dict[str, Any]], lis
         untagged = [r for r in rows if "part" not in r]
         if untagged:
             raise ValueError(f"--merge {path}: {len(untagged)} rows name no section ('part'): run it again")
-        parts = sorted({r["part"] for r in rows} - set(names))
-        for part in parts:
-            taken[part] = [r for r in rows if r["part"] == part]
+        kept = [r for r in rows if r["part"] not in names or r.get("regime", "") not in regimes | {""}]
+        groups = {(r["part"], r.get("regime")) for r in kept}
+        for group in groups:
+            taken[group] = [r for r in kept if (r["part"], r.get("regime")) == group]
         merged_from.append(
             {
                 "path": path,
                 "command": earlier.get("command"),
                 "meta": earlier.get("meta"),
                 "settings": earlier.get("settings"),
-                "sections": parts,
+                "sections": sorted({part for part, _ in groups}),
+                "regimes": sorted({regime for _, regime in groups if regime}),
                 "skipped_sections": earlier.get("skipped_sections") or [],
             }
         )
-    return [r for part in taken.values() for r in part], merged_from
+    return [r for group in taken.values() for r in group], merged_from
 
 
 def main() -> int:
@@ -159,18 +163,18 @@ def main() -> int:
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    known = [r.name for r in Settings.make(args.quick, "", smoke=args.smoke).all_regimes]
+    chosen = tuple(n.strip() for n in args.regimes.split(",") if n.strip())
+    if [n for n in chosen if n not in known]:
+        parser.error(f"unknown regime(s) in {args.regimes!r}; choose from {', '.join(known)}")
     try:
-        merged, merged_from = merge(args.merge, names)
+        merged, merged_from = merge(args.merge, names, set(chosen or known))
     except ValueError as error:
         parser.error(str(error))
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:
         settings = Settings.make(args.quick, work_dir, smoke=args.smoke)
-        known = [r.name for r in settings.all_regimes]
-        chosen = tuple(n.strip() for n in args.regimes.split(",") if n.strip())
-        if [n for n in chosen if n not in known]:
-            parser.error(f"unknown regime(s) in {args.regimes!r}; choose from {', '.join(known)}")
         settings = dataclasses.replace(settings, regime_names=chosen)
         no_gpu = gpu_unavailable_reason()
         rows, seconds = run_sections(names, settings, no_gpu)

@@ -175,26 +175,28 @@ def test_merge_takes_the_earlier_runs_other_sections_and_records_them(tmp_path):
     assert {r["regime"] for r in earlier["rows"]} == {"25fps"} and {r["part"] for r in earlier["rows"]} == {
         "wake_floor"
     }
-    second = _bench("--only", "tear", "--merge", str(tmp_path / "first" / "bench-smoke.json"), out=tmp_path / "second")
+    first_json = tmp_path / "first" / "bench-smoke.json"
+    second = _bench("--only", "tear", "--merge", str(first_json), out=tmp_path / "second")
     assert second.returncode == 0, second.stdout + second.stderr
     merged = json.loads((tmp_path / "second" / "bench-smoke.json").read_text())
     assert {r["part"] for r in merged["rows"]} == {"wake_floor", "tear"}
     assert len([r for r in merged["rows"] if r["part"] == "wake_floor"]) == len(earlier["rows"])
     [source] = merged["merged_from"]
     assert source["sections"] == ["wake_floor"] and source["command"] == earlier["command"]
-    # A section run now is not taken from the earlier run.
-    again = _bench(
-        "--only",
-        "wake_floor",
-        "--regimes",
-        "0.3ms",
-        "--merge",
-        str(tmp_path / "first" / "bench-smoke.json"),
-        out=tmp_path / "third",
-    )
+    # A section and regime measured now is not taken from the earlier run; another regime is.
+    third = tmp_path / "third"
+    again = _bench("--only", "wake_floor", "--regimes", "0.3ms", "--merge", str(first_json), out=third)
     assert again.returncode == 0, again.stdout + again.stderr
-    rows = json.loads((tmp_path / "third" / "bench-smoke.json").read_text())["rows"]
-    assert {r["regime"] for r in rows} == {"0.3ms"}
+    result = json.loads((third / "bench-smoke.json").read_text())
+    assert sorted(r["regime"] for r in result["rows"]) == sorted(
+        ["0.3ms"] * len(earlier["rows"]) + ["25fps"] * len(earlier["rows"])
+    )
+    assert result["merged_from"][0]["regimes"] == ["25fps"]
+    fourth = tmp_path / "fourth"
+    same = _bench("--only", "wake_floor", "--regimes", "25fps", "--merge", str(first_json), out=fourth)
+    assert same.returncode == 0, same.stdout + same.stderr
+    result = json.loads((fourth / "bench-smoke.json").read_text())
+    assert result["merged_from"][0]["sections"] == [] and len(result["rows"]) == len(earlier["rows"])
 
 
 def test_merge_refuses_what_it_cannot_attribute(tmp_path):
