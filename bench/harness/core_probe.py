@@ -5,6 +5,10 @@ library (c++ on PATH), then runs it on the cuda backend with a sleeping and a sp
 subscriber, in every regime of Settings.regimes (the probe paces itself in C++). The
 difference from the Python rows of the latency section is what the
 Python facade adds; the difference from the wake floor is what cuframes adds.
+
+The probe's frames are not written (64x64, nothing to copy into the slot), so it times from
+cuframes' own stamp after publish()'s sync: these rows compare with the latency section's
+``over_sync_us``, and the C++ targets are judged "over the sync", on the cuda backend only.
 """
 
 from __future__ import annotations
