@@ -153,7 +153,7 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     for regime in settings.regimes:
         timeout_s = settings.budget_s + 3 * (regime.frames + regime.warmup) * regime.period_s
         for spin, case in CASES:
-            fields = {"regime": regime.name, "skipped": 0}
+            fields: dict[str, Any] = {"regime": regime.name, "skipped": 0}
             if binary is None:
                 rows.append(row("floor", "wake-floor", f"{case}, from C", regime=regime.name, skipped=why_not))
             else:
