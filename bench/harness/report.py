@@ -114,7 +114,7 @@ def plot(report: dict[str, Any], path: str) -> str | None:
         key=lambda r: r["subscribers"],
     )
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 6))
-    labels = [f"{r['method']} {r['case']} {r['size']}" for r in latency]
+    labels = [f"{r['method']} {r['case']} {r['size']} {r.get('regime', '')}" for r in latency]
     ys = range(len(latency))
     for q, marker in (("p50", "o"), ("p99", "s"), ("p999", "^")):
         left.scatter([r["latency_us"][q] for r in latency], ys, marker=marker, label=q)
