@@ -1,6 +1,6 @@
 """The benchmark suite: cuframes, the physical floor and the alternatives, in one run.
 
-    python bench/run.py [--quick] [--only SECTION,...] [--out DIR]
+    python bench/run.py [--quick] [--only SECTION,...] [--regimes 0.3ms,25fps] [--merge EARLIER.json]... [--out DIR]
 
 Most sections need a CUDA GPU, torch (the producer's frames and the subscribers'
 buffers) and cuda-bindings; without a usable GPU each of them is skipped with one line,
@@ -14,12 +14,20 @@ i.e. ~/.cache/cuframes/bench; never into the source tree unless asked with
 --out bench/results), and the same into $OUT when set, each stamped with the device,
 driver and date; prints the table, the verdict on every target and the files written
 last. bench/RESULTS.md explains the latest figures.
+
+A full run can be split over several calls (each under 10 minutes on a GPU machine): run
+groups of sections with --only (and of regimes with --regimes), then the last group with
+``--merge`` naming the earlier runs' JSON: their rows for the sections and regimes this run
+did not measure are merged in before the verdicts, and each is recorded in ``merged_from``
+(its command, device, date, settings, sections and regimes).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import json
 import os
 import shlex
 import sys
@@ -32,7 +40,7 @@ if REPO not in sys.path:  # `python bench/run.py` from anywhere; spawned childre
     sys.path.insert(0, REPO)
 
 from bench.harness import report  # noqa: E402
-from bench.harness.common import Settings, device_meta, row  # noqa: E402
+from bench.harness.common import FRAME_SIZES, Settings, device_meta, row  # noqa: E402
 
 # In run order: the floor first, so that everything after is read against it.
 SECTIONS: dict[str, str] = {
@@ -44,6 +52,7 @@ SECTIONS: dict[str, str] = {
     "host_path": "bench.harness.alt_host_path",
     "torch_mp": "bench.harness.alt_torch_mp",
     "fanout": "bench.harness.fanout",
+    "tear": "bench.harness.tear",
     "idle": "bench.harness.idle",
     "nvdec": "bench.harness.alt_nvdec",
     "packets": "bench.harness.packets",
@@ -88,9 +97,45 @@ def run_sections(
             section_rows = [row(name, name, "section", error=f"{type(error).__name__}: {error}")]
         seconds[name] = round(time.monotonic() - start, 1)
         for r in section_rows:
+            r.setdefault("part", name)  # the run section it came from: what --merge goes by
             print("   ", report.text_table([r], []).splitlines()[1], flush=True)
         rows += section_rows
     return rows, seconds
+
+
+def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of earlier runs (their JSON) that this run does not measure: those of sections not
+    in ``names``, and those of a regime not in ``regimes`` (so that a run can be split by regime
+    too); a later file wins over an earlier one for the same section and regime. Also what each
+    earlier run was. ValueError when a file is unreadable or was not written by this harness."""
+    taken: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    merged_from: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                earlier = json.load(f)
+            rows = earlier["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"--merge {path}: not a bench run's JSON ({type(error).__name__}: {error})") from None
+        untagged = [r for r in rows if "part" not in r]
+        if untagged:
+            raise ValueError(f"--merge {path}: {len(untagged)} rows name no section ('part'): run it again")
+        kept = [r for r in rows if r["part"] not in names or r.get("regime", "") not in regimes | {""}]
+        groups = {(r["part"], r.get("regime")) for r in kept}
+        for group in groups:
+            taken[group] = [r for r in kept if (r["part"], r.get("regime")) == group]
+        merged_from.append(
+            {
+                "path": path,
+                "command": earlier.get("command"),
+                "meta": earlier.get("meta"),
+                "settings": earlier.get("settings"),
+                "sections": sorted({part for part, _ in groups}),
+                "regimes": sorted({regime for _, regime in groups if regime}),
+                "skipped_sections": earlier.get("skipped_sections") or [],
+            }
+        )
+    return [r for group in taken.values() for r in group], merged_from
 
 
 def main() -> int:
@@ -103,25 +148,50 @@ def main() -> int:
         action="store_true",
         help="tiny counts, to check that the sections run (CI); figures and verdicts mean nothing then",
     )
+    parser.add_argument(
+        "--regimes", default="", help="comma-separated rates to measure latencies at: 0.3ms, 25fps (default: all)"
+    )
+    parser.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an earlier run's JSON whose rows for sections not run now are merged in (repeatable)",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    known = [r.name for r in Settings.make(args.quick, "", smoke=args.smoke).all_regimes]
+    chosen = tuple(n.strip() for n in args.regimes.split(",") if n.strip())
+    if [n for n in chosen if n not in known]:
+        parser.error(f"unknown regime(s) in {args.regimes!r}; choose from {', '.join(known)}")
+    try:
+        merged, merged_from = merge(args.merge, names, set(chosen or known))
+    except ValueError as error:
+        parser.error(str(error))
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:
         settings = Settings.make(args.quick, work_dir, smoke=args.smoke)
+        settings = dataclasses.replace(settings, regime_names=chosen)
         no_gpu = gpu_unavailable_reason()
         rows, seconds = run_sections(names, settings, no_gpu)
-    targets = [] if args.smoke else report.evaluate(rows, settings.sizes)
+    rows += merged
+    sizes = tuple(dict.fromkeys([*settings.sizes, *(r["size"] for r in merged if r.get("size") in FRAME_SIZES)]))
+    measured = {r.get("regime") for r in merged} | {r.name for r in settings.regimes}
+    regimes = tuple(r for r in settings.all_regimes if r.name in measured)
+    targets = report.evaluate(rows, sizes, regimes, smoke=args.smoke)
     result = {
         "meta": device_meta(),
+        "merged_from": merged_from,
         "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
         "section_seconds": seconds,
         "total_seconds": round(time.monotonic() - started, 1),
-        "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU],
+        "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU]
+        + [n for m in merged_from for n in (m.get("skipped_sections") or [])],
         "rows": rows,
         "targets": targets,
     }

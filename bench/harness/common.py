@@ -12,10 +12,18 @@ A section is a module with ``run(settings: Settings) -> list[dict]``. Each dict 
      "missed": 0, "torn": 0,        # where frames are counted
      "note": "..."}                 # anything a reader needs to interpret the row
 
-Latency is taken against a CLOCK_MONOTONIC stamp the producer takes when the frame is
-complete on the GPU (after its stream sync), carried with the frame, so every method is
-timed from the same point. Sources rotate over several buffers so that L2 hits do not
-flatter copies.
+The stamp point, the same for every method (issue 19, item 2): the producer takes a
+CLOCK_MONOTONIC stamp when the frame is complete in its own *private* buffer (its source:
+after the stream sync that finishes writing it there), before any method-specific step, and
+the stamp travels with the frame (cuframes: the frame's pts). So cuframes' copy into its
+slot and its publish(), legacy IPC's copy into the shared allocation, and the host path's
+device-to-host copy are all inside the latency they report. Sources rotate over several
+buffers so that L2 hits do not flatter copies.
+
+Every latency row carries ``regime`` (Settings.regimes: back to back, and 25 fps) and
+``skipped``: the frames published in the measured window that the consumer never saw (its
+``missed`` count), printed beside every percentile; ``latency_us["n"]`` is the sample count.
+A row with ``skipped`` as text instead was not measured, and says why.
 """
 
 from __future__ import annotations
@@ -74,10 +82,17 @@ class Settings:
     # 25 fps rows resolve p50 and p99 but not p99.9; every row says its count.
     frames_25fps: int = 600
     warmup_25fps: int = 25
+    # The regimes to measure, by name (`run.py --regimes`); empty: all of them.
+    regime_names: tuple[str, ...] = ()
 
     @property
     def regimes(self) -> tuple[Regime, ...]:
-        """The rates every latency is measured at: back to back (period_s), then a camera's 25 fps."""
+        """The rates every latency is measured at: back to back (period_s), then a camera's 25 fps
+        (only those named in ``regime_names`` when it is set)."""
+        return tuple(r for r in self.all_regimes if not self.regime_names or r.name in self.regime_names)
+
+    @property
+    def all_regimes(self) -> tuple[Regime, ...]:
         return (
             Regime(
                 "0.3ms" if self.period_s == 0.0003 else f"{self.period_s * 1e3:g}ms",
@@ -144,12 +159,21 @@ def row(section: str, method: str, case: str, size: str = "-", **fields: Any) ->
 def latency_row(
     section: str, method: str, case: str, size: str, samples_us: list[float], **fields: Any
 ) -> dict[str, Any]:
+    """A row of percentiles. ``skipped`` (frames the consumer never saw) defaults to the row's
+    ``missed`` when it has one, so that every latency is printed beside what it left out."""
+    if "skipped" not in fields and isinstance(fields.get("missed"), int):
+        fields["skipped"] = fields["missed"]
     return row(section, method, case, size, latency_us=percentiles(samples_us), **fields)
 
 
 class PublishTimes:
     """The producer's side of each frame: publish() as its caller sees it (sync
-    included), and the parts Publisher.last_timing reports, in microseconds."""
+    included), and the parts Publisher.last_timing reports, in microseconds.
+
+    With ``synced_by`` (the stream the frame was written on), the caller synchronises that
+    stream itself first and then times publish() alone: ``caller_us`` is then cuframes'
+    overhead as the caller's clock sees it (nothing is left for publish() to wait for), plus
+    the acquire() call when the caller timed it (``acquire_call_us``)."""
 
     def __init__(self) -> None:
         self.call_us: list[float] = []
@@ -157,10 +181,23 @@ class PublishTimes:
         self.overhead_us: list[float] = []
         self.acquire_us: list[float] = []
         self.wake_us: list[float] = []
+        self.caller_us: list[float] = []
 
-    def publish(self, pub: Any, frame: Any) -> None:
+    def acquire(self, pub: Any, **options: Any) -> tuple[Any, float]:
+        """``pub.acquire(**options)`` and how long the call took (µs), for publish(..., acquire_call_us=)."""
         start = time.perf_counter_ns()
-        frame.publish()
+        frame = pub.acquire(**options)
+        return frame, (time.perf_counter_ns() - start) / 1e3
+
+    def publish(self, pub: Any, frame: Any, synced_by: Any = None, acquire_call_us: float = 0.0) -> None:
+        start = time.perf_counter_ns()
+        if synced_by is not None:
+            synced_by.synchronize()
+            synced = time.perf_counter_ns()
+            frame.publish()
+            self.caller_us.append(acquire_call_us + (time.perf_counter_ns() - synced) / 1e3)
+        else:
+            frame.publish()
         self.call_us.append((time.perf_counter_ns() - start) / 1e3)
         timing = pub.last_timing
         self.sync_us.append(timing.sync_ns / 1e3)

@@ -1,4 +1,4 @@
-"""cuframes' own latency, per frame size: publish -> a subscriber in another process.
+"""cuframes' own latency, per frame size and regime: publish -> a subscriber in another process.
 
 Cases (each its own subscriber process, one case at a time, so they never compete):
 
@@ -9,19 +9,33 @@ Cases (each its own subscriber process, one case at a time, so they never compet
 - ``read_into``:     sleeping, then a packed device-to-device copy into its own buffer,
                      complete (synced) on return;
 - ``read_into-spin``: the same, spinning;
+- ``borrow+first-kernel``: sleeping, then the smallest GPU work on the frame (a 16-byte
+                     elementwise kernel reading the frame into the subscriber's own buffer)
+                     and a sync: the same work on the consumer's GPU that the host path pays.
+                     Borrowing does not avoid the GPU's switch from the producer's context to
+                     the subscriber's; it moves it to this first kernel;
 - ``split``:         ``next()`` then ``copy_to()``, timed apart: where read_into's time goes
                      (the wake-up, or the first copy after it);
-- ``e2e ...``:       from before the producer queues the frame's copy to the subscriber
-                     holding it (or its copy), for the default publish (which waits in
-                     cuStreamSynchronize) and for ``stream_ordered=True`` (which queues the
-                     completion and returns): what each publish mode buys. The start stamp
-                     travels in the frame's pts.
+- ``e2e ..., stream-ordered``: the same with ``stream_ordered=True`` (publish() queues the
+                     completion and returns): against borrow-sleep and read_into, which use
+                     the default publish (waits in cuStreamSynchronize), what each mode buys.
 
-Latency runs from the CLOCK_MONOTONIC stamp the producer takes right after its
-``cuStreamSynchronize`` (the frame's timestamp) to the subscriber holding the frame
-(borrow) or having the copy complete (read_into): the issue's "on top of the
-producer's sync". The producer (this process) also records ``Publisher.last_timing``
-for every frame: acquire + ring update + wake-up, i.e. its overhead over the sync.
+Stamp point (the one every method uses, see common.py): the producer stamps CLOCK_MONOTONIC
+when the frame is complete in its private buffer (its source), *before* it acquires a slot
+and copies the frame in; the stamp travels in the frame's pts. So the copy into the slot and
+publish() are inside every latency here. ``over_sync_us`` beside it is the same frame timed
+from cuframes' own stamp (``timestamp_ns``, taken after publish()'s sync): the issue's
+targets "over the sync" are judged on that.
+
+Regimes (Settings.regimes): back to back (0.3 ms) every case above; at 25 fps (40 ms, CPUs
+idle between frames) borrow-sleep, read_into and borrow+first-kernel at every size, and
+borrow-spin at the first size only: 600 frames a case take 24 s, which keeps the full run's
+section near 6 minutes. Every row names its regime; the sample count is the regime's.
+
+The producer (this process) synchronises its stream itself, then times acquire() and
+publish() with its own clock (``overhead, caller-timed``), and records
+``Publisher.last_timing`` (acquire + ring update + wake-up), for borrow-sleep in every regime
+and size: cuframes' overhead over the sync as its caller sees it.
 """
 
 from __future__ import annotations
@@ -30,7 +44,18 @@ import os
 import time
 from typing import Any
 
-from .common import FRAME_SIZES, SOURCE_BUFFERS, Children, PublishTimes, Settings, latency_row, reporting_errors, row
+from .common import (
+    FRAME_SIZES,
+    SOURCE_BUFFERS,
+    Children,
+    PublishTimes,
+    Regime,
+    Settings,
+    latency_row,
+    percentiles,
+    reporting_errors,
+    row,
+)
 
 CASES = (
     "borrow-sleep",
@@ -39,33 +64,66 @@ CASES = (
     "borrow-spin, core",
     "read_into",
     "read_into-spin",
+    "borrow+first-kernel",
     "split",
-    "e2e borrow, sync publish",
     "e2e borrow, stream-ordered",
-    "e2e read_into, sync publish",
     "e2e read_into, stream-ordered",
 )
-MAIN_CASES = ("borrow-sleep", "borrow-spin", "read_into", "read_into-spin")
+MAIN_CASES = ("borrow-sleep", "borrow-spin", "read_into", "read_into-spin", "borrow+first-kernel")
+# At 25 fps (24 s a case): these at every size, borrow-spin at the first size too.
+PACED_CASES = ("borrow-sleep", "read_into", "borrow+first-kernel")
+KERNEL_BYTES = 16  # what borrow+first-kernel reads from the frame
+
+
+def plan(settings: Settings) -> list[tuple[Regime, str, str]]:
+    """(regime, size, case) in run order."""
+    out: list[tuple[Regime, str, str]] = []
+    for number, regime in enumerate(settings.regimes):
+        for index, size in enumerate(settings.sizes):
+            if number == 0:  # the diagnostic cases (core, split, e2e) at the first size only
+                cases: tuple[str, ...] = CASES if index == 0 else MAIN_CASES
+            else:
+                cases = PACED_CASES + (("borrow-spin",) if index == 0 else ())
+            out += [(regime, size, case) for case in cases]
+    return out
+
+
+class _RawDevice:
+    """A device pointer as ``__cuda_array_interface__``, so that torch views frame memory
+    without holding the frame (the view outlives each lease; the mapping outlives the view)."""
+
+    def __init__(self, address: int, nbytes: int) -> None:
+        self.__cuda_array_interface__ = {
+            "shape": (nbytes,),
+            "typestr": "|u1",
+            "data": (address, True),
+            "version": 3,
+        }
 
 
 def subscriber_main(results: Any, key: str, directory: str, case: str, frames: int) -> None:
-    """Child: takes `frames` frames in `case`, sends their latencies (µs)."""
+    """Child: takes `frames` frames in `case`, sends their latencies (µs) from the frame's pts
+    (the producer's stamp, frame complete in its private buffer) and from its timestamp_ns
+    (cuframes' stamp after publish()'s sync)."""
     with reporting_errors(results):
         import cuframes
 
         spin = None if "spin" in case else 0.0
         core = case.endswith(", core")
-        e2e = case.startswith("e2e")
+        kernel = case == "borrow+first-kernel"
         with cuframes.Subscriber(key, dir=directory, connect_timeout=30, spin=spin) as sub:
             dst = stream = None
-            if "read_into" in case or case == "split":
+            views: dict[int, Any] = {}  # borrow+first-kernel: a torch view per slot address
+            if "read_into" in case or case == "split" or kernel:
                 import torch
 
                 dst = torch.empty(sub.packed_size, dtype=torch.uint8, device=f"cuda:{sub.device}")
                 stream = torch.cuda.Stream(device=sub.device)
+                torch.cuda.set_stream(stream)
             clock = time.clock_gettime_ns
             monotonic = time.CLOCK_MONOTONIC
             latencies: list[float] = []
+            over_sync: list[float] = []
             copies: list[float] = []
             missed = 0
             results.put(("ready", None))
@@ -75,37 +133,59 @@ def subscriber_main(results: Any, key: str, directory: str, case: str, frames: i
                     held = clock(monotonic)
                     frame.copy_to(dst, stream=stream)
                     copied = clock(monotonic)
-                    latencies.append((held - frame.timestamp_ns) / 1e3)
+                    latencies.append((held - frame.pts) / 1e3)
                     copies.append((copied - held) / 1e3)
                     missed += frame.missed
                     frame.release()
                 elif core:
                     lease = sub._core.next(10)
                     now = clock(monotonic)
-                    latencies.append((now - lease.timestamp_ns) / 1e3)
+                    latencies.append((now - lease.pts) / 1e3)
+                    over_sync.append((now - lease.timestamp_ns) / 1e3)
                     missed += lease.missed
                     lease.release()
+                elif kernel:
+                    frame = sub.next(timeout=10)
+                    address = frame.__cuda_array_interface__["data"][0]
+                    view = views.get(address)
+                    if view is None:
+                        view = views[address] = torch.as_tensor(
+                            _RawDevice(address, KERNEL_BYTES), device=f"cuda:{sub.device}"
+                        )
+                    torch.add(view, 1, out=dst[:KERNEL_BYTES])  # a kernel that reads the frame
+                    stream.synchronize()
+                    now = clock(monotonic)
+                    latencies.append((now - frame.pts) / 1e3)
+                    over_sync.append((now - frame.timestamp_ns) / 1e3)
+                    missed += frame.missed
+                    frame.release()
                 elif dst is None:
                     frame = sub.next(timeout=10)
                     now = clock(monotonic)
-                    latencies.append((now - (frame.pts if e2e else frame.timestamp_ns)) / 1e3)
+                    latencies.append((now - frame.pts) / 1e3)
+                    over_sync.append((now - frame.timestamp_ns) / 1e3)
                     missed += frame.missed
                     frame.release()
                 else:
                     info = sub.read_into(dst, stream=stream, timeout=10)
                     now = clock(monotonic)
-                    latencies.append((now - (info.pts if e2e else info.timestamp_ns)) / 1e3)
+                    latencies.append((now - info.pts) / 1e3)
+                    over_sync.append((now - info.timestamp_ns) / 1e3)
                     missed += info.missed
-            results.put(("done", {"latencies": latencies, "copies": copies, "missed": missed}))
+            payload = {"latencies": latencies, "over_sync": over_sync, "copies": copies, "missed": missed}
+            results.put(("done", payload))
 
 
-def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[str, Any]]:
+def run_case(
+    settings: Settings, size: str, case: str, torch: Any, regime: Regime | None = None
+) -> list[dict[str, Any]]:
     import cuframes
 
+    regime = regime or settings.regimes[0]
     width, height = FRAME_SIZES[size]
-    key = f"lat-{size}-{CASES.index(case)}-{os.getpid()}"
-    wanted = settings.frames + settings.warmup
-    e2e = case.startswith("e2e")
+    key = f"lat-{size}-{CASES.index(case)}-{regime.name}-{os.getpid()}"
+    wanted = regime.frames + regime.warmup
+    stream_ordered = case.endswith("stream-ordered")
     with (
         cuframes.Publisher(
             key,
@@ -116,7 +196,7 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
             dir=settings.work_dir,
             slots=8,
             max_subscribers=1,
-            stream_ordered=case.endswith("stream-ordered"),
+            stream_ordered=stream_ordered,
         ) as pub,
         Children() as children,
     ):
@@ -125,67 +205,89 @@ def run_case(settings: Settings, size: str, case: str, torch: Any) -> list[dict[
             for _ in range(SOURCE_BUFFERS)
         ]
         stream = torch.cuda.Stream(device=pub.device)
+        stream.synchronize()  # the sources are complete in the producer's private buffers
         children.start(subscriber_main, key, settings.work_dir, case, wanted)
         children.expect("ready", timeout=60)
         times = PublishTimes()
         outcome = None
-        deadline = time.monotonic() + settings.budget_s
+        seconds = max(settings.budget_s, 3 * wanted * regime.period_s + 30)
+        deadline = time.monotonic() + seconds
         i = 0
         while outcome is None:
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"{case} {size}: the subscriber took fewer than {wanted} frames in {settings.budget_s:.0f} s"
+                    f"{case} {size} {regime.name}: the subscriber took fewer than {wanted} frames in {seconds:.0f} s"
                 )
-            frame = pub.acquire(pts=time.clock_gettime_ns(time.CLOCK_MONOTONIC) if e2e else i, stream=stream)
+            # The stamp: frame i is complete in the producer's private buffer (sources[i % n]).
+            stamp = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            frame, acquire_us = times.acquire(pub, pts=stamp, stream=stream)
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
-            times.publish(pub, frame)
+            times.publish(pub, frame, synced_by=None if stream_ordered else stream, acquire_call_us=acquire_us)
             i += 1
-            time.sleep(settings.period_s)  # the subscriber goes back to waiting between frames
+            time.sleep(regime.period_s)  # the subscriber goes back to waiting between frames
             if not children.results.empty():
                 outcome = children.results.get()
         kind, payload = outcome
         if kind != "done":
-            raise RuntimeError(f"{case} {size}: subscriber failed: {payload}")
-    skip = settings.warmup
+            raise RuntimeError(f"{case} {size} {regime.name}: subscriber failed: {payload}")
+    skip = regime.warmup
+    tag = {"regime": regime.name}
     if case == "split":
         return [
-            latency_row("diagnosis", "cuframes", "split: publish -> held", size, payload["latencies"][skip:]),
-            latency_row("diagnosis", "cuframes", "split: copy_to after wake", size, payload["copies"][skip:]),
+            latency_row("diagnosis", "cuframes", "split: publish -> held", size, payload["latencies"][skip:], **tag),
+            latency_row("diagnosis", "cuframes", "split: copy_to after wake", size, payload["copies"][skip:], **tag),
         ]
-    if e2e:
+    counts = {"missed": payload["missed"], "published": i, **tag}
+    if stream_ordered:
         return [
+            latency_row("publish-modes", "cuframes", case, size, payload["latencies"][skip:], **counts),
             latency_row(
                 "publish-modes",
                 "cuframes",
-                case,
-                size,
-                payload["latencies"][skip:],
-                missed=payload["missed"],
-                published=i,
-            ),
-            latency_row(
-                "publish-modes",
-                "cuframes",
-                f"publish() call, {case.split(', ')[1]}, {case.split()[1]}",
+                f"publish() call, stream-ordered, {case.split()[1]}",
                 size,
                 times.call_us[skip:],
+                **tag,
             ),
         ]
     rows = [
         latency_row(
-            "latency", "cuframes", case, size, payload["latencies"][skip:], missed=payload["missed"], published=i
+            "latency",
+            "cuframes",
+            case,
+            size,
+            payload["latencies"][skip:],
+            over_sync_us=percentiles(payload["over_sync"][skip:]),
+            **counts,
         )
     ]
     if case == "borrow-sleep":
         # The producer's side, with one sleeping subscriber: publish() as the caller sees it
-        # (sync included), the sync alone, and what cuframes adds on top of it.
+        # (its own stream sync included), acquire() + publish() timed by the caller after that
+        # sync, and what cuframes says it adds on top of the sync.
         rows += [
-            latency_row("producer", "cuframes", "publish() incl. sync", size, times.call_us[skip:]),
-            latency_row("producer", "cuframes", "sync", size, times.sync_us[skip:]),
+            latency_row("producer", "cuframes", "publish() incl. sync", size, times.call_us[skip:], **tag),
             latency_row(
-                "producer", "cuframes", "overhead (acquire+ring+wake)", size, times.overhead_us[skip:], subscribers=1
+                "producer",
+                "cuframes",
+                "overhead, caller-timed",
+                size,
+                times.caller_us[skip:],
+                subscribers=1,
+                note="acquire() + publish() on the caller's clock, after the caller's own stream sync",
+                **tag,
             ),
-            latency_row("producer", "cuframes", "wake", size, times.wake_us[skip:], subscribers=1),
+            latency_row(
+                "producer",
+                "cuframes",
+                "overhead (acquire+ring+wake)",
+                size,
+                times.overhead_us[skip:],
+                subscribers=1,
+                note="Publisher.last_timing",
+                **tag,
+            ),
+            latency_row("producer", "cuframes", "wake", size, times.wake_us[skip:], subscribers=1, **tag),
         ]
     return rows
 
@@ -194,13 +296,13 @@ def run(settings: Settings) -> list[dict[str, Any]]:
     import torch
 
     rows: list[dict[str, Any]] = []
-    for index, size in enumerate(settings.sizes):
-        # The diagnostic cases (core, split, e2e) at the first size only: they explain, the others measure.
-        for case in CASES if index == 0 else MAIN_CASES:
-            try:
-                rows += run_case(settings, size, case, torch)
-            except Exception as error:  # one broken case must not hide the others
-                rows.append(row("latency", "cuframes", case, size, error=f"{type(error).__name__}: {error}"))
+    for regime, size, case in plan(settings):
+        try:
+            rows += run_case(settings, size, case, torch, regime)
+        except Exception as error:  # one broken case must not hide the others
+            rows.append(
+                row("latency", "cuframes", case, size, regime=regime.name, error=f"{type(error).__name__}: {error}")
+            )
     return rows
 
 

@@ -4,12 +4,17 @@
   sync, publish) to 1, 4, 16 or 64 sleeping subscribers that borrow every frame they
   get and release it. Reported: frames/s published and delivered per subscriber,
   publish() latency under load, and the producer's overhead over the sync (acquire +
-  ring + wake-up), which should not grow with the subscriber count.
+  ring + wake-up), which should not grow with the subscriber count: as
+  Publisher.last_timing reports it (``overhead_us``) and on the caller's clock
+  (``overhead_caller_us``: acquire() + publish() after the producer's own stream sync).
 - ``25fps``: the producer publishes at 25 fps to 64 subscribers (16 with --quick) in
   sequential delivery. Each frame carries its sequence number in its first and last
   8 bytes; every subscriber reads both (a device-to-host copy of 8 bytes each, the
   second after holding the frame 2 ms) and counts a frame torn if they disagree with
-  the frame's pts. Reported: torn and missed frames, and CPU per subscriber.
+  the frame's pts. Reported: torn and missed frames, CPU per subscriber, and the producer's
+  overhead at 25 fps with 64 subscribers (judged like the max-rate one: the CPUs are idle
+  between frames here, so it is the real rate's figure). The 66 slots make this no tear
+  test (a slot comes back every 2.6 s against a 2 ms hold): bench/harness/tear.py is one.
 """
 
 from __future__ import annotations
@@ -50,6 +55,29 @@ class _DeviceReader:
         out = np.zeros(1, dtype=np.int64)
         self._check(self._driver.cuMemcpyDtoH(out.ctypes.data, address, 8), "cuMemcpyDtoH")
         return int(out[0])
+
+    def words(self, address: int, count: int, stride: int) -> Any:
+        """``count`` 32-bit words, ``stride`` bytes apart from ``address`` (one 2D copy), as numpy."""
+        import numpy as np
+
+        drv = self._driver
+        out = np.zeros(count, dtype=np.uint32)
+        copy = drv.CUDA_MEMCPY2D()
+        copy.srcMemoryType = drv.CUmemorytype.CU_MEMORYTYPE_DEVICE
+        copy.srcDevice = address
+        copy.srcPitch = stride
+        copy.dstMemoryType = drv.CUmemorytype.CU_MEMORYTYPE_HOST
+        copy.dstHost = out.ctypes.data
+        copy.dstPitch = 4
+        copy.WidthInBytes = 4
+        copy.Height = count
+        self._check(drv.cuMemcpy2D(copy), "cuMemcpy2D")
+        return out
+
+    def set_words(self, address: int, count: int, stride: int, value: int) -> None:
+        """Sets ``count`` 32-bit words ``stride`` bytes apart to ``value``, complete on return."""
+        self._check(self._driver.cuMemsetD2D32(address, stride, value, 1, count), "cuMemsetD2D32")
+        self._check(self._driver.cuCtxSynchronize(), "cuCtxSynchronize")
 
     def close(self) -> None:
         self._driver.cuDevicePrimaryCtxRelease(self._device)
@@ -151,7 +179,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{case} x{subscribers}: only {len(done)} subscribers finished")
             i += 1
-            frame = pub.acquire(pts=i, stream=stream)
+            frame, acquire_us = times.acquire(pub, pts=i, stream=stream)
             frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
             if check_torn:
                 with torch.cuda.stream(stream):
@@ -162,7 +190,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
                     view[0, :8].copy_(stamp)
                     view[-1, -8:].copy_(stamp)
                     del view
-            times.publish(pub, frame)
+            times.publish(pub, frame, synced_by=stream, acquire_call_us=acquire_us)
             if fps is not None:
                 next_at += 1.0 / fps
                 time.sleep(max(0.0, next_at - time.monotonic()))
@@ -197,6 +225,7 @@ def run_fanout(settings: Settings, subscribers: int, fps: float | None, seconds:
             SIZE,
             publish_latency_us=percentiles(times.call_us[skip:]),
             overhead_us=percentiles(times.overhead_us[skip:]),
+            overhead_caller_us=percentiles(times.caller_us[skip:]),
             acquire_us=percentiles(times.acquire_us[skip:]),
             wake_us=percentiles(times.wake_us[skip:]),
             **fields,

@@ -1,8 +1,9 @@
 """What the producer/consumer sections share: a mailbox over Children's result queue, the time
 budget, a paced producer loop and a consumer loop over a cuframes Subscriber.
 
-Timing model (the same in every section): the producer stamps CLOCK_MONOTONIC right after the
-stream sync that completes a frame on its GPU and sends that stamp with the frame; the consumer
+Timing model (the same in every section, see common.py): the producer stamps CLOCK_MONOTONIC
+when the frame is complete in its own private buffer (after the stream sync that finishes it
+there), before any method-specific copy or hand-over, and sends that stamp with the frame; the consumer
 takes CLOCK_MONOTONIC when the frame is where the case says (held, or copied into its own buffer)
 and records the difference in µs. The first ``settings.warmup`` frames of each phase are dropped.
 """

@@ -1,0 +1,208 @@
+"""The benchmark's method on a CPU (issue 19): the wake floor measured from C, the tear check and
+its control, the verdict guards, and run.py's --merge and --regimes. The figures are not checked
+(speed targets live in bench/); that each part measures what it says, and can fail, is."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ is not an installed package
+    sys.path.insert(0, str(REPO))
+
+from bench.harness import tear, verdicts, wake_floor  # noqa: E402
+from bench.harness.common import Settings, latency_row, row  # noqa: E402
+
+
+def smoke(tmp_path: Path) -> Settings:
+    return Settings.make(False, str(tmp_path), smoke=True)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc) to build bench/cpp/wake_floor.c")
+def test_wake_floor_from_c_and_from_python_in_every_regime(tmp_path):
+    settings = smoke(tmp_path)
+    rows = wake_floor.run(settings)
+    assert not [r for r in rows if "error" in r or "skipped" in r and isinstance(r["skipped"], str)], rows
+    for regime in settings.regimes:
+        for case in wake_floor.CASES:
+            for method, origin in (("wake-floor", "from C"), ("wake-floor-py", "from Python")):
+                [r] = [
+                    r
+                    for r in rows
+                    if r["regime"] == regime.name and r["method"] == method and r["case"] == f"{case[1]}, {origin}"
+                ]
+                lat = r["latency_us"]
+                # Every frame is one sample (the parent waits for the child to take each), and a
+                # hand-off takes time but not a whole period.
+                assert lat["n"] == regime.frames and r["skipped"] == 0
+                assert 0 < lat["p50"] <= lat["max"] < 1e6
+
+
+def test_wake_floor_without_a_compiler_is_a_stated_skip(tmp_path, monkeypatch):
+    monkeypatch.setattr(wake_floor.shutil, "which", lambda name: None)
+    monkeypatch.setattr(wake_floor, "run_mode", lambda settings, spin, regime: [1.0] * regime.frames)
+    rows = wake_floor.run(smoke(tmp_path))
+    from_c = [r for r in rows if r["method"] == "wake-floor"]
+    assert from_c and all("no C compiler" in r["skipped"] and "error" not in r for r in from_c)
+    from_python = [r for r in rows if r["method"] == "wake-floor-py"]
+    assert len(from_python) == len(from_c) and all("error" not in r for r in from_python)
+
+
+@pytest.mark.timeout(120)
+def test_tear_check_finds_no_tear_in_held_frames_and_every_tear_after_release(tmp_path):
+    held, control = tear.run_backend(smoke(tmp_path), "host", 1.0)
+    assert held["slots"] == tear.SUBSCRIBERS * tear.MAX_HELD + 2  # the Publisher's minimum
+    assert held["checked"] > 0 and held["torn"] == 0 and held["producer_skipped"] == 0
+    # The control reads a slot the producer has provably rewritten: every read must be torn,
+    # so a check that could not see a tear fails here.
+    assert control["checked"] > 0 and control["torn"] == control["checked"]
+
+
+def test_tear_pages_see_a_single_changed_page(tmp_path):
+    """The check compares every page, not a sample: one changed word is a tear."""
+    import numpy as np
+
+    buffer = np.zeros(3 * tear.PAGE, dtype=np.uint8)
+    pages = tear.Pages("host", 0)
+    address = buffer.ctypes.data
+    pages.write(address, 3, 7)
+    assert pages.all_equal(address, 3, 7)
+    buffer[2 * tear.PAGE] = 8
+    assert not pages.all_equal(address, 3, 7)
+
+
+def _latency(case: str, n: int, p50: float, **fields: Any) -> dict[str, Any]:
+    r = latency_row("latency", "cuframes", case, "4k", [p50] * n, **fields)
+    return r
+
+
+def _verdicts(rows: list[dict[str, Any]], settings: Settings, smoke_run: bool = False) -> dict[str, str]:
+    out = verdicts.evaluate(rows, ("4k",), settings.regimes, smoke=smoke_run)
+    return {t["target"]: t["verdict"] + (f" ({t['note']})" if t["note"] else "") for t in out}
+
+
+def test_verdicts_need_the_regimes_sample_count(tmp_path):
+    settings = dataclasses.replace(smoke(tmp_path), frames=20)
+    full = _verdicts([_latency("borrow-sleep", 20, 5.0, regime="0.3ms")], settings)
+    assert full["borrow, sleeping, 4k, 0.3ms"] == "met"
+    short = _verdicts([_latency("borrow-sleep", 19, 5.0, regime="0.3ms")], settings)
+    assert (
+        short["borrow, sleeping, 4k, 0.3ms"].startswith("not judged")
+        and "n=19 < 20" in short["borrow, sleeping, 4k, 0.3ms"]
+    )
+    # A row without a regime is the first regime's, with its count.
+    assert _verdicts([_latency("borrow-sleep", 19, 5.0)], settings)["borrow, sleeping, 4k, 0.3ms"].startswith(
+        "not judged"
+    )
+    assert _verdicts([_latency("borrow-sleep", 20, 50.0)], settings)["borrow, sleeping, 4k, 0.3ms"] == "MISSED"
+
+
+def test_verdicts_of_a_smoke_run_are_not_judged(tmp_path):
+    settings = smoke(tmp_path)
+    judged = _verdicts([_latency("borrow-sleep", 50, 5.0, regime="0.3ms")], settings, smoke_run=True)
+    assert judged and all(v.startswith("not judged") for v in judged.values())
+
+
+def test_verdicts_ignore_fallbacks_skips_and_errors(tmp_path):
+    settings = smoke(tmp_path)
+    probe = row(
+        "latency",
+        "cuframes-c++",
+        "borrow-sleep, C++ API",
+        "64x64",
+        latency_us={"p50": 1.0, "p99": 2.0, "n": 50},
+        backend="host",
+        regime="0.3ms",
+    )
+    rows = [
+        probe,
+        row("latency", "cuframes", "borrow-spin", "4k", regime="0.3ms", error="boom"),
+        row("latency", "cuframes", "borrow-sleep", "4k", regime="0.3ms", skipped="no GPU"),
+    ]
+    assert _verdicts(rows, settings) == {}
+    judged = _verdicts([{**probe, "backend": "cuda"}], settings)
+    assert judged == {"borrow-sleep, C++ publisher and subscriber, 0.3ms": "met"}
+
+
+def test_host_path_is_compared_only_with_the_same_gpu_work(tmp_path):
+    settings = smoke(tmp_path)
+    host = latency_row("latency", "host_path", "read_into", "4k", [500.0] * 50, regime="0.3ms")
+    borrow = _latency("borrow-sleep", 50, 10.0, regime="0.3ms")
+    assert not [t for t in _verdicts([host, borrow], settings) if "host path" in t]
+    kernel = _latency("borrow+first-kernel", 50, 160.0, regime="0.3ms")
+    judged = _verdicts([host, borrow, kernel], settings)
+    assert judged[
+        "against the host path, 4K, frame used by a kernel on the consumer's GPU (same work on both sides), 0.3ms"
+    ].startswith("MISSED")
+
+
+def test_tear_control_that_finds_nothing_is_missed(tmp_path):
+    common = dict(backend="host", slots=6, published_fps=1000.0, producer_skipped=0, inconclusive=0)
+    rows = [
+        row("tear", "cuframes", "held 0-2 ms, checked before release, host", "1080p", checked=10, torn=0, **common),
+        row("tear", "cuframes", "control: checked after release, host", "1080p", checked=10, torn=0, **common),
+    ]
+    judged = _verdicts(rows, smoke(tmp_path))
+    assert judged["no torn frame while held, host"] == "met"
+    assert judged["the tear check can fail (control), host"].startswith("MISSED")
+
+
+def _bench(*args: str, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc) to build bench/cpp/wake_floor.c")
+def test_merge_takes_the_earlier_runs_other_sections_and_records_them(tmp_path):
+    first = _bench("--only", "wake_floor", "--regimes", "25fps", out=tmp_path / "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    earlier = json.loads((tmp_path / "first" / "bench-smoke.json").read_text())
+    assert {r["regime"] for r in earlier["rows"]} == {"25fps"} and {r["part"] for r in earlier["rows"]} == {
+        "wake_floor"
+    }
+    first_json = tmp_path / "first" / "bench-smoke.json"
+    second = _bench("--only", "tear", "--merge", str(first_json), out=tmp_path / "second")
+    assert second.returncode == 0, second.stdout + second.stderr
+    merged = json.loads((tmp_path / "second" / "bench-smoke.json").read_text())
+    assert {r["part"] for r in merged["rows"]} == {"wake_floor", "tear"}
+    assert len([r for r in merged["rows"] if r["part"] == "wake_floor"]) == len(earlier["rows"])
+    [source] = merged["merged_from"]
+    assert source["sections"] == ["wake_floor"] and source["command"] == earlier["command"]
+    # A section and regime measured now is not taken from the earlier run; another regime is.
+    third = tmp_path / "third"
+    again = _bench("--only", "wake_floor", "--regimes", "0.3ms", "--merge", str(first_json), out=third)
+    assert again.returncode == 0, again.stdout + again.stderr
+    result = json.loads((third / "bench-smoke.json").read_text())
+    assert sorted(r["regime"] for r in result["rows"]) == sorted(
+        ["0.3ms"] * len(earlier["rows"]) + ["25fps"] * len(earlier["rows"])
+    )
+    assert result["merged_from"][0]["regimes"] == ["25fps"]
+    fourth = tmp_path / "fourth"
+    same = _bench("--only", "wake_floor", "--regimes", "25fps", "--merge", str(first_json), out=fourth)
+    assert same.returncode == 0, same.stdout + same.stderr
+    result = json.loads((fourth / "bench-smoke.json").read_text())
+    assert result["merged_from"][0]["sections"] == [] and len(result["rows"]) == len(earlier["rows"])
+
+
+def test_merge_refuses_what_it_cannot_attribute(tmp_path):
+    stale = tmp_path / "old.json"
+    stale.write_text(json.dumps({"rows": [{"section": "latency", "method": "cuframes", "case": "x"}]}))
+    done = _bench("--only", "wake_floor", "--merge", str(stale), out=tmp_path / "out")
+    assert done.returncode == 2 and "name no section" in done.stderr
+    done = _bench("--only", "wake_floor", "--regimes", "1fps", out=tmp_path / "out")
+    assert done.returncode == 2 and "unknown regime" in done.stderr
