@@ -103,8 +103,8 @@ class _SlotCopies:
 
 
 def _producer(
-    results: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings, regimes: list[Regime],
-    max_seconds: float,
+    results: Any, primed: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings,
+    regimes: list[Regime], max_seconds: float,
 ) -> None:  # fmt: skip
     with reporting_errors(results):
         import cuframes
@@ -125,6 +125,7 @@ def _producer(
                     cu.fill(ptr, nbytes, fill_value(index))
                 slots = _SlotCopies(cu, list(pub.planes), pub.slot_size, frame_gpu, to_host=True)
                 results.put(("ready", None))
+                primed.set()
                 for go, stop, regime in zip(gos, stops, regimes):
                     if not go.wait(timeout=STARTUP_S):
                         raise TimeoutError("the consumer never became ready")
@@ -159,8 +160,9 @@ def _producer(
 
 
 def _consumer(
-    results: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings, regimes: list[Regime]
-) -> None:
+    results: Any, primed: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings,
+    regimes: list[Regime],
+) -> None:  # fmt: skip
     with reporting_errors(results):
         import cuframes
 
@@ -190,6 +192,8 @@ def _consumer(
                                 )
                         return held, copied
 
+                    if not primed.wait(timeout=STARTUP_S):
+                        raise TimeoutError("the producer never became ready")
                     for go, stop, regime in zip(gos, stops, regimes):
                         go.set()
                         passes.append(collect_two_stamps(sub, regime, read_into))
@@ -204,6 +208,7 @@ def _consumer(
 def _latency(settings: Settings, size: str) -> list[dict[str, Any]]:
     regimes = regimes_for(settings, size)
     ctx = mp.get_context("spawn")
+    primed = ctx.Event()
     gos = [ctx.Event() for _ in regimes]
     stops = [ctx.Event() for _ in regimes]
     key = f"bench-host-path-{size}-{os.getpid()}"
@@ -211,9 +216,10 @@ def _latency(settings: Settings, size: str) -> list[dict[str, Any]]:
     with Children() as children:
         inbox = Inbox(children)
         try:
-            children.start(_producer, gos, stops, key, size, settings, regimes, STARTUP_S + seconds + 60)
+            # Both start at once; the consumer waits for the publisher (connect_timeout), then ``primed``.
+            children.start(_producer, primed, gos, stops, key, size, settings, regimes, STARTUP_S + seconds + 60)
+            children.start(_consumer, primed, gos, stops, key, size, settings, regimes)
             inbox.wait("ready", STARTUP_S)
-            children.start(_consumer, gos, stops, key, size, settings, regimes)
             result = inbox.wait("result", STARTUP_S + seconds + 30)
             produced = inbox.wait("producer-done", 60)
         finally:

@@ -148,8 +148,8 @@ def _registered(cu: CudaSession, ptr: int, nbytes: int, flags: int) -> Iterator[
 
 
 def _producer(
-    results: Any, wake: Any, gos: list[Any], stops: list[Any], path: str, size: str, settings: Settings,
-    regimes: list[Regime], max_seconds: float,
+    results: Any, wake: Any, primed: Any, gos: list[Any], stops: list[Any], path: str, size: str,
+    settings: Settings, regimes: list[Regime], max_seconds: float,
 ) -> None:  # fmt: skip
     with reporting_errors(results):
         nbytes = nv12_bytes(size)
@@ -167,6 +167,7 @@ def _producer(
                     cu.fill(ptr, nbytes, fill_value(index))
                 with _registered(cu, staging.buffers, BUFFERS * staging.stride, 0):
                     results.put(("ready", None))
+                    primed.set()
                     seq = 0
                     for go, stop, regime in zip(gos, stops, regimes):
                         if not go.wait(timeout=STARTUP_S):
@@ -212,8 +213,8 @@ def _producer(
 
 
 def _consumer(
-    results: Any, wake: Any, gos: list[Any], stops: list[Any], path: str, size: str, settings: Settings,
-    regimes: list[Regime], variant: str,
+    results: Any, wake: Any, primed: Any, gos: list[Any], stops: list[Any], path: str, size: str,
+    settings: Settings, regimes: list[Regime], variant: str,
 ) -> None:  # fmt: skip
     with reporting_errors(results):
         nbytes = nv12_bytes(size)
@@ -232,6 +233,8 @@ def _consumer(
                         found = drv.cuMemHostGetDevicePointer(staging.buffers, 0)
                         mapped = int(check(found, "cuMemHostGetDevicePointer"))
                     last_seq = -1
+                    if not primed.wait(timeout=STARTUP_S):
+                        raise TimeoutError("the producer never became ready")
                     for go, stop, regime in zip(gos, stops, regimes):
                         go.set()
                         stamps = TwoStamps(regime)
@@ -277,6 +280,7 @@ def _latency(settings: Settings, size: str, variant: str) -> list[dict[str, Any]
     regimes = regimes_for(settings, size)
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
+    primed = ctx.Event()
     gos = [ctx.Event() for _ in regimes]
     stops = [ctx.Event() for _ in regimes]
     seconds = sum(regime_seconds(r) for r in regimes)
@@ -285,10 +289,11 @@ def _latency(settings: Settings, size: str, variant: str) -> list[dict[str, Any]
         with Children() as children:
             inbox = Inbox(children)
             try:
-                common = (gos, stops, path, size, settings, regimes)
+                common = (primed, gos, stops, path, size, settings, regimes)
+                # Both start at once (a context apiece); the consumer waits for ``primed``.
                 children.start(_producer, sender, *common, STARTUP_S + seconds + 60)
-                inbox.wait("ready", STARTUP_S)
                 children.start(_consumer, receiver, *common, variant)
+                inbox.wait("ready", STARTUP_S)
                 passes = inbox.wait("result", STARTUP_S + seconds + 30)
                 produced = inbox.wait("producer-done", 60)
             finally:

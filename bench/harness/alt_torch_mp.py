@@ -54,8 +54,8 @@ NAIVE = "naive: a tensor per frame"
 
 
 def _producer(
-    results: Any, frames: Any, gos: list[Any], stops: list[Any], released: Any, consumed: Any, size: str,
-    settings: Settings, regimes: list[Regime], pooled: bool, max_seconds: float,
+    results: Any, frames: Any, primed: Any, gos: list[Any], stops: list[Any], released: Any, consumed: Any,
+    size: str, settings: Settings, regimes: list[Regime], pooled: bool, max_seconds: float,
 ) -> None:  # fmt: skip
     with reporting_errors(results):
         import torch
@@ -76,6 +76,7 @@ def _producer(
         dropped = [0, 0]  # at put (queue full), slot still being read
         next_seq = [0]
         results.put(("ready", None))
+        primed.set()
 
         def step(_: int) -> None:
             seq = next_seq[0]
@@ -118,8 +119,8 @@ def _producer(
 
 
 def _consumer(
-    results: Any, frames: Any, gos: list[Any], stops: list[Any], released: Any, consumed: Any, size: str,
-    settings: Settings, regimes: list[Regime], pooled: bool,
+    results: Any, frames: Any, primed: Any, gos: list[Any], stops: list[Any], released: Any, consumed: Any,
+    size: str, settings: Settings, regimes: list[Regime], pooled: bool,
 ) -> None:  # fmt: skip
     with reporting_errors(results):
         import torch
@@ -132,6 +133,8 @@ def _consumer(
         torch.cuda.synchronize(device)
         passes: list[dict[str, Any]] = []
         try:
+            if not primed.wait(timeout=STARTUP_S):
+                raise TimeoutError("the producer never became ready")
             pool = frames.get(timeout=STARTUP_S) if pooled else None
             last_seq = -1
             for go, stop, regime in zip(gos, stops, regimes):
@@ -189,7 +192,7 @@ def _latency(settings: Settings, size: str, pooled: bool) -> list[dict[str, Any]
     frames = ctx.Queue(maxsize=QUEUE_DEPTH)
     gos = [ctx.Event() for _ in regimes]
     stops = [ctx.Event() for _ in regimes]
-    released = ctx.Event()
+    released, primed = ctx.Event(), ctx.Event()
     consumed = ctx.Value("q", -1, lock=False)  # the last seq the consumer finished with
     seconds = sum(regime_seconds(r) for r in regimes)
     children = Children()
@@ -197,10 +200,12 @@ def _latency(settings: Settings, size: str, pooled: bool) -> list[dict[str, Any]
         with children:
             inbox = Inbox(children)
             try:
-                args = (frames, gos, stops, released, consumed, size, settings, regimes, pooled)
+                args = (frames, primed, gos, stops, released, consumed, size, settings, regimes, pooled)
+                # Both start at once (each imports torch and makes a context, seconds apiece); the
+                # consumer waits for ``primed`` before it asks for frames.
                 children.start(_producer, *args, STARTUP_S + seconds + 60)
-                inbox.wait("ready", STARTUP_S)
                 children.start(_consumer, *args)
+                inbox.wait("ready", STARTUP_S)
                 passes = inbox.wait("result", STARTUP_S + seconds + 60)
                 produced = inbox.wait("producer-done", 90)
             finally:
