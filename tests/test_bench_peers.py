@@ -11,11 +11,12 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.harness import alt_host_staged, alt_legacy_probe
+from bench.harness import alt_host_path, alt_host_staged, alt_legacy_ipc, alt_legacy_probe
 from bench.harness.alt_nvdec import retention
 from bench.harness.alt_support import find_cuda_include, regimes_for, slot_offsets
 from bench.harness.common import Settings, nv12_bytes
@@ -59,6 +60,7 @@ def test_the_legacy_ipc_probe_compiles_against_the_found_cuda_header(probe):
 @needs_compiler
 def test_the_probe_measures_every_regime_through_one_shared_allocation(probe, fake_driver, tmp_path, monkeypatch):
     monkeypatch.setenv("LD_LIBRARY_PATH", fake_driver)
+    before = set(os.listdir("/dev/shm"))
     settings = dataclasses.replace(smoke_settings(tmp_path), frames=30, warmup=5, frames_25fps=3, warmup_25fps=1)
     rows = alt_legacy_probe.run(settings)
     assert [r.get("error") for r in rows] == [None] * 4, rows
@@ -77,7 +79,7 @@ def test_the_probe_measures_every_regime_through_one_shared_allocation(probe, fa
     assert borrow["p50"] <= read_into["p50"]  # the copy comes after holding the slot
     assert rows[2]["latency_us"]["p50"] >= 0  # 40 ms apart, the frames still arrive
     assert "stride" in rows[1]["note"] and rows[1]["copy_us"]["n"] == 30
-    leftovers = [name for name in os.listdir("/dev/shm") if name.startswith("fake-cuda-")]
+    leftovers = [name for name in set(os.listdir("/dev/shm")) - before if name.startswith("fake-cuda-")]
     assert leftovers == []  # both sides freed and closed what they made
 
 
@@ -157,3 +159,44 @@ def test_25fps_is_measured_at_1080p_only():
 def test_nvdec_reports_the_throughput_kept():
     assert retention(5164.3, 5260.1) == pytest.approx(0.9818, abs=1e-4)
     assert retention(100.0, 0.0) is None
+
+
+@pytest.fixture
+def stand_in_cuda(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """tests/fake_cuda first on sys.path, for this process and the children it spawns."""
+    monkeypatch.syspath_prepend(str(HERE / "fake_cuda"))
+    before = set(os.listdir("/dev/shm"))
+    yield
+    leftovers = [name for name in set(os.listdir("/dev/shm")) - before if name.startswith("fake-cuda-py-")]
+    assert leftovers == [], "a side did not free or close what it allocated or opened"
+
+
+def assert_measured(rows: list[dict], cases: list[str], settings: Settings) -> None:
+    assert [r.get("error") for r in rows] == [None] * len(rows), rows
+    regimes = {"0.3ms": settings.frames, "25fps": settings.frames_25fps}
+    assert [(r["case"], r["regime"]) for r in rows] == [(c, name) for name in regimes for c in cases]
+    for r in rows:
+        assert r["latency_us"]["n"] == regimes[r["regime"]] and r["latency_us"]["p50"] > 0
+
+
+@pytest.mark.parametrize("variant", ["pipelined", "zero-copy"])
+def test_the_staged_host_path_hands_every_chunk_over(stand_in_cuda, tmp_path, variant):
+    settings = smoke_settings(tmp_path)
+    rows = alt_host_staged._latency(settings, "1080p", variant)
+    assert_measured(rows, list(alt_host_staged.VARIANTS[variant].values()), settings)
+    assert all(r["variant"] == variant and r["producer_us"]["n"] > 0 for r in rows)
+    assert not [name for name in os.listdir("/dev/shm") if name.startswith("cuframes-bench-staged-")]
+
+
+def test_the_plain_host_path_measures_every_regime(stand_in_cuda, tmp_path):
+    settings = smoke_settings(tmp_path)
+    rows = alt_host_path._latency(settings, "1080p")
+    assert_measured(rows, ["read_into"], settings)
+    assert "the DtoH is inside the latency" in rows[0]["note"]
+
+
+def test_the_legacy_ring_stamps_borrow_and_read_into_on_the_same_frames(stand_in_cuda, tmp_path):
+    settings = smoke_settings(tmp_path)
+    rows = alt_legacy_ipc._latency(settings, "1080p")
+    assert_measured(rows, ["borrow", "read_into"], settings)
+    assert rows[1]["copy_back_to_back_us"]["n"] > 0 and "copy_back_to_back_us" not in rows[3]
