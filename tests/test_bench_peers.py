@@ -48,6 +48,11 @@ def fake_driver(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(folder)
 
 
+def shm_names() -> set[str]:
+    """What /dev/shm holds (the stand-ins' memory and the staging files go there)."""
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
 def smoke_settings(tmp_path: Path) -> Settings:
     return Settings.make(quick=False, work_dir=str(tmp_path), smoke=True)
 
@@ -60,7 +65,7 @@ def test_the_legacy_ipc_probe_compiles_against_the_found_cuda_header(probe):
 @needs_compiler
 def test_the_probe_measures_every_regime_through_one_shared_allocation(probe, fake_driver, tmp_path, monkeypatch):
     monkeypatch.setenv("LD_LIBRARY_PATH", fake_driver)
-    before = set(os.listdir("/dev/shm"))
+    before = shm_names()
     settings = dataclasses.replace(smoke_settings(tmp_path), frames=30, warmup=5, frames_25fps=3, warmup_25fps=1)
     rows = alt_legacy_probe.run(settings)
     assert [r.get("error") for r in rows] == [None] * 4, rows
@@ -79,7 +84,7 @@ def test_the_probe_measures_every_regime_through_one_shared_allocation(probe, fa
     assert borrow["p50"] <= read_into["p50"]  # the copy comes after holding the slot
     assert rows[2]["latency_us"]["p50"] >= 0  # 40 ms apart, the frames still arrive
     assert "stride" in rows[1]["note"] and rows[1]["copy_us"]["n"] == 30
-    leftovers = [name for name in set(os.listdir("/dev/shm")) - before if name.startswith("fake-cuda-")]
+    leftovers = [name for name in shm_names() - before if name.startswith("fake-cuda-")]
     assert leftovers == []  # both sides freed and closed what they made
 
 
@@ -165,9 +170,9 @@ def test_nvdec_reports_the_throughput_kept():
 def stand_in_cuda(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """tests/fake_cuda first on sys.path, for this process and the children it spawns."""
     monkeypatch.syspath_prepend(str(HERE / "fake_cuda"))
-    before = set(os.listdir("/dev/shm"))
+    before = shm_names()
     yield
-    leftovers = [name for name in set(os.listdir("/dev/shm")) - before if name.startswith("fake-cuda-py-")]
+    leftovers = [name for name in shm_names() - before if name.startswith("fake-cuda-py-")]
     assert leftovers == [], "a side did not free or close what it allocated or opened"
 
 
@@ -185,7 +190,7 @@ def test_the_staged_host_path_hands_every_chunk_over(stand_in_cuda, tmp_path, va
     rows = alt_host_staged._latency(settings, "1080p", variant)
     assert_measured(rows, list(alt_host_staged.VARIANTS[variant].values()), settings)
     assert all(r["variant"] == variant and r["producer_us"]["n"] > 0 for r in rows)
-    assert not [name for name in os.listdir("/dev/shm") if name.startswith("cuframes-bench-staged-")]
+    assert not [name for name in shm_names() if name.startswith("cuframes-bench-staged-")]
 
 
 def test_the_plain_host_path_measures_every_regime(stand_in_cuda, tmp_path):
