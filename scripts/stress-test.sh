@@ -47,7 +47,7 @@ SELECTION=(
     test_publish_cli.py test_cat.py test_inspect_cli.py test_docs.py test_restarts.py test_limits.py
     test_stalled.py test_cli_pipes.py test_default_dir.py test_stream_facts.py test_stream_facts_sources.py
     test_record.py test_cat_formats.py test_ffmpeg_input.py test_aio.py test_gstreamer.py
-    test_serve.py test_relay.py test_bench_method.py
+    test_serve.py test_relay.py test_bench_method.py test_bench_peers.py
 )
 if [ $# -gt 0 ]; then
     PYTEST_ARGS=("$@")

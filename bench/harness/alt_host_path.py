@@ -6,7 +6,14 @@ straight into the acquired slot of a cuframes *host-backend* Publisher (the prod
 memfd mapping) and publishes with the stamp as pts. The consumer (a cuframes Subscriber on the same
 key) borrows the host frame and copies it HtoD into its own device buffer, then syncs.
 
-Case ``read_into`` (section "latency"): stamp -> the frame is complete on the consumer's GPU.
+Case ``read_into`` (section "latency"): stamp -> the frame is complete on the consumer's GPU. The
+stamp is the one every method uses (issue 19, item 2): the frame is complete in the producer's
+private device buffer; the producer's DtoH comes after it, so it is inside the latency. Each case
+runs in each regime of ``alt_support.regimes_for`` (back to back at every size, 25 fps at 1080p
+only) in one process pair; rows name their ``regime`` and ``variant`` ("plain").
+
+The host path at its best, a pipelined variant (chunks, double-buffered) and a zero-copy variant
+(mapped pinned memory), is bench/harness/alt_host_staged.py, run from this section.
 
 Both sides try to page-lock the slot mappings with cuMemHostRegister (the producer its writable
 mapping; the consumer its read-only one, with CU_MEMHOSTREGISTER_READ_ONLY), each slot when first
@@ -25,26 +32,21 @@ import os
 import sys
 from typing import Any
 
+from . import alt_host_staged
+from .alt_support import collect_two_stamps, regime_seconds, regimes_for, two_stamp_rows
 from .common import (
     FRAME_SIZES,
     SOURCE_BUFFERS,
     Children,
+    Regime,
     Settings,
-    latency_row,
     nv12_bytes,
     percentiles,
     reporting_errors,
+    row,
 )
 from .cudrv import CudaSession, fill_value
-from .peers import (
-    STARTUP_S,
-    Budget,
-    Inbox,
-    collect_frames,
-    exit_report,
-    monotonic_ns,
-    paced,
-)
+from .peers import STARTUP_S, Inbox, exit_report, monotonic_ns, paced
 from .standalone import main
 
 SLOTS = 10
@@ -100,13 +102,17 @@ class _SlotCopies:
         return memory
 
 
-def _producer(results: Any, go: Any, stop: Any, key: str, size: str, settings: Settings, max_seconds: float) -> None:
+def _producer(
+    results: Any, primed: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings,
+    regimes: list[Regime], max_seconds: float,
+) -> None:  # fmt: skip
     with reporting_errors(results):
         import cuframes
 
         width, height = FRAME_SIZES[size]
         nbytes = nv12_bytes(size)
-        dtoh_us: list[float] = []
+        producer_us: dict[str, Any] = {}
+        published = 0
         with cuframes.Publisher(key, width, height, "nv12", slots=SLOTS, backend="host", dir=settings.work_dir) as pub:
             if pub.packed_size != nbytes:
                 raise RuntimeError(f"cuframes packs {pub.packed_size} bytes, expected {nbytes}")
@@ -119,41 +125,49 @@ def _producer(results: Any, go: Any, stop: Any, key: str, size: str, settings: S
                     cu.fill(ptr, nbytes, fill_value(index))
                 slots = _SlotCopies(cu, list(pub.planes), pub.slot_size, frame_gpu, to_host=True)
                 results.put(("ready", None))
-                if not go.wait(timeout=STARTUP_S):
-                    raise TimeoutError("the consumer never became ready")
+                primed.set()
+                for go, stop, regime in zip(gos, stops, regimes):
+                    if not go.wait(timeout=STARTUP_S):
+                        raise TimeoutError("the consumer never became ready")
+                    dtoh_us: list[float] = []
 
-                def step(i: int) -> None:
-                    source = i % SOURCE_BUFFERS
-                    cu.copy_dtod(frame_gpu, sources[source], nbytes, stream)
-                    cu.sync(stream)
-                    stamp = monotonic_ns()  # the frame is complete on the producer's GPU
-                    frame = pub.acquire(pts=stamp, metadata=bytes([fill_value(source)]))
-                    try:
-                        slots.copy(frame.index, frame, i < settings.warmup, stream)
+                    def step(i: int, regime: Regime = regime, dtoh_us: list[float] = dtoh_us) -> None:
+                        source = i % SOURCE_BUFFERS
+                        cu.copy_dtod(frame_gpu, sources[source], nbytes, stream)
                         cu.sync(stream)
-                    except BaseException:
-                        frame.abort()
-                        raise
-                    frame.publish()
-                    if i >= settings.warmup:
-                        dtoh_us.append((monotonic_ns() - stamp) / 1e3)
+                        stamp = monotonic_ns()  # the frame is complete in the producer's private buffer
+                        frame = pub.acquire(pts=stamp, metadata=bytes([fill_value(source)]))
+                        try:
+                            slots.copy(frame.index, frame, i < regime.warmup, stream)
+                            cu.sync(stream)
+                        except BaseException:
+                            frame.abort()
+                            raise
+                        frame.publish()
+                        if i >= regime.warmup:
+                            dtoh_us.append((monotonic_ns() - stamp) / 1e3)
 
-                published = paced(stop, settings.period_s, max_seconds, step)
+                    published += paced(stop, regime.period_s, max_seconds, step)
+                    producer_us[regime.name] = percentiles(dtoh_us)
                 described = slots.describe("producer")
                 copies = len(next(iter(slots.plans.values()))[1]) if slots.plans else 0
         results.put(
             (
                 "producer-done",
-                {"published": published, "memory": described, "copies": copies, "dtoh_us": percentiles(dtoh_us)},
+                {"published": published, "memory": described, "copies": copies, "producer_us": producer_us},
             )
         )
 
 
-def _consumer(results: Any, go: Any, stop: Any, key: str, size: str, settings: Settings, seconds: float) -> None:
+def _consumer(
+    results: Any, primed: Any, gos: list[Any], stops: list[Any], key: str, size: str, settings: Settings,
+    regimes: list[Regime],
+) -> None:  # fmt: skip
     with reporting_errors(results):
         import cuframes
 
         nbytes = nv12_bytes(size)
+        passes: list[dict[str, Any]] = []
         try:
             with cuframes.Subscriber(key, dir=settings.work_dir, connect_timeout=30) as sub:
                 if sub.backend != "host":
@@ -164,15 +178,11 @@ def _consumer(results: Any, go: Any, stop: Any, key: str, size: str, settings: S
                     slots = _SlotCopies(cu, list(sub.planes), sub.slot_size, dst, to_host=False)
                     checked = [0]
 
-                    copy_us: list[float] = []
-
-                    def read_into(frame: Any, warming: bool) -> float:
+                    def read_into(frame: Any, warming: bool) -> tuple[int, int]:
                         held = monotonic_ns()
                         slots.copy(frame.slot, frame, warming, stream)
                         cu.sync(stream)
-                        now = monotonic_ns()
-                        if not warming:
-                            copy_us.append((now - held) / 1e3)
+                        copied = monotonic_ns()
                         if warming and checked[0] < CHECKED_FRAMES:
                             checked[0] += 1
                             got = cu.peek(dst + nbytes - 1)[0]
@@ -180,66 +190,66 @@ def _consumer(results: Any, go: Any, stop: Any, key: str, size: str, settings: S
                                 raise RuntimeError(
                                     f"the copied frame ends in {got}, the producer wrote {frame.metadata[0]}"
                                 )
-                        return (now - frame.pts) / 1e3
+                        return held, copied
 
-                    go.set()
-                    result = collect_frames(sub, settings, seconds, read_into)
-                    stop.set()
-                    result["memory"] = slots.describe("consumer")
-                    result["copy_us"] = percentiles(copy_us)
+                    if not primed.wait(timeout=STARTUP_S):
+                        raise TimeoutError("the producer never became ready")
+                    for go, stop, regime in zip(gos, stops, regimes):
+                        go.set()
+                        passes.append(collect_two_stamps(sub, regime, read_into))
+                        stop.set()
+                    memory = slots.describe("consumer")
         finally:
-            stop.set()
-        results.put(("result", result))
+            for stop in stops:
+                stop.set()
+        results.put(("result", {"passes": passes, "memory": memory}))
 
 
-def _latency(settings: Settings, size: str, seconds: float) -> dict[str, Any]:
+def _latency(settings: Settings, size: str) -> list[dict[str, Any]]:
+    regimes = regimes_for(settings, size)
     ctx = mp.get_context("spawn")
-    go, stop = ctx.Event(), ctx.Event()
+    primed = ctx.Event()
+    gos = [ctx.Event() for _ in regimes]
+    stops = [ctx.Event() for _ in regimes]
     key = f"bench-host-path-{size}-{os.getpid()}"
+    seconds = sum(regime_seconds(r) for r in regimes)
     with Children() as children:
         inbox = Inbox(children)
         try:
-            children.start(_producer, go, stop, key, size, settings, STARTUP_S + seconds + 60)
+            # Both start at once; the consumer waits for the publisher (connect_timeout), then ``primed``.
+            children.start(_producer, primed, gos, stops, key, size, settings, regimes, STARTUP_S + seconds + 60)
+            children.start(_consumer, primed, gos, stops, key, size, settings, regimes)
             inbox.wait("ready", STARTUP_S)
-            children.start(_consumer, go, stop, key, size, settings, seconds)
             result = inbox.wait("result", STARTUP_S + seconds + 30)
             produced = inbox.wait("producer-done", 60)
         finally:
-            stop.set()
+            for stop in stops:
+                stop.set()
     exits = exit_report(children)
+    copies = "one linear copy" if produced["copies"] == 1 else f"{produced['copies']} 2D copies (pitched rows)"
     note = (
-        f"producer: stamp after its stream sync, DtoH into a cuframes host-backend slot ({SLOTS} memfd slots, "
-        f"{'one linear copy' if produced['copies'] == 1 else str(produced['copies']) + ' 2D copies (pitched rows)'}"
-        f"), sync, publish; consumer: sub.next(), HtoD into its own buffer, sync; {produced['memory']}; "
-        f"{result['memory']}; {produced['published']} frames published in the run"
-    )
-    if "note" in result:
-        note += f"; {result['note']}"
-    note += (
-        "; producer_us: the producer's stamp -> publish() returned (DtoH, sync, publish); "
-        "copy_us: the consumer's HtoD + sync alone, from holding the frame"
+        f"producer: stamp when the frame is complete in its private device buffer, DtoH into a cuframes "
+        f"host-backend slot ({SLOTS} memfd slots, {copies}), sync, publish; consumer: sub.next(), HtoD into its "
+        f"own buffer, sync; the DtoH is inside the latency; {produced['memory']}; {result['memory']}; "
+        f"{produced['published']} frames published in the run; producer_us: the producer's stamp -> publish() "
+        "returned (DtoH, sync, publish)"
     )
     if exits:
         note += f"; {exits}"
-    return latency_row(
-        "latency",
-        "host_path",
-        "read_into",
-        size,
-        result["samples"],
-        missed=result["missed"],
-        producer_us=produced["dtoh_us"],
-        copy_us=result["copy_us"],
-        note=note,
-    )
+    rows = two_stamp_rows("host_path", size, result["passes"], {"read_into": "read_into"}, note, variant="plain")
+    for out in rows:
+        out["producer_us"] = produced["producer_us"].get(out["regime"], {"n": 0})
+    return rows
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:
-    budget = Budget(settings)
-    rows = []
-    sizes = list(settings.sizes)
-    for done, size in enumerate(sizes):
-        rows.append(_latency(settings, size, budget.share(len(sizes) - done, overhead_s=3.0)))
+    rows: list[dict[str, Any]] = []
+    for size in settings.sizes:
+        try:
+            rows += _latency(settings, size)
+        except Exception as error:  # noqa: BLE001 (one variant failing leaves the others' rows)
+            rows.append(row("latency", "host_path", "read_into", size, error=f"{type(error).__name__}: {error}"))
+    rows += alt_host_staged.run(settings)
     return rows
 
 

@@ -1,0 +1,1 @@
+"""A stand-in for the cuda-python package (tests/fake_cuda/cuda/bindings/driver.py says why)."""

@@ -1,0 +1,1 @@
+"""A stand-in for cuda.bindings (tests/fake_cuda/cuda/bindings/driver.py says why)."""
