@@ -348,10 +348,8 @@ class CudaSession:
         CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE when ``prefer_copy_engine``."""
         drv = self.drv
         attrs = drv.CUmemcpyAttributes()
+        # The location hints stay unset (zero): they apply to managed memory only.
         attrs.srcAccessOrder = drv.CUmemcpySrcAccessOrder.CU_MEMCPY_SRC_ACCESS_ORDER_STREAM
-        for hint in (attrs.srcLocHint, attrs.dstLocHint):
-            hint.type = drv.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
-            hint.id = self.ordinal
         flags = drv.CUmemcpyFlags
         attrs.flags = int(
             flags.CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE if prefer_copy_engine else flags.CU_MEMCPY_FLAG_DEFAULT

@@ -11,7 +11,8 @@ context switch would sit) and "running".
 Why the calibration is an interval intersection: %globaltimer and CLOCK_MONOTONIC are different
 clocks. A stamp kernel launched at CPU time b and synced at CPU time a ran somewhere in [b, a], so
 offset = gpu - cpu lies in [gpu - a, gpu - b]; intersecting that interval over many back-to-back
-launches in one process pins the offset down to well under a microsecond when both clocks tick evenly.
+launches in one process leaves an uncertainty of half (the quickest launch-to-start + the quickest
+kernel-end-to-sync-return), a few µs: enough to tell a ~140 µs switch before the start from one inside.
 %globaltimer may tick in coarse steps (1 µs on some GPUs), which can make the intersection empty; then
 the tightest single launch's midpoint is used and its half-width is reported as the uncertainty.
 """
@@ -26,7 +27,8 @@ from typing import Any
 from .common import latency_row, percentiles
 
 STAMP_KERNEL = "stamp"
-# PTX ISA 7.8 (CUDA 11.8) is the first with sm_90; any driver able to run an H100/H200 JITs it.
+# PTX ISA 7.8 (CUDA 11.8) is the first with sm_90 (H100, H200); the driver JITs it there and for newer
+# GPUs. CUDA 13 no longer compiles for the pre-Turing targets, so an older .target would be a risk.
 STAMP_PTX = """\
 .version 7.8
 .target sm_90
