@@ -109,7 +109,7 @@ def test_the_ping_pong_covers_every_engine_and_sweeps_the_gap_for_kernel_and_cop
 
 def test_rows_carry_the_switch_cost_against_the_same_op_alone_and_say_when_samples_are_short():
     measured = {"dtod|alone": [10.0, 11.0, 12.0], "dtod|after peer": [150.0, 160.0], "memset|after peer": [140.0]}
-    rows = op_rows(measured, {"dtod": measured["dtod|alone"]}, {"after peer": "first after a peer"}, 2)
+    rows = op_rows(measured, {"dtod": measured["dtod|alone"]}, {"after peer": "first after a peer"}, {"after peer": 2})
     by_case = {r["case"]: r for r in rows}
     assert by_case["dtod after peer"]["switch_us"] == 160.0 - 11.0  # nearest-rank p50s
     assert by_case["dtod after peer"]["size"] == "1080p" and by_case["memset after peer"]["size"] == "-"
@@ -138,6 +138,9 @@ def test_built_rows_add_the_gpu_split_the_kept_gap_and_the_calibration():
     gap_row = rows["kernel after peer, gap 1 ms"]
     assert gap_row["submit_to_start_us"]["p50"] == 150.0 and gap_row["start_to_done_us"]["p50"] == 10.0
     assert gap_row["gap_actual_us"]["p50"] == 1_002.0 and gap_row["switch_us"] == 160.0 - 6.0
+    # A gap point is short against the gap sweep's count, not settings.frames (2 here).
+    assert f"2 samples (of {engines.gap_samples(settings)} asked)" in gap_row["note"]
+    assert "asked" not in rows["kernel alone"]["note"]
     assert rows["kernel alone"]["submit_to_start_us"]["p50"] == 3.0
     assert rows["clock calibration, ping-pong process"]["drift_ns"] == 100.0
     assert rows["clock calibration, alone process"]["value"] == 50.0

@@ -309,7 +309,8 @@ def build_rows(settings: Settings, alone: dict[str, Any] | None, pong: dict[str,
             offsets[key] = payload[offset][0] if isinstance(payload[offset], list | tuple) else payload[offset]
         measured.update(payload["us"])
     base = {op: measured.get(f"{op}|alone", []) for op in OPS}
-    rows = op_rows(measured, base, notes, settings.frames)
+    wanted = {situation: gap_samples(settings) if ", gap " in situation else settings.frames for situation in notes}
+    rows = op_rows(measured, base, notes, wanted)
     triples = {**(alone or {}).get("triples", {}), **(pong or {}).get("triples", {})}
     gaps = (pong or {}).get("gaps", {})
     for r, key in zip(rows, measured):

@@ -141,18 +141,19 @@ def gap_label(gap_s: float) -> str:
 
 
 def op_rows(
-    measured: dict[str, list[float]], alone: dict[str, list[float]], notes: dict[str, str], wanted: int
+    measured: dict[str, list[float]], alone: dict[str, list[float]], notes: dict[str, str], wanted: dict[str, int]
 ) -> list[dict[str, Any]]:
-    """Rows from samples keyed "<op>|<situation>": each gets its count note and, where the same op was
-    measured alone, ``switch_us`` = its p50 minus the alone p50."""
+    """Rows from samples keyed "<op>|<situation>": each gets a note saying so when it has fewer samples
+    than ``wanted[situation]`` and, where the same op was measured alone, ``switch_us`` = its p50 minus
+    the alone p50."""
     rows = []
     for key, samples in measured.items():
         op, situation = key.split("|", 1)
         size = "1080p" if op in ("dtod", "htod", "dtoh") else "-"
         base = percentiles(alone.get(op, []))
         note = notes.get(situation, situation)
-        if len(samples) < wanted:
-            note += f"; {len(samples)} samples (of {wanted} asked)"
+        if len(samples) < wanted.get(situation, 0):
+            note += f"; {len(samples)} samples (of {wanted[situation]} asked)"
         extra: dict[str, Any] = {}
         if samples and "p50" in base and situation != "alone":
             extra["switch_us"] = round(percentiles(samples)["p50"] - base["p50"], 2)
