@@ -346,8 +346,13 @@ def build_rows(settings: Settings, alone: dict[str, Any] | None, pong: dict[str,
 
 
 def run(settings: Settings) -> list[dict[str, Any]]:
+    import cuframes
+
     from . import engines_read
 
+    if not cuframes.cuda_available():  # bench/run.py skips the section itself; this is for running it alone
+        print(f"engines: skipped, needs a CUDA GPU ({cuframes.cuda_unavailable_reason()})", file=sys.stderr)
+        return []
     end = time.monotonic() + SECTION_S["quick" if settings.quick else "full"]
     rows: list[dict[str, Any]] = []
 
