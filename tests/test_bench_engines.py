@@ -124,15 +124,14 @@ def test_built_rows_add_the_gpu_split_the_kept_gap_and_the_calibration():
         "us": {"kernel|alone": [5.0, 6.0]},
         "triples": {"kernel|alone": [(0, 1_000 + 3_000, 5_000), (0, 1_000 + 2_000, 6_000)]},
         "gaps": {},
-        "offset": 1_000.0,
-        "uncertainty": 50.0,
+        "offset": (1_000, 50.0),
     }
     pong = {
         "us": {"kernel|after peer, gap 1 ms": [150.0, 160.0]},
         "triples": {"kernel|after peer, gap 1 ms": [(0, 2_000 + 140_000, 150_000), (0, 2_000 + 150_000, 160_000)]},
         "gaps": {"kernel|after peer, gap 1 ms": [1_001.0, 1_002.0]},
-        "offset": (2_000.0, 80.0),
-        "offset_after": (2_100.0, 90.0),
+        "offset": (2_000, 80.0),
+        "offset_after": (2_100, 90.0),
     }
     rows = {r["case"]: r for r in engines.build_rows(settings, alone, pong)}
     gap_row = rows["kernel after peer, gap 1 ms"]

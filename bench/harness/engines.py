@@ -84,6 +84,7 @@ class Engines:
         self.turn += 1
         src, dst = self.src[self.turn % SOURCE_BUFFERS], self.dst[(self.turn + 1) % SOURCE_BUFFERS]
         if op == "kernel":
+            ctypes.c_uint64.from_address(self.word).value = 0  # so a kernel that did not run cannot pass
             t0 = monotonic_ns()
             result = self.kernel.launch(stream)
         elif op == "memset":
@@ -105,9 +106,11 @@ class Engines:
         check(result, op)
         check(synced, f"cuStreamSynchronize after {op}")
         gpu = ctypes.c_uint64.from_address(self.word).value if op == "kernel" else 0
+        if op == "kernel" and not gpu:
+            raise RuntimeError("the stamp kernel returned without writing its %globaltimer stamp")
         return t0, gpu, t1
 
-    def calibrate(self) -> tuple[float, float]:
+    def calibrate(self) -> tuple[int, float]:
         """(offset_ns, uncertainty_ns) of %globaltimer against CLOCK_MONOTONIC, from back-to-back stamp
         kernels in this process (engines_ptx.clock_offset)."""
         return clock_offset([self.time("kernel") for _ in range(CALIBRATION_READS)])
@@ -154,7 +157,7 @@ def _alone_child(results: Any, device: int, nbytes: int, rounds: int, warmup: in
         samples = Samples()
         with CudaSession(device) as cu:
             eng = Engines(cu, nbytes)
-            offset, uncertainty = eng.calibrate()
+            calibration = eng.calibrate()
             drop = min(warmup, rounds // 10)
             for op in OPS:
                 for i in range(drop + rounds):
@@ -185,7 +188,7 @@ def _alone_child(results: Any, device: int, nbytes: int, rounds: int, warmup: in
                 check(drv.cuCtxDestroy(ctx), "cuCtxDestroy")
                 check(drv.cuCtxSetCurrent(cu.context), "cuCtxSetCurrent(primary)")
             eng.close()
-        results.put(("alone", {**samples.payload(), "offset": offset, "uncertainty": uncertainty}))
+        results.put(("alone", {**samples.payload(), "offset": calibration}))
 
 
 def _pingpong_child(
@@ -295,19 +298,17 @@ NOTES = {
 def build_rows(settings: Settings, alone: dict[str, Any] | None, pong: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The engine rows from the two parts' payloads (either may be None: that part failed)."""
     measured: dict[str, list[float]] = {}
-    offsets: dict[str, float] = {}
+    offsets: dict[str, int] = {}
     notes = dict(NOTES)
     for gap in GAPS_S:
         notes[f"after peer, gap {gap_label(gap)}"] = (
             f"first thing {gap_label(gap)} after another process's frame copy + sync returned; "
             f"{gap_samples(settings)} samples per gap point"
         )
-    for payload, offset in ((alone, "offset"), (pong, "offset")):
-        if payload is None:
-            continue
-        for key in payload["us"]:
-            offsets[key] = payload[offset][0] if isinstance(payload[offset], list | tuple) else payload[offset]
-        measured.update(payload["us"])
+    for payload in (alone, pong):
+        if payload is not None:
+            offsets.update({key: payload["offset"][0] for key in payload["us"]})
+            measured.update(payload["us"])
     base = {op: measured.get(f"{op}|alone", []) for op in OPS}
     wanted = {situation: gap_samples(settings) if ", gap " in situation else settings.frames for situation in notes}
     rows = op_rows(measured, base, notes, wanted)
@@ -322,11 +323,8 @@ def build_rows(settings: Settings, alone: dict[str, Any] | None, pong: dict[str,
     for name, payload in (("alone", alone), ("ping-pong", pong)):
         if payload is None:
             continue
-        if name == "alone":
-            offset, uncertainty, drift = payload["offset"], payload["uncertainty"], None
-        else:
-            (offset, uncertainty), after = payload["offset"], payload["offset_after"]
-            drift = after[0] - offset
+        offset, uncertainty = payload["offset"]
+        drift = payload["offset_after"][0] - offset if "offset_after" in payload else None
         rows.append(
             row(
                 "engines",

@@ -103,20 +103,21 @@ class StampKernel:
         check(self.drv.cuModuleUnload(self.module), "cuModuleUnload")
 
 
-def clock_offset(reads: Sequence[tuple[int, int, int]]) -> tuple[float, float]:
+def clock_offset(reads: Sequence[tuple[int, int, int]]) -> tuple[int, float]:
     """(offset_ns, uncertainty_ns) with gpu_ns = cpu_ns + offset_ns, from (cpu_before, gpu, cpu_after)
     triples: the GPU read happened between the two CPU reads."""
     if not reads:
         raise ValueError("no clock reads to calibrate from")
     low = max(gpu - after for before, gpu, after in reads)
     high = min(gpu - before for before, gpu, after in reads)
+    # Integers throughout: %globaltimer counts from 1970, and a float near 1.7e18 ns is only 256 ns precise.
     if low <= high:
-        return (low + high) / 2, (high - low) / 2
+        return (low + high) // 2, (high - low) / 2
     before, gpu, after = min(reads, key=lambda r: r[2] - r[0])
-    return gpu - (before + after) / 2, (after - before) / 2
+    return gpu - (before + after) // 2, (after - before) / 2
 
 
-def gpu_split(samples: Sequence[tuple[int, int, int]], offset_ns: float) -> tuple[list[float], list[float]]:
+def gpu_split(samples: Sequence[tuple[int, int, int]], offset_ns: int) -> tuple[list[float], list[float]]:
     """(submit -> kernel start, kernel start -> sync returned), µs, from (cpu_submit, gpu_start, cpu_done)."""
     starts = [gpu - offset_ns for _, gpu, _ in samples]
     return (
