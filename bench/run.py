@@ -60,9 +60,11 @@ SECTIONS: dict[str, str] = {
     "convert": "bench.harness.convert",
     "facade": "bench.harness.facade",
     "notify": "bench.harness.notify",
+    "engines": "bench.harness.engines",
 }
 # The sections that measure GPU memory. The others run on any machine.
 NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps", "convert")
+NEEDS_GPU += ("engines",)
 
 
 def default_out() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -273,3 +274,102 @@ class CudaSession:
 
     def ipc_close(self, ptr: int) -> None:
         self._undo_now("ipc", ptr)
+
+    # --- pinned host memory, VMM sharing, copy attributes (bench/harness/engines*.py) ---
+    def host_alloc(self, nbytes: int, *, mapped: bool = False) -> tuple[int, int]:
+        """cuMemHostAlloc: pinned host memory; with ``mapped`` also its device address (else 0)."""
+        flags = int(self.drv.CU_MEMHOSTALLOC_DEVICEMAP) if mapped else 0
+        host = int(check(self.drv.cuMemHostAlloc(nbytes, flags), f"cuMemHostAlloc({nbytes})"))
+        self._remember(f"cuMemFreeHost({host:#x})", lambda: self.drv.cuMemFreeHost(host), "hostalloc", host)
+        device = int(check(self.drv.cuMemHostGetDevicePointer(host, 0), "cuMemHostGetDevicePointer")) if mapped else 0
+        return host, device
+
+    def _vmm_prop(self) -> Any:
+        drv = self.drv
+        prop = drv.CUmemAllocationProp()
+        prop.type = drv.CUmemAllocationType.CU_MEM_ALLOCATION_TYPE_PINNED
+        prop.requestedHandleTypes = drv.CUmemAllocationHandleType.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR
+        prop.location.type = drv.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
+        prop.location.id = self.ordinal
+        return prop
+
+    def vmm_size(self, nbytes: int) -> int:
+        """``nbytes`` rounded up to the allocation granularity of a POSIX-FD device allocation."""
+        flag = self.drv.CUmemAllocationGranularity_flags.CU_MEM_ALLOC_GRANULARITY_MINIMUM
+        grain = int(check(self.drv.cuMemGetAllocationGranularity(self._vmm_prop(), flag), "granularity"))
+        return -(-nbytes // grain) * grain
+
+    def _vmm_map(self, handle: Any, size: int) -> int:
+        """Reserves an address range, maps ``handle`` there read-write for this device, releases the
+        handle (the mapping keeps the memory); the unmap and free are remembered."""
+        drv = self.drv
+        try:
+            ptr = int(check(drv.cuMemAddressReserve(size, 0, 0, 0), "cuMemAddressReserve"))
+        except BaseException:
+            check(drv.cuMemRelease(handle), "cuMemRelease")
+            raise
+        self._remember(f"cuMemAddressFree({ptr:#x})", lambda: drv.cuMemAddressFree(ptr, size))
+        mapped = drv.cuMemMap(ptr, size, 0, handle, 0)
+        check(drv.cuMemRelease(handle), "cuMemRelease")
+        check(mapped, "cuMemMap")
+        self._remember(f"cuMemUnmap({ptr:#x})", lambda: drv.cuMemUnmap(ptr, size))
+        access = drv.CUmemAccessDesc()
+        access.location.type = drv.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
+        access.location.id = self.ordinal
+        access.flags = drv.CUmemAccess_flags.CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+        check(drv.cuMemSetAccess(ptr, size, [access], 1), "cuMemSetAccess")
+        return ptr
+
+    def vmm_export(self, nbytes: int) -> tuple[int, int, int]:
+        """A device allocation made to be shared: (pointer, mapped size, POSIX FD). The caller owns
+        the FD (close it once sent)."""
+        size = self.vmm_size(nbytes)
+        handle = check(self.drv.cuMemCreate(size, self._vmm_prop(), 0), f"cuMemCreate({size})")
+        kind = self.drv.CUmemAllocationHandleType.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR
+        try:
+            fd = int(check(self.drv.cuMemExportToShareableHandle(handle, kind, 0), "cuMemExportToShareableHandle"))
+        except BaseException:
+            check(self.drv.cuMemRelease(handle), "cuMemRelease")
+            raise
+        try:
+            return self._vmm_map(handle, size), size, fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def vmm_import(self, fd: int, size: int) -> int:
+        """Maps another process's exported allocation (its POSIX FD) read-write here."""
+        kind = self.drv.CUmemAllocationHandleType.CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR
+        handle = check(self.drv.cuMemImportFromShareableHandle(fd, kind), "cuMemImportFromShareableHandle")
+        return self._vmm_map(handle, size)
+
+    def copy_attributes(self, *, prefer_copy_engine: bool) -> Any:
+        """CUmemcpyAttributes for a stream-ordered device-to-device copy (CUDA 12.8+), with
+        CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE when ``prefer_copy_engine``."""
+        drv = self.drv
+        attrs = drv.CUmemcpyAttributes()
+        # The location hints stay unset (zero): they apply to managed memory only.
+        attrs.srcAccessOrder = drv.CUmemcpySrcAccessOrder.CU_MEMCPY_SRC_ACCESS_ORDER_STREAM
+        flags = drv.CUmemcpyFlags
+        attrs.flags = int(
+            flags.CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE if prefer_copy_engine else flags.CU_MEMCPY_FLAG_DEFAULT
+        )
+        return attrs
+
+    def copy_batch(self, dst: int, src: int, nbytes: int, attrs: Any, stream: Any) -> None:
+        """One copy through cuMemcpyBatchAsync. cuda-bindings 12.8-12.9 return (CUresult, failIdx)
+        and 13.x CUresult alone, with the same arguments; check() takes either."""
+        drv = self.drv
+        result = drv.cuMemcpyBatchAsync(
+            [drv.CUdeviceptr(dst)], [drv.CUdeviceptr(src)], [nbytes], 1, [attrs], [0], 1, stream
+        )
+        check(result, "cuMemcpyBatchAsync")
+
+
+def create_context(drv: Any, device: Any) -> Any:
+    """A new (non-primary) context, made current: cuCtxCreate(params, flags, dev) in CUDA 13,
+    cuCtxCreate(flags, dev) before. Destroy it with cuCtxDestroy."""
+    try:
+        return check(drv.cuCtxCreate(None, 0, device), "cuCtxCreate")
+    except TypeError:  # cuda-bindings 12.x: no parameters structure
+        return check(drv.cuCtxCreate(0, device), "cuCtxCreate")

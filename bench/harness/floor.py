@@ -53,7 +53,6 @@ from .cudrv import CudaSession, fill_value
 from .peers import STALL_S, STARTUP_S, Budget, Inbox, monotonic_ns
 from .standalone import main
 
-PINGPONG_ROUNDS = 2000  # per ping-pong case, warm-up included
 # The timed loops below are written out on purpose: a helper taking the work
 # as a callable would put a Python call inside every sample, and these are the
 # floors that everything else is divided by.
@@ -151,7 +150,7 @@ def _floor_child(
             # The same after an idle gap in this process alone, as a consumer sleeps between frames:
             # tells a slow first GPU work after idling from the hand-over between processes.
             after_sleep: list[float] = []
-            for i in range(min(warmup + frames, PINGPONG_ROUNDS)):
+            for i in range(warmup + frames):
                 if monotonic_ns() > deadline_ns:
                     break
                 time.sleep(period_s)
@@ -159,7 +158,7 @@ def _floor_child(
                 cu.touch(scratch, stream)
                 cu.sync(stream)
                 t1 = monotonic_ns()
-                if i >= min(warmup, PINGPONG_ROUNDS // 10):
+                if i >= warmup:
                     after_sleep.append((t1 - t0) / 1e3)
             out["touch+sync-after-sleep"] = after_sleep
         results.put(("floor", out))
@@ -243,10 +242,11 @@ def run(settings: Settings) -> list[dict[str, Any]]:
             max(2.0, budget.left() / 2 - 5.0),
         )
         out = Inbox(children).wait("floor", STARTUP_S + budget.limit)
-    # Each round is two wake-ups and two GPU works (~0.3 ms): keep the ping-pong short.
-    rounds = min(settings.warmup + settings.frames, PINGPONG_ROUNDS)
+    # The same sample count as every other latency (issue 19, item 5): warm-up + settings.frames
+    # rounds a case, each two wake-ups and two GPU works (~0.4 ms).
+    rounds = settings.warmup + settings.frames
     pingpong = _pingpong(settings, rounds, max(5.0, budget.left() - 5.0))
-    drop = min(settings.warmup, rounds // 10)
+    drop = settings.warmup
     rows: list[dict[str, Any]] = []
     wanted = settings.frames
     for size in settings.sizes:
