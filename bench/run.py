@@ -63,8 +63,19 @@ SECTIONS: dict[str, str] = {
     "engines": "bench.harness.engines",
 }
 # The sections that measure GPU memory. The others run on any machine.
-NEEDS_GPU = ("floor", "latency", "legacy_ipc", "host_path", "torch_mp", "fanout", "idle", "nvdec", "mps", "convert")
-NEEDS_GPU += ("engines",)
+NEEDS_GPU = (
+    "floor",
+    "latency",
+    "legacy_ipc",
+    "host_path",
+    "torch_mp",
+    "fanout",
+    "idle",
+    "nvdec",
+    "mps",
+    "convert",
+    "engines",
+)
 
 
 def default_out() -> str:
