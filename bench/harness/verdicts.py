@@ -88,8 +88,8 @@ def evaluate(
             _latency_targets(judge, regime, at, size)
         _cpp_targets(judge, regime, at)
         _producer_targets(judge, regime, at, sizes)
-        if "4k" in sizes:
-            _host_path_targets(judge, regime, at)
+        _host_path_targets(judge, regime, at, sizes)
+        _peer_targets(judge, regime, at, sizes)
     _facade_targets(judge)
     _fanout_targets(judge)
     _tear_targets(judge)
@@ -191,23 +191,61 @@ def _producer_targets(judge: Judge, regime: str | None, at: str, sizes: tuple[st
                 )
 
 
-def _host_path_targets(judge: Judge, regime: str | None, at: str) -> None:
-    host_row = judge.find(regime, section="latency", method="host_path", case="read_into", size="4k")
-    host = p50(host_row)
-    for case, what in (
-        ("borrow+first-kernel", "frame used by a kernel on the consumer's GPU (same work on both sides)"),
-        ("read_into", "a private copy on both sides"),
-    ):
-        ours_row = judge.find(regime, section="latency", method="cuframes", case=case, size="4k")
-        ours = p50(ours_row)
-        if host and ours:
+# The host path's variants (bench/harness/alt_host_path.py, alt_host_staged.py): each verdict
+# takes the best of them, so cuframes is never judged against a naive peer.
+HOST_PATH_CASES = ("read_into", "read_into, pipelined", "read_into, zero-copy (mapped pinned)")
+
+
+def best(judge: Judge, regime: str | None, cases: Sequence[str], **match: Any) -> Row:
+    """Of the rows of ``cases`` (other fields as ``match``), the one with the lowest p50."""
+    found = [judge.find(regime, case=case, **match) for case in cases]
+    measured = [r for r in found if p50(r) is not None]
+    return min(measured, key=lambda r: p50(r) or 0.0) if measured else None
+
+
+def _host_path_targets(judge: Judge, regime: str | None, at: str, sizes: tuple[str, ...]) -> None:
+    for size in sizes:
+        host_row = best(judge, regime, HOST_PATH_CASES, section="latency", method="host_path", size=size)
+        host = p50(host_row)
+        for case, what in (
+            ("borrow+first-kernel", "frame used by a kernel on the consumer's GPU (same work on both sides)"),
+            ("read_into", "a private copy on both sides"),
+        ):
+            ours_row = judge.find(regime, section="latency", method="cuframes", case=case, size=size)
+            ours = p50(ours_row)
+            if host and ours and host_row:
+                judge.target(
+                    f"against the host path at its best, {size}, {what}{at}",
+                    f">= 10 x lower latency (host path's best variant vs cuframes {case}, p50)",
+                    f"host ({host_row['case']}) {host:.0f} us / cuframes {ours:.0f} us = {host / ours:.1f} x",
+                    host >= 10 * ours,
+                    [host_row, ours_row],
+                    "both pay the GPU's switch between processes (cuframes at its first kernel)",
+                )
+
+
+def _peer_targets(judge: Judge, regime: str | None, at: str, sizes: tuple[str, ...]) -> None:
+    """cuframes against legacy IPC and torch at their best (issue 19, item 7)."""
+    ours = judge.find(regime, section="latency", method="cuframes-c++", case="borrow-sleep, C++ API", backend="cuda")
+    legacy = judge.find(regime, section="latency", method="legacy_ipc", case="borrow, C++, one allocation")
+    if p50(ours) and p50(legacy):
+        judge.target(
+            f"against legacy CUDA IPC in C++ (one allocation), borrow{at}",
+            "p50 <= 1.05 x legacy's (both stamped and read in C++)",
+            f"cuframes {p50(ours):.2f} us, legacy {p50(legacy):.2f} us ({_ratio_text(p50(ours), p50(legacy))})",
+            (p50(ours) or 0) <= 1.05 * (p50(legacy) or 0),
+            [ours, legacy],
+        )
+    for size in sizes:
+        mine = judge.find(regime, section="latency", method="cuframes", case="read_into", size=size)
+        torch = judge.find(regime, section="latency", method="torch_mp", case="read_into", size=size, variant="pooled")
+        if p50(mine) and p50(torch):
             judge.target(
-                f"against the host path, 4K, {what}{at}",
-                f">= 10 x lower latency (host read_into vs cuframes {case}, p50)",
-                f"host {host:.0f} us / cuframes {ours:.0f} us = {host / ours:.1f} x",
-                host >= 10 * ours,
-                [host_row, ours_row],
-                "both pay the GPU's switch between processes (cuframes at its first kernel)",
+                f"against torch.multiprocessing at its best (pool shared once), read_into, {size}{at}",
+                "report only",
+                f"cuframes {p50(mine):.1f} us, torch {p50(torch):.1f} us ({_ratio_text(p50(mine), p50(torch))})",
+                None,
+                [mine, torch],
             )
 
 
@@ -324,22 +362,28 @@ def _other_targets(judge: Judge, sizes: tuple[str, ...], first: str | None) -> N
             "idle CPU", "< 0.1% of a core per idle subscriber", f"{idle['value']:.3f}%", idle["value"] < 0.1, [idle]
         )
     ours = p50(find(section="attach", method="cuframes"), "latency_ms")
-    legacy = p50(find(section="attach", method="legacy_ipc"), "latency_ms")
-    if ours and legacy:
+    # Legacy at its best: one cuIpcOpenMemHandle for the whole pool, or one per slot.
+    legacy = min(
+        (p50(r, "latency_ms") or float("inf"))
+        for r in (
+            find(section="attach", method="legacy_ipc", case="attach-16x4k"),
+            find(section="attach", method="legacy_ipc", case="attach-16x4k, one allocation"),
+        )
+    )
+    if ours and legacy != float("inf"):
         judge.target(
-            "against legacy CUDA IPC, attach (16 x 4K slots)",
+            "against legacy CUDA IPC at its best, attach (16 x 4K slots)",
             "far lower attach cost",
-            f"cuframes {ours:.2f} ms, legacy {legacy:.2f} ms ({_ratio_text(legacy, ours)})",
+            f"cuframes {ours:.2f} ms, legacy's best {legacy:.2f} ms ({_ratio_text(legacy, ours)})",
             ours <= 0.5 * legacy,
             [],
         )
-    nv = find(section="nvdec", case="cameras")
-    if nv and nv.get("ratio") is not None:
+    nv = find(section="nvdec", case="throughput-retention")
+    if nv and nv.get("value") is not None:
         judge.target(
-            "against one decode per consumer",
-            ">= 3 x cameras, 3 consumers each",
-            f"{nv.get('cameras_shared', 0):.0f} vs {nv.get('cameras_per_consumer', 0):.0f} cameras "
-            f"= {nv['ratio']:.2f} x",
-            nv["ratio"] >= 3,
+            "NVDEC throughput kept when sharing",
+            ">= 0.95 of the decoded fps published to the subscribers",
+            f"{nv.get('published_fps', 0):.0f} of {nv.get('decoded_fps', 0):.0f} fps = {nv['value']:.3f}",
+            nv["value"] >= 0.95,
             [nv],
         )
