@@ -6,7 +6,8 @@ against three ffmpegs that each decode the camera themselves.
 Needs a GPU, nvidia-smi and an ffmpeg built by scripts/build-ffmpeg.sh with CUDA (NVDEC,
 NVENC, scale_cuda) and libx264 (to make the clip). Both setups run the camera in real time
 (25 fps, 1080p H.264, made here with libx264) and give each consumer the same work: scale_cuda
-to 640x360 and h264_nvenc.
+to 640x360 and h264_nvenc, or, on a GPU without NVENC (H100, H200), scale_cuda, a download of
+the small frame and libx264 (ultrafast).
 
 - **shared**: one decoder, `ffmpeg -hwaccel cuda -re -i clip -f rawvideo -pix_fmt nv12 -`
   (NVDEC), whose frames this script publishes under a cuframes key on the cuda backend; the
@@ -109,24 +110,25 @@ def make_clip(ffmpeg: str, path: str, seconds: float) -> None:
     )
 
 
-def consumer_cmd(ffmpeg: str, source: list[str]) -> list[str]:
-    return [
-        ffmpeg,
-        "-hide_banner",
-        "-nostats",
-        "-v",
-        "error",
-        *source,
-        "-vf",
-        "scale_cuda=640:360",
-        "-c:v",
-        "h264_nvenc",
-        "-f",
-        "null",
-        "-",
-        "-progress",
-        "pipe:1",
-    ]
+def nvenc_usable(ffmpeg: str) -> bool:
+    """Whether this GPU has NVENC: H100 and H200 have none (h264_nvenc fails with "unsupported
+    device"), so their consumers encode on the CPU instead."""
+    probe = subprocess.run(
+        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=256x144:rate=25", "-frames:v", "1"]
+        + ["-c:v", "h264_nvenc", "-f", "null", "-"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def consumer_cmd(ffmpeg: str, source: list[str], nvenc: bool) -> list[str]:
+    # Without NVENC: scale on the GPU, download the small frame, encode it with libx264.
+    work = ["-vf", "scale_cuda=640:360", "-c:v", "h264_nvenc"]
+    if not nvenc:
+        work = ["-vf", "scale_cuda=640:360,hwdownload,format=nv12", "-c:v", "libx264", "-preset", "ultrafast"]
+    return [ffmpeg, "-hide_banner", "-nostats", "-v", "error", *source, *work, "-f", "null", "-", "-progress", "pipe:1"]
 
 
 def frames_of(progress: str) -> int:
@@ -154,7 +156,7 @@ def run_consumers(commands: list[list[str]], seconds: float, sampler: Sampler) -
     return fps, sampler.steady_mean(start, end)
 
 
-def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str) -> dict:
+def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str, nvenc: bool) -> dict:
     key = f"nvr{os.getpid()}"
     decoder = subprocess.Popen(
         [
@@ -199,7 +201,7 @@ def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Samp
         time.sleep(2)  # the decoder is up and publishing
         url = f"cuframes://{key}?dir={work}"
         try:
-            fps, gpu = run_consumers([consumer_cmd(ffmpeg, ["-i", url])] * consumers, seconds, sampler)
+            fps, gpu = run_consumers([consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers, seconds, sampler)
         finally:
             stop.set()
             decoder.kill()
@@ -208,9 +210,9 @@ def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Samp
     return {"consumer_fps": fps, "gpu": gpu, "producer_frames": published[0]}
 
 
-def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler) -> dict:
+def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, nvenc: bool) -> dict:
     source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
-    fps, gpu = run_consumers([consumer_cmd(ffmpeg, source)] * consumers, seconds, sampler)
+    fps, gpu = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler)
     return {"consumer_fps": fps, "gpu": gpu}
 
 
@@ -230,15 +232,18 @@ def main() -> int:
         make_clip(args.ffmpeg, clip, 20)
         time.sleep(2)
         idle = gpu_sample()
+        nvenc = nvenc_usable(args.ffmpeg)
         result = {
             "idle": idle,
-            "shared": shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work),
+            "encoder": "h264_nvenc" if nvenc else "libx264 (this GPU has no NVENC)",
+            "shared": shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, nvenc),
         }
         time.sleep(2)
-        result["separate"] = separate(args.ffmpeg, clip, args.consumers, args.seconds, sampler)
+        result["separate"] = separate(args.ffmpeg, clip, args.consumers, args.seconds, sampler, nvenc)
     sampler.stop.set()
     print(
-        f"{args.consumers} consumers (scale_cuda 640x360 + h264_nvenc) of one 1080p25 H.264 camera, {args.seconds:g} s:"
+        f"{args.consumers} consumers (scale_cuda 640x360 + {result['encoder']}) of one 1080p25 H.264 camera, "
+        f"{args.seconds:g} s:"
     )
     print("setup     consumer fps          GPU memory above idle   decoder %   encoder %   GPU %")
     for name in ("shared", "separate"):

@@ -125,6 +125,20 @@ static gboolean set_packet_caps(GstCuframesSink *self, GstCaps *caps, cuframes_c
     return self->owner || fail_status(self, status, "publish");
 }
 
+/* Upstream elements that give either memory (cudaupload, nvh264dec) fixate the first caps of
+ * what this pad answers, and GstBaseSink's default answer puts the query's filter (their
+ * order, system memory first) first: CUDA frames would come down to system memory and back.
+ * Here the template's order comes first, CUDA memory before system memory. */
+static GstCaps *gst_cuframes_sink_get_caps(GstBaseSink *base, GstCaps *filter) {
+    GstCaps *caps = gst_pad_get_pad_template_caps(GST_BASE_SINK_PAD(base));
+    if (filter != NULL) {
+        GstCaps *ours_first = gst_caps_intersect_full(caps, filter, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(caps);
+        caps = ours_first;
+    }
+    return caps;
+}
+
 static gboolean gst_cuframes_sink_set_caps(GstBaseSink *base, GstCaps *caps) {
     /* Only noted: the publisher is made at the first buffer, so that a refusal is one
      * error message and not one per caps that upstream tries next. */
@@ -381,6 +395,7 @@ static void gst_cuframes_sink_class_init(GstCuframesSinkClass *klass) {
 
     base_class->start = gst_cuframes_sink_start;
     base_class->stop = gst_cuframes_sink_stop;
+    base_class->get_caps = gst_cuframes_sink_get_caps;
     base_class->set_caps = gst_cuframes_sink_set_caps;
     base_class->render = gst_cuframes_sink_render;
 }

@@ -18,6 +18,15 @@ B=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$(mktemp -d)}
 export LD_LIBRARY_PATH=$B/lib GST_PLUGIN_SYSTEM_PATH_1_0=$B/plugins GST_PLUGIN_PATH="" GST_REGISTRY_FORK=no
 export GST_REGISTRY=$OUT/registry.bin
+# cudaconvert and cudascale compile their kernels with NVRTC at run time: GStreamer dlopens
+# libnvrtc, which a CUDA image keeps outside the loader's path (the toolkit, or pip's wheel).
+for nvrtc in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+    "$(python3 -c 'import nvidia.cuda_nvrtc, os; print(os.path.join(nvidia.cuda_nvrtc.__path__[0], "lib"))' 2>/dev/null)"; do
+    if [ -n "$nvrtc" ] && compgen -G "$nvrtc/libnvrtc.so*" >/dev/null; then
+        LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$nvrtc
+        echo "nvrtc: $(compgen -G "$nvrtc/libnvrtc.so*" | tr '\n' ' ')"
+    fi
+done
 CUFRAMES_DIR=$(mktemp -d /tmp/cf-XXXX)
 export CUFRAMES_DIR
 caps="video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
@@ -63,7 +72,11 @@ expect() {  # NAME SINK_MEMORY SRC_MEMORY
     sink=$(memory "$1" CuframesSink sink producer)
     src=$(memory "$1" CuframesSrc src consumer)
     echo "$1: cuframessink took $sink memory (want $2), cuframessrc gave $src memory (want $3)"
-    [ "$sink" = "$2" ] && [ "$src" = "$3" ] || failed=1
+    if [ "$sink" != "$2" ] || [ "$src" != "$3" ]; then
+        failed=1
+        grep -h -E "ERROR|WARN|rror|No such element|erroneous" "$OUT/$1-producer.txt" "$OUT/$1-consumer.txt" |
+            grep -v "^Setting\|^Freeing" | head -8 | cut -c1-400 | sed "s/^/    $1: /"
+    fi
 }
 expect cuda-cuda cuda cuda
 expect cuda-system cuda system

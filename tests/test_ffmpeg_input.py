@@ -320,7 +320,8 @@ def test_a_libx264_reencode_reads_every_frame(children, key, tmp_path) -> None:
 def test_cuda_frames_are_read_in_place_and_feed_scale_cuda_and_nvenc(children, key, tmp_path) -> None:
     """On a GPU: the frames are AV_PIX_FMT_CUDA frames whose data[0] is the imported slot's
     address (the input's debug line says both); downloaded they equal the published frames,
-    in place and with copy=1 (a copy on the GPU); scale_cuda + h264_nvenc encode them."""
+    in place and with copy=1 (a copy on the GPU); scale_cuda scales them for h264_nvenc (or,
+    on a GPU without NVENC, for libx264)."""
     raw = raw_frames(tmp_path / "source.raw", "nv12", 24)
     args = ["-f", "rawvideo", "-pix_fmt", "nv12", "-s", SIZE, "-r", "25", "-i", str(raw), "-f", "framemd5", "-"]
     expected = framemd5_lines(ffmpeg(children, *args).stdout)
@@ -334,9 +335,30 @@ def test_cuda_frames_are_read_in_place_and_feed_scale_cuda_and_nvenc(children, k
         assert bool(in_place) != bool(copy), got.stderr
         assert all(int(slot, 16) == int(data, 16) for slot, data in in_place)
 
+    # scale_cuda on the input's frames, then NVENC where the GPU has one (H100 and H200 have
+    # none: there the scaled frames are downloaded and encoded with libx264).
+    nvenc = (
+        ffmpeg(
+            children,
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=256x144",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "h264_nvenc",
+            "-f",
+            "null",
+            "-",
+        ).returncode
+        == 0
+    )
+    encode = ["-c:v", "h264_nvenc"] if nvenc else ["-c:v", "libx264"]
+    scale = "scale_cuda=80:48" if nvenc else "scale_cuda=80:48,hwdownload,format=nv12"
     start_producer(children, key, raw, backend="cuda")
     out = tmp_path / "out.mp4"
     url = f"cuframes://{key}?delivery=sequential"
-    got = ffmpeg(children, "-i", url, "-vf", "scale_cuda=80:48", "-c:v", "h264_nvenc", str(out))
+    got = ffmpeg(children, "-i", url, "-vf", scale, *encode, str(out))
     assert got.returncode == 0, got.stderr
     assert probe(out) == {"codec_name": "h264", "width": "80", "height": "48", "nb_read_frames": "24"}

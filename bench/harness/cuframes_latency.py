@@ -88,19 +88,6 @@ def plan(settings: Settings) -> list[tuple[Regime, str, str]]:
     return out
 
 
-class _RawDevice:
-    """A device pointer as ``__cuda_array_interface__``, so that torch views frame memory
-    without holding the frame (the view outlives each lease; the mapping outlives the view)."""
-
-    def __init__(self, address: int, nbytes: int) -> None:
-        self.__cuda_array_interface__ = {
-            "shape": (nbytes,),
-            "typestr": "|u1",
-            "data": (address, True),
-            "version": 3,
-        }
-
-
 def subscriber_main(results: Any, key: str, directory: str, case: str, frames: int) -> None:
     """Child: takes `frames` frames in `case`, sends their latencies (µs) from the frame's pts
     (the producer's stamp, frame complete in its private buffer) and from its timestamp_ns
@@ -113,7 +100,6 @@ def subscriber_main(results: Any, key: str, directory: str, case: str, frames: i
         kernel = case == "borrow+first-kernel"
         with cuframes.Subscriber(key, dir=directory, connect_timeout=30, spin=spin) as sub:
             dst = stream = None
-            views: dict[int, Any] = {}  # borrow+first-kernel: a torch view per slot address
             if "read_into" in case or case == "split" or kernel:
                 import torch
 
@@ -146,13 +132,10 @@ def subscriber_main(results: Any, key: str, directory: str, case: str, frames: i
                     lease.release()
                 elif kernel:
                     frame = sub.next(timeout=10)
-                    address = frame.__cuda_array_interface__["data"][0]
-                    view = views.get(address)
-                    if view is None:
-                        view = views[address] = torch.as_tensor(
-                            _RawDevice(address, KERNEL_BYTES), device=f"cuda:{sub.device}"
-                        )
-                    torch.add(view, 1, out=dst[:KERNEL_BYTES])  # a kernel that reads the frame
+                    # As a user would: a DLPack view of the luma plane (read-only mapping; torch
+                    # takes the view, the kernel only reads it), then a kernel on its first bytes.
+                    luma = torch.from_dlpack(frame.y)
+                    torch.add(luma[0, :KERNEL_BYTES], 1, out=dst[:KERNEL_BYTES])
                     stream.synchronize()
                     now = clock(monotonic)
                     latencies.append((now - frame.pts) / 1e3)
