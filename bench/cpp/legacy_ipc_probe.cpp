@@ -51,6 +51,7 @@ struct Message {
     uint32_t kind;
     int64_t seq;
     uint64_t stamp_ns;
+    uint64_t shared_ns;  // kFrame: after the copy into the slot and its sync (cuframes' C++ probe's point)
     uint64_t nbytes;
     uint64_t stride;
     uint32_t slot;   // kFrame: the slot; kHello: the slot count
@@ -253,6 +254,7 @@ int producer(const Args &a) {
             frame.slot = uint32_t(seq % a.slots);
             frame.value = fill_value(source);
             ctx.copy(shared + frame.slot * stride, priv, a.nbytes);
+            frame.shared_ns = now_ns();
             send_message(a.fd, frame);
             ++published;
         }
@@ -294,7 +296,7 @@ int consumer(const Args &a) {
     Message ready{};
     ready.kind = kReady;
     send_message(a.fd, ready);
-    std::vector<double> borrow, read_into, copy;
+    std::vector<double> borrow, read_into, copy, borrow_over_sync;
     long missed = 0, got = 0;
     int64_t last = -1;
     const long wanted = a.warmup + a.frames;
@@ -318,6 +320,7 @@ int consumer(const Args &a) {
             borrow.push_back(double(held - msg.stamp_ns) / 1e3);
             read_into.push_back(double(copied - msg.stamp_ns) / 1e3);
             copy.push_back(double(copied - held) / 1e3);
+            borrow_over_sync.push_back(double(held - msg.shared_ns) / 1e3);
             missed += msg.seq - last - 1;
         }
         last = msg.seq;
@@ -340,6 +343,8 @@ int consumer(const Args &a) {
     print_percentiles("read_into", read_into);
     std::printf(", ");
     print_percentiles("copy", copy);
+    std::printf(", ");
+    print_percentiles("borrow_over_sync", borrow_over_sync);
     std::printf(", \"missed\": %ld, \"stride\": %llu}\n", missed, static_cast<unsigned long long>(hello.stride));
     return 0;
 }

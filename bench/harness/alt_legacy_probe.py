@@ -130,7 +130,11 @@ def run(settings: Settings) -> list[dict[str, Any]]:
                 "still being read"
             )
             for key, case in CASES.items():
+                # borrow also from after the producer's copy into the slot and its sync: the point
+                # cuframes' C++ probe (latency_probe.cpp, no copy) stamps at, for a like-for-like verdict.
                 extra = {"copy_us": consumer["copy"]} if key == "read_into" else {}
+                if key == "borrow":
+                    extra = {"over_sync_us": consumer["borrow_over_sync"]}
                 rows.append(
                     row(
                         "latency",

@@ -228,12 +228,15 @@ def _peer_targets(judge: Judge, regime: str | None, at: str, sizes: tuple[str, .
     """cuframes against legacy IPC and torch at their best (issue 19, item 7)."""
     ours = judge.find(regime, section="latency", method="cuframes-c++", case="borrow-sleep, C++ API", backend="cuda")
     legacy = judge.find(regime, section="latency", method="legacy_ipc", case="borrow, C++, one allocation")
-    if p50(ours) and p50(legacy):
+    # Like for like: cuframes' C++ probe stamps once the frame is in the slot (it publishes
+    # without a copy), so legacy's borrow is taken from after its copy into the slot too.
+    theirs = (legacy or {}).get("over_sync_us", {}).get("p50")
+    if p50(ours) and theirs:
         judge.target(
             f"against legacy CUDA IPC in C++ (one allocation), borrow{at}",
-            "p50 <= 1.05 x legacy's (both stamped and read in C++)",
-            f"cuframes {p50(ours):.2f} us, legacy {p50(legacy):.2f} us ({_ratio_text(p50(ours), p50(legacy))})",
-            (p50(ours) or 0) <= 1.05 * (p50(legacy) or 0),
+            "p50 <= 1.05 x legacy's (both in C++, from the frame being in shared memory)",
+            f"cuframes {p50(ours):.2f} us, legacy {theirs:.2f} us ({_ratio_text(p50(ours), theirs)})",
+            (p50(ours) or 0) <= 1.05 * theirs,
             [ours, legacy],
         )
     for size in sizes:
