@@ -5,6 +5,10 @@
 # backend and the quick benchmark (scripts/gpu-carry.sh fills, here, what it carries:
 # PyAV and an ffmpeg). Everything goes to $OUT/gpu-check.log when
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
+# Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH=skip,
+# GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec),
+# .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst (scripts/gst-gpu-bundle.sh; with
+# .gpu-carry/ffmpeg it fits the 64 MiB carry, .whl then goes in another call).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -134,11 +138,27 @@ if [ -n "${CUFRAMES_FFMPEG:-}" ]; then
     bench_lines=$(printf '%s\n%s' "$bench_lines" "$nvr_lines")
 fi
 
+# The GStreamer plugin's CUDA paths, where the bundle of scripts/gst-gpu-bundle.sh was carried
+# (a CUDA image has no GStreamer): five pipelines, checked frame by frame and by memory type.
+if [ -x .gpu-carry/gst/bin/gst-launch-1.0 ]; then
+    gst_out=${OUT:-/tmp/gpu-check-out}/gst
+    mkdir -p "$gst_out"
+    if run_step "GStreamer GPU pipelines" 200 env OUT="$gst_out" bash .gpu-carry/gst/gpu_check.sh; then rc=0; else rc=$?; failed=1; fi
+    summary+=("GStreamer GPU pipelines: $(grep -E '^gst-gpu-check:' /tmp/gpu-check-step.out | tail -1) (exit $rc)")
+    while IFS= read -r line; do summary+=("  $line"); done < <(grep -E '^[a-z0-9-]+: (cuframessink took|[0-9]+ frames)' /tmp/gpu-check-step.out)
+fi
+
 # GPU_CHECK_SKIP_IDLE=1 leaves out the idle/disconnect soak (2 minutes) when device time is short.
 if [ "${GPU_CHECK_SKIP_IDLE:-0}" != 1 ]; then
     if run_step "bench/idle_and_disconnect.py" 120 "$PY" bench/idle_and_disconnect.py --kills 20 --idle-seconds 5; then rc=0; else rc=$?; failed=1; fi
     idle_lines=$(grep -E '^(idle|producer SIGKILL)' /tmp/gpu-check-step.out)
     bench_lines=$(printf '%s\n%s' "$bench_lines" "$idle_lines")
+fi
+
+# The device tool brings back only a few files from $OUT: everything but this log and the
+# benchmark's own files goes back as one archive.
+if [ -n "${OUT:-}" ] && [ -d "$OUT/gst" ]; then
+    tar -czf "$OUT/gpu-check-extra.tgz" -C "$OUT" gst && rm -rf "$OUT/gst"
 fi
 
 {
