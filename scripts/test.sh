@@ -77,6 +77,9 @@ else
     echo "== GStreamer plugin: not built (no GStreamer development files; scripts/setup-debian.sh installs them)"
 fi
 
+# tests/test_bench_peers.py compiles the benchmark's legacy-IPC probe against cuda.h too.
+need_cuda_header
+
 echo "== pytest"
 status=0
 "$PYTHON" -m pytest "$@" || status=$?
