@@ -14,6 +14,16 @@ gboolean gst_cuframes_caps_are_cuda(const GstCaps *caps) {
 #include <gst/cuda/cuda-gst.h>
 #include <gst/cuda/gstcudaloader.h>
 
+gboolean gst_cuframes_cuda_usable(void) {
+    static gsize loaded = 0; /* 1: loaded, 2: cannot be */
+    if (g_once_init_enter(&loaded)) {
+        const gboolean ok = gst_cuda_load_library();
+        if (!ok) GST_WARNING("gst-cuda cannot load libcuda: cuframes elements use system memory only");
+        g_once_init_leave(&loaded, ok ? 1 : 2);
+    }
+    return loaded == 1;
+}
+
 static gboolean cuda_failed(CUresult result, const gchar *call, GError **error) {
     const char *name = NULL;
     CuGetErrorName(result, &name);

@@ -42,6 +42,12 @@ G_BEGIN_DECLS
 gboolean gst_cuframes_caps_are_cuda(const GstCaps *caps);
 
 #ifdef CUFRAMES_GST_CUDA
+/* TRUE once gst-cuda's driver entry points are loaded (gst_cuda_load_library, once per
+ * process). Whoever calls it first loads them; nvcodec's plugin does when it loads, so a
+ * pipeline with a cudaupload or nvh264dec in it has them, but one whose only CUDA user is
+ * cuframessrc (say `cuframessrc ! filesink`) has not, and every gst-cuda call would then fail.
+ * FALSE where libcuda cannot be loaded: the elements then speak system memory only. */
+gboolean gst_cuframes_cuda_usable(void);
 /* Copies a frame's planes device to device in ctx and waits for the copy.
  * src_pitches/dst_pitches and the offsets are per plane; the plane sizes are cuframes'. */
 gboolean gst_cuframes_cuda_copy(GstCudaContext *ctx, guint64 dst, const gsize *dst_offsets, const gint *dst_pitches,

@@ -85,6 +85,11 @@ static gboolean set_raw_caps(GstCuframesSink *self, GstCaps *caps, GstBuffer *fi
     self->cuda_input = gst_cuframes_caps_are_cuda(caps);
 #ifdef CUFRAMES_GST_CUDA
     if (self->cuda_input) {
+        if (!gst_cuframes_cuda_usable()) {
+            GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("CUDA memory in, but libcuda cannot be loaded"),
+                              ("gst_cuda_load_library() failed; cuframes key '%s'", self->key));
+            return FALSE;
+        }
         /* Device memory in, device slots out, on the device the frames are on. */
         options.backend = CUFRAMES_BACKEND_CUDA;
         options.device = MAX(gst_cuframes_cuda_device_of(first), 0);

@@ -13,7 +13,7 @@ GST_DEBUG_CATEGORY_EXTERN(gst_cuframes_src_debug);
 static GstCaps *with_cuda_if_accepted(GstCuframesSrc *self, GstCaps *caps) {
     self->cuda_output = FALSE;
 #ifdef CUFRAMES_GST_CUDA
-    if (gst_cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_CUDA ||
+    if (gst_cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_CUDA || !gst_cuframes_cuda_usable() ||
         !gst_cuda_ensure_element_context(GST_ELEMENT(self), -1, &self->cuda_context))
         return caps;
     GstCaps *cuda_caps = gst_caps_copy(caps);
