@@ -260,7 +260,11 @@ def test_the_recorder_from_python_stops_when_asked_and_finishes_its_file(childre
 def test_an_existing_file_is_never_overwritten(children, key, backend, tmp_path):
     out = tmp_path / "taken.mkv"
     out.write_bytes(b"an earlier recording")
-    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "30", *FACTS_30)
+    # The producer starts once it counts the recorder's subscriber, and the subscriber joins at
+    # the latest keyframe when its attach completes, a moment later: paced, with 60 packets, 20
+    # remain after any keyframe it can join at on a loaded machine (CI's busy-loop run joined
+    # at packet 20 of 30 and found 10).
+    producer = children.spawn(PACKET_PRODUCER, key, backend, "--frames", "60", "--interval", "0.01", *FACTS_30)
     recorder = start_recorder(children, key, out, "--no-follow", "--count", "20")
     children.read_line(producer, "up")
     done = children.wait(recorder)
