@@ -138,13 +138,15 @@ def _wait_chunks(record: Any, want: int, woke: int, seq: int) -> None:
 
 
 @contextmanager
-def _registered(cu: CudaSession, ptr: int, nbytes: int, flags: int) -> Iterator[None]:
-    """cuMemHostRegister with ``flags`` for the block, undone before the mapping goes away."""
-    check(cu.drv.cuMemHostRegister(ptr, nbytes, flags), "cuMemHostRegister")
+def _registered(cu: CudaSession, ptr: int, nbytes: int, *, mapped: bool = False) -> Iterator[None]:
+    """The block page-locked (and mapped for the GPU), undone before the mapping goes away."""
+    failure = cu.host_register(ptr, nbytes, mapped=mapped)
+    if failure is not None:
+        raise RuntimeError(f"cuMemHostRegister of the staging buffers failed: {failure}")
     try:
         yield
     finally:
-        check(cu.drv.cuMemHostUnregister(ptr), "cuMemHostUnregister")
+        cu.host_unregister(ptr)
 
 
 def _producer(
@@ -165,7 +167,7 @@ def _producer(
                 sources = [cu.alloc(nbytes) for _ in range(SOURCE_BUFFERS)]
                 for index, ptr in enumerate(sources):
                     cu.fill(ptr, nbytes, fill_value(index))
-                with _registered(cu, staging.buffers, BUFFERS * staging.stride, 0):
+                with _registered(cu, staging.buffers, BUFFERS * staging.stride):
                     results.put(("ready", None))
                     primed.set()
                     seq = 0
@@ -226,8 +228,7 @@ def _consumer(
                 drv = cu.drv
                 stream = cu.stream()
                 dst = cu.alloc(nbytes)
-                flags = int(drv.CU_MEMHOSTREGISTER_DEVICEMAP) if variant == "zero-copy" else 0
-                with _registered(cu, staging.buffers, BUFFERS * staging.stride, flags):
+                with _registered(cu, staging.buffers, BUFFERS * staging.stride, mapped=variant == "zero-copy"):
                     mapped = 0
                     if variant == "zero-copy":
                         found = drv.cuMemHostGetDevicePointer(staging.buffers, 0)

@@ -241,10 +241,12 @@ class CudaSession:
                 check(self.drv.cuMemcpy2DAsync(item, stream), "cuMemcpy2DAsync")
 
     # --- page-locking host memory ---
-    def host_register(self, ptr: int, nbytes: int, *, read_only: bool = False) -> str | None:
-        """Page-locks [ptr, ptr+nbytes) (CU_MEMHOSTREGISTER_READ_ONLY for a read-only mapping);
-        None on success, else the error's name (the memory stays pageable)."""
+    def host_register(self, ptr: int, nbytes: int, *, read_only: bool = False, mapped: bool = False) -> str | None:
+        """Page-locks [ptr, ptr+nbytes) (CU_MEMHOSTREGISTER_READ_ONLY for a read-only mapping,
+        CU_MEMHOSTREGISTER_DEVICEMAP to map it for the GPU); None on success, else the error's
+        name (the memory stays pageable)."""
         flags = int(self.drv.CU_MEMHOSTREGISTER_READ_ONLY) if read_only else 0
+        flags |= int(self.drv.CU_MEMHOSTREGISTER_DEVICEMAP) if mapped else 0
         try:
             check(self.drv.cuMemHostRegister(ptr, nbytes, flags), "cuMemHostRegister")
         except CudaCallError as error:
