@@ -98,14 +98,26 @@ ReceivedMessage receive_message(int socket, int timeout_ms, const std::string &p
     message.msg_iovlen = 1;
     message.msg_control = control.data();
     message.msg_controllen = control.size();
+    // A peer that closes with our message still unread in its queue resets
+    // the connection, and Linux reports the reset before the messages that
+    // peer sent first: a producer refusing a subscriber sends its Reject, and
+    // the subscriber's hello can land just after the producer drained its
+    // queue. The error is reported once, so read on for what the peer said.
     ssize_t received;
-    do {
+    bool reset = false;
+    while (true) {
         received = ::recvmsg(socket, &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    } while (received < 0 && errno == EINTR);
-    if (received < 0) {
-        if (errno == ECONNRESET) throw Error(CUFRAMES_ERR_DISCONNECTED, peer + " reset the connection", errno);
+        if (received >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno == ECONNRESET && !reset) {
+            reset = true;
+            continue;
+        }
+        if (reset || errno == ECONNRESET)
+            throw Error(CUFRAMES_ERR_DISCONNECTED, peer + " reset the connection", ECONNRESET);
         throw_os_error("recvmsg from " + peer);
     }
+    if (received == 0 && reset) throw Error(CUFRAMES_ERR_DISCONNECTED, peer + " reset the connection", ECONNRESET);
 
     // Own every descriptor first, so each error path below closes them.
     ReceivedMessage out;
