@@ -31,6 +31,9 @@ CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
 # assembly, pkg-config, libx264 for re-encoding, ffnvcodec's headers (with clang, above)
 # for CUDA, NVDEC, NVENC and scale_cuda.
 CI+=(nasm pkg-config libx264-dev libffmpeg-nvenc-dev)
+# .ci/run's compile check of the GStreamer plugin against 1.26 (scripts/gst-compat-check.sh)
+# downloads Debian 13's packages and unpacks them.
+CI+=(curl xz-utils)
 
 usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
 PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")

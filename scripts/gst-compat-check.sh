@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Compiles the GStreamer plugin (gst/) against GStreamer 1.26's headers and links it
+# against 1.26's libraries with every symbol resolved (-Wl,--no-undefined), -Wall -Wextra
+# -Werror. Why: Debian 12 (this machine, CI, the GPU machines' bundle) has GStreamer 1.22,
+# so the code for 1.24 and newer (CUFRAMES_GST_CUDA_WRAP: cuframessrc hands out the slot
+# itself through gst_cuda_allocator_alloc_wrapped) would otherwise never be compiled.
+# Running it needs a GPU and a 1.24+ runtime; this proves only that it builds.
+#
+# GStreamer 1.26 comes from Debian 13 (trixie): its .deb files are downloaded from the
+# Debian mirror and unpacked under build/gst-compat/root, never installed. pkg-config reads
+# their .pc files; the non-GStreamer packages those name (GL, X11, Wayland, ...) get empty
+# stand-ins, since the plugin uses none of them.
+#
+#   scripts/gst-compat-check.sh
+#
+# Needs what scripts/build-gst.sh needs (it runs it first: the libcuframes to link
+# against), curl, dpkg-deb and xz. Environment: PYTHON (as for build-gst.sh), JOBS,
+# DEBIAN_MIRROR (default http://deb.debian.org/debian), GST_COMPAT_SUITE (default trixie).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=${GST_COMPAT_SUITE:-trixie}
+WORK=build/gst-compat
+ROOT=$PWD/$WORK/root
+# The development packages, and the libraries their .pc files link.
+PACKAGES=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+    libglib2.0-dev libgio-2.0-dev libgstreamer1.0-0 libgstreamer-plugins-base1.0-0
+    libgstreamer-plugins-bad1.0-0 libglib2.0-0t64 libgstreamer-gl1.0-0)
+MODULES=(gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-cuda-1.0)
+
+for tool in curl dpkg-deb xz; do
+    command -v "$tool" >/dev/null || {
+        echo "gst-compat-check.sh: $tool is missing (apt-get install curl dpkg xz-utils)" >&2
+        exit 1
+    }
+done
+mkdir -p "$WORK/debs" "$WORK/stubpc"
+
+echo "== the plugin's libcuframes (scripts/build-gst.sh)"
+gst_dir=$(bash scripts/build-gst.sh | tail -1)
+
+echo "== GStreamer from Debian $SUITE ($MIRROR)"
+index=$WORK/Packages-$SUITE
+if [ ! -s "$index" ]; then
+    curl -fsS --retry 3 --retry-delay 5 -o "$index.xz" "$MIRROR/dists/$SUITE/main/binary-amd64/Packages.xz"
+    xz -d -f "$index.xz"
+fi
+# One line per package: its pool path (the index's Filename field).
+mapfile -t pool_paths < <("$PYTHON" - "$index" "${PACKAGES[@]}" <<'EOF'
+import sys
+
+wanted = set(sys.argv[2:])
+found = {}
+fields = {}
+with open(sys.argv[1], encoding="utf-8") as index:
+    for line in list(index) + [""]:
+        if line.strip():
+            if not line[0].isspace() and ":" in line:
+                name, value = line.split(":", 1)
+                fields[name] = value.strip()
+            continue
+        if fields.get("Package") in wanted:
+            found[fields["Package"]] = fields["Filename"]
+        fields = {}
+missing = sorted(wanted - set(found))
+if missing:
+    sys.exit("gst-compat-check.sh: not in the index: " + " ".join(missing))
+print("\n".join(found[name] for name in sorted(found)))
+EOF
+)
+rm -rf "$ROOT"
+for path in "${pool_paths[@]}"; do
+    deb=$WORK/debs/$(basename "$path")
+    [ -s "$deb" ] || curl -fsS --retry 3 --retry-delay 5 -o "$deb" "$MIRROR/$path"
+    dpkg-deb -x "$deb" "$ROOT"
+done
+
+export PKG_CONFIG_SYSROOT_DIR=$ROOT
+export PKG_CONFIG_LIBDIR=$ROOT/usr/lib/x86_64-linux-gnu/pkgconfig:$ROOT/usr/share/pkgconfig:$PWD/$WORK/stubpc
+# A stand-in for each package pkg-config cannot find, until it finds them all.
+for _ in $(seq 1 40); do
+    missing=$(pkg-config --cflags --libs "${MODULES[@]}" 2>&1 |
+        sed -nE "s/^Package '([^']+)', required by .*/\1/p" | head -n 1 || true)
+    [ -z "$missing" ] && break
+    printf 'Name: %s\nDescription: stand-in (gst-compat-check.sh)\nVersion: 9999\n' "$missing" \
+        >"$WORK/stubpc/$missing.pc"
+done
+version=$(pkg-config --modversion gstreamer-1.0)
+echo "gstreamer-1.0 $version, gstreamer-cuda-1.0 $(pkg-config --modversion gstreamer-cuda-1.0)"
+
+echo "== compile gst/ against it (-Werror)"
+cmake -S . -B "$WORK/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-Werror -DCUFRAMES_BUILD_GST=ON \
+    -DCUFRAMES_BUILD_TESTS=OFF -DCUFRAMES_BUILD_EXAMPLES=OFF -DCUFRAMES_BUILD_PYTHON=OFF \
+    -DPython_EXECUTABLE="$(command -v "$PYTHON")" >"$WORK/configure.log" 2>&1 || {
+    cat "$WORK/configure.log" >&2
+    exit 1
+}
+grep -q "GStreamer plugin with CUDA memory (gstreamer-cuda-1.0 $version)" "$WORK/configure.log" || {
+    grep "cuframes:" "$WORK/configure.log" >&2
+    echo "gst-compat-check.sh: CMake did not take gstreamer-cuda-1.0 $version, so the CUDA code was not compiled" >&2
+    exit 1
+}
+# Only the plugin's objects: libcuframes is build-gst.sh's, and compiled without GStreamer.
+mapfile -t objects < <(make -C "$WORK/build/gst" help | sed -nE 's/^\.\.\. (gstcuframes[a-z]*\.o)$/\1/p')
+make -s -C "$WORK/build/gst" -j "${JOBS:-$(nproc)}" "${objects[@]}"
+
+echo "== link against GStreamer $version (every symbol resolved)"
+plugin=$WORK/libgstcuframes.so
+# shellcheck disable=SC2046  # pkg-config's flags are words
+cc -shared -o "$plugin" "$WORK"/build/gst/CMakeFiles/gstcuframes.dir/*.o "$gst_dir/../libcuframes.so" \
+    $(pkg-config --libs "${MODULES[@]}") -Wl,--no-undefined -Wl,--allow-shlib-undefined \
+    -Wl,-rpath-link,"$ROOT/usr/lib/x86_64-linux-gnu"
+# The point of the check: the 1.24+ branch was the one compiled.
+if ! nm -D --undefined-only "$plugin" | grep -qw gst_cuda_allocator_alloc_wrapped; then
+    echo "gst-compat-check.sh: the plugin built against $version does not wrap slots" \
+        "(no gst_cuda_allocator_alloc_wrapped): CUFRAMES_GST_CUDA_WRAP was not compiled" >&2
+    exit 1
+fi
+echo "gst-compat-check.sh: the plugin compiles and links against GStreamer $version, zero-copy wrap included"
