@@ -69,6 +69,15 @@ static gboolean map_cuda(GstBuffer *buffer, GstMapFlags flags, GstMapInfo *map, 
     return gst_memory_map(mem, map, flags | GST_MAP_CUDA);
 }
 
+guint64 gst_cuframes_cuda_buffer_address(GstBuffer *buffer) {
+    GstMapInfo map;
+    GstCudaMemory *memory = NULL;
+    if (!map_cuda(buffer, GST_MAP_READ, &map, &memory)) return 0;
+    const guint64 address = (guint64)(uintptr_t)map.data;
+    gst_memory_unmap(GST_MEMORY_CAST(memory), &map);
+    return address;
+}
+
 GstFlowReturn gst_cuframes_cuda_download_slot(GstCudaContext *ctx, GstBufferPool *pool,
                                               const cuframes_frame_info *frame, GstBuffer **out, GError **error) {
     GstBuffer *buffer = NULL;
@@ -136,6 +145,7 @@ GstBuffer *gst_cuframes_cuda_wrap_slot(GstCudaContext *ctx, const GstVideoInfo *
     }
     GstMemory *memory =
         gst_cuda_allocator_alloc_wrapped(NULL, ctx, NULL, &layout, (CUdeviceptr)frame->data, lease, release);
+    if (memory == NULL) return NULL; /* a failed precondition, before it took the lease */
     GST_MINI_OBJECT_FLAG_SET(memory, GST_MEMORY_FLAG_READONLY);
     GstBuffer *buffer = gst_buffer_new();
     gst_buffer_append_memory(buffer, memory);

@@ -88,13 +88,16 @@ typedef struct {
     gint *outstanding;
 } Lease;
 
-static void lease_free(gpointer data) {
-    Lease *lease = data;
-    cuframes_frame_release(lease->frame);
+/* Ends the lease without releasing its frame, which it returns. */
+static cuframes_frame *lease_undo(Lease *lease) {
+    cuframes_frame *frame = lease->frame;
     g_atomic_int_dec_and_test(lease->outstanding);
     g_atomic_rc_box_release(lease->outstanding);
     g_free(lease);
+    return frame;
 }
+
+static void lease_free(gpointer data) { cuframes_frame_release(lease_undo(data)); }
 
 /* A lease on a held frame, counted as downstream until lease_free. Takes the frame. */
 static Lease *lease_new(GstCuframesSrc *self, cuframes_frame *held) {
@@ -168,13 +171,28 @@ static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_i
 #ifdef CUFRAMES_GST_CUDA
 #ifdef CUFRAMES_GST_CUDA_WRAP
     if (self->cuda_output && g_atomic_int_get(self->outstanding) == 0) {
-        *out = gst_cuframes_cuda_wrap_slot(self->cuda_context, &self->info, frame, lease_new(self, held), lease_free);
-        return CUFRAMES_OK;
+        Lease *lease = lease_new(self, held);
+        *out = gst_cuframes_cuda_wrap_slot(self->cuda_context, &self->info, frame, lease, lease_free);
+        if (*out != NULL) {
+            /* What downstream will map, read back: scripts/gst-gpu-check.sh checks these lines. */
+            if (gst_debug_category_get_threshold(GST_CAT_DEFAULT) >= GST_LEVEL_DEBUG)
+                GST_DEBUG_OBJECT(self,
+                                 "frame %" G_GUINT64_FORMAT
+                                 ": zero-copy: the buffer's CUDA memory is at 0x%" G_GINT64_MODIFIER
+                                 "x, the slot at 0x%" G_GINT64_MODIFIER "x",
+                                 frame->seq, gst_cuframes_cuda_buffer_address(*out), frame->data);
+            return CUFRAMES_OK;
+        }
+        /* gst-cuda refused to wrap it (and logged why): the frame is copied instead. */
+        GST_WARNING_OBJECT(self, "could not wrap the slot of frame %" G_GUINT64_FORMAT "; copying it", frame->seq);
+        held = lease_undo(lease);
     }
 #endif
     if (self->cuda_output) {
         GError *error = NULL;
         *flow = gst_cuframes_cuda_download_slot(self->cuda_context, self->cuda_pool, frame, out, &error);
+        GST_DEBUG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": copied from the slot at 0x%" G_GINT64_MODIFIER "x",
+                         frame->seq, frame->data);
         cuframes_frame_release(held);
         if (*flow == GST_FLOW_ERROR)
             GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not copy a frame of cuframes key '%s'", self->key),

@@ -7,8 +7,9 @@
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 # Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH=skip,
 # GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec),
-# .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst (scripts/gst-gpu-bundle.sh; with
-# .gpu-carry/ffmpeg it fits the 64 MiB carry, .whl then goes in another call).
+# .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst and .gpu-carry/gst-1.26
+# (scripts/gst-gpu-bundle.sh [--gst 1.26]; ffmpeg with one of them fits the 64 MiB carry,
+# .whl and the other bundle then go in another call).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -138,15 +139,18 @@ if [ -n "${CUFRAMES_FFMPEG:-}" ]; then
     bench_lines=$(printf '%s\n%s' "$bench_lines" "$nvr_lines")
 fi
 
-# The GStreamer plugin's CUDA paths, where the bundle of scripts/gst-gpu-bundle.sh was carried
-# (a CUDA image has no GStreamer): five pipelines, checked frame by frame and by memory type.
-if [ -x .gpu-carry/gst/bin/gst-launch-1.0 ]; then
-    gst_out=${OUT:-/tmp/gpu-check-out}/gst
+# The GStreamer plugin's CUDA paths, where a bundle of scripts/gst-gpu-bundle.sh was carried
+# (a CUDA image has no GStreamer): five pipelines, checked frame by frame, by memory type, and
+# by how cuframessrc gave out each frame (wrapped on 1.24+, copied on 1.22). Each bundle
+# carried runs: .gpu-carry/gst (Debian 12's 1.22) and .gpu-carry/gst-1.26 (Debian 13's).
+for bundle in gst gst-1.26; do
+    [ -x ".gpu-carry/$bundle/bin/gst-launch-1.0" ] || continue
+    gst_out=${OUT:-/tmp/gpu-check-out}/gst/$bundle
     mkdir -p "$gst_out"
-    if run_step "GStreamer GPU pipelines" 200 env OUT="$gst_out" bash .gpu-carry/gst/gpu_check.sh; then rc=0; else rc=$?; failed=1; fi
-    summary+=("GStreamer GPU pipelines: $(grep -E '^gst-gpu-check:' /tmp/gpu-check-step.out | tail -1) (exit $rc)")
-    while IFS= read -r line; do summary+=("  $line"); done < <(grep -E '^[a-z0-9-]+: (cuframessink took|[0-9]+ frames)' /tmp/gpu-check-step.out)
-fi
+    if run_step "GStreamer GPU pipelines ($bundle)" 200 env OUT="$gst_out" bash ".gpu-carry/$bundle/gpu_check.sh"; then rc=0; else rc=$?; failed=1; fi
+    summary+=("GStreamer GPU pipelines, $(grep -E '^GStreamer: ' /tmp/gpu-check-step.out | tail -1): $(grep -E '^gst-gpu-check:' /tmp/gpu-check-step.out | tail -1) (exit $rc)")
+    while IFS= read -r line; do summary+=("  $line"); done < <(grep -E '^[a-z0-9-]+: (cuframessink took|[0-9]+ frames|cuframessrc wrapped)' /tmp/gpu-check-step.out)
+done
 
 # GPU_CHECK_SKIP_IDLE=1 leaves out the idle/disconnect soak (2 minutes) when device time is short.
 if [ "${GPU_CHECK_SKIP_IDLE:-0}" != 1 ]; then

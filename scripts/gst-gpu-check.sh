@@ -12,21 +12,36 @@
 #   4. the issue's decoder pipelines: an H.264 clip through nvh264dec into cuframessink, read by
 #      cuframessrc ! cudadownload (NV12) and by cuframessrc ! cudaconvert ! cudadownload (I420),
 #      checked against FFmpeg's decode of the same clip (the bundle carries the MD5 of each frame).
+# And how cuframessrc gave out CUDA memory, from its debug log: on GStreamer 1.24 and newer each
+# frame's buffer must wrap the slot itself (the CUDA memory's address read back equal to the
+# slot's; a copy only while the previous buffer is still downstream); on 1.22 each frame is
+# one device copy.
 # Exits non-zero when any check fails.
 set -u
 B=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-$(mktemp -d)}
-export LD_LIBRARY_PATH=$B/lib GST_PLUGIN_SYSTEM_PATH_1_0=$B/plugins GST_PLUGIN_PATH="" GST_REGISTRY_FORK=no
+export GST_PLUGIN_SYSTEM_PATH_1_0=$B/plugins GST_PLUGIN_PATH="" GST_REGISTRY_FORK=no
 export GST_REGISTRY=$OUT/registry.bin
 # cudaconvert and cudascale compile their kernels with NVRTC at run time: GStreamer dlopens
 # libnvrtc, which a CUDA image keeps outside the loader's path (the toolkit, or pip's wheel).
+libraries=$B/lib
 for nvrtc in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
     "$(python3 -c 'import nvidia.cuda_nvrtc, os; print(os.path.join(nvidia.cuda_nvrtc.__path__[0], "lib"))' 2>/dev/null)"; do
     if [ -n "$nvrtc" ] && compgen -G "$nvrtc/libnvrtc.so*" >/dev/null; then
-        LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$nvrtc
+        libraries=$libraries:$nvrtc
         echo "nvrtc: $(compgen -G "$nvrtc/libnvrtc.so*" | tr '\n' ' ')"
     fi
 done
+if [ -d "$B/glibc" ]; then
+    # A bundle with its own C library (scripts/gst-gpu-bundle.sh --gst 1.26): its wrappers run
+    # the programs through that library's loader, and this machine's programs (python3) must
+    # never see its libraries.
+    export GST_BUNDLE_LIBRARY_PATH=$libraries
+else
+    export LD_LIBRARY_PATH=$libraries
+fi
+gst_version=$("$B/bin/gst-launch-1.0" --version | sed -n 's/^GStreamer \([0-9]*\.[0-9]*\).*/\1/p')
+echo "GStreamer: $gst_version"
 CUFRAMES_DIR=$(mktemp -d /tmp/cf-XXXX)
 export CUFRAMES_DIR
 caps="video/x-raw,format=NV12,width=320,height=240,framerate=30/1"
@@ -47,7 +62,7 @@ run() {
     local producer=$!
     sleep 0.5
     # shellcheck disable=SC2086
-    GST_DEBUG=cuframessrc:4 timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key="$name" delivery=sequential ! \
+    GST_DEBUG=cuframessrc:5 timeout 60 "$B/bin/gst-launch-1.0" -v cuframessrc key="$name" delivery=sequential ! \
         $consumer_tail ! filesink location="$OUT/$name.raw" >"$OUT/$name-consumer.txt" 2>&1
     echo "$name: consumer rc=$?"
     wait "$producer"
@@ -83,6 +98,25 @@ expect cuda-system cuda system
 expect obvious cuda cuda
 expect dec-nv12 cuda cuda
 expect dec-i420 cuda cuda
+
+# how NAME: how cuframessrc gave out CUDA memory, by its debug lines (gstcuframessrcframes.c).
+how() {
+    local log=$OUT/$1-consumer.txt wrapped equal copied
+    wrapped=$(grep -c "zero-copy: the buffer's CUDA memory" "$log")
+    equal=$(grep -E -c "CUDA memory is at (0x[0-9a-f]+), the slot at \1\$" "$log")
+    copied=$(grep -c ": copied from the slot at" "$log")
+    echo "$1: cuframessrc wrapped $wrapped slots ($equal read back at the slot's address) and copied $copied"
+    case $gst_version in
+        1.2[0-3]) [ "$copied" -gt 0 ] && [ "$wrapped" -eq 0 ] ;;
+        # A frame is copied while the previous one's buffer is still downstream: rare here.
+        *) [ "$wrapped" -gt "$copied" ] && [ "$equal" -eq "$wrapped" ] ;;
+    esac || {
+        failed=1
+        echo "    $1: want $(case $gst_version in 1.2[0-3]) echo "copies only (GStreamer $gst_version)" ;;
+            *) echo "frames wrapped at the slot's address, more than copied (GStreamer $gst_version)" ;; esac)"
+    }
+}
+for name in cuda-cuda obvious dec-nv12 dec-i420; do how "$name"; done
 
 B=$B OUT=$OUT python3 - <<'PY' || failed=1
 import hashlib, os, sys

@@ -53,6 +53,9 @@ def _missing() -> str | None:
     return None
 
 
+# CUFRAMES_TEST_GST=1 (scripts/test-gst-1.26.sh): the plugin's tests must run, not skip.
+if os.environ.get("CUFRAMES_TEST_GST") == "1" and _missing() is not None:
+    raise RuntimeError(f"CUFRAMES_TEST_GST=1, but the GStreamer tests cannot run: {_missing()}")
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
 
