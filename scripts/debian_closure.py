@@ -1,7 +1,8 @@
 """Programs and plugins from another Debian release, with every library they load.
 
 scripts/gst-gpu-bundle.sh --gst 1.26 uses it to carry Debian 13's GStreamer to a GPU
-machine whose image has none (or an older one): each named file is taken from its
+machine whose image has none (or an older one), and scripts/gst-compat-check.sh (--unpack)
+to build against its headers: each named file is taken from its
 package, then the shared libraries it needs (ELF NEEDED), and theirs, each from the
 package that the suite's Contents index says holds it. The C library and its loader go
 to a folder of their own (OUT/glibc), since they must never be on LD_LIBRARY_PATH of the
@@ -10,6 +11,7 @@ mirror and unpacked under CACHE, never installed.
 
     python3 scripts/debian_closure.py --cache build/gst-bundle --out .gpu-carry/gst-1.26 \\
         --take usr/bin/gst-launch-1.0=bin --elf build/.../libgstcuframes.so
+    python3 scripts/debian_closure.py --cache build/gst-compat/debian --unpack libgstreamer1.0-dev
 """
 
 from __future__ import annotations
@@ -77,16 +79,27 @@ class Suite:
             if "Package" in fields and "Filename" in fields:
                 self.pool[fields["Package"]] = fields["Filename"]
             fields = {}
-        contents = fetch(f"{self.mirror}/dists/{suite}/main/Contents-amd64.gz", cache / f"Contents-{suite}.gz")
-        self.owner: dict[str, str] = {}
-        with gzip.open(contents, "rt", encoding="utf-8", errors="replace") as index:
-            for line in index:
-                path, _, where = line.rstrip("\n").rpartition(" ")
-                path = path.strip()
-                if path.startswith(ARCH_LIBS) or path.startswith("usr/bin/"):
-                    # "section/package[,section/package]": the first is enough
-                    self.owner[path] = where.split(",")[0].rsplit("/", 1)[-1]
+        self.suite = suite
+        self._owner: dict[str, str] | None = None
         self.unpacked: set[str] = set()
+
+    @property
+    def owner(self) -> dict[str, str]:
+        """File path (no leading /) -> the package that holds it, from the Contents index
+        (13 MB: read only when a file is looked up)."""
+        if self._owner is None:
+            contents = fetch(
+                f"{self.mirror}/dists/{self.suite}/main/Contents-amd64.gz", self.cache / f"Contents-{self.suite}.gz"
+            )
+            self._owner = {}
+            with gzip.open(contents, "rt", encoding="utf-8", errors="replace") as index:
+                for line in index:
+                    path, _, where = line.rstrip("\n").rpartition(" ")
+                    path = path.strip()
+                    if path.startswith(ARCH_LIBS) or path.startswith("usr/bin/"):
+                        # "section/package[,section/package]": the first is enough
+                        self._owner[path] = where.split(",")[0].rsplit("/", 1)[-1]
+        return self._owner
 
     def unpack(self, package: str) -> None:
         if package in self.unpacked:
@@ -133,7 +146,14 @@ def main() -> int:
     parser.add_argument("--mirror", default="http://deb.debian.org/debian")
     parser.add_argument("--suite", default="trixie")
     parser.add_argument("--cache", type=Path, required=True, help="downloads and unpacked packages")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="the bundle (needed with --take and --elf)")
+    parser.add_argument(
+        "--unpack",
+        action="append",
+        default=[],
+        metavar="PACKAGE",
+        help="only unpack these packages under CACHE/root, and print that folder",
+    )
     parser.add_argument(
         "--take", action="append", default=[], metavar="PATH=FOLDER", help="a file of the suite, copied to OUT/FOLDER"
     )
@@ -154,6 +174,13 @@ def main() -> int:
     args = parser.parse_args()
 
     suite = Suite(args.mirror, args.suite, args.cache)
+    if args.unpack:
+        for package in args.unpack:
+            suite.unpack(package)
+        print(suite.root)
+        return 0
+    if args.out is None:
+        parser.error("--out is needed unless --unpack is given")
     suite.unpack(LIBC_PACKAGE)  # the loader is needed even where no NEEDED names it
     (args.out / "lib").mkdir(parents=True, exist_ok=True)
     (args.out / "glibc").mkdir(parents=True, exist_ok=True)

@@ -7,15 +7,16 @@
 # Running it needs a GPU and a 1.24+ runtime; this proves only that it builds.
 #
 # GStreamer 1.26 comes from Debian 13 (trixie): its .deb files are downloaded from the
-# Debian mirror and unpacked under build/gst-compat/root, never installed. pkg-config reads
+# Debian mirror and unpacked under build/gst-compat/debian/root, never installed. pkg-config reads
 # their .pc files; the non-GStreamer packages those name (GL, X11, Wayland, ...) get empty
 # stand-ins, since the plugin uses none of them.
 #
 #   scripts/gst-compat-check.sh
 #
-# Needs what scripts/build-gst.sh needs (it runs it first: the libcuframes to link
-# against), curl, dpkg-deb and xz. Environment: PYTHON (as for build-gst.sh), JOBS,
-# DEBIAN_MIRROR (default http://deb.debian.org/debian), GST_COMPAT_SUITE (default trixie).
+# Needs what scripts/build-gst.sh needs (it runs it first: the libcuframes to link against),
+# dpkg-deb and nm; scripts/debian_closure.py downloads and unpacks the packages. Environment:
+# PYTHON (as for build-gst.sh), JOBS, DEBIAN_MIRROR (default http://deb.debian.org/debian),
+# GST_COMPAT_SUITE (default trixie).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,59 +24,24 @@ PYTHON=${PYTHON:-python3}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=${GST_COMPAT_SUITE:-trixie}
 WORK=build/gst-compat
-ROOT=$PWD/$WORK/root
 # The development packages, and the libraries their .pc files link.
 PACKAGES=(libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
     libglib2.0-dev libgio-2.0-dev libgstreamer1.0-0 libgstreamer-plugins-base1.0-0
     libgstreamer-plugins-bad1.0-0 libglib2.0-0t64 libgstreamer-gl1.0-0)
 MODULES=(gstreamer-1.0 gstreamer-base-1.0 gstreamer-video-1.0 gstreamer-cuda-1.0)
 
-for tool in curl dpkg-deb xz; do
-    command -v "$tool" >/dev/null || {
-        echo "gst-compat-check.sh: $tool is missing (apt-get install curl dpkg xz-utils)" >&2
-        exit 1
-    }
-done
-mkdir -p "$WORK/debs" "$WORK/stubpc"
+command -v dpkg-deb >/dev/null || {
+    echo "gst-compat-check.sh: dpkg-deb is missing (apt-get install dpkg)" >&2
+    exit 1
+}
+mkdir -p "$WORK/stubpc"
 
 echo "== the plugin's libcuframes (scripts/build-gst.sh)"
 gst_dir=$(bash scripts/build-gst.sh | tail -1)
 
 echo "== GStreamer from Debian $SUITE ($MIRROR)"
-index=$WORK/Packages-$SUITE
-if [ ! -s "$index" ]; then
-    curl -fsS --retry 3 --retry-delay 5 -o "$index.xz" "$MIRROR/dists/$SUITE/main/binary-amd64/Packages.xz"
-    xz -d -f "$index.xz"
-fi
-# One line per package: its pool path (the index's Filename field).
-mapfile -t pool_paths < <("$PYTHON" - "$index" "${PACKAGES[@]}" <<'EOF'
-import sys
-
-wanted = set(sys.argv[2:])
-found = {}
-fields = {}
-with open(sys.argv[1], encoding="utf-8") as index:
-    for line in list(index) + [""]:
-        if line.strip():
-            if not line[0].isspace() and ":" in line:
-                name, value = line.split(":", 1)
-                fields[name] = value.strip()
-            continue
-        if fields.get("Package") in wanted:
-            found[fields["Package"]] = fields["Filename"]
-        fields = {}
-missing = sorted(wanted - set(found))
-if missing:
-    sys.exit("gst-compat-check.sh: not in the index: " + " ".join(missing))
-print("\n".join(found[name] for name in sorted(found)))
-EOF
-)
-rm -rf "$ROOT"
-for path in "${pool_paths[@]}"; do
-    deb=$WORK/debs/$(basename "$path")
-    [ -s "$deb" ] || curl -fsS --retry 3 --retry-delay 5 -o "$deb" "$MIRROR/$path"
-    dpkg-deb -x "$deb" "$ROOT"
-done
+ROOT=$("$PYTHON" scripts/debian_closure.py --mirror "$MIRROR" --suite "$SUITE" --cache "$PWD/$WORK/debian" \
+    "${PACKAGES[@]/#/--unpack=}" | tail -n 1)
 
 export PKG_CONFIG_SYSROOT_DIR=$ROOT
 export PKG_CONFIG_LIBDIR=$ROOT/usr/lib/x86_64-linux-gnu/pkgconfig:$ROOT/usr/share/pkgconfig:$PWD/$WORK/stubpc

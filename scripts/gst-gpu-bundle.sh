@@ -61,7 +61,7 @@ else
     for plugin in "${PLUGINS[@]}"; do
         takes+=(--take "usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgst$plugin.so=plugins")
     done
-    "$PYTHON" scripts/debian_closure.py --cache build/gst-compat/bundle --out "$out" "${takes[@]}" \
+    "$PYTHON" scripts/debian_closure.py --cache build/gst-compat/debian --out "$out" "${takes[@]}" \
         --elf "$out/plugins/libgstcuframes.so" --elf "$out/lib/libcuframes.so.0.1" --provided libcuframes.so.0.1
     for program in gst-launch-1.0 gst-inspect-1.0; do
         cat >"$out/bin/$program" <<'EOF'

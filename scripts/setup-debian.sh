@@ -31,9 +31,9 @@ CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
 # assembly, pkg-config, libx264 for re-encoding, ffnvcodec's headers (with clang, above)
 # for CUDA, NVDEC, NVENC and scale_cuda.
 CI+=(nasm pkg-config libx264-dev libffmpeg-nvenc-dev)
-# .ci/run's GStreamer 1.26 step (scripts/test-gst-1.26.sh) downloads Debian 13's packages
-# (curl), unpacks them (xz, dpkg-deb) and reads their ELF headers (readelf, in binutils).
-CI+=(curl xz-utils binutils)
+# .ci/run's GStreamer 1.26 step (scripts/test-gst-1.26.sh) unpacks Debian 13's packages
+# (dpkg-deb) and reads and strips their ELF files (readelf, nm, strip: binutils).
+CI+=(binutils)
 
 usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
 PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")
