@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
 # Builds an ffmpeg (and ffprobe) with the cuframes input, `ffmpeg -i cuframes://KEY`
-# (docs/ffmpeg.md), out of the checkout into build/ffmpeg/:
-#   1. libcuframes, built with CMake and installed into build/ffmpeg/cuframes
+# (docs/ffmpeg.md), out of the checkout:
+#   1. libcuframes, built with CMake and installed into <out>/cuframes
 #      (or the one at CUFRAMES_PREFIX: include/cuframes/cuframes.h, lib/libcuframes.so);
-#   2. FFmpeg's source, pinned: Debian 12's FFmpeg 5.1.9 (the upstream tarball of its
-#      source package, by apt-get source with a private deb-src list: no root, no change
-#      to the system's apt sources), checked against its SHA-256; or FFMPEG_SRC, a tarball
-#      or unpacked tree of the same version, for offline builds;
-#   3. ffmpeg/0001-avdevice-cuframes-input.patch applied, a minimal configure
+#   2. FFmpeg's source, pinned: the upstream tarball of a Debian source package, from the
+#      Debian mirror's pool, checked against its SHA-256; or FFMPEG_SRC, a tarball or
+#      unpacked tree of the same version, for offline builds;
+#   3. ffmpeg/register-<series>.patch applied and ffmpeg/cuframes.c copied in as
+#      libavdevice/cuframes.c, a minimal configure
 #      (--disable-everything plus what the tests and the docs' pipelines use; CUDA,
 #      NVDEC and NVENC when ffnvcodec's headers are installed, scale_cuda when clang is too,
 #      libx264 when libx264-dev is, x86 assembly when nasm is), make;
-#   4. build/ffmpeg/bin/ffmpeg and ffprobe, checked to list the cuframes input.
+#   4. <out>/bin/ffmpeg and ffprobe, checked to list the cuframes input.
+# FFMPEG_SERIES picks the FFmpeg (ffmpeg/README.md): 5.1 (default: Debian 12's 5.1.9, what CI
+# builds; <out> is build/ffmpeg), 7.1 (Debian 13's 7.1.5) or 8.1 (8.1.2, Debian unstable's);
+# <out> is build/ffmpeg-<series> for those.
 # Idempotent: a second run reuses the source tree, configure and objects while the
-# patch, the flags and the library are unchanged. Environment: JOBS, PYTHON (whose
-# nvidia-cuda-runtime wheel gives cuda.h to the library's build), FFMPEG_SRC,
+# input, the flags and the library are unchanged. Environment: JOBS, PYTHON (whose
+# nvidia-cuda-runtime wheel gives cuda.h to the library's build), FFMPEG_SERIES, FFMPEG_SRC,
 # CUFRAMES_PREFIX, FFMPEG_CUDA=auto|0|1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-FFMPEG_VERSION=5.1.9
-DEBIAN_VERSION=7:5.1.9-0+deb12u1
+SERIES=${FFMPEG_SERIES:-5.1}
+# One row per series: the version, and the SHA-256 of its upstream tarball in Debian's pool
+# (pool/main/f/ffmpeg/ffmpeg_<version>.orig.tar.xz, the same bytes as ffmpeg.org's release).
+case $SERIES in
+    5.1) FFMPEG_VERSION=5.1.9 ORIG_SHA256=d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176 ;;
+    7.1) FFMPEG_VERSION=7.1.5 ORIG_SHA256=de668509caf9e35e3cd162473441fdb29538c6d96ed080292b3cf9e6fc5d558f ;;
+    8.1) FFMPEG_VERSION=8.1.2 ORIG_SHA256=464beb5e7bf0c311e68b45ae2f04e9cc2af88851abb4082231742a74d97b524c ;;
+    *) echo "build-ffmpeg.sh: FFMPEG_SERIES is 5.1, 7.1 or 8.1, not '$SERIES'" >&2; exit 2 ;;
+esac
+DEBIAN_POOL=${DEBIAN_MIRROR:-http://deb.debian.org/debian}/pool/main/f/ffmpeg
 ORIG_TARBALL=ffmpeg_${FFMPEG_VERSION}.orig.tar.xz
-ORIG_SHA256=d9b593bb2ba93d4b50f74177e0cdcd41747e708596367deed0c30348a71dd176
-PATCH=$ROOT/ffmpeg/0001-avdevice-cuframes-input.patch
+REGISTER=$ROOT/ffmpeg/register-$SERIES.patch
+INPUT=$ROOT/ffmpeg/cuframes.c
 OUT=$ROOT/build/ffmpeg
+[ "$SERIES" = 5.1 ] || OUT=$ROOT/build/ffmpeg-$SERIES
 SRC=$OUT/ffmpeg-$FFMPEG_VERSION
 JOBS=${JOBS:-$(nproc)}
 
@@ -65,8 +77,8 @@ if [ ! -f "$PREFIX/include/cuframes/cuframes.h" ] || [ ! -e "$PREFIX/lib/libcufr
     die "no include/cuframes/cuframes.h and lib/libcuframes.so under $PREFIX"
 fi
 
-# ---- 2. the source, unpacked fresh when the patch changed
-PATCH_SUM=$(sha256sum "$PATCH" | cut -d' ' -f1)
+# ---- 2. the source, unpacked fresh when the input or its registration changed
+PATCH_SUM=$(cat "$REGISTER" "$INPUT" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$SRC/.cuframes-patch" ] || [ "$(cat "$SRC/.cuframes-patch")" != "$PATCH_SUM" ]; then
     rm -rf "$SRC" "$SRC.tmp"
     mkdir -p "$SRC.tmp"
@@ -78,31 +90,13 @@ if [ ! -f "$SRC/.cuframes-patch" ] || [ "$(cat "$SRC/.cuframes-patch")" != "$PAT
     else
         tarball=${FFMPEG_SRC:-$OUT/download/$ORIG_TARBALL}
         if [ -z "${FFMPEG_SRC:-}" ] && [ ! -f "$tarball" ]; then
-            step "source: apt-get source ffmpeg=$DEBIAN_VERSION (Debian 12, deb-src)"
-            need apt-get "give FFMPEG_SRC=path/to/$ORIG_TARBALL (or an unpacked tree) instead"
-            apt_dir=$OUT/apt
-            mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$OUT/download"
-            cat >"$apt_dir/deb-src.sources" <<EOF
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-            apt_options=(-o "Dir::Etc::SourceList=$apt_dir/deb-src.sources" -o "Dir::Etc::SourceParts=$apt_dir/none"
-                -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "APT::Sandbox::User=root")
-            apt-get "${apt_options[@]}" update -q >"$OUT/apt.log" 2>&1 ||
-                die "apt-get update of the deb-src list failed (log: $OUT/apt.log)"
-            (cd "$OUT/download" && apt-get "${apt_options[@]}" source --download-only -q "ffmpeg=$DEBIAN_VERSION") \
-                >>"$OUT/apt.log" 2>&1 ||
-                die "apt-get source ffmpeg=$DEBIAN_VERSION failed (log: $OUT/apt.log): the mirror may have moved on" \
-                    "to a newer Debian revision; give FFMPEG_SRC=path/to/$ORIG_TARBALL"
+            step "source: $DEBIAN_POOL/$ORIG_TARBALL"
+            need curl "apt-get install curl, or give FFMPEG_SRC=path/to/$ORIG_TARBALL (or an unpacked tree)"
+            mkdir -p "$OUT/download"
+            curl -fsS --retry 3 --retry-delay 5 -o "$tarball.part" "$DEBIAN_POOL/$ORIG_TARBALL" ||
+                die "downloading $ORIG_TARBALL failed: Debian's pool may have moved on to a newer release;" \
+                    "give FFMPEG_SRC=path/to/$ORIG_TARBALL"
+            mv "$tarball.part" "$tarball"
         fi
         [ -f "$tarball" ] || die "no FFmpeg source at $tarball"
         echo "$ORIG_SHA256  $tarball" | sha256sum -c --quiet - ||
@@ -110,8 +104,9 @@ EOF
         step "source: unpacking $tarball"
         tar -xJf "$tarball" --no-same-owner --strip-components=1 -C "$SRC.tmp" || die "unpacking $tarball failed"
     fi
-    step "applying $(basename "$PATCH")"
-    patch -d "$SRC.tmp" -p1 --quiet --forward <"$PATCH" || die "the patch does not apply to FFmpeg $FFMPEG_VERSION"
+    step "applying $(basename "$REGISTER") and adding libavdevice/cuframes.c"
+    patch -d "$SRC.tmp" -p1 --quiet --forward <"$REGISTER" || die "$(basename "$REGISTER") does not apply to FFmpeg $FFMPEG_VERSION"
+    cp "$INPUT" "$SRC.tmp/libavdevice/cuframes.c"
     echo "$PATCH_SUM" >"$SRC.tmp/.cuframes-patch"
     mv "$SRC.tmp" "$SRC"
 fi
@@ -144,6 +139,18 @@ fi
 # CUDA frames, NVDEC and NVENC need ffnvcodec's headers (header-only: an offline machine can
 # take a copy through PKG_CONFIG_PATH); scale_cuda's kernels also need clang (cuda-llvm).
 cuda=${FFMPEG_CUDA:-auto}
+# FFmpeg 7 and 8 want ffnvcodec 11.1.5.3 or newer, and Debian 12 has 11.1.5.2. The headers are
+# only headers: take Debian 13's (libffmpeg-nvenc-dev, unpacked by scripts/debian_closure.py)
+# where the system's are older.
+if [ "$cuda" != 0 ] && [ "$SERIES" != 5.1 ] && pkg-config --exists ffnvcodec &&
+    ! pkg-config --atleast-version=11.1.5.3 ffnvcodec; then
+    step "ffnvcodec $(pkg-config --modversion ffnvcodec) is too old for FFmpeg $SERIES: Debian 13's headers"
+    nv_root=$("${PYTHON:-python3}" "$ROOT/scripts/debian_closure.py" --cache "$OUT/debian" \
+        --unpack libffmpeg-nvenc-dev | tail -n 1) || die "fetching Debian 13's libffmpeg-nvenc-dev failed"
+    mkdir -p "$OUT/ffnvcodec"
+    sed "s|^prefix=.*|prefix=$nv_root/usr|" "$nv_root/usr/share/pkgconfig/ffnvcodec.pc" >"$OUT/ffnvcodec/ffnvcodec.pc"
+    export PKG_CONFIG_PATH=$OUT/ffnvcodec${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+fi
 if [ "$cuda" = auto ]; then
     cuda=0
     pkg-config --exists ffnvcodec && cuda=1

@@ -31,6 +31,8 @@ CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
 # assembly, pkg-config, libx264 for re-encoding, ffnvcodec's headers (with clang, above)
 # for CUDA, NVDEC, NVENC and scale_cuda.
 CI+=(nasm pkg-config libx264-dev libffmpeg-nvenc-dev)
+# ... which downloads FFmpeg's pinned source from Debian's pool.
+CI+=(curl)
 # .ci/run's GStreamer 1.26 step (scripts/test-gst-1.26.sh) unpacks Debian 13's packages
 # (dpkg-deb) and reads and strips their ELF files (readelf, nm, strip: binutils).
 CI+=(binutils)

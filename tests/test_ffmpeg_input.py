@@ -1,4 +1,4 @@
-"""FFmpeg's cuframes input (ffmpeg/0001-avdevice-cuframes-input.patch, docs/ffmpeg.md), run
+"""FFmpeg's cuframes input (ffmpeg/cuframes.c, registered by ffmpeg/register-<series>.patch; docs/ffmpeg.md), run
 as a real `ffmpeg -i cuframes://KEY` against producers in child processes.
 
 Needs the ffmpeg that scripts/build-ffmpeg.sh builds: CUFRAMES_FFMPEG names it, else
