@@ -191,8 +191,9 @@ static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_i
     if (self->cuda_output) {
         GError *error = NULL;
         *flow = gst_cuframes_cuda_download_slot(self->cuda_context, self->cuda_pool, frame, out, &error);
-        GST_DEBUG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": copied from the slot at 0x%" G_GINT64_MODIFIER "x",
-                         frame->seq, frame->data);
+        if (*flow == GST_FLOW_OK)
+            GST_DEBUG_OBJECT(self, "frame %" G_GUINT64_FORMAT ": copied from the slot at 0x%" G_GINT64_MODIFIER "x",
+                             frame->seq, frame->data);
         cuframes_frame_release(held);
         if (*flow == GST_FLOW_ERROR)
             GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Could not copy a frame of cuframes key '%s'", self->key),
