@@ -238,6 +238,7 @@ static gboolean gst_cuframes_src_stop(GstBaseSrc *base) {
     g_clear_pointer(&self->packet_scratch, g_free);
     self->packet_capacity = 0;
     self->cuda_output = FALSE;
+    self->wrap_refused = FALSE;
     release_cuda(self);
     return TRUE;
 }

@@ -44,7 +44,8 @@ struct _GstCuframesSrc {
     gboolean have_offset; /* packets: running time = stream time + offset */
     gint64 offset_ns;
     gboolean pending_discont;
-    gboolean cuda_output; /* frames: memory:CUDAMemory caps, copied from cuda slots */
+    gboolean cuda_output;  /* frames: memory:CUDAMemory caps, copied from cuda slots */
+    gboolean wrap_refused; /* gst-cuda would not wrap a slot: copy the frames of these caps */
 #ifdef CUFRAMES_GST_CUDA
     GstCudaContext *cuda_context; /* the pipeline's, shared through GstContext */
     GstBufferPool *cuda_pool;     /* where the frames are copied */

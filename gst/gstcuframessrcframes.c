@@ -12,6 +12,7 @@ GST_DEBUG_CATEGORY_EXTERN(gst_cuframes_src_debug);
 /* Frames of a cuda producer go downstream in CUDA memory where downstream takes it. */
 static GstCaps *with_cuda_if_accepted(GstCuframesSrc *self, GstCaps *caps) {
     self->cuda_output = FALSE;
+    self->wrap_refused = FALSE;
 #ifdef CUFRAMES_GST_CUDA
     if (gst_cuframes_subscriber_backend(self->subscriber) != CUFRAMES_BACKEND_CUDA || !gst_cuframes_cuda_usable() ||
         !gst_cuda_ensure_element_context(GST_ELEMENT(self), -1, &self->cuda_context))
@@ -170,7 +171,7 @@ static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_i
                                     GstBuffer **out, GstFlowReturn *flow) {
 #ifdef CUFRAMES_GST_CUDA
 #ifdef CUFRAMES_GST_CUDA_WRAP
-    if (self->cuda_output && g_atomic_int_get(self->outstanding) == 0) {
+    if (self->cuda_output && !self->wrap_refused && g_atomic_int_get(self->outstanding) == 0) {
         Lease *lease = lease_new(self, held);
         *out = gst_cuframes_cuda_wrap_slot(self->cuda_context, &self->info, frame, lease, lease_free);
         if (*out != NULL) {
@@ -183,8 +184,11 @@ static cuframes_status device_frame(GstCuframesSrc *self, const cuframes_frame_i
                                  frame->seq, gst_cuframes_cuda_buffer_address(*out), frame->data);
             return CUFRAMES_OK;
         }
-        /* gst-cuda refused to wrap it (and logged why): the frame is copied instead. */
-        GST_WARNING_OBJECT(self, "could not wrap the slot of frame %" G_GUINT64_FORMAT "; copying it", frame->seq);
+        /* gst-cuda refused to wrap it (and logged why): its preconditions do not change from
+         * frame to frame, so this and the next frames of these caps are copied, said once. */
+        GST_WARNING_OBJECT(self, "could not wrap the slot of frame %" G_GUINT64_FORMAT "; copying the frames",
+                           frame->seq);
+        self->wrap_refused = TRUE;
         held = lease_undo(lease);
     }
 #endif

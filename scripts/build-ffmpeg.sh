@@ -96,6 +96,9 @@ if [ ! -f "$SRC/.cuframes-patch" ] || [ "$(cat "$SRC/.cuframes-patch")" != "$PAT
             curl -fsS --retry 3 --retry-delay 5 -o "$tarball.part" "$DEBIAN_POOL/$ORIG_TARBALL" ||
                 die "downloading $ORIG_TARBALL failed: Debian's pool may have moved on to a newer release;" \
                     "give FFMPEG_SRC=path/to/$ORIG_TARBALL"
+            # Checked before it is kept: a bad download must not stay cached.
+            echo "$ORIG_SHA256  $tarball.part" | sha256sum -c --quiet - ||
+                { rm -f "$tarball.part"; die "the download of $ORIG_TARBALL is not the pinned one (SHA-256 differs)"; }
             mv "$tarball.part" "$tarball"
         fi
         [ -f "$tarball" ] || die "no FFmpeg source at $tarball"

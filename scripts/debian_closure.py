@@ -7,10 +7,15 @@ package, then the shared libraries it needs (ELF NEEDED), and theirs, each from 
 package that the suite's Contents index says holds it. The C library and its loader go
 to a folder of their own (OUT/glibc), since they must never be on LD_LIBRARY_PATH of the
 machine's own programs; everything else to OUT/lib. Packages are downloaded from the
-mirror and unpacked under CACHE, never installed.
+mirror and unpacked under CACHE, never installed. What is downloaded is checked as apt
+checks it: the suite's InRelease by its signature (gpgv, with Debian's archive keyring),
+the Packages index by the SHA-256 that InRelease lists, each package by the SHA-256 that
+index lists (a cached file that no longer matches, after a point release, is downloaded
+again). The Contents index, which only says which package holds a file, is not checked
+(Suite.contents says why).
 
     python3 scripts/debian_closure.py --cache build/gst-bundle --out .gpu-carry/gst-1.26 \\
-        --take usr/bin/gst-launch-1.0=bin --elf build/.../libgstcuframes.so
+        --take usr/bin/gst-launch-1.0=libexec --elf build/.../libgstcuframes.so
     python3 scripts/debian_closure.py --cache build/gst-compat/debian --unpack libgstreamer1.0-dev
 """
 
@@ -18,13 +23,18 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import http.client
 import lzma
 import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 ARCH_LIBS = ("usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib64", "lib64", "usr/lib", "lib")
 # The C library's package: its files go to OUT/glibc, never onto the machine's library path.
@@ -38,24 +48,81 @@ LIBC_PARTS = (
     "librt.so.1",
     "libresolv.so.2",
 )
-# Loaded from the GPU machine's driver, never carried (and named by no NEEDED entry anyway).
-FROM_THE_DRIVER = ("libcuda.so", "libnvcuvid.so", "libnvidia-encode.so", "libnvrtc.so")
+# Loaded at run time from the GPU machine (the driver, and the CUDA toolkit's NVRTC), never
+# carried (and named by no NEEDED entry anyway).
+FROM_THE_MACHINE = ("libcuda.so", "libnvcuvid.so", "libnvidia-encode.so", "libnvrtc.so")
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+TRIES = 3
 
 
-def fetch(url: str, dest: Path) -> Path:
-    if not dest.exists() or dest.stat().st_size == 0:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_suffix(dest.suffix + ".part")
-        for attempt in range(3):
-            try:
-                with urllib.request.urlopen(url, timeout=120) as response, open(partial, "wb") as out:
-                    shutil.copyfileobj(response, out)
-                break
-            except OSError as error:
-                if attempt == 2:
-                    sys.exit(f"debian_closure.py: cannot download {url}: {error}")
-        partial.rename(dest)
+def fail(message: str) -> NoReturn:
+    sys.exit(f"debian_closure.py: {message}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path) -> None:
+    """url to dest, through dest.part: a broken transfer never leaves a file behind."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    for attempt in range(1, TRIES + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out)
+            partial.rename(dest)
+            return
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                fail(f"{url} is gone (404): the suite has moved on; remove the cached index and try again")
+            failure: Exception = error
+        except (OSError, http.client.HTTPException) as error:  # a reset, a truncated body
+            failure = error
+        if attempt < TRIES:
+            time.sleep(5 * attempt)
+    fail(f"cannot download {url}: {failure}")
+
+
+def fetch(url: str, dest: Path, sha256: str) -> Path:
+    """dest, downloaded unless a cached copy already has this SHA-256; checked either way."""
+    if dest.is_file() and sha256_of(dest) == sha256:
+        return dest
+    download(url, dest)
+    if sha256_of(dest) != sha256:
+        dest.unlink()
+        fail(f"{url} does not have the SHA-256 its signed index lists ({sha256})")
     return dest
+
+
+def signed_index_hashes(mirror: str, suite: str, cache: Path) -> dict[str, str]:
+    """The suite's InRelease, checked by its signature: file (e.g. main/Contents-amd64.gz) -> SHA-256.
+    Downloaded every run (140 kB): it is what says whether the cached indexes are current."""
+    if not KEYRING.is_file():
+        fail(f"no {KEYRING}, which checks the suite's signature (apt-get install debian-archive-keyring)")
+    if shutil.which("gpgv") is None:
+        fail("no gpgv, which checks the suite's signature (apt-get install gpgv)")
+    signed = cache / f"InRelease-{suite}"
+    download(f"{mirror}/dists/{suite}/InRelease", signed)
+    checked = subprocess.run(
+        ["gpgv", "--keyring", str(KEYRING), "--output", "-", str(signed)], capture_output=True, timeout=60
+    )
+    if checked.returncode != 0:
+        fail(f"the signature of {suite}'s InRelease does not check out: {checked.stderr.decode(errors='replace')}")
+    hashes: dict[str, str] = {}
+    in_sha256 = False
+    for line in checked.stdout.decode().splitlines():
+        if not line.startswith(" "):
+            in_sha256 = line.strip() == "SHA256:"
+            continue
+        if in_sha256:
+            digest, _size, name = line.split()
+            hashes[name] = digest
+    return hashes
 
 
 class Suite:
@@ -63,10 +130,13 @@ class Suite:
 
     def __init__(self, mirror: str, suite: str, cache: Path) -> None:
         self.mirror = mirror.rstrip("/")
+        self.suite = suite
         self.cache = cache
         self.root = cache / "root"
-        packages = fetch(f"{self.mirror}/dists/{suite}/main/binary-amd64/Packages.xz", cache / f"Packages-{suite}.xz")
+        self.index_hashes = signed_index_hashes(self.mirror, suite, cache)
+        packages = self.index("main/binary-amd64/Packages.xz")
         self.pool: dict[str, str] = {}
+        self.pool_sha256: dict[str, str] = {}
         fields: dict[str, str] = {}
         with lzma.open(packages, "rt", encoding="utf-8") as index:
             lines = index.read().splitlines() + [""]
@@ -76,21 +146,37 @@ class Suite:
                     name, value = line.split(":", 1)
                     fields[name] = value.strip()
                 continue
-            if "Package" in fields and "Filename" in fields:
+            if "Package" in fields and "Filename" in fields and "SHA256" in fields:
                 self.pool[fields["Package"]] = fields["Filename"]
+                self.pool_sha256[fields["Package"]] = fields["SHA256"]
             fields = {}
-        self.suite = suite
         self._owner: dict[str, str] | None = None
         self.unpacked: set[str] = set()
+
+    def index(self, name: str) -> Path:
+        """One of the suite's indexes (main/binary-amd64/Packages.xz), as InRelease lists it."""
+        if name not in self.index_hashes:
+            fail(f"{self.suite}'s InRelease lists no {name}")
+        cached = self.cache / f"{self.suite}-{name.replace('/', '_')}"
+        return fetch(f"{self.mirror}/dists/{self.suite}/{name}", cached, self.index_hashes[name])
+
+    def contents(self) -> Path:
+        """The Contents index, not checked against InRelease: mirrors update it apart from the
+        rest (this project's mirror served one that no InRelease of the day listed). It only
+        says which package to take for a file; the package is then checked by the SHA-256 that
+        the checked Packages index lists, so a wrong Contents can pick a wrong package of the
+        suite, never an unsigned file."""
+        cached = self.cache / f"{self.suite}-main_Contents-amd64.gz"
+        if not cached.is_file():
+            download(f"{self.mirror}/dists/{self.suite}/main/Contents-amd64.gz", cached)
+        return cached
 
     @property
     def owner(self) -> dict[str, str]:
         """File path (no leading /) -> the package that holds it, from the Contents index
         (13 MB: read only when a file is looked up)."""
         if self._owner is None:
-            contents = fetch(
-                f"{self.mirror}/dists/{self.suite}/main/Contents-amd64.gz", self.cache / f"Contents-{self.suite}.gz"
-            )
+            contents = self.contents()
             self._owner = {}
             with gzip.open(contents, "rt", encoding="utf-8", errors="replace") as index:
                 for line in index:
@@ -105,8 +191,16 @@ class Suite:
         if package in self.unpacked:
             return
         if package not in self.pool:
-            sys.exit(f"debian_closure.py: {package} is not in the suite's Packages index")
-        deb = fetch(f"{self.mirror}/{self.pool[package]}", self.cache / "debs" / Path(self.pool[package]).name)
+            fail(
+                f"{package} is not in {self.suite}'s Packages index"
+                " (if the Contents index named it, that index is stale:"
+                f" remove {self.cache}/{self.suite}-main_Contents-amd64.gz)"
+            )
+        deb = fetch(
+            f"{self.mirror}/{self.pool[package]}",
+            self.cache / "debs" / Path(self.pool[package]).name,
+            self.pool_sha256[package],
+        )
         subprocess.run(["dpkg-deb", "-x", str(deb), str(self.root)], check=True)
         self.unpacked.add(package)
 
@@ -114,7 +208,7 @@ class Suite:
         """The unpacked file at path (a path inside the suite, no leading /) and its package."""
         package = self.owner.get(path)
         if package is None:
-            sys.exit(f"debian_closure.py: no package of the suite holds {path}")
+            fail(f"no package of the suite holds {path}")
         self.unpack(package)
         return self.root / path, package
 
@@ -126,14 +220,25 @@ class Suite:
 
 
 def real_file(root: Path, path: Path) -> Path:
-    """path (under root) with its symbolic links followed inside root: an absolute link
-    target means root's /, not this machine's."""
+    """path (under root) with every symbolic link on it followed inside root, those of its
+    folders too: an absolute target means root's /, not this machine's, and no link may lead
+    out of root."""
+    root = Path(os.path.abspath(root))
+    path = Path(os.path.abspath(path))
     for _ in range(40):
-        if not path.is_symlink():
+        if not path.is_relative_to(root):
+            fail(f"{path} leads out of the unpacked packages ({root})")
+        parts = path.relative_to(root).parts
+        for depth in range(1, len(parts) + 1):
+            here = root.joinpath(*parts[:depth])
+            if here.is_symlink():
+                target = Path(os.readlink(here))
+                base = root / target.relative_to("/") if target.is_absolute() else here.parent / target
+                path = Path(os.path.normpath(base.joinpath(*parts[depth:])))
+                break
+        else:
             return path
-        target = Path(os.readlink(path))
-        path = root / target.relative_to("/") if target.is_absolute() else path.parent / target
-    sys.exit(f"debian_closure.py: a loop of symbolic links at {path}")
+    fail(f"a loop of symbolic links at {path}")
 
 
 def needed(elf: Path) -> list[str]:
@@ -198,12 +303,12 @@ def main() -> int:
     carried: list[str] = []
     while queue:
         for soname in needed(queue.pop()):
-            if soname in have or soname.startswith(FROM_THE_DRIVER):
+            if soname in have or soname.startswith(FROM_THE_MACHINE):
                 continue
             have.add(soname)
             found = suite.library(soname)
             if found is None:
-                sys.exit(f"debian_closure.py: no package of {args.suite} holds {soname}")
+                fail(f"no package of {args.suite} holds {soname}")
             source, package = found
             dest = args.out / ("glibc" if package == LIBC_PACKAGE else "lib") / soname
             shutil.copy2(real_file(suite.root, source), dest)
@@ -218,7 +323,7 @@ def main() -> int:
             shutil.copy2(real_file(suite.root, libc_dir / name), dest)
     loader = args.out / "glibc" / "ld-linux-x86-64.so.2"
     if not loader.exists():
-        sys.exit("debian_closure.py: the suite's libc6 has no ld-linux-x86-64.so.2")
+        fail("the suite's libc6 has no ld-linux-x86-64.so.2")
     print(f"debian_closure.py: {len(carried)} libraries from {args.suite}: " + ", ".join(sorted(carried)))
     return 0
 

@@ -54,32 +54,44 @@ for _ in $(seq 1 40); do
         >"$WORK/stubpc/$missing.pc"
 done
 version=$(pkg-config --modversion gstreamer-1.0)
-echo "gstreamer-1.0 $version, gstreamer-cuda-1.0 $(pkg-config --modversion gstreamer-cuda-1.0)"
+cuda_version=$(pkg-config --modversion gstreamer-cuda-1.0)
+echo "gstreamer-1.0 $version, gstreamer-cuda-1.0 $cuda_version"
 
 echo "== compile gst/ against it (-Werror)"
-cmake -S . -B "$WORK/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-Werror -DCUFRAMES_BUILD_GST=ON \
+# Unix Makefiles whatever CMAKE_GENERATOR says: the objects are built by their make targets.
+cmake -S . -B "$WORK/build" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS=-Werror -DCUFRAMES_BUILD_GST=ON \
     -DCUFRAMES_BUILD_TESTS=OFF -DCUFRAMES_BUILD_EXAMPLES=OFF -DCUFRAMES_BUILD_PYTHON=OFF \
     -DPython_EXECUTABLE="$(command -v "$PYTHON")" >"$WORK/configure.log" 2>&1 || {
     cat "$WORK/configure.log" >&2
     exit 1
 }
-grep -q "GStreamer plugin with CUDA memory (gstreamer-cuda-1.0 $version)" "$WORK/configure.log" || {
+grep -q "GStreamer plugin with CUDA memory (gstreamer-cuda-1.0 $cuda_version)" "$WORK/configure.log" || {
     grep "cuframes:" "$WORK/configure.log" >&2
-    echo "gst-compat-check.sh: CMake did not take gstreamer-cuda-1.0 $version, so the CUDA code was not compiled" >&2
+    echo "gst-compat-check.sh: CMake did not take gstreamer-cuda-1.0 $cuda_version, so the CUDA code was not" \
+        "compiled" >&2
     exit 1
 }
 # Only the plugin's objects: libcuframes is build-gst.sh's, and compiled without GStreamer.
-mapfile -t objects < <(make -C "$WORK/build/gst" help | sed -nE 's/^\.\.\. (gstcuframes[a-z]*\.o)$/\1/p')
+targets=$(make -C "$WORK/build/gst" help)
+mapfile -t objects < <(sed -nE 's/^\.\.\. (gstcuframes[a-z]*\.o)$/\1/p' <<<"$targets")
+if [ "${#objects[@]}" -eq 0 ]; then
+    echo "gst-compat-check.sh: CMake's Makefile in $WORK/build/gst lists no gstcuframes*.o target" >&2
+    exit 1
+fi
 make -s -C "$WORK/build/gst" -j "${JOBS:-$(nproc)}" "${objects[@]}"
 
 echo "== link against GStreamer $version (every symbol resolved)"
 plugin=$WORK/libgstcuframes.so
+# The objects just built (make's gstcuframes.o is CMakeFiles/gstcuframes.dir/gstcuframes.c.o).
+files=()
+for object in "${objects[@]}"; do files+=("$WORK/build/gst/CMakeFiles/gstcuframes.dir/${object%.o}.c.o"); done
 # shellcheck disable=SC2046  # pkg-config's flags are words
-cc -shared -o "$plugin" "$WORK"/build/gst/CMakeFiles/gstcuframes.dir/*.o "$gst_dir/../libcuframes.so" \
+cc -shared -o "$plugin" "${files[@]}" "$gst_dir/../libcuframes.so" \
     $(pkg-config --libs "${MODULES[@]}") -Wl,--no-undefined -Wl,--allow-shlib-undefined \
     -Wl,-rpath-link,"$ROOT/usr/lib/x86_64-linux-gnu"
 # The point of the check: the 1.24+ branch was the one compiled.
-if ! nm -D --undefined-only "$plugin" | grep -qw gst_cuda_allocator_alloc_wrapped; then
+symbols=$(nm -D --undefined-only "$plugin")
+if ! grep -qw gst_cuda_allocator_alloc_wrapped <<<"$symbols"; then
     echo "gst-compat-check.sh: the plugin built against $version does not wrap slots" \
         "(no gst_cuda_allocator_alloc_wrapped): CUFRAMES_GST_CUDA_WRAP was not compiled" >&2
     exit 1

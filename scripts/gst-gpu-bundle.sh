@@ -5,9 +5,9 @@
 # Carry it with the device tool (64 MiB per call) and run `bash <bundle>/gpu_check.sh`.
 #
 #   scripts/gst-gpu-bundle.sh                  .gpu-carry/gst: this machine's GStreamer
-#                                              (Debian 12: 1.22), about 20 MB
+#                                              (Debian 12: 1.22)
 #   scripts/gst-gpu-bundle.sh --gst 1.26       .gpu-carry/gst-1.26: Debian 13's 1.26, whose
-#                                              zero-copy wrap 1.22 lacks, about 30 MB
+#                                              zero-copy wrap 1.22 lacks (sizes: docs/gstreamer.md)
 #   scripts/gst-gpu-bundle.sh --gst 1.26 --test-plugins DIR
 #                                              the same into DIR, with the plugins that
 #                                              tests/test_gstreamer.py uses (scripts/test-gst-1.26.sh)
@@ -18,18 +18,26 @@
 # (add folders to their library path with GST_BUNDLE_LIBRARY_PATH; LD_LIBRARY_PATH is not
 # read). Its plugin is built by scripts/gst-compat-check.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+usage() { echo "usage: scripts/gst-gpu-bundle.sh [--gst 1.22|1.26] [--test-plugins DIR]" >&2; exit 2; }
 
 version=1.22
 out=""
 test_plugins=0
 while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || usage
     case $1 in
-        --gst) version=$2; shift 2 ;;
-        --test-plugins) test_plugins=1; out=$2; shift 2 ;;
-        *) echo "usage: scripts/gst-gpu-bundle.sh [--gst 1.26] [--test-plugins DIR]" >&2; exit 2 ;;
+        --gst) version=$2 ;;
+        # Taken from where the caller stands, before the cd below.
+        --test-plugins) test_plugins=1; out=$(realpath -m "$2") ;;
+        *) usage ;;
     esac
+    shift 2
 done
+cd "$(dirname "$0")/.."
+# The folder is emptied first: never one that holds anything else.
+case ${out:+$out/} in
+    / | "$HOME/" | "$PWD/" | "$PWD/build/") echo "gst-gpu-bundle.sh: will not empty $out: name a folder of its own" >&2; exit 2 ;;
+esac
 case $version in
     1.22) out=${out:-.gpu-carry/gst} ;;
     1.26) out=${out:-.gpu-carry/gst-1.26} ;;
@@ -40,6 +48,9 @@ grep -qx /.gpu-carry/ .git/info/exclude 2>/dev/null || echo /.gpu-carry/ >>.git/
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/plugins"
 gst_dir=$(PYTHON=$PYTHON bash scripts/build-gst.sh | tail -1)
+# libcuframes' file name, the ABI's version in it (CMakeLists.txt): as the plugin names it.
+soname=$(readelf -d "$gst_dir/../libcuframes.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ -n "$soname" ] || { echo "gst-gpu-bundle.sh: $gst_dir/../libcuframes.so has no SONAME" >&2; exit 1; }
 PLUGINS=(coreelements videotestsrc nvcodec videoparsersbad)
 [ "$test_plugins" -eq 1 ] && PLUGINS+=(videoconvertscale x264 isomp4 rawparse)
 
@@ -48,7 +59,7 @@ if [ "$version" = 1.22 ]; then
     cp /usr/bin/gst-launch-1.0 /usr/bin/gst-inspect-1.0 "$out/bin/"
     for plugin in "${PLUGINS[@]}"; do cp "$system/libgst$plugin.so" "$out/plugins/"; done
     cp "$gst_dir/libgstcuframes.so" "$out/plugins/"
-    # Their libraries, but not the C and C++ runtimes, which the GPU image has.
+    # Their libraries (libcuframes among them), but not the C and C++ runtimes, which the GPU image has.
     for binary in "$out"/bin/* "$out"/plugins/*; do ldd "$binary"; done |
         awk '$3 ~ /^\// {print $3}' | sort -u |
         grep -v -E '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so|/ld-linux' |
@@ -56,13 +67,13 @@ if [ "$version" = 1.22 ]; then
 else
     PYTHON=$PYTHON bash scripts/gst-compat-check.sh >&2
     cp build/gst-compat/libgstcuframes.so "$out/plugins/"
-    cp -L "$gst_dir/../libcuframes.so.0.1" "$out/lib/"
+    cp -L "$gst_dir/../$soname" "$out/lib/"
     takes=(--take usr/bin/gst-launch-1.0=libexec --take usr/bin/gst-inspect-1.0=libexec)
     for plugin in "${PLUGINS[@]}"; do
         takes+=(--take "usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgst$plugin.so=plugins")
     done
     "$PYTHON" scripts/debian_closure.py --cache build/gst-compat/debian --out "$out" "${takes[@]}" \
-        --elf "$out/plugins/libgstcuframes.so" --elf "$out/lib/libcuframes.so.0.1" --provided libcuframes.so.0.1
+        --elf "$out/plugins/libgstcuframes.so" --elf "$out/lib/$soname" --provided "$soname"
     for program in gst-launch-1.0 gst-inspect-1.0; do
         cat >"$out/bin/$program" <<'EOF'
 #!/bin/sh
@@ -80,7 +91,9 @@ EOF
 fi
 
 # build-gst.sh builds with debug information: 5 MB of the carry's 64 MiB.
-strip --strip-debug "$out/lib/libcuframes.so.0.1" "$out/plugins/libgstcuframes.so"
+strip --strip-debug "$out/lib/$soname" "$out/plugins/libgstcuframes.so"
+# What remains is the GPU check's: tests/test_gstreamer.py's runtime (--test-plugins) needs none of it.
+[ "$test_plugins" -eq 1 ] && { du -sh "$out"; exit 0; }
 cp scripts/gst-gpu-check.sh "$out/gpu_check.sh"
 # The decoder pipelines' clip, and the MD5 of each frame of FFmpeg's decode of it (NV12, I420).
 ffmpeg=${CUFRAMES_FFMPEG:-build/ffmpeg/bin/ffmpeg}

@@ -33,9 +33,10 @@ CI=(libbenchmark-dev clang libclang-rt-14-dev shellcheck clang-format)
 CI+=(nasm pkg-config libx264-dev libffmpeg-nvenc-dev)
 # ... which downloads FFmpeg's pinned source from Debian's pool.
 CI+=(curl)
-# .ci/run's GStreamer 1.26 step (scripts/test-gst-1.26.sh) unpacks Debian 13's packages
-# (dpkg-deb) and reads and strips their ELF files (readelf, nm, strip: binutils).
-CI+=(binutils)
+# .ci/run's GStreamer 1.26 step (scripts/test-gst-1.26.sh) checks Debian 13's signed index
+# (gpgv, the archive keyring), unpacks its packages (dpkg-deb) and reads and strips their ELF
+# files (readelf, nm, strip: binutils).
+CI+=(binutils gpgv debian-archive-keyring)
 
 usage() { echo "usage: bash scripts/setup-debian.sh [--ci]" >&2; exit 2; }
 PACKAGES=("${BUILD[@]}" "${TEST_TOOLS[@]}")

@@ -350,6 +350,13 @@ def test_one_pipeline_fills_both_rings_of_a_key(children, gst_env, key, host_onl
     assert len({p.pts for p in packets} & frame_pts) >= 5, (sorted(p.pts for p in packets), sorted(frame_pts))
 
 
+# Mappings the 90 cycles after the warm-up may add without a leak: GLib keeps idle threads
+# (a stack and its guard page each) and glibc adds malloc arenas as threads contend, more of
+# both on a loaded machine (CI's busy-loop run saw 8). Each cycle maps a pool and a shared
+# header, so a leak adds at least 180; 24 still catches one mapping lost every 4th cycle.
+MAPS_SLACK = 24
+
+
 def test_state_cycles_leak_no_descriptor_or_mapping_and_the_source_is_live(children, gst_env, make_key, host_only):
     """100 times NULL -> PLAYING -> NULL for a source and a sink, in one process (Debian's
     Python, through PyGObject), with a producer publishing throughout."""
@@ -364,13 +371,12 @@ def test_state_cycles_leak_no_descriptor_or_mapping_and_the_source_is_live(child
     publisher = children.spawn(PUBLISHER, src_key, "nv12", "100000", "7")
     children.read_line(publisher, "up")
     script = str(Path(__file__).resolve().parent / "gst_cycles.py")
-    child = children.spawn(EXEC, SYSTEM_PYTHON, script, src_key, sink_key, "100", env=gst_env)
+    child = children.spawn(EXEC, SYSTEM_PYTHON, script, src_key, sink_key, "100", str(MAPS_SLACK), env=gst_env)
     done = children.wait(child, timeout=240)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["fds_end"] == found["fds_warm"], found
-    # Each cycle maps a pool and a shared header: a leak would add hundreds of mappings.
-    assert found["maps_end"] - found["maps_warm"] <= 4, found
+    assert found["maps_end"] - found["maps_warm"] <= MAPS_SLACK, found
     assert found["latency_answered"] and found["live"], found
     assert found["min_latency_ns"] == 1_000_000_000 // 30, found  # one frame at the producer's 30 fps
     # Timestamps are running time: the first frame's is at most a moment old when it arrives.

@@ -22,9 +22,11 @@ struct Pair {
     UniqueFd theirs;
 };
 
+// A connected pair; both invalid if socketpair failed (the caller asserts).
 Pair seqpacket_pair() {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0) << std::strerror(errno);
+    int fds[2] = {-1, -1};
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+        ADD_FAILURE() << "socketpair: " << std::strerror(errno);
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -36,6 +38,7 @@ void send_hello(int socket) {
 
 TEST(ReceiveMessage, ReadsTheRejectSentBeforeAResetClose) {
     Pair pair = seqpacket_pair();
+    ASSERT_TRUE(pair.ours.valid() && pair.theirs.valid());
     cuframes::send_reject(pair.theirs.get(), CUFRAMES_ERR_LIMIT, "too many handshakes");
     send_hello(pair.ours.get());  // left unread: the close below resets
     pair.theirs.reset();
@@ -46,17 +49,21 @@ TEST(ReceiveMessage, ReadsTheRejectSentBeforeAResetClose) {
     EXPECT_EQ(reject.status, static_cast<uint32_t>(CUFRAMES_ERR_LIMIT));
     EXPECT_STREQ(reject.reason, "too many handshakes");
 
-    // Then the end, told as it was: the peer reset the connection.
+    // Then the end: the reset was reported (and consumed) by the first read, so this one
+    // finds the hung-up socket empty.
     try {
         cuframes::receive_message(pair.ours.get(), 1000, "the producer");
         FAIL() << "a second message came from a closed peer";
     } catch (const cuframes::Error &error) {
         EXPECT_EQ(error.status(), CUFRAMES_ERR_DISCONNECTED);
+        EXPECT_NE(std::string(error.what()).find("the producer closed the connection"), std::string::npos)
+            << error.what();
     }
 }
 
 TEST(ReceiveMessage, AResetWithNothingQueuedIsDisconnected) {
     Pair pair = seqpacket_pair();
+    ASSERT_TRUE(pair.ours.valid() && pair.theirs.valid());
     send_hello(pair.ours.get());
     pair.theirs.reset();
     try {
@@ -71,6 +78,7 @@ TEST(ReceiveMessage, AResetWithNothingQueuedIsDisconnected) {
 
 TEST(ReceiveMessage, AnOrderlyCloseIsDisconnected) {
     Pair pair = seqpacket_pair();
+    ASSERT_TRUE(pair.ours.valid() && pair.theirs.valid());
     pair.theirs.reset();
     try {
         cuframes::receive_message(pair.ours.get(), 1000, "the producer");
