@@ -5,7 +5,8 @@
 # backend and the quick benchmark (scripts/gpu-carry.sh fills, here, what it carries:
 # PyAV and an ffmpeg). Everything goes to $OUT/gpu-check.log when
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
-# Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH=skip,
+# Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH
+# (skip, or bench/run.py sections to run at full size instead of the quick run),
 # GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec),
 # .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst and .gpu-carry/gst-1.26
 # (scripts/gst-gpu-bundle.sh [--gst 1.26]; ffmpeg with one of them fits the 64 MiB carry,
@@ -122,15 +123,25 @@ summary+=("demo: $(grep -E '^(PASS|FAIL)' /tmp/gpu-check-step.out | tail -1) (ex
 
 # The benchmark suite's quick mode: cuframes against the floor and the
 # alternatives, with the verdict on each target (bench/RESULTS.md has a full run).
-# GPU_CHECK_BENCH=skip leaves it out (a full run is its own call: see bench/RESULTS.md).
+# GPU_CHECK_BENCH=skip leaves it out; GPU_CHECK_BENCH=SECTIONS (bench/run.py --only's list,
+# e.g. engines) runs those sections at full size instead, into $OUT, so that a short
+# device session needs no call of their own (a whole full run is several: bench/RESULTS.md).
 bench_lines=""
-if [ "${GPU_CHECK_BENCH:-run}" = skip ]; then
-    summary+=("bench/run.py --quick: skipped (GPU_CHECK_BENCH=skip)")
-else
-    if run_step "bench/run.py --quick" 300 "$PY" bench/run.py --quick; then rc=0; else rc=$?; failed=1; fi
-    bench_lines=$(sed -n '/^targets:/,$p' /tmp/gpu-check-step.out | grep -v '^written:')
-    summary+=("bench/run.py --quick: exit $rc")
-fi
+case ${GPU_CHECK_BENCH:-run} in
+    skip) summary+=("bench/run.py --quick: skipped (GPU_CHECK_BENCH=skip)") ;;
+    run)
+        if run_step "bench/run.py --quick" 300 "$PY" bench/run.py --quick; then rc=0; else rc=$?; failed=1; fi
+        bench_lines=$(sed -n '/^targets:/,$p' /tmp/gpu-check-step.out | grep -v '^written:')
+        summary+=("bench/run.py --quick: exit $rc")
+        ;;
+    *)
+        # $OUT itself: bench/run.py also writes into $OUT, and the device tool returns few files.
+        bench_out=${OUT:-/tmp/gpu-check-out}
+        if run_step "bench/run.py --only $GPU_CHECK_BENCH" 420 "$PY" bench/run.py --only "$GPU_CHECK_BENCH" \
+            --out "$bench_out"; then rc=0; else rc=$?; failed=1; fi
+        summary+=("bench/run.py --only $GPU_CHECK_BENCH: exit $rc ($(grep -E '^written:' /tmp/gpu-check-step.out | tail -1))")
+        ;;
+esac
 
 # The FFmpeg input's NVR recipe (docs/ffmpeg.md): 3 consumers of one decode against 3 decodes.
 if [ -n "${CUFRAMES_FFMPEG:-}" ]; then
