@@ -175,8 +175,9 @@ def test_packet_subscribers_hold_no_frames_and_have_their_own_limit(key, backend
     with cuframes.Publisher(key, 160, 96, backend=backend, packet_ring_bytes=RING, max_subscribers=2, slots=6) as pub:
         with cuframes.PacketSubscriber(key), cuframes.PacketSubscriber(key), cuframes.Subscriber(key):
             assert (pub.subscriber_count, pub.packet_subscriber_count) == (1, 2)
+            # A refusal for the limit is tried again until connect_timeout (a place may free up).
             with pytest.raises(cuframes.LimitError, match="maximum of 2 packet subscribers"):
-                cuframes.PacketSubscriber(key)
+                cuframes.PacketSubscriber(key, connect_timeout=0.5)
 
 
 def test_packets_and_frames_join_by_pts(key, backend):
@@ -246,7 +247,10 @@ def test_reconnect_follows_a_restarted_producer_at_its_first_keyframe(children, 
         second = children.spawn(PACKET_PRODUCER, key, backend, *RESTARTING, "--first-pts", "1000")
         after = [sub.next(10.0) for _ in range(12)]
         assert sub.reconnect_count == 1
-    children.wait(second)
+        # Still attached while the successor ends: it closes once it has counted a packet
+        # subscriber, and one that read everything and left at once was gone before it looked
+        # (it then waited out its 20 s for one).
+        children.wait(second)
     assert [p.pts for p in before] == list(range(12))
     assert [p.pts for p in after] == list(range(1000, 1012))
     assert after[0].reconnected and after[0].discontinuity and after[0].keyframe and after[0].seq == 1
@@ -272,7 +276,10 @@ def test_reconnect_joins_a_restarted_producer_at_its_oldest_keyframe_even_after_
         children.read_line(second, "up")
         after = [sub.next(10.0) for _ in range(12)]
         assert sub.reconnect_count == 1
-    children.wait(second)
+        # Still attached while the successor ends: it closes once it has counted a packet
+        # subscriber, and one that read everything and left at once was gone before it looked
+        # (it then waited out its 20 s for one).
+        children.wait(second)
     assert [p.pts for p in before] == list(range(12))
     assert [p.pts for p in after] == list(range(1000, 1012))
     assert after[0].reconnected and after[0].keyframe and after[0].overruns == 0
