@@ -69,15 +69,6 @@ static gboolean map_cuda(GstBuffer *buffer, GstMapFlags flags, GstMapInfo *map, 
     return gst_memory_map(mem, map, flags | GST_MAP_CUDA);
 }
 
-guint64 gst_cuframes_cuda_buffer_address(GstBuffer *buffer) {
-    GstMapInfo map;
-    GstCudaMemory *memory = NULL;
-    if (!map_cuda(buffer, GST_MAP_READ, &map, &memory)) return 0;
-    const guint64 address = (guint64)(uintptr_t)map.data;
-    gst_memory_unmap(GST_MEMORY_CAST(memory), &map);
-    return address;
-}
-
 GstFlowReturn gst_cuframes_cuda_download_slot(GstCudaContext *ctx, GstBufferPool *pool,
                                               const cuframes_frame_info *frame, GstBuffer **out, GError **error) {
     GstBuffer *buffer = NULL;
@@ -135,6 +126,15 @@ gboolean gst_cuframes_cuda_upload_buffer(GstBuffer *buffer, const cuframes_buffe
 }
 
 #ifdef CUFRAMES_GST_CUDA_WRAP
+guint64 gst_cuframes_cuda_buffer_address(GstBuffer *buffer) {
+    GstMapInfo map;
+    GstCudaMemory *memory = NULL;
+    if (!map_cuda(buffer, GST_MAP_READ, &map, &memory)) return 0;
+    const guint64 address = (guint64)(uintptr_t)map.data;
+    gst_memory_unmap(GST_MEMORY_CAST(memory), &map);
+    return address;
+}
+
 GstBuffer *gst_cuframes_cuda_wrap_slot(GstCudaContext *ctx, const GstVideoInfo *info, const cuframes_frame_info *frame,
                                        gpointer lease, GDestroyNotify release) {
     GstVideoInfo layout = *info; /* the slot's: cuframes' offsets and 256-byte pitches */

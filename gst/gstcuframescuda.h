@@ -64,10 +64,10 @@ gboolean gst_cuframes_cuda_upload_buffer(GstBuffer *buffer, const cuframes_buffe
  * it (release is then not called). */
 GstBuffer *gst_cuframes_cuda_wrap_slot(GstCudaContext *ctx, const GstVideoInfo *info, const cuframes_frame_info *frame,
                                        gpointer lease, GDestroyNotify release);
-#endif
 /* The device address a buffer's single GstCudaMemory maps to (GST_MAP_CUDA), 0 when it holds
  * none: what downstream reads, for the debug log that shows a wrapped buffer is the slot. */
 guint64 gst_cuframes_cuda_buffer_address(GstBuffer *buffer);
+#endif
 /* The CUDA device of a buffer's GstCudaMemory; -1 when it holds none. */
 gint gst_cuframes_cuda_device_of(GstBuffer *buffer);
 #endif

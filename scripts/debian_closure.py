@@ -135,8 +135,8 @@ class Suite:
         self.root = cache / "root"
         self.index_hashes = signed_index_hashes(self.mirror, suite, cache)
         packages = self.index("main/binary-amd64/Packages.xz")
-        self.pool: dict[str, str] = {}
-        self.pool_sha256: dict[str, str] = {}
+        # package -> (its file in the pool, that file's SHA-256)
+        self.pool: dict[str, tuple[str, str]] = {}
         fields: dict[str, str] = {}
         with lzma.open(packages, "rt", encoding="utf-8") as index:
             lines = index.read().splitlines() + [""]
@@ -147,8 +147,7 @@ class Suite:
                     fields[name] = value.strip()
                 continue
             if "Package" in fields and "Filename" in fields and "SHA256" in fields:
-                self.pool[fields["Package"]] = fields["Filename"]
-                self.pool_sha256[fields["Package"]] = fields["SHA256"]
+                self.pool[fields["Package"]] = (fields["Filename"], fields["SHA256"])
             fields = {}
         self._owner: dict[str, str] | None = None
         self.unpacked: set[str] = set()
@@ -196,11 +195,8 @@ class Suite:
                 " (if the Contents index named it, that index is stale:"
                 f" remove {self.cache}/{self.suite}-main_Contents-amd64.gz)"
             )
-        deb = fetch(
-            f"{self.mirror}/{self.pool[package]}",
-            self.cache / "debs" / Path(self.pool[package]).name,
-            self.pool_sha256[package],
-        )
+        filename, sha256 = self.pool[package]
+        deb = fetch(f"{self.mirror}/{filename}", self.cache / "debs" / Path(filename).name, sha256)
         subprocess.run(["dpkg-deb", "-x", str(deb), str(self.root)], check=True)
         self.unpacked.add(package)
 
@@ -319,11 +315,12 @@ def main() -> int:
     libc_dir = suite.root / "usr/lib/x86_64-linux-gnu"
     for name in LIBC_PARTS:
         dest = args.out / "glibc" / name
-        if not dest.exists():
-            shutil.copy2(real_file(suite.root, libc_dir / name), dest)
-    loader = args.out / "glibc" / "ld-linux-x86-64.so.2"
-    if not loader.exists():
-        fail("the suite's libc6 has no ld-linux-x86-64.so.2")
+        if dest.exists():
+            continue
+        source = real_file(suite.root, libc_dir / name)
+        if not source.is_file():
+            fail(f"the suite's {LIBC_PACKAGE} has no {name}")
+        shutil.copy2(source, dest)
     print(f"debian_closure.py: {len(carried)} libraries from {args.suite}: " + ", ".join(sorted(carried)))
     return 0
 

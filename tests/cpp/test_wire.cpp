@@ -30,6 +30,18 @@ Pair seqpacket_pair() {
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
+// The message receive_message throws on socket, which must be DISCONNECTED.
+std::string disconnection(int socket) {
+    try {
+        cuframes::receive_message(socket, 1000, "the producer");
+    } catch (const cuframes::Error &error) {
+        EXPECT_EQ(error.status(), CUFRAMES_ERR_DISCONNECTED);
+        return error.what();
+    }
+    ADD_FAILURE() << "a message came from a peer with none left to send";
+    return "";
+}
+
 void send_hello(int socket) {
     cuframes::HelloBody hello{};
     hello.client_version = cuframes::kProtocolVersion;
@@ -51,14 +63,8 @@ TEST(ReceiveMessage, ReadsTheRejectSentBeforeAResetClose) {
 
     // Then the end: the reset was reported (and consumed) by the first read, so this one
     // finds the hung-up socket empty.
-    try {
-        cuframes::receive_message(pair.ours.get(), 1000, "the producer");
-        FAIL() << "a second message came from a closed peer";
-    } catch (const cuframes::Error &error) {
-        EXPECT_EQ(error.status(), CUFRAMES_ERR_DISCONNECTED);
-        EXPECT_NE(std::string(error.what()).find("the producer closed the connection"), std::string::npos)
-            << error.what();
-    }
+    std::string what = disconnection(pair.ours.get());
+    EXPECT_NE(what.find("the producer closed the connection"), std::string::npos) << what;
 }
 
 TEST(ReceiveMessage, AResetWithNothingQueuedIsDisconnected) {
@@ -66,28 +72,16 @@ TEST(ReceiveMessage, AResetWithNothingQueuedIsDisconnected) {
     ASSERT_TRUE(pair.ours.valid() && pair.theirs.valid());
     send_hello(pair.ours.get());
     pair.theirs.reset();
-    try {
-        cuframes::receive_message(pair.ours.get(), 1000, "the producer");
-        FAIL() << "a message came from a peer that sent none";
-    } catch (const cuframes::Error &error) {
-        EXPECT_EQ(error.status(), CUFRAMES_ERR_DISCONNECTED);
-        EXPECT_NE(std::string(error.what()).find("the producer reset the connection"), std::string::npos)
-            << error.what();
-    }
+    std::string what = disconnection(pair.ours.get());
+    EXPECT_NE(what.find("the producer reset the connection"), std::string::npos) << what;
 }
 
 TEST(ReceiveMessage, AnOrderlyCloseIsDisconnected) {
     Pair pair = seqpacket_pair();
     ASSERT_TRUE(pair.ours.valid() && pair.theirs.valid());
     pair.theirs.reset();
-    try {
-        cuframes::receive_message(pair.ours.get(), 1000, "the producer");
-        FAIL() << "a message came from a peer that sent none";
-    } catch (const cuframes::Error &error) {
-        EXPECT_EQ(error.status(), CUFRAMES_ERR_DISCONNECTED);
-        EXPECT_NE(std::string(error.what()).find("the producer closed the connection"), std::string::npos)
-            << error.what();
-    }
+    std::string what = disconnection(pair.ours.get());
+    EXPECT_NE(what.find("the producer closed the connection"), std::string::npos) << what;
 }
 
 }  // namespace
