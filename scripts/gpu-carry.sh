@@ -2,8 +2,8 @@
 # Fills what scripts/gpu-check.sh takes from the checkout on the offline GPU machine, here
 # (with network): .whl/ (PyAV for the conversion tests; PyNvVideoCodec with --nvdec, for
 # the NVDEC benchmark) and .gpu-carry/ffmpeg/ (the ffmpeg that scripts/build-ffmpeg.sh
-# builds, with ffprobe and the libraries the GPU machine lacks). Both are gitignored
-# (.git/info/exclude); name them in the device tool's `carry`. The tool sends at most
+# builds, with ffprobe and the libraries the GPU machine lacks). Both are gitignored;
+# name them in the device tool's `carry`. The tool sends at most
 # 64 MiB: PyAV (35 MB) and the ffmpeg (15 MB) fit together, PyNvVideoCodec (27 MB) in
 # another call.
 #
@@ -11,10 +11,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-
-for path in /.whl/ /.gpu-carry/; do
-    grep -qx "$path" .git/info/exclude 2>/dev/null || echo "$path" >>.git/info/exclude
-done
 
 # The GPU machine's python3 is CPython 3.12 (KINDS.md).
 download() {

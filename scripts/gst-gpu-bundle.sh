@@ -44,7 +44,6 @@ case $version in
     *) echo "gst-gpu-bundle.sh: --gst takes 1.22 (this machine's) or 1.26 (Debian 13's), not $version" >&2; exit 2 ;;
 esac
 PYTHON=${PYTHON:-python3}
-grep -qx /.gpu-carry/ .git/info/exclude 2>/dev/null || echo /.gpu-carry/ >>.git/info/exclude
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/plugins"
 gst_dir=$(PYTHON=$PYTHON bash scripts/build-gst.sh | tail -1)
