@@ -121,27 +121,7 @@ fi
 if run_step "cuframes demo" 120 "$PY" -m cuframes demo --seconds 4 --subscribers 3; then rc=0; else rc=$?; failed=1; fi
 summary+=("demo: $(grep -E '^(PASS|FAIL)' /tmp/gpu-check-step.out | tail -1) (exit $rc)")
 
-# The benchmark suite's quick mode: cuframes against the floor and the
-# alternatives, with the verdict on each target (bench/RESULTS.md has a full run).
-# GPU_CHECK_BENCH=skip leaves it out; GPU_CHECK_BENCH=SECTIONS (bench/run.py --only's list,
-# e.g. engines) runs those sections at full size instead, into $OUT, so that a short
-# device session needs no call of their own (a whole full run is several: bench/RESULTS.md).
 bench_lines=""
-case ${GPU_CHECK_BENCH:-run} in
-    skip) summary+=("bench/run.py --quick: skipped (GPU_CHECK_BENCH=skip)") ;;
-    run)
-        if run_step "bench/run.py --quick" 300 "$PY" bench/run.py --quick; then rc=0; else rc=$?; failed=1; fi
-        bench_lines=$(sed -n '/^targets:/,$p' /tmp/gpu-check-step.out | grep -v '^written:')
-        summary+=("bench/run.py --quick: exit $rc")
-        ;;
-    *)
-        # $OUT itself: bench/run.py also writes into $OUT, and the device tool returns few files.
-        bench_out=${OUT:-/tmp/gpu-check-out}
-        if run_step "bench/run.py --only $GPU_CHECK_BENCH" 420 "$PY" bench/run.py --only "$GPU_CHECK_BENCH" \
-            --out "$bench_out"; then rc=0; else rc=$?; failed=1; fi
-        summary+=("bench/run.py --only $GPU_CHECK_BENCH: exit $rc ($(grep -E '^written:' /tmp/gpu-check-step.out | tail -1))")
-        ;;
-esac
 
 # The FFmpeg input's NVR recipe (docs/ffmpeg.md): 3 consumers of one decode against 3 decodes.
 if [ -n "${CUFRAMES_FFMPEG:-}" ]; then
@@ -163,17 +143,40 @@ for bundle in gst gst-1.26; do
     while IFS= read -r line; do summary+=("  $line"); done < <(grep -E '^[a-z0-9-]+: (cuframessink took|[0-9]+ frames|cuframessrc wrapped)' /tmp/gpu-check-step.out)
 done
 
+# The device tool brings back only a few files from $OUT: everything but this log and the
+# benchmark's own files goes back as one archive.
+if [ -n "${OUT:-}" ] && [ -d "$OUT/gst" ]; then
+    tar -czf "$OUT/gpu-check-extra.tgz" -C "$OUT" gst && rm -rf "$OUT/gst"
+fi
+
+# The benchmark suite's quick mode, after the checks that decide issues (a run cut short by the
+# device's time limit loses the benchmark first): cuframes against the floor and the
+# alternatives, with the verdict on each target (bench/RESULTS.md has a full run).
+# GPU_CHECK_BENCH=skip leaves it out; GPU_CHECK_BENCH=SECTIONS (bench/run.py --only's list,
+# e.g. engines) runs those sections at full size instead, into $OUT, so that a short
+# device session needs no call of their own (a whole full run is several: bench/RESULTS.md).
+case ${GPU_CHECK_BENCH:-run} in
+    skip) summary+=("bench/run.py --quick: skipped (GPU_CHECK_BENCH=skip)") ;;
+    run)
+        if run_step "bench/run.py --quick" 300 "$PY" bench/run.py --quick; then rc=0; else rc=$?; failed=1; fi
+        quick_lines=$(sed -n '/^targets:/,$p' /tmp/gpu-check-step.out | grep -v '^written:')
+        bench_lines=$(printf '%s\n%s' "$bench_lines" "$quick_lines")
+        summary+=("bench/run.py --quick: exit $rc")
+        ;;
+    *)
+        # $OUT itself: bench/run.py also writes into $OUT, and the device tool returns few files.
+        bench_out=${OUT:-/tmp/gpu-check-out}
+        if run_step "bench/run.py --only $GPU_CHECK_BENCH" 420 "$PY" bench/run.py --only "$GPU_CHECK_BENCH" \
+            --out "$bench_out"; then rc=0; else rc=$?; failed=1; fi
+        summary+=("bench/run.py --only $GPU_CHECK_BENCH: exit $rc ($(grep -E '^written:' /tmp/gpu-check-step.out | tail -1))")
+        ;;
+esac
+
 # GPU_CHECK_SKIP_IDLE=1 leaves out the idle/disconnect soak (2 minutes) when device time is short.
 if [ "${GPU_CHECK_SKIP_IDLE:-0}" != 1 ]; then
     if run_step "bench/idle_and_disconnect.py" 120 "$PY" bench/idle_and_disconnect.py --kills 20 --idle-seconds 5; then rc=0; else rc=$?; failed=1; fi
     idle_lines=$(grep -E '^(idle|producer SIGKILL)' /tmp/gpu-check-step.out)
     bench_lines=$(printf '%s\n%s' "$bench_lines" "$idle_lines")
-fi
-
-# The device tool brings back only a few files from $OUT: everything but this log and the
-# benchmark's own files goes back as one archive.
-if [ -n "${OUT:-}" ] && [ -d "$OUT/gst" ]; then
-    tar -czf "$OUT/gpu-check-extra.tgz" -C "$OUT" gst && rm -rf "$OUT/gst"
 fi
 
 {
