@@ -166,6 +166,12 @@ Script build_script(FakeProducerInput input, bool forced_framing) {
     if (input.mode & kFixWelcome) fix_welcome(welcome);
     script.header = input.header;
     if (input.mode & kFixHeader) fix_header(script.header, welcome);
+    if ((input.mode & kFixWelcome) && script.header.size() >= offsetof(SharedHeader, latest_seq) + 8) {
+        // joined_seq past the header's newest frame is refused: fixed, it is at most that.
+        uint64_t latest = 0;
+        std::memcpy(&latest, script.header.data() + offsetof(SharedHeader, latest_seq), sizeof latest);
+        welcome.joined_seq = std::min(welcome.joined_seq, latest);
+    }
     if (input.mode & kFixLease) fix_lease(input.lease, welcome);
 
     // The descriptors, in the order the welcome announces them.

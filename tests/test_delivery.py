@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -62,6 +65,46 @@ def test_sequential_skips_only_what_was_overwritten(key, backend) -> None:
             with sub.next(timeout=5) as frame:
                 assert (frame.seq, frame.missed) == (expected, 0)
                 assert (frame.to_numpy() == expected % 256).all()
+
+
+def test_sequential_gets_what_was_published_while_it_was_mapping_the_slots(key, backend) -> None:
+    """A producer that publishes as soon as it counts a subscriber loses none of those frames to a
+    sequential subscriber, though that subscriber was still mapping the slots (on the cuda backend
+    an import takes about 100 ms: FFmpeg's input lost the first 5 frames to it on an H200). The
+    subscriber starts at the newest frame when it was counted, then gets the whole burst. Rounds:
+    the race is short on the host backend, so one round alone could pass by luck."""
+    rounds, burst = 20, 10
+    with cuframes.Publisher(key, W, H, "gray8", backend=backend, slots=64) as pub:
+        stop, armed = threading.Event(), threading.Event()
+
+        def produce() -> None:
+            for round_ in range(rounds):
+                armed.wait(timeout=10)  # set once the last round's subscriber is gone
+                armed.clear()
+                while pub.subscriber_count == 0 and not stop.is_set():
+                    pass  # no sleep: the burst goes out while the subscriber still maps
+                publish(pub, 1 + round_ * burst, burst)
+
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        try:
+            for round_ in range(rounds):
+                newest_before = round_ * burst  # 0: nothing published yet
+                expected = list(range(max(newest_before, 1), newest_before + burst + 1))
+                armed.set()
+                with cuframes.Subscriber(key, delivery="sequential", connect_timeout=5) as sub:
+                    got = []
+                    for _ in expected:
+                        with sub.next(timeout=5) as frame:
+                            got.append((frame.seq, frame.missed))
+                assert got == [(seq, 0) for seq in expected], f"round {round_}"
+                deadline = time.monotonic() + 5  # the producer notices the hang-up on its own thread
+                while pub.subscriber_count != 0 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+        finally:
+            stop.set()
+            producer.join(timeout=10)
+        assert not producer.is_alive()
 
 
 def test_unknown_delivery_policy_is_rejected(key, backend) -> None:

@@ -38,12 +38,13 @@ def connect(cf_dir: Path, key: str) -> socket.socket:
 
 VERSION = cuframes.PROTOCOL_VERSION
 OTHER_VERSION = VERSION + 1
-# v4 (no hello flags) and the next one: both refused, by either side.
+# The previous version and the next one: both refused, by either side.
 OTHER_VERSIONS = [VERSION - 1, VERSION + 1]
 # StreamDescription (docs/protocol.md): 32 bytes of u32 fields, slot_size, epoch,
 # four planes, the device uuid, then the v4 stream facts.
 STREAM_DESCRIPTION = struct.Struct("<8IQQ" + "QIIII" * 4 + "16s" + "6i4B4x")
-WELCOME_TAIL = struct.Struct("<4I")  # header_bytes, lease_page_bytes, total_fds, subscriber_id
+# header_bytes, lease_page_bytes, total_fds, subscriber_id, joined_seq (v6)
+WELCOME_TAIL = struct.Struct("<4IQ")
 assert STREAM_DESCRIPTION.size == 192
 
 
@@ -109,12 +110,12 @@ def fake_producer(cf_dir: Path, key: str, version: int, body: bytes) -> Iterator
 
 
 def gray_welcome(facts: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 2, 0, 2, 2)) -> bytes:
-    """A v4 welcome of a host gray8 W x H stream with 3 slots, right in all but what the test spoils."""
+    """A welcome of a host gray8 W x H stream with 3 slots, right in all but what the test spoils."""
     plane = cuframes.layout("gray8", W, H)[0]
     planes = (plane.offset, plane.pitch, plane.width, plane.height, plane.row_bytes) + (0,) * 15
     slot_size = 1 << 16
     description = STREAM_DESCRIPTION.pack(1, 8, W, H, 1, 3, 2, 0, slot_size, 1234, *planes, bytes(16), *facts)
-    return description + WELCOME_TAIL.pack(0, 4096, 5, 1)
+    return description + WELCOME_TAIL.pack(0, 4096, 5, 1, 0)
 
 
 @pytest.mark.parametrize("other", OTHER_VERSIONS)

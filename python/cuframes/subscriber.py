@@ -39,7 +39,9 @@ class Subscriber(StreamInfo[_core.Subscriber]):
 
     Waits up to ``connect_timeout`` seconds (None: forever) for a producer that
     is not up yet, then raises :class:`~cuframes.NotFoundError`. The first frame
-    is the newest one published. ``delivery`` says what a subscriber that fell
+    is the newest one published; with ``"sequential"``, the newest when the
+    producer accepted this subscriber, so that a subscriber still mapping the
+    slots loses nothing published meanwhile. ``delivery`` says what a subscriber that fell
     behind gets next: ``"latest"`` (the default) skips to the newest frame, for
     detectors and compositors that want "now"; ``"sequential"`` gets the oldest
     unread frame still in the pool, in order, for recorders that want every

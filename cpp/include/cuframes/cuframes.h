@@ -281,7 +281,9 @@ typedef enum cuframes_delivery {
      * for detectors, compositors, anything that wants "now". The default. */
     CUFRAMES_DELIVERY_LATEST = 0,
     /* The oldest unread frame still in the pool, in order; only frames already
-     * overwritten count as missed. For recorders that want every frame they can get. */
+     * overwritten count as missed. The first is the newest frame when the producer
+     * accepted the subscriber (it counts in subscriber_count from then), not once
+     * the slots are mapped. For recorders that want every frame they can get. */
     CUFRAMES_DELIVERY_SEQUENTIAL = 1
 } cuframes_delivery;
 

@@ -41,7 +41,9 @@ using StreamHandle = uint64_t;
 // 2: stream-ordered publishing (ready_seq). 3: roles in the hello (frames,
 // packets, observe), the packet ring, subscriber latency in the lease page.
 // 4: stream facts (StreamFacts) in the stream description and the packet welcome.
-constexpr uint32_t kProtocolVersion = 5;
+// 5: flags in the hello (notify). 6: the welcome's joined_seq, where a sequential
+// subscriber starts.
+constexpr uint32_t kProtocolVersion = 6;
 
 // How to read a stream's timestamps and colours (cuframes_stream_facts):
 // frames' and packets' pts and dts count time_base units. A rational with num

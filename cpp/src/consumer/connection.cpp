@@ -59,6 +59,13 @@ void Connection::handshake(int timeout_ms) {
     check_sealed_region(fds[0].get(), welcome.header_bytes, "shared header", true);
     header_map_ = MemoryMap(fds[0].get(), welcome.header_bytes, false, "the shared header");
     validate_shared_header(header(), welcome.header_bytes, description_, peer);
+    // latest_seq only grows, and the producer read joined_seq from it before the welcome.
+    uint64_t latest = header().latest_seq.load(std::memory_order_acquire);
+    if (welcome.joined_seq > latest)
+        throw Error(CUFRAMES_ERR_PROTOCOL, peer + " said it counted this subscriber at frame " +
+                                               std::to_string(welcome.joined_seq) + ", past its newest frame " +
+                                               std::to_string(latest));
+    joined_seq_ = welcome.joined_seq;
 
     check_sealed_region(fds[1].get(), kLeasePageBytes, "lease page", false);
     lease_map_ = MemoryMap(fds[1].get(), kLeasePageBytes, true, "the lease page");

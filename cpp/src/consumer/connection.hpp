@@ -41,6 +41,9 @@ public:
     const ImportedSlots &slots() const noexcept { return *slots_; }
     Backend backend() const noexcept { return static_cast<Backend>(description_.backend); }
     const std::string &key() const noexcept { return key_; }
+    // The newest frame when the producer counted this subscriber (the welcome's joined_seq):
+    // where a sequential subscriber starts; 0 when nothing was published yet.
+    uint64_t joined_seq() const noexcept { return joined_seq_; }
 
     // The user metadata area of `slot` in the header (read-only mapping).
     const uint8_t *metadata_area(uint32_t slot) const noexcept;
@@ -75,6 +78,7 @@ private:
     UniqueFd socket_;
     StreamDescription description_{};
     FrameLayout layout_{};
+    uint64_t joined_seq_ = 0;
     MemoryMap header_map_;
     MemoryMap lease_map_;
     std::unique_ptr<ImportedSlots> slots_;

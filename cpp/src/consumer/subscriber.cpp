@@ -123,8 +123,12 @@ struct CUFRAMES_HIDDEN Subscriber::Impl {
         layout = connection->layout();
         backend = connection->backend();
         adopt(*connection);
-        // Join at the newest frame: acquire pairs with the producer's release.
-        uint64_t latest = connection->header().latest_seq.load(std::memory_order_acquire);
+        // Latest joins at the newest frame now (acquire pairs with the producer's release).
+        // Sequential joins at the newest frame when the producer counted it, so it also gets
+        // what was published while it imported the slots (a CUDA import takes ~100 ms).
+        uint64_t latest = delivery == Delivery::Sequential
+                              ? connection->joined_seq()
+                              : connection->header().latest_seq.load(std::memory_order_acquire);
         next_seq = latest == 0 ? 1 : latest;
     }
 

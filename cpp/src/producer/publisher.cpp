@@ -182,6 +182,7 @@ struct CUFRAMES_HIDDEN Publisher::Impl {
         served.access.owner_uid = ::geteuid();
         served.key = key;
         served.producer_note = options.description;
+        served.latest_seq = &header->latest_seq;
         if (packets) {
             served.packet_ring_fd = packets->read_only_fd();
             served.packet_ring_bytes = packets->region_bytes();

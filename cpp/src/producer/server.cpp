@@ -296,9 +296,14 @@ void Server::welcome_frames(Session &session, uint64_t token) {
         std::lock_guard<std::mutex> lock(sessions_mutex_);
         session.lease_page = std::move(lease_page);
     }
+    // Read before the subscriber is counted: every frame a producer publishes once it sees the
+    // subscriber (subscriber_count) comes after joined_seq, so a sequential subscriber that starts
+    // there gets it, however long it then takes to map the slots (a CUDA import: ~100 ms).
+    const uint64_t joined_seq = stream_.latest_seq->load(std::memory_order_acquire);
     activate(session, HelloRole::Frames);
 
     WelcomeBody welcome{};
+    welcome.joined_seq = joined_seq;
     welcome.stream = stream_.description;
     welcome.header_bytes = stream_.header_bytes;
     welcome.lease_page_bytes = kLeasePageBytes;

@@ -66,8 +66,11 @@ struct WelcomeBody {
     uint32_t lease_page_bytes;
     uint32_t total_fds;  // 2 + slot_count: header, lease page, slots in order
     uint32_t subscriber_id;
+    // v6: latest_seq when the producer counted this subscriber, before it mapped anything: where
+    // a sequential subscriber starts (0: nothing published yet).
+    uint64_t joined_seq;
 };
-static_assert(sizeof(WelcomeBody) == 208);
+static_assert(sizeof(WelcomeBody) == 216);
 
 struct PacketWelcomeBody {
     uint64_t ring_bytes;  // the packet ring memfd, sent with this message
