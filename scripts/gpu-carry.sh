@@ -7,7 +7,9 @@
 # 64 MiB: PyAV (35 MB) and the ffmpeg (15 MB) fit together, PyNvVideoCodec (27 MB) in
 # another call.
 #
-#   bash scripts/gpu-carry.sh [--nvdec]
+#   bash scripts/gpu-carry.sh [--nvdec] [--nvrtc]
+# --nvrtc: CUDA 11.8's NVRTC (pip, 23 MB), for GStreamer's cudaconvert where the GPU machine has
+# only CUDA 13's (scripts/gst-gpu-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -20,7 +22,14 @@ download() {
 }
 mkdir -p .whl
 download "av>=18"
-if [ "${1:-}" = --nvdec ]; then download "PyNvVideoCodec>=2"; fi
+for option in "$@"; do
+    case $option in
+        --nvdec) download "PyNvVideoCodec>=2" ;;
+        # GStreamer's cudaconvert on a CUDA 13 machine (scripts/gst-gpu-check.sh says why).
+        --nvrtc) download "nvidia-cuda-nvrtc-cu11==11.8.89" ;;
+        *) echo "gpu-carry.sh: unknown option $option (--nvdec, --nvrtc)" >&2; exit 2 ;;
+    esac
+done
 
 [ -x build/ffmpeg/bin/ffmpeg ] || PYTHON="$PYTHON" bash scripts/build-ffmpeg.sh
 rm -rf .gpu-carry/ffmpeg

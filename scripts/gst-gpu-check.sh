@@ -32,6 +32,21 @@ for nvrtc in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
         echo "nvrtc: $(compgen -G "$nvrtc/libnvrtc.so*" | tr '\n' ' ')"
     fi
 done
+# GStreamer compiles those kernels for compute_52 (gstcudanvrtc.cpp), which CUDA 13 dropped: with
+# only CUDA 13's NVRTC, nvcodec registers no cudaconvert at all (seen on an H200, CUDA 13.0). So an
+# NVRTC of CUDA 12 or older goes first where there is one: pip's nvidia-cuda-nvrtc-cu11, carried
+# (scripts/gpu-carry.sh --nvrtc) and installed by scripts/gpu-check.sh into /tmp/cuframes-carried.
+IFS=: read -r -a nvrtc_dirs <<<"/tmp/cuframes-carried/nvidia/cuda_nvrtc/lib:$libraries"
+for dir in "${nvrtc_dirs[@]}"; do
+    for nvrtc in "$dir"/libnvrtc.so.[0-9]*; do
+        major=$(basename "$nvrtc" | sed -n 's/^libnvrtc\.so\.\([0-9]*\).*/\1/p')
+        if [ -f "$nvrtc" ] && [ -n "$major" ] && [ "$major" -le 12 ] && [ -z "${GST_CUDA_NVRTC_LIBNAME:-}" ]; then
+            export GST_CUDA_NVRTC_LIBNAME=$nvrtc
+            libraries=$libraries:$dir # its libnvrtc-builtins
+            echo "nvrtc for GStreamer: $nvrtc (CUDA $major)"
+        fi
+    done
+done
 if [ -d "$B/glibc" ]; then
     # A bundle with its own C library (scripts/gst-gpu-bundle.sh --gst 1.26): its wrappers run
     # the programs through that library's loader, and this machine's programs (python3) must
@@ -50,6 +65,12 @@ source=(videotestsrc pattern=smpte horizontal-speed=3 num-buffers=60 ! "$caps")
 failed=0
 
 "$B/bin/gst-inspect-1.0" cuframessrc | grep -A1 "CUDAMemory" | head -2
+if ! "$B/bin/gst-inspect-1.0" cudaconvert >/dev/null 2>&1; then
+    # Why, from a fresh registry scan (the cached registry would not load nvcodec again).
+    echo "cudaconvert: not registered by nvcodec; its NVRTC log:"
+    GST_REGISTRY=$OUT/registry-nvrtc.bin GST_DEBUG=cudanvrtc:6 "$B/bin/gst-inspect-1.0" cudaconvert 2>&1 |
+        grep -i -E "nvrtc|compile" | tail -8 | sed 's/^/    /'
+fi
 "$B/bin/gst-launch-1.0" -q "${source[@]}" ! filesink location="$OUT/ref.raw" || failed=1
 
 # run NAME PRODUCER_HEAD CONSUMER_TAIL: producer `PRODUCER_HEAD ! cuframessink`, consumer
