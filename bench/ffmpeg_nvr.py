@@ -123,12 +123,33 @@ def nvenc_usable(ffmpeg: str) -> bool:
     return probe.returncode == 0
 
 
-def consumer_cmd(ffmpeg: str, source: list[str], nvenc: bool) -> list[str]:
+def consumer_cmd(ffmpeg: str, source: list[str], nvenc: bool | None) -> list[str]:
+    """nvenc None: no work at all (the input alone, each frame dropped by the null muxer)."""
     # Without NVENC: scale on the GPU, download the small frame, encode it with libx264.
     work = ["-vf", "scale_cuda=640:360", "-c:v", "h264_nvenc"]
-    if not nvenc:
+    if nvenc is None:
+        work = ["-c:v", "wrapped_avframe"]
+    elif not nvenc:
         work = ["-vf", "scale_cuda=640:360,hwdownload,format=nv12", "-c:v", "libx264", "-preset", "ultrafast"]
-    return [ffmpeg, "-hide_banner", "-nostats", "-v", "error", *source, *work, "-f", "null", "-", "-progress", "pipe:1"]
+    # verbose: the cuframes input's closing line (frames zero-copy, copied, missed) and warnings.
+    return [ffmpeg, "-hide_banner", "-nostats", "-v", "verbose", *source, *work, "-f", "null", "-"] + [
+        "-progress",
+        "pipe:1",
+    ]
+
+
+def startup_s(progress: str) -> float:
+    """About how long a consumer ran before its first frame came out: ffmpeg writes a progress
+    report every 0.5 s (-stats_period), and these are the ones that still said frame=0."""
+    return 0.5 * sum(1 for count in re.findall(r"^frame=(\d+)", progress, re.M) if count == "0")
+
+
+def consumer_notes(stderr: str) -> list[str]:
+    """What a consumer's log says about its input and its trouble, for the JSON: the cuframes
+    input's lines (its stream, its closing count of frames zero-copy, copied and missed) and
+    every warning or error."""
+    keep = re.compile(r"cuframes|warning|error|fail|drop|dup", re.I)
+    return [line.strip() for line in stderr.splitlines() if keep.search(line)][-8:]
 
 
 def frames_of(progress: str) -> int:
@@ -136,14 +157,16 @@ def frames_of(progress: str) -> int:
     return int(counts[-1]) if counts else 0
 
 
-def run_consumers(commands: list[list[str]], seconds: float, sampler: Sampler) -> tuple[list[float], dict[str, float]]:
+def run_consumers(
+    commands: list[list[str]], seconds: float, sampler: Sampler
+) -> tuple[list[float], dict[str, float], list[list[str]]]:
     start = time.monotonic()
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     time.sleep(seconds)
     end = time.monotonic()
     for p in procs:
         p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
-    fps = []
+    fps, notes = [], []
     for p in procs:
         try:
             out, err = p.communicate(timeout=30)
@@ -153,10 +176,13 @@ def run_consumers(commands: list[list[str]], seconds: float, sampler: Sampler) -
         if p.returncode not in (0, 255, -2):
             raise RuntimeError(f"a consumer failed ({p.returncode}): {err[-800:]}")
         fps.append(round(frames_of(out) / (end - start), 1))
-    return fps, sampler.steady_mean(start, end)
+        notes.append([f"first frame after about {startup_s(out):g} s"] + consumer_notes(err))
+    return fps, sampler.steady_mean(start, end), notes
 
 
-def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str, nvenc: bool) -> dict:
+def shared(
+    ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str, nvenc: bool | None
+) -> dict:
     key = f"nvr{os.getpid()}"
     decoder = subprocess.Popen(
         [
@@ -201,19 +227,19 @@ def shared(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Samp
         time.sleep(2)  # the decoder is up and publishing
         url = f"cuframes://{key}?dir={work}"
         try:
-            fps, gpu = run_consumers([consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers, seconds, sampler)
+            fps, gpu, notes = run_consumers([consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers, seconds, sampler)
         finally:
             stop.set()
             decoder.kill()
             decoder.wait()
             thread.join(timeout=10)
-    return {"consumer_fps": fps, "gpu": gpu, "producer_frames": published[0]}
+    return {"consumer_fps": fps, "gpu": gpu, "producer_frames": published[0], "consumer_notes": notes}
 
 
 def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, nvenc: bool) -> dict:
     source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
-    fps, gpu = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler)
-    return {"consumer_fps": fps, "gpu": gpu}
+    fps, gpu, notes = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler)
+    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes}
 
 
 def main() -> int:
@@ -240,13 +266,17 @@ def main() -> int:
         }
         time.sleep(2)
         result["separate"] = separate(args.ffmpeg, clip, args.consumers, args.seconds, sampler, nvenc)
+        # The input alone, no filter and no encoder: whether a slow shared consumer is slow in
+        # the input or in the work after it (an H200's shared consumers ran at 0.6-5.8 fps).
+        time.sleep(2)
+        result["shared, input only"] = shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, None)
     sampler.stop.set()
     print(
         f"{args.consumers} consumers (scale_cuda 640x360 + {result['encoder']}) of one 1080p25 H.264 camera, "
         f"{args.seconds:g} s:"
     )
     print("setup     consumer fps          GPU memory above idle   decoder %   encoder %   GPU %")
-    for name in ("shared", "separate"):
+    for name in ("shared", "separate", "shared, input only"):
         r = result[name]
         gpu = r["gpu"]
         above = gpu.get("memory_mib", float("nan")) - idle["memory_mib"]
@@ -256,6 +286,10 @@ def main() -> int:
             f"{name:9s} {str(r['consumer_fps']):21s} {above:8.0f} MiB            {decoder:6.1f}"
             f"      {encoder:6.1f}   {busy:5.1f}"
         )
+    for name in ("shared", "separate", "shared, input only"):
+        for index, notes in enumerate(result[name]["consumer_notes"]):
+            for line in notes:
+                print(f"  {name}, consumer {index}: {line}")
     if os.environ.get("OUT"):
         with open(os.path.join(os.environ["OUT"], "ffmpeg-nvr.json"), "w") as f:
             json.dump(result, f, indent=1)
