@@ -7,7 +7,8 @@
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 # Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH
 # (skip, or bench/run.py sections to run at full size instead of the quick run),
-# GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec),
+# GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec, CUDA
+# 11.8's NVRTC for GStreamer's cudaconvert),
 # .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst and .gpu-carry/gst-1.26
 # (scripts/gst-gpu-bundle.sh [--gst 1.26]; ffmpeg with one of them fits the 64 MiB carry,
 # .whl and the other bundle then go in another call).
@@ -66,9 +67,20 @@ else
 fi
 # Optional wheels carried to the offline GPU machine (.whl/, gitignored; the
 # device tool's `carry`): PyNvVideoCodec for the benchmark's NVDEC section.
-if compgen -G ".whl/*.whl" >/dev/null; then
+# An NVRTC of CUDA 12 or older (scripts/gpu-carry.sh --nvrtc) is only for GStreamer's cudaconvert
+# (scripts/gst-gpu-check.sh looks in /tmp/cuframes-nvrtc): never on PYTHONPATH, where its
+# nvidia/__init__.py would hide the nvidia.* packages torch loads its CUDA libraries from.
+wheels=()
+for wheel in .whl/*.whl; do
+    case $(basename "$wheel") in
+        nvidia_cuda_nvrtc_cu1[0-2]-*) "$PY" -m zipfile -e "$wheel" /tmp/cuframes-nvrtc ||
+            log "note: $wheel did not unpack; GStreamer keeps the machine's NVRTC" ;;
+        *.whl) wheels+=("$wheel") ;;
+    esac
+done
+if [ "${#wheels[@]}" -gt 0 ]; then
     if run_step "carried wheels" 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-        --upgrade --target /tmp/cuframes-carried .whl/*.whl; then
+        --upgrade --target /tmp/cuframes-carried "${wheels[@]}"; then
         export PYTHONPATH=/tmp/cuframes-carried${PYTHONPATH:+:$PYTHONPATH}
     else
         log "note: the carried wheels did not install; the NVDEC benchmark will say it was skipped"

@@ -35,8 +35,8 @@ done
 # GStreamer compiles those kernels for compute_52 (gstcudanvrtc.cpp), which CUDA 13 dropped: with
 # only CUDA 13's NVRTC, nvcodec registers no cudaconvert at all (seen on an H200, CUDA 13.0). So an
 # NVRTC of CUDA 12 or older goes first where there is one: pip's nvidia-cuda-nvrtc-cu11, carried
-# (scripts/gpu-carry.sh --nvrtc) and installed by scripts/gpu-check.sh into /tmp/cuframes-carried.
-IFS=: read -r -a nvrtc_dirs <<<"/tmp/cuframes-carried/nvidia/cuda_nvrtc/lib:$libraries"
+# (scripts/gpu-carry.sh --nvrtc) and unpacked by scripts/gpu-check.sh into /tmp/cuframes-nvrtc.
+IFS=: read -r -a nvrtc_dirs <<<"/tmp/cuframes-nvrtc/nvidia/cuda_nvrtc/lib:$libraries"
 for dir in "${nvrtc_dirs[@]}"; do
     for nvrtc in "$dir"/libnvrtc.so.[0-9]*; do
         major=$(basename "$nvrtc" | sed -n 's/^libnvrtc\.so\.\([0-9]*\).*/\1/p')
