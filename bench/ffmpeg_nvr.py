@@ -138,6 +138,32 @@ def consumer_cmd(ffmpeg: str, source: list[str], nvenc: bool | None) -> list[str
     ]
 
 
+def steady_fps(progress: str) -> float | None:
+    """Frames per second over the second half of the run, start-up left out: from the periodic
+    progress reports (one every 0.5 s; the closing one, at the signal, is off that grid)."""
+    counts = [int(c) for c in re.findall(r"^frame=(\d+)\n(?:.*\n)*?progress=continue$", progress, re.M)]
+    if len(counts) < 4:
+        return None
+    half = len(counts) // 2
+    return round((counts[-1] - counts[half]) / ((len(counts) - 1 - half) * 0.5), 1)
+
+
+def scale_cuda_start_s(ffmpeg: str) -> float:
+    """Wall time of one tiny ffmpeg run through scale_cuda. Its kernels come as PTX for an old
+    architecture (FFmpeg 5.1 builds them for sm_30), which the driver compiles for this GPU when
+    the module loads, unless CUDA's JIT cache (~/.nv/ComputeCache) has them: run twice, cold
+    then warm, this is the compile's cost, which every consumer's start-up pays once."""
+    start = time.monotonic()
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", "2"]
+        + ["-vf", "hwupload_cuda,scale_cuda=160:120", "-f", "null", "-"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return round(time.monotonic() - start, 2)
+
+
 def startup_s(progress: str) -> float:
     """About how long a consumer ran before its first frame came out: ffmpeg writes a progress
     report every 0.5 s (-stats_period), and these are the ones that still said frame=0."""
@@ -166,7 +192,7 @@ def run_consumers(
     end = time.monotonic()
     for p in procs:
         p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
-    fps, notes = [], []
+    fps, notes, steady = [], [], []
     for p in procs:
         try:
             out, err = p.communicate(timeout=30)
@@ -176,8 +202,9 @@ def run_consumers(
         if p.returncode not in (0, 255, -2):
             raise RuntimeError(f"a consumer failed ({p.returncode}): {err[-800:]}")
         fps.append(round(frames_of(out) / (end - start), 1))
+        steady.append(steady_fps(out))
         notes.append([f"first frame after about {startup_s(out):g} s"] + consumer_notes(err))
-    return fps, sampler.steady_mean(start, end), notes
+    return fps, sampler.steady_mean(start, end), [[f"second half: {s} fps"] + n for s, n in zip(steady, notes)]
 
 
 def shared(
@@ -259,7 +286,11 @@ def main() -> int:
         time.sleep(2)
         idle = gpu_sample()
         nvenc = nvenc_usable(args.ffmpeg)
+        # Both setups start with the compiled kernels cached: the first run through scale_cuda
+        # (cold) would otherwise charge the compile to whichever setup came first.
+        cold, warm = scale_cuda_start_s(args.ffmpeg), scale_cuda_start_s(args.ffmpeg)
         result = {
+            "scale_cuda_start_s": {"cold": cold, "warm": warm},
             "idle": idle,
             "encoder": "h264_nvenc" if nvenc else "libx264 (this GPU has no NVENC)",
             "shared": shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, nvenc),
@@ -275,6 +306,8 @@ def main() -> int:
         f"{args.consumers} consumers (scale_cuda 640x360 + {result['encoder']}) of one 1080p25 H.264 camera, "
         f"{args.seconds:g} s:"
     )
+    start = result["scale_cuda_start_s"]
+    print(f"setup: one ffmpeg through scale_cuda takes {start['cold']} s cold, {start['warm']} s warm")
     print("setup     consumer fps          GPU memory above idle   decoder %   encoder %   GPU %")
     for name in ("shared", "separate", "shared, input only"):
         r = result[name]
