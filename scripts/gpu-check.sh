@@ -72,6 +72,7 @@ fi
 # nvidia/__init__.py would hide the nvidia.* packages torch loads its CUDA libraries from.
 wheels=()
 for wheel in .whl/*.whl; do
+    [ -f "$wheel" ] || continue # none carried
     case $(basename "$wheel") in
         nvidia_cuda_nvrtc_cu1[0-2]-*) "$PY" -m zipfile -e "$wheel" /tmp/cuframes-nvrtc ||
             log "note: $wheel did not unpack; GStreamer keeps the machine's NVRTC" ;;
