@@ -20,12 +20,16 @@ the small frame and libx264 (ultrafast).
 Reported per setup: each consumer's frames per second (its frame count over its wall time),
 GPU memory in use above the idle baseline (nvidia-smi memory.used, the mean of the samples in
 the steady half of the run) and the decoder's and encoder's utilization (nvidia-smi, the same
-samples). Prints one table and writes ffmpeg-nvr.json into $OUT when set.
+samples); per consumer, its rate over the second half, its start-up time and what its log says
+of the cuframes input (frames zero-copy, copied, missed) and of trouble. Also the cost of
+compiling scale_cuda's kernels (cold and warm), paid before both setups, and a third setup: the
+shared consumers with no work at all. Prints one table and writes ffmpeg-nvr.json into $OUT when set.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -186,25 +190,37 @@ def frames_of(progress: str) -> int:
 def run_consumers(
     commands: list[list[str]], seconds: float, sampler: Sampler
 ) -> tuple[list[float], dict[str, float], list[list[str]]]:
-    start = time.monotonic()
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
-    time.sleep(seconds)
-    end = time.monotonic()
-    for p in procs:
-        p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
-    fps, notes, steady = [], [], []
-    for p in procs:
-        try:
-            out, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-        if p.returncode not in (0, 255, -2):
-            raise RuntimeError(f"a consumer failed ({p.returncode}): {err[-800:]}")
-        fps.append(round(frames_of(out) / (end - start), 1))
-        steady.append(steady_fps(out))
-        notes.append([f"first frame after about {startup_s(out):g} s"] + consumer_notes(err))
-    return fps, sampler.steady_mean(start, end), [[f"second half: {s} fps"] + n for s, n in zip(steady, notes)]
+    fps, notes = [], []
+    with contextlib.ExitStack() as files:
+        # Output into files, not pipes read at the end: a verbose ffmpeg that filled a pipe's
+        # 64 KiB would stall on its next line, and be measured slow.
+        logs = [
+            (files.enter_context(tempfile.TemporaryFile("w+")), files.enter_context(tempfile.TemporaryFile("w+")))
+            for _ in commands
+        ]
+        start = time.monotonic()
+        procs = [subprocess.Popen(c, stdout=out, stderr=err, text=True) for c, (out, err) in zip(commands, logs)]
+        time.sleep(seconds)
+        end = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
+        for p, (out_file, err_file) in zip(procs, logs):
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            out_file.seek(0)
+            err_file.seek(0)
+            out, err = out_file.read(), err_file.read()
+            if p.returncode not in (0, 255, -2):
+                raise RuntimeError(f"a consumer failed ({p.returncode}): {err[-800:]}")
+            fps.append(round(frames_of(out) / (end - start), 1))
+            notes.append(
+                [f"second half: {steady_fps(out)} fps", f"first frame after about {startup_s(out):g} s"]
+                + consumer_notes(err)
+            )
+    return fps, sampler.steady_mean(start, end), notes
 
 
 def shared(
