@@ -136,20 +136,27 @@ def consumer_cmd(ffmpeg: str, source: list[str], nvenc: bool | None) -> list[str
     elif not nvenc:
         work = ["-vf", "scale_cuda=640:360,hwdownload,format=nv12", "-c:v", "libx264", "-preset", "ultrafast"]
     # verbose: the cuframes input's closing line (frames zero-copy, copied, missed) and warnings.
-    return [ffmpeg, "-hide_banner", "-nostats", "-v", "verbose", *source, *work, "-f", "null", "-"] + [
-        "-progress",
-        "pipe:1",
-    ]
+    progress = ["-progress", "pipe:1"]
+    return [ffmpeg, "-hide_banner", "-nostats", "-v", "verbose", *source, *work, "-f", "null", "-", *progress]
+
+
+#: ffmpeg's -stats_period: the interval of its periodic progress reports.
+REPORT_S = 0.5
+
+
+def periodic_counts(progress: str) -> list[int]:
+    """The frame counts of ffmpeg's periodic progress reports, one every REPORT_S (the closing
+    report, written at the signal, is off that grid and left out)."""
+    return [int(c) for c in re.findall(r"^frame=(\d+)\n(?:.*\n)*?progress=continue$", progress, re.M)]
 
 
 def steady_fps(progress: str) -> float | None:
-    """Frames per second over the second half of the run, start-up left out: from the periodic
-    progress reports (one every 0.5 s; the closing one, at the signal, is off that grid)."""
-    counts = [int(c) for c in re.findall(r"^frame=(\d+)\n(?:.*\n)*?progress=continue$", progress, re.M)]
+    """Frames per second over the second half of the run, start-up left out."""
+    counts = periodic_counts(progress)
     if len(counts) < 4:
         return None
     half = len(counts) // 2
-    return round((counts[-1] - counts[half]) / ((len(counts) - 1 - half) * 0.5), 1)
+    return round((counts[-1] - counts[half]) / ((len(counts) - 1 - half) * REPORT_S), 1)
 
 
 def scale_cuda_start_s(ffmpeg: str) -> float:
@@ -169,9 +176,9 @@ def scale_cuda_start_s(ffmpeg: str) -> float:
 
 
 def startup_s(progress: str) -> float:
-    """About how long a consumer ran before its first frame came out: ffmpeg writes a progress
-    report every 0.5 s (-stats_period), and these are the ones that still said frame=0."""
-    return 0.5 * sum(1 for count in re.findall(r"^frame=(\d+)", progress, re.M) if count == "0")
+    """About how long a consumer ran before its first frame came out: its periodic reports that
+    still said frame=0."""
+    return REPORT_S * periodic_counts(progress).count(0)
 
 
 def consumer_notes(stderr: str) -> list[str]:

@@ -32,7 +32,7 @@ struct ServedStream {
     std::string producer_note;  // free text shown to observers (PublisherOptions::description)
     int packet_ring_fd = -1;    // read-only descriptor of the packet ring; -1: none
     uint64_t packet_ring_bytes = 0;
-    // The header's latest_seq, read as each frame subscriber is counted (WelcomeBody::joined_seq).
+    // The header's latest_seq (required), read as each frame subscriber is counted (WelcomeBody::joined_seq).
     const std::atomic<uint64_t> *latest_seq = nullptr;
 };
 
