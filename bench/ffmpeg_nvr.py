@@ -20,10 +20,11 @@ the small frame and libx264 (ultrafast).
 Reported per setup: each consumer's frames per second (its frame count over its wall time),
 GPU memory in use above the idle baseline (nvidia-smi memory.used, the mean of the samples in
 the steady half of the run) and the decoder's and encoder's utilization (nvidia-smi, the same
-samples); per consumer, its rate over the second half, its start-up time and what its log says
-of the cuframes input (frames zero-copy, copied, missed) and of trouble. Also the cost of
-compiling scale_cuda's kernels (cold and warm), paid before both setups, and a third setup: the
-shared consumers with no work at all. Prints one table and writes ffmpeg-nvr.json into $OUT when set.
+samples), and each process's own GPU memory (its CUDA context is much of it); per consumer,
+its rate over the second half, its start-up time and what its log says of the cuframes input
+(frames zero-copy, copied, missed) and of trouble. Also the cost of compiling scale_cuda's
+kernels (cold and warm), paid before both setups, and a third setup: the shared consumers with
+no work at all. Prints one table and writes ffmpeg-nvr.json into $OUT when set.
 """
 
 from __future__ import annotations
@@ -63,6 +64,30 @@ def gpu_sample() -> dict[str, float]:
     ).stdout.splitlines()[0]
     memory, decoder, encoder, gpu = (float(v) for v in out.split(","))
     return {"memory_mib": memory, "decoder_pct": decoder, "encoder_pct": encoder, "gpu_pct": gpu}
+
+
+def process_memory(roles: dict[int, str]) -> list[dict]:
+    """The GPU memory of each process on the GPU (nvidia-smi's compute apps), named by its role
+    where the pid is one of ours: where the memory of a setup goes (each process's CUDA context
+    is a large share of it). A pid seen from another PID namespace has the role "?"."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    apps = []
+    for line in out.splitlines():
+        try:
+            pid, mib = (int(v) for v in line.split(","))
+        except ValueError:  # "[N/A]" where the driver does not say
+            continue
+        apps.append({"role": roles.get(pid, "?"), "pid": pid, "memory_mib": mib})
+    return apps
 
 
 class Sampler(threading.Thread):
@@ -195,8 +220,9 @@ def frames_of(progress: str) -> int:
 
 
 def run_consumers(
-    commands: list[list[str]], seconds: float, sampler: Sampler
-) -> tuple[list[float], dict[str, float], list[list[str]]]:
+    commands: list[list[str]], seconds: float, sampler: Sampler, roles: dict[int, str]
+) -> tuple[list[float], dict[str, float], list[list[str]], list[dict]]:
+    """Runs the consumers for `seconds`; roles names the setup's other processes (pid: role)."""
     fps, notes = [], []
     with contextlib.ExitStack() as files:
         # Output into files, not pipes read at the end: a verbose ffmpeg that filled a pipe's
@@ -209,6 +235,7 @@ def run_consumers(
         procs = [subprocess.Popen(c, stdout=out, stderr=err, text=True) for c, (out, err) in zip(commands, logs)]
         time.sleep(seconds)
         end = time.monotonic()
+        processes = process_memory({**roles, **{p.pid: "consumer" for p in procs}})
         for p in procs:
             p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
         for p, (out_file, err_file) in zip(procs, logs):
@@ -227,7 +254,7 @@ def run_consumers(
                 [f"second half: {steady_fps(out)} fps", f"first frame after about {startup_s(out):g} s"]
                 + consumer_notes(err)
             )
-    return fps, sampler.steady_mean(start, end), notes
+    return fps, sampler.steady_mean(start, end), notes, processes
 
 
 def shared(
@@ -277,19 +304,27 @@ def shared(
         time.sleep(2)  # the decoder is up and publishing
         url = f"cuframes://{key}?dir={work}"
         try:
-            fps, gpu, notes = run_consumers([consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers, seconds, sampler)
+            commands = [consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers
+            roles = {decoder.pid: "decoder (ffmpeg)", os.getpid(): "publisher (this script)"}
+            fps, gpu, notes, processes = run_consumers(commands, seconds, sampler, roles)
         finally:
             stop.set()
             decoder.kill()
             decoder.wait()
             thread.join(timeout=10)
-    return {"consumer_fps": fps, "gpu": gpu, "producer_frames": published[0], "consumer_notes": notes}
+    return {
+        "consumer_fps": fps,
+        "gpu": gpu,
+        "producer_frames": published[0],
+        "consumer_notes": notes,
+        "processes": processes,
+    }
 
 
 def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, nvenc: bool) -> dict:
     source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
-    fps, gpu, notes = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler)
-    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes}
+    fps, gpu, notes, processes = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler, {})
+    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes, "processes": processes}
 
 
 def main() -> int:
@@ -342,6 +377,9 @@ def main() -> int:
             f"{name:9s} {str(r['consumer_fps']):21s} {above:8.0f} MiB            {decoder:6.1f}"
             f"      {encoder:6.1f}   {busy:5.1f}"
         )
+    for name in ("shared", "separate", "shared, input only"):
+        each = ", ".join(f"{a['role']} {a['memory_mib']} MiB" for a in result[name]["processes"])
+        print(f"  {name}, GPU memory per process: {each or 'not reported'}")
     for name in ("shared", "separate", "shared, input only"):
         for index, notes in enumerate(result[name]["consumer_notes"]):
             for line in notes:

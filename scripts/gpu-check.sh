@@ -7,7 +7,7 @@
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 # Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH
 # (skip, or bench/run.py sections to run at full size instead of the quick run),
-# GPU_CHECK_SKIP_IDLE=1. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec, CUDA
+# GPU_CHECK_SKIP_IDLE=1, GPU_CHECK_NVR=skip. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec, CUDA
 # 11.8's NVRTC for GStreamer's cudaconvert),
 # .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst and .gpu-carry/gst-1.26
 # (scripts/gst-gpu-bundle.sh [--gst 1.26]; ffmpeg with one of them fits the 64 MiB carry,
@@ -137,9 +137,10 @@ summary+=("demo: $(grep -E '^(PASS|FAIL)' /tmp/gpu-check-step.out | tail -1) (ex
 bench_lines=""
 
 # The FFmpeg input's NVR recipe (docs/ffmpeg.md): 3 consumers of one decode against 3 decodes.
-if [ -n "${CUFRAMES_FFMPEG:-}" ]; then
+# GPU_CHECK_NVR=skip leaves it out (a minute) when its figures are already in hand.
+if [ -n "${CUFRAMES_FFMPEG:-}" ] && [ "${GPU_CHECK_NVR:-run}" != skip ]; then
     if run_step "bench/ffmpeg_nvr.py" 180 "$PY" bench/ffmpeg_nvr.py --seconds 10; then rc=0; else rc=$?; failed=1; fi
-    nvr_lines=$(grep -E '^(setup|shared|separate|[0-9]+ consumers)' /tmp/gpu-check-step.out)
+    nvr_lines=$(grep -E '^(setup|shared|separate|[0-9]+ consumers|  [a-z, ]+, GPU memory per process)' /tmp/gpu-check-step.out)
     bench_lines=$(printf '%s\n%s' "$bench_lines" "$nvr_lines")
 fi
 

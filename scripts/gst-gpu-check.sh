@@ -95,7 +95,12 @@ run cuda-system "$test_source ! cudaupload ! $cuda_caps" "$caps"
 run obvious "$test_source ! cudaupload" "cudadownload ! $caps"
 decoder="filesrc location=$B/clip.h264 ! h264parse ! nvh264dec"
 run dec-nv12 "$decoder" "cudadownload ! video/x-raw,format=NV12"
-run dec-i420 "$decoder" "cudaconvert ! video/x-raw(memory:CUDAMemory),format=I420 ! cudadownload ! video/x-raw,format=I420"
+to_i420="cudaconvert ! video/x-raw(memory:CUDAMemory),format=I420 ! cudadownload ! video/x-raw,format=I420"
+run dec-i420 "$decoder" "$to_i420"
+# The control: the same decode and conversion without cuframes. cudaconvert computes in floating
+# point, so its I420 need not equal FFmpeg's to the bit; through cuframes it must equal its own.
+# shellcheck disable=SC2086  # the pipeline fragments are word lists
+"$B/bin/gst-launch-1.0" -q $decoder ! $to_i420 ! filesink location="$OUT/control-i420.raw" || failed=1
 
 # memory NAME WHICH: the caps the element's pad negotiated (CUDAMemory or system).
 memory() {
@@ -155,13 +160,21 @@ for name in ("cuda-cuda", "cuda-system", "obvious"):
     print(f"{name}: {len(got)} frames, equal to reference frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
           f" in order: {'yes' if ok else 'NO ' + str(idx)}")
     bad += not ok
-for name, fmt in (("dec-nv12", "nv12"), ("dec-i420", "i420")):
-    want = open(f"{bundle}/clip-{fmt}.md5").read().split()
-    data = open(f"{out}/{name}.raw", "rb").read()
-    got = [hashlib.md5(data[i:i + size]).hexdigest() for i in range(0, len(data), size)]
-    idx = [want.index(g) if g in want else -1 for g in got]
+def md5s(path):
+    data = open(path, "rb").read()
+    return [hashlib.md5(data[i:i + size]).hexdigest() for i in range(0, len(data), size)]
+control = md5s(f"{out}/control-i420.raw") if os.path.exists(f"{out}/control-i420.raw") else []
+ffmpeg_i420 = open(f"{bundle}/clip-i420.md5").read().split()
+same = sum(a == b for a, b in zip(control, ffmpeg_i420))
+print(f"control (nvh264dec ! cudaconvert, no cuframes): {len(control)} frames, {same} equal to FFmpeg's I420")
+for name, against, what in (
+    ("dec-nv12", open(f"{bundle}/clip-nv12.md5").read().split(), "FFmpeg's decode"),
+    ("dec-i420", control, "the control"),
+):
+    got = md5s(f"{out}/{name}.raw")
+    idx = [against.index(g) if g in against else -1 for g in got]
     ok = len(got) > 0 and -1 not in idx and idx == list(range(idx[0], idx[0] + len(idx)))
-    print(f"{name}: {len(got)} frames, equal to FFmpeg's decode, frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
+    print(f"{name}: {len(got)} frames, equal to {what}, frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
           f" in order: {'yes' if ok else 'NO ' + str(idx)}")
     bad += not ok
 sys.exit(1 if bad else 0)
