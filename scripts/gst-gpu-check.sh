@@ -167,15 +167,21 @@ control = md5s(f"{out}/control-i420.raw") if os.path.exists(f"{out}/control-i420
 ffmpeg_i420 = open(f"{bundle}/clip-i420.md5").read().split()
 same = sum(a == b for a, b in zip(control, ffmpeg_i420))
 print(f"control (nvh264dec ! cudaconvert, no cuframes): {len(control)} frames, {same} equal to FFmpeg's I420")
-for name, against, what in (
-    ("dec-nv12", open(f"{bundle}/clip-nv12.md5").read().split(), "FFmpeg's decode"),
-    ("dec-i420", control, "the control"),
+# dec-i420 may skip frames: cudaconvert sets up its kernels on the first frame (285 ms on an
+# H100), while the decoder, unpaced, publishes on and laps the pool; sequential delivery then
+# goes on from the oldest frame left, as documented. Its frames must still be in order, each
+# equal to the control's.
+for name, against, what, gaps in (
+    ("dec-nv12", open(f"{bundle}/clip-nv12.md5").read().split(), "FFmpeg's decode", False),
+    ("dec-i420", control, "the control", True),
 ):
     got = md5s(f"{out}/{name}.raw")
     idx = [against.index(g) if g in against else -1 for g in got]
-    ok = len(got) > 0 and -1 not in idx and idx == list(range(idx[0], idx[0] + len(idx)))
+    in_order = all(b > a for a, b in zip(idx, idx[1:]))
+    ok = len(got) > 0 and -1 not in idx and (in_order if gaps else idx == list(range(idx[0], idx[0] + len(idx))))
+    skipped = idx[-1] - idx[0] + 1 - len(idx) if ok else 0
     print(f"{name}: {len(got)} frames, equal to {what}, frames {idx[0] if idx else '-'}..{idx[-1] if idx else '-'}"
-          f" in order: {'yes' if ok else 'NO ' + str(idx)}")
+          f" in order: {'yes' if ok else 'NO ' + str(idx)}" + (f", {skipped} skipped" if gaps and ok else ""))
     bad += not ok
 sys.exit(1 if bad else 0)
 PY
