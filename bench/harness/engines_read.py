@@ -12,6 +12,11 @@ stamp as pts, every settings.period_s. A subscriber child then copies each frame
 - ``2d``: read_into's copies done here: cuMemcpy2DAsync per plane, without the facade.
 - ``batch-ce``: the span through cuMemcpyBatchAsync with CU_MEMCPY_FLAG_PREFER_OVERLAP_WITH_COMPUTE
   (CUDA 12.8+ asks the driver for a copy engine); an error row says why where the driver lacks it.
+- ``bounce``: the span through this process's pinned host memory, in 512 KiB chunks: each chunk
+  device-to-host on one stream, then host-to-device into the buffer on a second stream that waits
+  for it, so the two directions overlap. Only copy engines work, and the engines rows found that
+  host-device copies do not pay the hand-over (dtoh/htod "after peer"): whether the bounce's two
+  PCIe crossings cost less than the hand-over is the question.
 - ``push``: no cuframes ring: the subscriber exports a cuMemCreate buffer as a POSIX FD (SCM_RIGHTS
   over a Unix socket), the producer maps it read-write and, after its frame work, copies into it from
   ITS OWN context, syncs and sends the stamp: the GPU never changes context.
@@ -51,8 +56,10 @@ from .common import (
 from .cudrv import CudaSession, check, fill_value
 from .peers import STALL_S, STARTUP_S, Inbox, monotonic_ns
 
-MODES = ("read_into", "dtod", "2d", "batch-ce", "push")
-GAP_MODES = ("read_into", "dtod", "2d", "batch-ce")
+MODES = ("read_into", "dtod", "2d", "batch-ce", "bounce", "push")
+GAP_MODES = ("read_into", "dtod", "2d", "batch-ce", "bounce")
+#: The bounce mode's chunk: small enough that the two directions overlap for most of a frame.
+BOUNCE_CHUNK = 512 * 1024
 GAP_S = 0.010
 GAP_PERIOD_S = 0.015
 SIZE = "1080p"
@@ -67,14 +74,19 @@ class DeviceBytes:
 
 
 class Copier:
-    """One frame's copy from a pitched slot at ``slot`` into this process's buffer, for dtod, 2d and
-    batch-ce; ``run`` submits it and syncs, raising on any failed call."""
+    """One frame's copy from a pitched slot at ``slot`` into this process's buffer, for dtod, 2d,
+    batch-ce and bounce; ``run`` submits it and syncs, raising on any failed call."""
 
     def __init__(self, cu: CudaSession, mode: str, planes: list[Any], stream: Any) -> None:
         self.cu, self.mode, self.stream = cu, mode, stream
         self.span = planes[-1].offset + planes[-1].pitch * planes[-1].height
         self.dst = cu.alloc(self.span)
         self.attrs = cu.copy_attributes(prefer_copy_engine=True) if mode == "batch-ce" else None
+        if mode == "bounce":
+            self.host, _ = cu.host_alloc(self.span)
+            self.upload = cu.stream()  # host-to-device, behind each chunk's device-to-host
+            self.chunks = [(o, min(BOUNCE_CHUNK, self.span - o)) for o in range(0, self.span, BOUNCE_CHUNK)]
+            self.landed = [cu.event() for _ in self.chunks]
         self.copies: list[tuple[Any, int]] = []
         packed = 0
         for plane in planes:
@@ -93,6 +105,16 @@ class Copier:
             check(drv.cuMemcpyDtoDAsync(self.dst, slot, self.span, self.stream), "cuMemcpyDtoDAsync")
         elif self.mode == "batch-ce":
             self.cu.copy_batch(self.dst, slot, self.span, self.attrs, self.stream)
+        elif self.mode == "bounce":
+            for (offset, length), landed in zip(self.chunks, self.landed):
+                host = self.host + offset
+                check(drv.cuMemcpyDtoHAsync(host, slot + offset, length, self.stream), "cuMemcpyDtoHAsync")
+                check(drv.cuEventRecord(landed, self.stream), "cuEventRecord")
+                check(drv.cuStreamWaitEvent(self.upload, landed, 0), "cuStreamWaitEvent")
+                check(drv.cuMemcpyHtoDAsync(self.dst + offset, host, length, self.upload), "cuMemcpyHtoDAsync")
+            # The upload stream waited for every download: its sync covers both.
+            check(drv.cuStreamSynchronize(self.upload), "cuStreamSynchronize")
+            return
         else:
             for copy, offset in self.copies:
                 copy.srcDevice = slot + offset
@@ -110,7 +132,7 @@ def _floor_child(results: Any, device: int, rounds: int, warmup: int, seconds: f
         with CudaSession(device) as cu:
             stream = cu.stream()
             planes = list(cuframes.layout("nv12", *FRAME_SIZES[SIZE]))
-            for mode in ("dtod", "2d", "batch-ce"):
+            for mode in ("dtod", "2d", "batch-ce", "bounce"):
                 try:
                     copier = Copier(cu, mode, planes, stream)
                     sources = [cu.alloc(copier.span) for _ in range(SOURCE_BUFFERS)]
