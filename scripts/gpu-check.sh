@@ -7,11 +7,11 @@
 # $OUT is set; a short summary is printed last. Exits non-zero if a step failed.
 # Knobs for a short device session: GPU_CHECK_SUITE ("skip" or test paths), GPU_CHECK_BENCH
 # (skip, or bench/run.py sections to run at full size instead of the quick run),
-# GPU_CHECK_SKIP_IDLE=1, GPU_CHECK_NVR=skip. Carried folders it uses when present: .whl (PyAV, PyNvVideoCodec, CUDA
-# 11.8's NVRTC for GStreamer's cudaconvert),
+# GPU_CHECK_SKIP_IDLE=1, GPU_CHECK_NVR=skip. Carried folders it uses when present: .whl (PyAV,
+# PyNvVideoCodec), .gpu-carry/nvrtc (CUDA 11.8's NVRTC for GStreamer's cudaconvert),
 # .gpu-carry/ffmpeg (scripts/gpu-carry.sh), .gpu-carry/gst and .gpu-carry/gst-1.26
-# (scripts/gst-gpu-bundle.sh [--gst 1.26]; ffmpeg with one of them fits the 64 MiB carry,
-# .whl and the other bundle then go in another call).
+# (scripts/gst-gpu-bundle.sh [--gst 1.26]). The ffmpeg, the 1.26 bundle and the NVRTC fit one
+# 64 MiB carry with the tree (about 60 MB); .whl and the 1.22 bundle then go in another call.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -71,7 +71,7 @@ fi
 # (scripts/gst-gpu-check.sh looks in /tmp/cuframes-nvrtc): never on PYTHONPATH, where its
 # nvidia/__init__.py would hide the nvidia.* packages torch loads its CUDA libraries from.
 wheels=()
-for wheel in .whl/*.whl; do
+for wheel in .whl/*.whl .gpu-carry/nvrtc/*.whl; do
     [ -f "$wheel" ] || continue # none carried
     case $(basename "$wheel") in
         nvidia_cuda_nvrtc_cu1[0-2]-*) "$PY" -m zipfile -e "$wheel" /tmp/cuframes-nvrtc ||

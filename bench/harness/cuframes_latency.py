@@ -20,10 +20,14 @@ Cases (each its own subscriber process, one case at a time, so they never compet
                      completion and returns): against borrow-sleep and read_into, which use
                      the default publish (waits in cuStreamSynchronize), what each mode buys.
 
-Stamp point (the one every method uses, see common.py): the producer stamps CLOCK_MONOTONIC
-when the frame is complete in its private buffer (its source), *before* it acquires a slot
-and copies the frame in; the stamp travels in the frame's pts. So the copy into the slot and
-publish() are inside every latency here. ``over_sync_us`` beside it is the same frame timed
+Stamp point (the one every method uses, see common.py): the producer does a frame's work first,
+as every peer's producer does (a copy of one of the rotating sources into its private buffer, and
+a sync), then stamps CLOCK_MONOTONIC: the frame is complete in its private buffer. Then it
+acquires a slot and copies the frame in; the stamp travels in the frame's pts. So the copy into
+the slot and publish() are inside every latency here, and the GPU's switch back from a
+subscriber's context, which the producer's first GPU work after a subscriber's copy pays, falls
+on the frame's work, outside it, as for the peers (a real producer decodes or converts each frame
+on the GPU before it publishes). ``over_sync_us`` beside it is the same frame timed
 from cuframes' own stamp (``timestamp_ns``, taken after publish()'s sync): the issue's
 targets "over the sync" are judged on that.
 
@@ -187,8 +191,9 @@ def run_case(
             torch.randint(0, 255, (pub.packed_size,), dtype=torch.uint8, device=f"cuda:{pub.device}")
             for _ in range(SOURCE_BUFFERS)
         ]
+        private = torch.empty_like(sources[0])
         stream = torch.cuda.Stream(device=pub.device)
-        stream.synchronize()  # the sources are complete in the producer's private buffers
+        stream.synchronize()  # the sources are complete
         children.start(subscriber_main, key, settings.work_dir, case, wanted)
         children.expect("ready", timeout=60)
         times = PublishTimes()
@@ -201,10 +206,13 @@ def run_case(
                 raise RuntimeError(
                     f"{case} {size} {regime.name}: the subscriber took fewer than {wanted} frames in {seconds:.0f} s"
                 )
-            # The stamp: frame i is complete in the producer's private buffer (sources[i % n]).
+            # The frame's work, then the stamp: frame i is complete in the producer's private buffer.
+            with torch.cuda.stream(stream):
+                private.copy_(sources[i % SOURCE_BUFFERS], non_blocking=True)
+            stream.synchronize()
             stamp = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             frame, acquire_us = times.acquire(pub, pts=stamp, stream=stream)
-            frame.copy_from(sources[i % SOURCE_BUFFERS], stream=stream)
+            frame.copy_from(private, stream=stream)
             times.publish(pub, frame, synced_by=None if stream_ordered else stream, acquire_call_us=acquire_us)
             i += 1
             time.sleep(regime.period_s)  # the subscriber goes back to waiting between frames
