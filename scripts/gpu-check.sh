@@ -169,6 +169,8 @@ fi
 # GPU_CHECK_BENCH=skip leaves it out; GPU_CHECK_BENCH=SECTIONS (bench/run.py --only's list,
 # e.g. engines) runs those sections at full size instead, into $OUT, so that a short
 # device session needs no call of their own (a whole full run is several: bench/RESULTS.md).
+# GPU_CHECK_BENCH_ARGS adds bench/run.py options to that run: a rate (--regimes 25fps), the
+# earlier parts to merge (--merge PATH ...). Its time limit is GPU_CHECK_BENCH_LIMIT (420 s).
 case ${GPU_CHECK_BENCH:-run} in
     skip) summary+=("bench/run.py --quick: skipped (GPU_CHECK_BENCH=skip)") ;;
     run)
@@ -180,8 +182,14 @@ case ${GPU_CHECK_BENCH:-run} in
     *)
         # $OUT itself: bench/run.py also writes into $OUT, and the device tool returns few files.
         bench_out=${OUT:-/tmp/gpu-check-out}
-        if run_step "bench/run.py --only $GPU_CHECK_BENCH" 420 "$PY" bench/run.py --only "$GPU_CHECK_BENCH" \
-            --out "$bench_out"; then rc=0; else rc=$?; failed=1; fi
+        read -r -a bench_args <<<"${GPU_CHECK_BENCH_ARGS:-}"
+        if run_step "bench/run.py --only $GPU_CHECK_BENCH ${bench_args[*]}" "${GPU_CHECK_BENCH_LIMIT:-420}" \
+            "$PY" bench/run.py --only "$GPU_CHECK_BENCH" "${bench_args[@]}" --out "$bench_out"; then
+            rc=0
+        else
+            rc=$?
+            failed=1
+        fi
         summary+=("bench/run.py --only $GPU_CHECK_BENCH: exit $rc ($(grep -E '^written:' /tmp/gpu-check-step.out | tail -1))")
         ;;
 esac
