@@ -23,14 +23,18 @@ the steady half of the run) and the decoder's and encoder's utilization (nvidia-
 samples), and each process's own GPU memory (its CUDA context is much of it); per consumer,
 its rate over the second half, its start-up time and what its log says of the cuframes input
 (frames zero-copy, copied, missed) and of trouble. Also the cost of compiling scale_cuda's
-kernels (cold and warm), paid before both setups, and a third setup: the shared consumers with
-no work at all. Prints one table and writes ffmpeg-nvr.json into $OUT when set.
+kernels (cold and warm), paid before both setups, a third setup: the shared consumers with
+no work at all, and, where PyNvVideoCodec is installed, a fourth: the shared consumers of `cuframes
+publish --decoder nvdec`, the one-process producer a deployment runs (the shared setup's producer
+is two processes: memory that a deployment would not pay). Prints one table and writes
+ffmpeg-nvr.json into $OUT when set.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -47,6 +51,8 @@ import numpy as np
 import cuframes
 
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
+#: The fourth setup's name: the shared consumers of a producer that is one process.
+ONE_PROCESS = "shared, one producer process"
 FRAME_BYTES = WIDTH * HEIGHT * 3 // 2
 
 
@@ -321,6 +327,39 @@ def shared(
     }
 
 
+def shared_one_process(
+    ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, work: str, nvenc: bool
+) -> dict:
+    """The shared setup with the producer a deployment runs: `cuframes publish --decoder nvdec`,
+    one process that decodes with NVDEC and publishes (PyNvVideoCodec), instead of the ffmpeg and
+    the publisher of `shared`."""
+    key = f"nvdec{os.getpid()}"
+    command = [sys.executable, "-m", "cuframes", "publish", clip, "--key", key, "--dir", work]
+    command += ["--loop", "--decoder", "nvdec", "--backend", "cuda"]
+    with tempfile.TemporaryFile("w+") as log:
+        producer = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            socket_path = os.path.join(work, f"{key}.sock")
+            deadline = time.monotonic() + 60
+            while not os.path.exists(socket_path):
+                if producer.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"cuframes publish --decoder nvdec did not start: {log.read()[-800:]}")
+                time.sleep(0.1)
+            time.sleep(2)  # decoding and publishing
+            commands = [consumer_cmd(ffmpeg, ["-i", f"cuframes://{key}?dir={work}"], nvenc)] * consumers
+            roles = {producer.pid: "producer (cuframes publish --decoder nvdec)"}
+            fps, gpu, notes, processes = run_consumers(commands, seconds, sampler, roles)
+        finally:
+            producer.send_signal(signal.SIGINT)
+            try:
+                producer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                producer.kill()
+                producer.wait()
+    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes, "processes": processes}
+
+
 def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, nvenc: bool) -> dict:
     source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
     fps, gpu, notes, processes = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler, {})
@@ -359,6 +398,13 @@ def main() -> int:
         # the input or in the work after it (an H200's shared consumers ran at 0.6-5.8 fps).
         time.sleep(2)
         result["shared, input only"] = shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, None)
+        if importlib.util.find_spec("PyNvVideoCodec") is not None:
+            time.sleep(2)
+            result[ONE_PROCESS] = shared_one_process(
+                args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, nvenc
+            )
+        else:
+            print(f"ffmpeg_nvr: {ONE_PROCESS!r} skipped: needs PyNvVideoCodec", file=sys.stderr)
     sampler.stop.set()
     print(
         f"{args.consumers} consumers (scale_cuda 640x360 + {result['encoder']}) of one 1080p25 H.264 camera, "
@@ -367,7 +413,8 @@ def main() -> int:
     start = result["scale_cuda_start_s"]
     print(f"setup: one ffmpeg through scale_cuda takes {start['cold']} s cold, {start['warm']} s warm")
     print("setup     consumer fps          GPU memory above idle   decoder %   encoder %   GPU %")
-    for name in ("shared", "separate", "shared, input only"):
+    setups = [name for name in ("shared", "separate", "shared, input only", ONE_PROCESS) if name in result]
+    for name in setups:
         r = result[name]
         gpu = r["gpu"]
         above = gpu.get("memory_mib", float("nan")) - idle["memory_mib"]
@@ -377,10 +424,10 @@ def main() -> int:
             f"{name:9s} {str(r['consumer_fps']):21s} {above:8.0f} MiB            {decoder:6.1f}"
             f"      {encoder:6.1f}   {busy:5.1f}"
         )
-    for name in ("shared", "separate", "shared, input only"):
+    for name in setups:
         each = ", ".join(f"{a['role']} {a['memory_mib']} MiB" for a in result[name]["processes"])
         print(f"  {name}, GPU memory per process: {each or 'not reported'}")
-    for name in ("shared", "separate", "shared, input only"):
+    for name in setups:
         for index, notes in enumerate(result[name]["consumer_notes"]):
             for line in notes:
                 print(f"  {name}, consumer {index}: {line}")
