@@ -56,19 +56,21 @@ ONE_PROCESS = "shared, one producer process"
 FRAME_BYTES = WIDTH * HEIGHT * 3 // 2
 
 
-def gpu_sample() -> dict[str, float]:
+def nvidia_smi(query: str) -> list[list[str]]:
+    """nvidia-smi's answer to --query-QUERY: a row of fields per line, no header, no units."""
     out = subprocess.run(
-        [
-            "nvidia-smi",
-            "--query-gpu=memory.used,utilization.decoder,utilization.encoder,utilization.gpu",
-            "--format=csv,noheader,nounits",
-        ],
+        ["nvidia-smi", f"--query-{query}", "--format=csv,noheader,nounits"],
         capture_output=True,
         text=True,
         timeout=20,
         check=True,
-    ).stdout.splitlines()[0]
-    memory, decoder, encoder, gpu = (float(v) for v in out.split(","))
+    ).stdout
+    return [[field.strip() for field in line.split(",")] for line in out.splitlines()]
+
+
+def gpu_sample() -> dict[str, float]:
+    fields = nvidia_smi("gpu=memory.used,utilization.decoder,utilization.encoder,utilization.gpu")[0]
+    memory, decoder, encoder, gpu = (float(v) for v in fields)
     return {"memory_mib": memory, "decoder_pct": decoder, "encoder_pct": encoder, "gpu_pct": gpu}
 
 
@@ -77,19 +79,13 @@ def process_memory(roles: dict[int, str]) -> list[dict]:
     where the pid is one of ours: where the memory of a setup goes (each process's CUDA context
     is a large share of it). A pid seen from another PID namespace has the role "?"."""
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        ).stdout
+        rows = nvidia_smi("compute-apps=pid,used_memory")
     except (OSError, subprocess.SubprocessError):
         return []
     apps = []
-    for line in out.splitlines():
+    for fields in rows:
         try:
-            pid, mib = (int(v) for v in line.split(","))
+            pid, mib = (int(v) for v in fields)
         except ValueError:  # "[N/A]" where the driver does not say
             continue
         apps.append({"role": roles.get(pid, "?"), "pid": pid, "memory_mib": mib})
@@ -225,10 +221,18 @@ def frames_of(progress: str) -> int:
     return int(counts[-1]) if counts else 0
 
 
-def run_consumers(
-    commands: list[list[str]], seconds: float, sampler: Sampler, roles: dict[int, str]
-) -> tuple[list[float], dict[str, float], list[list[str]], list[dict]]:
-    """Runs the consumers for `seconds`; roles names the setup's other processes (pid: role)."""
+def wait_or_kill(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Waits for a process that was asked to end; kills it after ``timeout`` seconds."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_consumers(commands: list[list[str]], seconds: float, sampler: Sampler, roles: dict[int, str]) -> dict:
+    """Runs the consumers for `seconds`; roles names the setup's other processes (pid: role).
+    A setup's result: each consumer's fps and notes, the GPU's steady mean, each process's memory."""
     fps, notes = [], []
     with contextlib.ExitStack() as files:
         # Output into files, not pipes read at the end: a verbose ffmpeg that filled a pipe's
@@ -245,11 +249,7 @@ def run_consumers(
         for p in procs:
             p.send_signal(signal.SIGINT)  # ffmpeg ends cleanly and prints its last progress
         for p, (out_file, err_file) in zip(procs, logs):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            wait_or_kill(p)
             out_file.seek(0)
             err_file.seek(0)
             out, err = out_file.read(), err_file.read()
@@ -260,7 +260,8 @@ def run_consumers(
                 [f"second half: {steady_fps(out)} fps", f"first frame after about {startup_s(out):g} s"]
                 + consumer_notes(err)
             )
-    return fps, sampler.steady_mean(start, end), notes, processes
+    gpu = sampler.steady_mean(start, end)
+    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes, "processes": processes}
 
 
 def shared(
@@ -312,19 +313,13 @@ def shared(
         try:
             commands = [consumer_cmd(ffmpeg, ["-i", url], nvenc)] * consumers
             roles = {decoder.pid: "decoder (ffmpeg)", os.getpid(): "publisher (this script)"}
-            fps, gpu, notes, processes = run_consumers(commands, seconds, sampler, roles)
+            result = run_consumers(commands, seconds, sampler, roles)
         finally:
             stop.set()
             decoder.kill()
             decoder.wait()
             thread.join(timeout=10)
-    return {
-        "consumer_fps": fps,
-        "gpu": gpu,
-        "producer_frames": published[0],
-        "consumer_notes": notes,
-        "processes": processes,
-    }
+    return {**result, "producer_frames": published[0]}
 
 
 def shared_one_process(
@@ -349,21 +344,15 @@ def shared_one_process(
             time.sleep(2)  # decoding and publishing
             commands = [consumer_cmd(ffmpeg, ["-i", f"cuframes://{key}?dir={work}"], nvenc)] * consumers
             roles = {producer.pid: "producer (cuframes publish --decoder nvdec)"}
-            fps, gpu, notes, processes = run_consumers(commands, seconds, sampler, roles)
+            return run_consumers(commands, seconds, sampler, roles)
         finally:
             producer.send_signal(signal.SIGINT)
-            try:
-                producer.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                producer.kill()
-                producer.wait()
-    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes, "processes": processes}
+            wait_or_kill(producer)
 
 
 def separate(ffmpeg: str, clip: str, consumers: int, seconds: float, sampler: Sampler, nvenc: bool) -> dict:
     source = ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-re", "-stream_loop", "-1", "-i", clip]
-    fps, gpu, notes, processes = run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler, {})
-    return {"consumer_fps": fps, "gpu": gpu, "consumer_notes": notes, "processes": processes}
+    return run_consumers([consumer_cmd(ffmpeg, source, nvenc)] * consumers, seconds, sampler, {})
 
 
 def main() -> int:
@@ -383,7 +372,7 @@ def main() -> int:
         time.sleep(2)
         idle = gpu_sample()
         nvenc = nvenc_usable(args.ffmpeg)
-        # Both setups start with the compiled kernels cached: the first run through scale_cuda
+        # Every setup starts with the compiled kernels cached: the first run through scale_cuda
         # (cold) would otherwise charge the compile to whichever setup came first.
         cold, warm = scale_cuda_start_s(args.ffmpeg), scale_cuda_start_s(args.ffmpeg)
         result = {
