@@ -1,6 +1,7 @@
 """The benchmark suite: cuframes, the physical floor and the alternatives, in one run.
 
     python bench/run.py [--quick] [--only SECTION,...] [--regimes 0.3ms,25fps] [--merge EARLIER.json]... [--out DIR]
+    python bench/run.py --report --merge PART.json... [--out DIR]
 
 Most sections need a CUDA GPU, torch (the producer's frames and the subscribers'
 buffers) and cuda-bindings; without a usable GPU each of them is skipped with one line,
@@ -19,12 +20,20 @@ A full run can be split over several calls (each under 10 minutes on a GPU machi
 groups of sections with --only (and of regimes with --regimes), then the last group with
 ``--merge`` naming the earlier runs' JSON: their rows for the sections and regimes this run
 did not measure are merged in before the verdicts, and each is recorded in ``merged_from``
-(its command, device, date, settings, sections and regimes).
+(its command, device, date, settings, sections and regimes). ``--report`` measures nothing: it
+writes the report of the ``--merge`` files alone (all from one device and driver, whose stamp
+it keeps), for when the last group ran out of time.
+
+After each section the rows so far are written to ``<stem>.partial.json`` in the same folders,
+and removed when the run completes: a run killed by a time limit (the GPU machine's 10 minutes)
+keeps what it measured, and that file can be given to ``--merge`` like a finished run's
+(``"complete": false`` and ``"not_run"`` say what it lacks).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -33,6 +42,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,8 +104,12 @@ def gpu_unavailable_reason() -> str | None:
 
 
 def run_sections(
-    names: list[str], settings: Settings, no_gpu: str | None
+    names: list[str],
+    settings: Settings,
+    no_gpu: str | None,
+    checkpoint: Callable[[list[dict[str, Any]], dict[str, float]], None] = lambda rows, seconds: None,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Runs each section in turn; ``checkpoint`` gets the rows and times so far after each one."""
     rows: list[dict[str, Any]] = []
     seconds: dict[str, float] = {}
     for name in names:
@@ -113,6 +127,7 @@ def run_sections(
             r.setdefault("part", name)  # the run section it came from: what --merge goes by
             print("   ", report.text_table([r], []).splitlines()[1], flush=True)
         rows += section_rows
+        checkpoint(rows, seconds)
     return rows, seconds
 
 
@@ -146,9 +161,23 @@ def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[d
                 "sections": sorted({part for part, _ in groups}),
                 "regimes": sorted({regime for _, regime in groups if regime}),
                 "skipped_sections": earlier.get("skipped_sections") or [],
+                # A checkpoint of a run cut short (``.partial.json``): the sections it never reached.
+                **({"not_run": earlier.get("not_run") or []} if earlier.get("complete") is False else {}),
             }
         )
     return [r for group in taken.values() for r in group], merged_from
+
+
+def merged_meta(merged_from: list[dict[str, Any]]) -> dict[str, Any]:
+    """--report's stamp: the merged runs' device and driver, which must be one; ValueError if not."""
+    machines = {(str((m["meta"] or {}).get("device")), str((m["meta"] or {}).get("driver"))) for m in merged_from}
+    if len(machines) != 1:
+        found = "; ".join(f"{device}, driver {driver}" for device, driver in sorted(machines))
+        raise ValueError(f"--report: the --merge files come from {len(machines)} machines ({found}), not one")
+    dates = sorted(str((m["meta"] or {}).get("date")) for m in merged_from)
+    meta = dict(merged_from[-1]["meta"])
+    meta.update(date=dates[-1], measured_from=dates[0], reported=device_meta()["date"])
+    return meta
 
 
 def main() -> int:
@@ -171,57 +200,76 @@ def main() -> int:
         metavar="PATH",
         help="an earlier run's JSON whose rows for sections not run now are merged in (repeatable)",
     )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="measure nothing: write the report of the --merge files (one device) alone",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.report and (args.only or args.regimes or not args.merge):
+        parser.error("--report measures nothing: give it --merge files, and neither --only nor --regimes")
+    if args.report:
+        names = []
     known = [r.name for r in Settings.make(args.quick, "", smoke=args.smoke).all_regimes]
     chosen = tuple(n.strip() for n in args.regimes.split(",") if n.strip())
     if [n for n in chosen if n not in known]:
         parser.error(f"unknown regime(s) in {args.regimes!r}; choose from {', '.join(known)}")
     try:
         merged, merged_from = merge(args.merge, names, set(chosen or known))
+        meta = merged_meta(merged_from) if args.report else device_meta()
     except ValueError as error:
         parser.error(str(error))
 
+    directories = [args.out or default_out()] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
+    stem = "bench-smoke" if args.smoke else "bench-quick" if args.quick else "bench-full"
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cuframes-bench-") as work_dir:
         settings = Settings.make(args.quick, work_dir, smoke=args.smoke)
         settings = dataclasses.replace(settings, regime_names=chosen)
-        no_gpu = gpu_unavailable_reason()
-        rows, seconds = run_sections(names, settings, no_gpu)
-    rows += merged
-    sizes = tuple(dict.fromkeys([*settings.sizes, *(r["size"] for r in merged if r.get("size") in FRAME_SIZES)]))
-    measured = {r.get("regime") for r in merged} | {r.name for r in settings.regimes}
-    regimes = tuple(r for r in settings.all_regimes if r.name in measured)
-    targets = report.evaluate(rows, sizes, regimes, smoke=args.smoke)
-    result = {
-        "meta": device_meta(),
-        "merged_from": merged_from,
-        "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
-        "section_seconds": seconds,
-        "total_seconds": round(time.monotonic() - started, 1),
-        "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU]
-        + [n for m in merged_from for n in (m.get("skipped_sections") or [])],
-        "rows": rows,
-        "targets": targets,
-    }
-    directories = [args.out or default_out()] + ([os.environ["OUT"]] if os.environ.get("OUT") else [])
-    stem = "bench-smoke" if args.smoke else "bench-quick" if args.quick else "bench-full"
-    written = report.write(result, directories, stem)
+        no_gpu = None if args.report else gpu_unavailable_reason()
 
-    meta = result["meta"]
+        def result_of(rows: list[dict[str, Any]], seconds: dict[str, float]) -> dict[str, Any]:
+            return {
+                "meta": meta,
+                "merged_from": merged_from,
+                "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                "settings": {k: v for k, v in vars(settings).items() if k != "work_dir"},
+                "section_seconds": seconds,
+                "total_seconds": round(time.monotonic() - started, 1),
+                "skipped_sections": [n for n in names if no_gpu is not None and n in NEEDS_GPU]
+                + [n for m in merged_from for n in (m.get("skipped_sections") or [])],
+                "rows": rows,
+            }
+
+        def checkpoint(rows: list[dict[str, Any]], seconds: dict[str, float]) -> None:
+            partial = result_of(list(rows), dict(seconds))
+            partial.update(complete=False, not_run=[n for n in names if n not in seconds])
+            report.write_json(partial, directories, stem + ".partial")
+
+        rows, seconds = run_sections(names, settings, no_gpu, checkpoint)
+    result = result_of(rows + merged, seconds)
+    sizes = tuple(dict.fromkeys([*settings.sizes, *(r["size"] for r in merged if r.get("size") in FRAME_SIZES)]))
+    measured = {r.get("regime") for r in merged} | ({r.name for r in settings.regimes} if names else set())
+    regimes = tuple(r for r in settings.all_regimes if r.name in measured)
+    result["targets"] = report.evaluate(result["rows"], sizes, regimes, smoke=args.smoke)
+    written = report.write(result, directories, stem)
+    for directory in directories:  # the run completed: its checkpoint is superseded
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(directory, stem + ".partial.json"))
+
     print()
     print(
         f"cuframes bench ({stem.removeprefix('bench-')}): {meta['device']}, driver {meta['driver']}, "
         f"{meta['date']}, {result['total_seconds']:.0f} s; sections: "
         + ", ".join(f"{k} {v:.0f}s" for k, v in seconds.items())
     )
-    print(report.text_table(rows, targets))
+    print(report.text_table(result["rows"], result["targets"]))
     print("written: " + ", ".join(written))
-    failed = [r for r in rows if "error" in r]
+    failed = [r for r in result["rows"] if "error" in r]
     return 1 if failed else 0
 
 

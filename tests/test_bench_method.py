@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +219,58 @@ def test_merge_refuses_what_it_cannot_attribute(tmp_path):
     assert done.returncode == 2 and "name no section" in done.stderr
     done = _bench("--only", "wake_floor", "--regimes", "1fps", out=tmp_path / "out")
     assert done.returncode == 2 and "unknown regime" in done.stderr
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc) to build bench/cpp/wake_floor.c")
+def test_a_run_killed_midway_keeps_its_sections_and_report_merges_them(tmp_path):
+    """The GPU machine kills a call at its time limit: the sections done by then must survive in
+    bench-smoke.partial.json, and --report must turn such parts into a report without measuring."""
+    out = tmp_path / "cut"
+    partial = out / "bench-smoke.partial.json"
+    # notify waits on idle CPUs for many seconds even in a smoke run: time enough to kill it there.
+    command = [sys.executable, str(REPO / "bench" / "run.py"), "--smoke", "--out", str(out)]
+    run = subprocess.Popen([*command, "--only", "wake_floor,notify"], cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not partial.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert partial.exists(), f"no checkpoint after the first section (exit {run.poll()})"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+    cut = json.loads(partial.read_text())
+    assert cut["complete"] is False and cut["not_run"] == ["notify"]
+    assert cut["rows"] and {r["part"] for r in cut["rows"]} == {"wake_floor"}
+    assert not (out / "bench-smoke.json").exists()
+
+    done = _bench("--only", "tear", out=tmp_path / "tear")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (tmp_path / "tear" / "bench-smoke.partial.json").exists(), "a finished run left its checkpoint"
+    merged = _bench(
+        "--report",
+        "--merge",
+        str(partial),
+        "--merge",
+        str(tmp_path / "tear" / "bench-smoke.json"),
+        out=tmp_path / "report",
+    )
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    result = json.loads((tmp_path / "report" / "bench-smoke.json").read_text())
+    assert {r["part"] for r in result["rows"]} == {"wake_floor", "tear"} and result["section_seconds"] == {}
+    assert result["merged_from"][0]["not_run"] == ["notify"] and "not_run" not in result["merged_from"][1]
+    assert result["meta"]["measured_from"] <= result["meta"]["date"]
+
+
+def test_report_refuses_parts_from_two_machines_and_a_run_that_measures(tmp_path):
+    parts = []
+    for index, device in enumerate(("NVIDIA H100 80GB HBM3", "NVIDIA H200")):
+        path = tmp_path / f"part{index}.json"
+        rows = [{"section": "floor", "method": "m", "case": f"c{index}", "part": "floor", "value": 1}]
+        path.write_text(json.dumps({"meta": {"device": device, "driver": "580", "date": "x"}, "rows": rows}))
+        parts += ["--merge", str(path)]
+    done = _bench("--report", *parts, out=tmp_path / "out")
+    assert done.returncode == 2 and "2 machines" in done.stderr and "H200" in done.stderr
+    done = _bench("--report", "--only", "tear", *parts[:2], out=tmp_path / "out")
+    assert done.returncode == 2 and "measures nothing" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -146,14 +146,24 @@ def plot(report: dict[str, Any], path: str) -> str | None:
     return path
 
 
-def write(report: dict[str, Any], directories: list[str], stem: str) -> list[str]:
-    """JSON, Markdown and PNG of the report into each directory; the paths written."""
+def write_json(report: dict[str, Any], directories: list[str], stem: str) -> list[str]:
+    """The report's JSON alone into each directory, replaced whole (a temporary file renamed, so
+    that a run killed mid-write leaves the previous checkpoint, not half of one); the paths."""
     written: list[str] = []
     for directory in directories:
         os.makedirs(directory, exist_ok=True)
-        base = os.path.join(directory, stem)
-        with open(base + ".json", "w") as out:
+        path = os.path.join(directory, stem + ".json")
+        with open(path + ".tmp", "w") as out:
             json.dump(report, out, indent=1)
+        os.replace(path + ".tmp", path)
+        written.append(path)
+    return written
+
+
+def write(report: dict[str, Any], directories: list[str], stem: str) -> list[str]:
+    """JSON, Markdown and PNG of the report into each directory; the paths written."""
+    written: list[str] = []
+    for base in (path.removesuffix(".json") for path in write_json(report, directories, stem)):
         with open(base + ".md", "w") as out:
             out.write(markdown(report))
         written += [base + ".json", base + ".md"]
