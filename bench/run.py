@@ -136,9 +136,10 @@ def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[d
     in ``names``, and those of a regime not in ``regimes`` (so that a run can be split by regime
     too); a later file wins over an earlier one for the same section and regime. Also what each
     earlier run was. ValueError when a file is unreadable or was not written by this harness."""
-    taken: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    # (section, regime) -> (the index of the file it comes from, its rows): a later file replaces.
+    taken: dict[tuple[str, str | None], tuple[int, list[dict[str, Any]]]] = {}
     merged_from: list[dict[str, Any]] = []
-    for path in paths:
+    for index, path in enumerate(paths):
         try:
             with open(path) as f:
                 earlier = json.load(f)
@@ -149,23 +150,24 @@ def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[d
         if untagged:
             raise ValueError(f"--merge {path}: {len(untagged)} rows name no section ('part'): run it again")
         kept = [r for r in rows if r["part"] not in names or r.get("regime", "") not in regimes | {""}]
-        groups = {(r["part"], r.get("regime")) for r in kept}
-        for group in groups:
-            taken[group] = [r for r in kept if (r["part"], r.get("regime")) == group]
+        for group in {(r["part"], r.get("regime")) for r in kept}:
+            taken[group] = (index, [r for r in kept if (r["part"], r.get("regime")) == group])
         merged_from.append(
             {
                 "path": path,
                 "command": earlier.get("command"),
                 "meta": earlier.get("meta"),
                 "settings": earlier.get("settings"),
-                "sections": sorted({part for part, _ in groups}),
-                "regimes": sorted({regime for _, regime in groups if regime}),
                 "skipped_sections": earlier.get("skipped_sections") or [],
                 # A checkpoint of a run cut short (``.partial.json``): the sections it never reached.
                 **({"not_run": earlier.get("not_run") or []} if earlier.get("complete") is False else {}),
             }
         )
-    return [r for group in taken.values() for r in group], merged_from
+    for index, source in enumerate(merged_from):  # what each file gave, once later ones replaced theirs
+        groups = [group for group, (owner, _) in taken.items() if owner == index]
+        source["sections"] = sorted({part for part, _ in groups})
+        source["regimes"] = sorted({regime for _, regime in groups if regime})
+    return [r for _, rows in taken.values() for r in rows], merged_from
 
 
 def merged_meta(merged_from: list[dict[str, Any]]) -> dict[str, Any]:

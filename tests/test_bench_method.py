@@ -274,3 +274,19 @@ def test_report_refuses_parts_from_two_machines_and_a_run_that_measures(tmp_path
     done = _bench("--report", "--only", "tear", *parts[:2], out=tmp_path / "out")
     assert done.returncode == 2 and "measures nothing" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_merge_records_what_each_file_gave_after_later_files_replaced_theirs(tmp_path):
+    def part(name: str, groups: list[tuple[str, str]]) -> list[str]:
+        rows = [{"section": s, "method": "m", "case": "c", "part": s, "regime": g, "value": 1} for s, g in groups]
+        path = tmp_path / name
+        path.write_text(json.dumps({"meta": {"device": "GPU", "driver": "1", "date": name}, "rows": rows}))
+        return ["--merge", str(path)]
+
+    first = part("a.json", [("latency", "0.3ms"), ("floor", "0.3ms")])
+    second = part("b.json", [("latency", "0.3ms")])
+    done = _bench("--report", *first, *second, out=tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "out" / "bench-smoke.json").read_text())
+    assert [m["sections"] for m in result["merged_from"]] == [["floor"], ["latency"]]
+    assert len(result["rows"]) == 2 and result["meta"]["measured_from"] == "a.json"
