@@ -61,7 +61,7 @@ def test_the_wake_up_cost_is_the_same_in_the_docstring_and_performance_md() -> N
     assert measured
     docstring = " ".join(cuframes.Subscriber.__doc__.split())
     assert f"wake-up (about {measured.group(1)} µs" in docstring, docstring
-    assert f"a {measured.group(1)} µs kernel wake-up" in README.read_text(encoding="utf-8")
+    assert f"a {measured.group(1)} µs wake-up" in README.read_text(encoding="utf-8")
 
 
 def test_integration_md_sizes_the_default_packet_ring_as_publish_does() -> None:

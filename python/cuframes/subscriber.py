@@ -65,9 +65,9 @@ class Subscriber(StreamInfo[_core.Subscriber]):
     same backend, format and size, or :class:`~cuframes.FormatError` is raised.
 
     ``spin`` (seconds) makes ``next()`` poll the shared sequence that long
-    before it sleeps: a sleeping subscriber pays the kernel's wake-up (about
-    20 µs, docs/performance.md), a spinning one a cache-line hand-off (well
-    under 1 µs), for a CPU core while it spins. ``spin=None`` spins until the frame or the timeout.
+    before it sleeps: a sleeping subscriber pays a wake-up (about 27 µs,
+    most of it the kernel's; docs/performance.md), a spinning one a cache-line
+    hand-off (about 1 µs), for a CPU core while it spins. ``spin=None`` spins until the frame or the timeout.
     A budget a little over the frame period keeps a busy stream's subscriber
     spinning and lets an idle one sleep. The default, 0, never spins.
 
