@@ -71,6 +71,7 @@ SECTIONS: dict[str, str] = {
     "facade": "bench.harness.facade",
     "notify": "bench.harness.notify",
     "engines": "bench.harness.engines",
+    "bounce": "bench.harness.bounce",
 }
 # The sections that measure GPU memory. The others run on any machine.
 NEEDS_GPU = (
@@ -85,6 +86,7 @@ NEEDS_GPU = (
     "mps",
     "convert",
     "engines",
+    "bounce",
 )
 
 

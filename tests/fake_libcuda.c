@@ -1,5 +1,6 @@
-// A stand-in for libcuda.so.1 with the few driver calls bench/cpp/legacy_ipc_probe.cpp makes, so
-// that tests/test_bench_peers.py runs the probe's two processes on a machine without a GPU.
+// A stand-in for libcuda.so.1 with the few driver calls the probes in bench/cpp/ make
+// (probe_driver.hpp), so that tests/test_bench_peers.py runs their two processes on a machine
+// without a GPU.
 //
 // "Device memory" is host memory: each cuMemAlloc is a POSIX shared-memory object mapped into the
 // process, and its IPC handle carries the object's name, so cuIpcOpenMemHandle in another process
@@ -151,3 +152,39 @@ CUresult cuIpcCloseMemHandle(CUdeviceptr ptr) {
     }
     return kInvalidValue;
 }
+
+// For bench/cpp/bounce_probe.cpp: pinned host memory is malloc'ed, copies are memcpy, streams
+// and events are synchronous no-ops, and an event pair measures 1 µs.
+CUresult cuMemHostAlloc(void **ptr, size_t size, unsigned flags) {
+    (void)flags;
+    *ptr = malloc(size);
+    return *ptr ? kSuccess : kOutOfMemory;
+}
+CUresult cuMemFreeHost(void *ptr) { return free(ptr), kSuccess; }
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
+    (void)stream;
+    memcpy(dst, (const void *)src, n);
+    return kSuccess;
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+    (void)stream;
+    memcpy((void *)dst, src, n);
+    return kSuccess;
+}
+CUresult cuEventCreate(void **event, unsigned flags) {
+    (void)flags;
+    *event = (void *)1;
+    return kSuccess;
+}
+CUresult cuEventDestroy_v2(void *event) { return (void)event, kSuccess; }
+CUresult cuEventRecord(void *event, void *stream) { return (void)event, (void)stream, kSuccess; }
+CUresult cuStreamWaitEvent(void *stream, void *event, unsigned flags) {
+    return (void)stream, (void)event, (void)flags, kSuccess;
+}
+// cuda.h names it cuEventElapsedTime_v2 from CUDA 12.8 on, cuEventElapsedTime before.
+CUresult cuEventElapsedTime_v2(float *ms, void *start, void *end) {
+    (void)start, (void)end;
+    *ms = 0.001f;
+    return kSuccess;
+}
+CUresult cuEventElapsedTime(float *ms, void *start, void *end) { return cuEventElapsedTime_v2(ms, start, end); }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import alt_host_path, alt_host_staged, alt_legacy_ipc, alt_legacy_probe
+from bench.harness import alt_host_path, alt_host_staged, alt_legacy_ipc, alt_legacy_probe, bounce
 from bench.harness.alt_nvdec import retention
 from bench.harness.alt_support import find_cuda_include, regimes_for, slot_offsets
 from bench.harness.common import Settings, nv12_bytes
@@ -205,3 +205,45 @@ def test_the_legacy_ring_stamps_borrow_and_read_into_on_the_same_frames(stand_in
     rows = alt_legacy_ipc._latency(settings, "1080p")
     assert_measured(rows, ["borrow", "read_into"], settings)
     assert rows[1]["copy_back_to_back_us"]["n"] > 0 and "copy_back_to_back_us" not in rows[3]
+
+
+@pytest.fixture(scope="module")
+def bounce_probe(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if find_cuda_include() is None:
+        pytest.fail("no cuda.h for the probe: `pip install nvidia-cuda-runtime` (scripts/test.sh does)")
+    return alt_legacy_probe.build(str(tmp_path_factory.mktemp("bounce")), bounce.SOURCE)
+
+
+@needs_compiler
+def test_the_bounce_probe_times_every_variant_alone_and_after_a_peer(bounce_probe, fake_driver, tmp_path, monkeypatch):
+    monkeypatch.setenv("LD_LIBRARY_PATH", fake_driver)
+    before = shm_names()
+    settings = dataclasses.replace(smoke_settings(tmp_path), frames=12, warmup=3)
+    rows = bounce.run(settings)
+    assert [r.get("error") for r in rows] == [None] * 16, rows
+    variants = ["dtod", "dtoh", "htod", "bounce, serial", "bounce, 2 MiB", "bounce, 1 MiB", "bounce, 512 KiB"]
+    variants.append("bounce, 256 KiB")
+    assert [r["case"] for r in rows] == [f"{v}, {p}" for p in ("alone", "after peer") for v in variants]
+    for r in rows:
+        assert r["latency_us"]["n"] == 12 and r["gpu_us"]["n"] == 12 and r["size"] == "1080p"
+        assert 0 < r["latency_us"]["p50"] <= r["latency_us"]["max"]
+        assert r["gpu_us"]["p50"] == pytest.approx(1.0)  # the stand-in's event pair
+    assert "another process's frame copy" in rows[8]["note"] and "another process" not in rows[0]["note"]
+    leftovers = [name for name in shm_names() - before if name.startswith("fake-cuda-")]
+    assert leftovers == []  # both processes freed what they made
+
+
+@needs_compiler
+def test_the_bounce_probe_without_a_gpu_says_so_from_both_processes(bounce_probe, fake_driver):
+    env = {**os.environ, "LD_LIBRARY_PATH": fake_driver, "FAKE_CUDA_INIT_ERROR": "100"}
+    done = subprocess.run([bounce_probe, "4096", "3", "1"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "bounce_probe measure: cuInit failed: CUDA_ERROR_NO_DEVICE" in done.stderr
+
+
+@needs_compiler
+def test_the_bounce_probe_rejects_bad_arguments(bounce_probe):
+    done = subprocess.run([bounce_probe, "4096"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "usage:" in done.stderr
+    done = subprocess.run([bounce_probe, "4096", "0", "1"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "ROUNDS must be an integer >= 1" in done.stderr

@@ -15,14 +15,11 @@
 // the newest message (older ones count as missed), stamps "borrow" (it holds the slot's pointer),
 // copies the slot into its own buffer, syncs, stamps "read_into", and acknowledges the frame.
 //
-// libcuda is dlopen'ed (no link-time dependency), as in the cuframes core. Output: one JSON
+// libcuda is dlopen'ed (no link-time dependency; probe_driver.hpp), as in the cuframes core. Output: one JSON
 // object on stdout; errors: a message on stderr and exit status 1 (2 for bad arguments), e.g.
 // on a machine without a GPU.
-#include <cuda.h>
-#include <dlfcn.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,9 +28,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "probe_driver.hpp"
 
 namespace {
 
@@ -59,71 +57,10 @@ struct Message {
     unsigned char handle[CU_IPC_HANDLE_SIZE];
 };
 
-[[noreturn]] void fail(const std::string &what) { throw std::runtime_error(what); }
-
-#define PROBE_STR2(x) #x
-#define PROBE_STR(x) PROBE_STR2(x)  // expands cuda.h's versioning macros: cuMemAlloc -> "cuMemAlloc_v2"
-
-// The driver entry points, resolved by their versioned names from libcuda.so.1.
-struct Driver {
-    void *lib = nullptr;
-    decltype(&::cuInit) init;
-    decltype(&::cuGetErrorName) error_name;
-    decltype(&::cuDeviceGet) device_get;
-    decltype(&::cuDevicePrimaryCtxRetain) ctx_retain;
-    decltype(&::cuDevicePrimaryCtxRelease) ctx_release;
-    decltype(&::cuCtxSetCurrent) ctx_set;
-    decltype(&::cuCtxSynchronize) ctx_sync;
-    decltype(&::cuStreamCreate) stream_create;
-    decltype(&::cuStreamDestroy) stream_destroy;
-    decltype(&::cuStreamSynchronize) stream_sync;
-    decltype(&::cuMemAlloc) alloc;
-    decltype(&::cuMemFree) free;
-    decltype(&::cuMemsetD8) memset;
-    decltype(&::cuMemcpyDtoDAsync) copy;
-    decltype(&::cuMemcpyDtoH) to_host;
-    decltype(&::cuIpcGetMemHandle) ipc_get;
-    decltype(&::cuIpcOpenMemHandle) ipc_open;
-    decltype(&::cuIpcCloseMemHandle) ipc_close;
-
-    template <typename F>
-    void load(F &fn, const char *name) {
-        fn = reinterpret_cast<F>(dlsym(lib, name));
-        if (fn == nullptr) fail(std::string("libcuda.so.1 has no ") + name + ": the driver is older than cuda.h");
-    }
-
-    Driver() {
-        lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (lib == nullptr) fail(std::string("no CUDA driver (dlopen libcuda.so.1: ") + dlerror() + ")");
-#define PROBE_LOAD(member, fn) load(member, PROBE_STR(fn))
-        PROBE_LOAD(init, cuInit);
-        PROBE_LOAD(error_name, cuGetErrorName);
-        PROBE_LOAD(device_get, cuDeviceGet);
-        PROBE_LOAD(ctx_retain, cuDevicePrimaryCtxRetain);
-        PROBE_LOAD(ctx_release, cuDevicePrimaryCtxRelease);
-        PROBE_LOAD(ctx_set, cuCtxSetCurrent);
-        PROBE_LOAD(ctx_sync, cuCtxSynchronize);
-        PROBE_LOAD(stream_create, cuStreamCreate);
-        PROBE_LOAD(stream_destroy, cuStreamDestroy);
-        PROBE_LOAD(stream_sync, cuStreamSynchronize);
-        PROBE_LOAD(alloc, cuMemAlloc);
-        PROBE_LOAD(free, cuMemFree);
-        PROBE_LOAD(memset, cuMemsetD8);
-        PROBE_LOAD(copy, cuMemcpyDtoDAsync);
-        PROBE_LOAD(to_host, cuMemcpyDtoH);
-        PROBE_LOAD(ipc_get, cuIpcGetMemHandle);
-        PROBE_LOAD(ipc_open, cuIpcOpenMemHandle);
-        PROBE_LOAD(ipc_close, cuIpcCloseMemHandle);
-#undef PROBE_LOAD
-    }
-
-    void check(CUresult status, const char *what) const {
-        if (status == CUDA_SUCCESS) return;
-        const char *name = nullptr;
-        if (error_name(status, &name) != CUDA_SUCCESS || name == nullptr) name = "an unknown CUresult";
-        fail(std::string(what) + " failed: " + name);
-    }
-};
+using probe::Driver;
+using probe::fail;
+using probe::now_ns;
+using probe::print_percentiles;
 
 // The primary context of a device, current in this thread, with one stream; released on exit.
 struct Context {
@@ -170,12 +107,6 @@ struct Context {
         return byte;
     }
 };
-
-uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 unsigned char fill_value(int index) { return static_cast<unsigned char>((37 * (index + 1)) % 251 + 1); }
 
@@ -270,16 +201,6 @@ int producer(const Args &a) {
     }
     std::printf("{\"published\": %ld, \"dropped\": %ld}\n", published, dropped);
     return 0;
-}
-
-void print_percentiles(const char *name, std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    auto pick = [&](double q) { return v.empty() ? 0.0 : v[std::min(v.size() - 1, size_t(q * double(v.size())))]; };
-    double sum = 0;
-    for (double x : v) sum += x;
-    std::printf("\"%s\": {\"p50\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f, \"mean\": %.3f, \"n\": %zu}",
-                name, pick(0.5), pick(0.99), pick(0.999), v.empty() ? 0.0 : v.back(),
-                v.empty() ? 0.0 : sum / double(v.size()), v.size());
 }
 
 int consumer(const Args &a) {

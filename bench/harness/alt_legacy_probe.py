@@ -39,8 +39,9 @@ class ProbeUnavailable(RuntimeError):
     """The probe cannot be built here (no compiler or no cuda.h): its rows are skipped, not failed."""
 
 
-def compile_command(binary: str) -> list[str]:
-    """The compiler command for the probe, or ProbeUnavailable saying what is missing."""
+def compile_command(binary: str, source: str = SOURCE) -> list[str]:
+    """The compiler command for a probe of bench/cpp/ (default: this one), or ProbeUnavailable saying
+    what is missing."""
     compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         raise ProbeUnavailable("no C++ compiler on PATH (c++, g++ or clang++)")
@@ -49,14 +50,15 @@ def compile_command(binary: str) -> list[str]:
         raise ProbeUnavailable(
             "no cuda.h: install the CUDA toolkit or `pip install nvidia-cuda-runtime`, or set CUDA_HOME"
         )
-    return [compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", SOURCE, "-I", include, "-ldl", "-o", binary]
+    return [compiler, "-std=c++17", "-O2", "-Wall", "-Wextra", source, "-I", include, "-ldl", "-o", binary]
 
 
-def build(work_dir: str) -> str:
-    binary = os.path.join(work_dir, "legacy_ipc_probe")
-    done = subprocess.run(compile_command(binary), capture_output=True, text=True, timeout=180)
+def build(work_dir: str, source: str = SOURCE) -> str:
+    """Compiles the probe ``source`` into ``work_dir``; its path."""
+    binary = os.path.join(work_dir, os.path.splitext(os.path.basename(source))[0])
+    done = subprocess.run(compile_command(binary, source), capture_output=True, text=True, timeout=180)
     if done.returncode != 0:
-        raise RuntimeError(f"compiling {os.path.basename(SOURCE)} failed: {done.stderr[-800:]}")
+        raise RuntimeError(f"compiling {os.path.basename(source)} failed: {done.stderr[-800:]}")
     return binary
 
 
