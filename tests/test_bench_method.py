@@ -290,3 +290,11 @@ def test_merge_records_what_each_file_gave_after_later_files_replaced_theirs(tmp
     result = json.loads((tmp_path / "out" / "bench-smoke.json").read_text())
     assert [m["sections"] for m in result["merged_from"]] == [["floor"], ["latency"]]
     assert len(result["rows"]) == 2 and result["meta"]["measured_from"] == "a.json"
+
+
+def test_a_comparison_shown_but_not_judged_reads_reported_not_unmeasured(tmp_path):
+    settings = smoke(tmp_path)
+    mine = _latency("read_into", 50, 250.0, regime="0.3ms")
+    torch = latency_row("latency", "torch_mp", "read_into", "4k", [390.0] * 50, regime="0.3ms", variant="pooled")
+    judged = _verdicts([mine, torch], settings)
+    assert judged["against torch.multiprocessing at its best (pool shared once), read_into, 4k, 0.3ms"] == "reported"

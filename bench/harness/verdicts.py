@@ -21,6 +21,8 @@ from .common import Regime
 Rows = list[dict[str, Any]]
 Row = dict[str, Any] | None
 LATENCY_FIELDS = ("latency_us", "over_sync_us")
+#: The goal of a comparison that is shown but not judged (verdict "reported").
+REPORT_ONLY = "report only"
 
 
 def p50(r: Row, field: str = "latency_us") -> float | None:
@@ -68,7 +70,10 @@ class Judge:
         return ""
 
     def target(self, name: str, goal: str, measured: str, met: bool | None, used: Sequence[Row], why: str = "") -> None:
-        verdict = "not measured" if met is None else ("met" if met else "MISSED")
+        """One verdict. ``met`` None: nothing to judge, either because the goal is REPORT_ONLY (the
+        figures are shown, "reported") or because the rows are missing ("not measured")."""
+        unjudged = "reported" if goal == REPORT_ONLY else "not measured"
+        verdict = unjudged if met is None else ("met" if met else "MISSED")
         if self.smoke:
             verdict, why = "not judged", "smoke run: tiny counts, figures mean nothing"
         elif met is not None and (reason := self._too_few(used)):
@@ -245,7 +250,7 @@ def _peer_targets(judge: Judge, regime: str | None, at: str, sizes: tuple[str, .
         if p50(mine) and p50(torch):
             judge.target(
                 f"against torch.multiprocessing at its best (pool shared once), read_into, {size}{at}",
-                "report only",
+                REPORT_ONLY,
                 f"cuframes {p50(mine):.1f} us, torch {p50(torch):.1f} us ({_ratio_text(p50(mine), p50(torch))})",
                 None,
                 [mine, torch],
