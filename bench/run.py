@@ -152,7 +152,7 @@ def merge(paths: list[str], names: list[str], regimes: set[str]) -> tuple[list[d
         if untagged:
             raise ValueError(f"--merge {path}: {len(untagged)} rows name no section ('part'): run it again")
         kept = [r for r in rows if r["part"] not in names or r.get("regime", "") not in regimes | {""}]
-        for group in {(r["part"], r.get("regime")) for r in kept}:
+        for group in dict.fromkeys((r["part"], r.get("regime")) for r in kept):  # in the file's order
             taken[group] = (index, [r for r in kept if (r["part"], r.get("regime")) == group])
         merged_from.append(
             {
