@@ -7,7 +7,8 @@ Most sections need a CUDA GPU, torch (the producer's frames and the subscribers'
 buffers) and cuda-bindings; without a usable GPU each of them is skipped with one line,
 and the others (wake_floor, core_probe, packets) still run. The NVDEC section also needs
 PyNvVideoCodec and the clip made by bench/make_clip.sh (it reports itself skipped
-without them). The full run takes under 8 minutes on an H100; --quick (about 2) is
+without them). The full run takes about 35 minutes on an H100, most of it the 25 fps cases
+(600 frames 40 ms apart per case), so it is run in parts there (below); --quick (a few minutes) is
 what scripts/gpu-check.sh runs.
 
 Writes bench-{full,quick}.{json,md,png} into --out (default: $XDG_CACHE_HOME/cuframes/bench,
