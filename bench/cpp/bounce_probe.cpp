@@ -44,6 +44,7 @@ using probe::fail;
 
 constexpr int kTurnMs = 10000;  // the peer took longer than this: it stalled or died
 constexpr unsigned char kFill = 0xa7;
+constexpr size_t kSmallestChunk = size_t(256) << 10;  // the last variant's: it needs the most events
 
 struct Variant {
     const char *name;
@@ -59,51 +60,27 @@ const Variant kVariants[] = {
     {"bounce, 2 MiB", Variant::Bounce, size_t(2) << 20},
     {"bounce, 1 MiB", Variant::Bounce, size_t(1) << 20},
     {"bounce, 512 KiB", Variant::Bounce, size_t(512) << 10},
-    {"bounce, 256 KiB", Variant::Bounce, size_t(256) << 10},
+    {"bounce, 256 KiB", Variant::Bounce, kSmallestChunk},
 };
 constexpr size_t kVariantCount = sizeof kVariants / sizeof kVariants[0];
 
-// The primary context, current in this thread, and everything allocated in it; released on exit.
-struct Context {
-    const Driver &cu;
-    CUdevice device{};
-    bool retained = false;
-    CUstream down{}, up{};
-    std::vector<CUdeviceptr> buffers;
+// The shared context (its stream downloads) plus what the bounce needs: an upload stream, pinned
+// host memory and events; these are freed here, before the context is released.
+struct Context : probe::Context {
+    CUstream up{};
     std::vector<void *> pinned;
     std::vector<CUevent> events;
 
-    Context(const Driver &driver, int ordinal) : cu(driver) {
-        cu.check(cu.init(0), "cuInit");
-        cu.check(cu.device_get(&device, ordinal), "cuDeviceGet");
-        CUcontext ctx{};
-        cu.check(cu.ctx_retain(&ctx, device), "cuDevicePrimaryCtxRetain");
-        retained = true;
-        cu.check(cu.ctx_set(ctx), "cuCtxSetCurrent");
-        cu.check(cu.stream_create(&down, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    Context(const Driver &driver, int ordinal) : probe::Context(driver, ordinal) {
         cu.check(cu.stream_create(&up, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
     }
-    Context(const Context &) = delete;
-    Context &operator=(const Context &) = delete;
-    ~Context() {  // best effort: the process is exiting, the driver reclaims the rest
-        if (!retained) return;
+    ~Context() {
         cu.ctx_sync();
         for (CUevent e : events) cu.event_destroy(e);
         for (void *p : pinned) cu.host_free(p);
-        for (CUdeviceptr b : buffers) cu.free(b);
-        if (down != nullptr) cu.stream_destroy(down);
         if (up != nullptr) cu.stream_destroy(up);
-        cu.ctx_release(device);
     }
 
-    CUdeviceptr alloc(size_t nbytes, unsigned char fill) {
-        CUdeviceptr ptr{};
-        cu.check(cu.alloc(&ptr, nbytes), "cuMemAlloc");
-        buffers.push_back(ptr);
-        cu.check(cu.memset(ptr, fill, nbytes), "cuMemsetD8");
-        cu.check(cu.ctx_sync(), "cuCtxSynchronize");
-        return ptr;
-    }
     unsigned char *host(size_t nbytes) {
         void *ptr = nullptr;
         cu.check(cu.host_alloc(&ptr, nbytes, 0), "cuMemHostAlloc");
@@ -131,22 +108,22 @@ struct Copier {
 
     void run(const Variant &v, float *gpu_ms) {
         const Driver &cu = ctx.cu;
-        CUstream last = ctx.down;
-        cu.check(cu.event_record(start, ctx.down), "cuEventRecord");
+        CUstream last = ctx.stream;
+        cu.check(cu.event_record(start, ctx.stream), "cuEventRecord");
         switch (v.kind) {
-            case Variant::DtoD: cu.check(cu.copy(dst, src, nbytes, ctx.down), "cuMemcpyDtoDAsync"); break;
-            case Variant::DtoH: cu.check(cu.to_host_async(host, src, nbytes, ctx.down), "cuMemcpyDtoHAsync"); break;
-            case Variant::HtoD: cu.check(cu.to_device_async(dst, host, nbytes, ctx.down), "cuMemcpyHtoDAsync"); break;
+            case Variant::DtoD: cu.check(cu.copy(dst, src, nbytes, ctx.stream), "cuMemcpyDtoDAsync"); break;
+            case Variant::DtoH: cu.check(cu.to_host_async(host, src, nbytes, ctx.stream), "cuMemcpyDtoHAsync"); break;
+            case Variant::HtoD: cu.check(cu.to_device_async(dst, host, nbytes, ctx.stream), "cuMemcpyHtoDAsync"); break;
             case Variant::Bounce:
                 if (v.chunk == 0) {
-                    cu.check(cu.to_host_async(host, src, nbytes, ctx.down), "cuMemcpyDtoHAsync");
-                    cu.check(cu.to_device_async(dst, host, nbytes, ctx.down), "cuMemcpyHtoDAsync");
+                    cu.check(cu.to_host_async(host, src, nbytes, ctx.stream), "cuMemcpyDtoHAsync");
+                    cu.check(cu.to_device_async(dst, host, nbytes, ctx.stream), "cuMemcpyHtoDAsync");
                     break;
                 }
                 for (size_t offset = 0, i = 0; offset < nbytes; offset += v.chunk, ++i) {
                     const size_t length = std::min(v.chunk, nbytes - offset);
-                    cu.check(cu.to_host_async(host + offset, src + offset, length, ctx.down), "cuMemcpyDtoHAsync");
-                    cu.check(cu.event_record(landed[i], ctx.down), "cuEventRecord");
+                    cu.check(cu.to_host_async(host + offset, src + offset, length, ctx.stream), "cuMemcpyDtoHAsync");
+                    cu.check(cu.event_record(landed[i], ctx.stream), "cuEventRecord");
                     cu.check(cu.stream_wait_event(ctx.up, landed[i], 0), "cuStreamWaitEvent");
                     cu.check(cu.to_device_async(dst + offset, host + offset, length, ctx.up), "cuMemcpyHtoDAsync");
                 }
@@ -167,12 +144,7 @@ struct Copier {
         float ignored = 0;
         run(v, &ignored);
         for (size_t at : {size_t(0), nbytes / 2, nbytes - 1}) {
-            unsigned char byte = 0;
-            if (v.kind == Variant::DtoH) {
-                byte = host[at];
-            } else {
-                cu.check(cu.to_host(&byte, dst + at, 1), "cuMemcpyDtoH");
-            }
+            const unsigned char byte = v.kind == Variant::DtoH ? host[at] : ctx.byte_at(dst + at);
             if (byte != kFill)
                 fail(std::string(v.name) + ": byte " + std::to_string(at) + " of the copy is " + std::to_string(byte) +
                      ", not " + std::to_string(kFill));
@@ -190,7 +162,7 @@ char receive_byte(int fd, int timeout_ms) {
     pollfd pfd{fd, POLLIN, 0};
     int ready = poll(&pfd, 1, timeout_ms);
     if (ready < 0) fail(std::string("poll failed: ") + std::strerror(errno));
-    if (ready == 0) fail("the other process did not answer within 10 s");
+    if (ready == 0) fail("the other process did not answer within " + std::to_string(timeout_ms / 1000) + " s");
     char byte = 0;
     ssize_t got = recv(fd, &byte, 1, 0);
     if (got == 0) fail("the other process closed the socket");
@@ -208,8 +180,7 @@ int peer(int fd, int ordinal, size_t nbytes) {
         char byte = receive_byte(fd, -1);  // the measuring process may be busy alone for long
         if (byte == 'q') return 0;
         if (byte != 'g') fail("an unknown request from the measuring process");
-        driver.check(driver.copy(dst, src, nbytes, ctx.down), "cuMemcpyDtoDAsync");
-        driver.check(driver.stream_sync(ctx.down), "cuStreamSynchronize");
+        ctx.copy(dst, src, nbytes);
         send_byte(fd, 'd');
     }
 }
@@ -218,7 +189,7 @@ int measure(int fd, int ordinal, size_t nbytes, long rounds, long warmup) {
     Driver driver;
     Context ctx(driver, ordinal);
     Copier copier{ctx, ctx.alloc(nbytes, kFill), ctx.alloc(nbytes, 0), ctx.host(nbytes), nbytes, {}, {}, {}};
-    const size_t chunks = (nbytes + (size_t(256) << 10) - 1) / (size_t(256) << 10);
+    const size_t chunks = (nbytes + kSmallestChunk - 1) / kSmallestChunk;
     for (size_t i = 0; i < chunks; ++i) copier.landed.push_back(ctx.event(CU_EVENT_DISABLE_TIMING));
     copier.start = ctx.event(CU_EVENT_DEFAULT);
     copier.end = ctx.event(CU_EVENT_DEFAULT);

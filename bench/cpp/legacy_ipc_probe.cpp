@@ -57,56 +57,11 @@ struct Message {
     unsigned char handle[CU_IPC_HANDLE_SIZE];
 };
 
+using probe::Context;
 using probe::Driver;
 using probe::fail;
 using probe::now_ns;
 using probe::print_percentiles;
-
-// The primary context of a device, current in this thread, with one stream; released on exit.
-struct Context {
-    const Driver &cu;
-    CUdevice device{};
-    CUstream stream{};
-    bool retained = false;
-    std::vector<CUdeviceptr> allocations;
-
-    Context(const Driver &driver, int ordinal) : cu(driver) {
-        cu.check(cu.init(0), "cuInit");
-        cu.check(cu.device_get(&device, ordinal), "cuDeviceGet");
-        CUcontext ctx{};
-        cu.check(cu.ctx_retain(&ctx, device), "cuDevicePrimaryCtxRetain");
-        retained = true;
-        cu.check(cu.ctx_set(ctx), "cuCtxSetCurrent");
-        cu.check(cu.stream_create(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
-    }
-    Context(const Context &) = delete;
-    Context &operator=(const Context &) = delete;
-    ~Context() {  // best effort: the process is exiting, the driver reclaims the rest
-        if (!retained) return;
-        cu.ctx_sync();
-        for (CUdeviceptr ptr : allocations) cu.free(ptr);
-        if (stream != nullptr) cu.stream_destroy(stream);
-        cu.ctx_release(device);
-    }
-
-    CUdeviceptr alloc(size_t nbytes, unsigned char fill) {
-        CUdeviceptr ptr{};
-        cu.check(cu.alloc(&ptr, nbytes), "cuMemAlloc");
-        allocations.push_back(ptr);
-        cu.check(cu.memset(ptr, fill, nbytes), "cuMemsetD8");
-        cu.check(cu.ctx_sync(), "cuCtxSynchronize");
-        return ptr;
-    }
-    void copy(CUdeviceptr dst, CUdeviceptr src, size_t nbytes) const {
-        cu.check(cu.copy(dst, src, nbytes, stream), "cuMemcpyDtoDAsync");
-        cu.check(cu.stream_sync(stream), "cuStreamSynchronize");
-    }
-    unsigned char last_byte(CUdeviceptr ptr, size_t nbytes) const {
-        unsigned char byte = 0;
-        cu.check(cu.to_host(&byte, ptr + nbytes - 1, 1), "cuMemcpyDtoH");
-        return byte;
-    }
-};
 
 unsigned char fill_value(int index) { return static_cast<unsigned char>((37 * (index + 1)) % 251 + 1); }
 
@@ -231,7 +186,7 @@ int consumer(const Args &a) {
         ctx.copy(dst, shared + msg.slot * hello.stride, a.nbytes);
         const uint64_t copied = now_ns();
         const bool warming = got < a.warmup;
-        if (warming && got < kChecked && ctx.last_byte(dst, a.nbytes) != msg.value)
+        if (warming && got < kChecked && ctx.byte_at(dst + a.nbytes - 1) != msg.value)
             fail("the copied frame is not what the producer wrote");
         Message done{};
         done.kind = kDone;

@@ -1,7 +1,8 @@
 // What the benchmark's stand-alone C++ probes share (legacy_ipc_probe.cpp, bounce_probe.cpp): the
 // driver entry points they call, resolved from libcuda.so.1 at run time (no link-time dependency,
-// as in the cuframes core), errors as exceptions that name the call, one clock and the percentile
-// JSON the Python harness reads (bench/harness/common.py's percentiles, same keys).
+// as in the cuframes core), errors as exceptions that name the call, the primary context with a
+// stream and the device buffers made in it, one clock and the percentile JSON the Python harness
+// reads (bench/harness/common.py's percentiles, same keys).
 #pragma once
 
 #include <cuda.h>
@@ -98,6 +99,57 @@ struct Driver {
         const char *name = nullptr;
         if (error_name(status, &name) != CUDA_SUCCESS || name == nullptr) name = "an unknown CUresult";
         fail(std::string(what) + " failed: " + name);
+    }
+};
+
+// The device's primary context, current in this thread, with one non-blocking stream and the
+// device buffers made through alloc(); all released on destruction. A probe that makes more
+// (streams, events, pinned memory) derives and frees them in its own destructor, which runs first.
+struct Context {
+    const Driver &cu;
+    CUdevice device{};
+    CUstream stream{};
+    bool retained = false;
+    std::vector<CUdeviceptr> allocations;
+
+    Context(const Driver &driver, int ordinal) : cu(driver) {
+        cu.check(cu.init(0), "cuInit");
+        cu.check(cu.device_get(&device, ordinal), "cuDeviceGet");
+        CUcontext ctx{};
+        cu.check(cu.ctx_retain(&ctx, device), "cuDevicePrimaryCtxRetain");
+        retained = true;
+        cu.check(cu.ctx_set(ctx), "cuCtxSetCurrent");
+        cu.check(cu.stream_create(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    }
+    Context(const Context &) = delete;
+    Context &operator=(const Context &) = delete;
+    ~Context() {  // best effort: the process is exiting, the driver reclaims the rest
+        if (!retained) return;
+        cu.ctx_sync();
+        for (CUdeviceptr ptr : allocations) cu.free(ptr);
+        if (stream != nullptr) cu.stream_destroy(stream);
+        cu.ctx_release(device);
+    }
+
+    // nbytes of device memory, every byte `fill`, the fill complete.
+    CUdeviceptr alloc(size_t nbytes, unsigned char fill) {
+        CUdeviceptr ptr{};
+        cu.check(cu.alloc(&ptr, nbytes), "cuMemAlloc");
+        allocations.push_back(ptr);
+        cu.check(cu.memset(ptr, fill, nbytes), "cuMemsetD8");
+        cu.check(cu.ctx_sync(), "cuCtxSynchronize");
+        return ptr;
+    }
+    // A device-to-device copy on the stream, synced.
+    void copy(CUdeviceptr dst, CUdeviceptr src, size_t nbytes) const {
+        cu.check(cu.copy(dst, src, nbytes, stream), "cuMemcpyDtoDAsync");
+        cu.check(cu.stream_sync(stream), "cuStreamSynchronize");
+    }
+    // The byte at a device address.
+    unsigned char byte_at(CUdeviceptr ptr) const {
+        unsigned char byte = 0;
+        cu.check(cu.to_host(&byte, ptr, 1), "cuMemcpyDtoH");
+        return byte;
     }
 };
 
