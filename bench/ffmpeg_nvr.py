@@ -24,7 +24,7 @@ samples), and each process's own GPU memory (its CUDA context is much of it); pe
 its rate over the second half, its start-up time and what its log says of the cuframes input
 (frames zero-copy, copied, missed) and of trouble. Also the cost of compiling scale_cuda's
 kernels (cold and warm), paid before both setups, a third setup: the shared consumers with
-no work at all, and, where PyNvVideoCodec is installed, a fourth: the shared consumers of `cuframes
+no work at all, and, where PyNvVideoCodec and PyAV are installed, a fourth: the shared consumers of `cuframes
 publish --decoder nvdec`, the one-process producer a deployment runs (the shared setup's producer
 is two processes: memory that a deployment would not pay). Prints one table and writes
 ffmpeg-nvr.json into $OUT when set.
@@ -387,13 +387,15 @@ def main() -> int:
         # the input or in the work after it (an H200's shared consumers ran at 0.6-5.8 fps).
         time.sleep(2)
         result["shared, input only"] = shared(args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, None)
-        if importlib.util.find_spec("PyNvVideoCodec") is not None:
+        # `cuframes publish --decoder nvdec` demuxes with PyAV and decodes with PyNvVideoCodec.
+        missing = [name for name in ("PyNvVideoCodec", "av") if importlib.util.find_spec(name) is None]
+        if not missing:
             time.sleep(2)
             result[ONE_PROCESS] = shared_one_process(
                 args.ffmpeg, clip, args.consumers, args.seconds, sampler, work, nvenc
             )
         else:
-            print(f"ffmpeg_nvr: {ONE_PROCESS!r} skipped: needs PyNvVideoCodec", file=sys.stderr)
+            print(f"ffmpeg_nvr: {ONE_PROCESS!r} skipped: needs {' and '.join(missing)}", file=sys.stderr)
     sampler.stop.set()
     print(
         f"{args.consumers} consumers (scale_cuda 640x360 + {result['encoder']}) of one 1080p25 H.264 camera, "

@@ -5,7 +5,10 @@
 # builds, with ffprobe and the libraries the GPU machine lacks). Both are gitignored;
 # name them in the device tool's `carry`. The tool sends at most
 # 64 MiB: PyAV (35 MB) and the ffmpeg (15 MB) fit together, PyNvVideoCodec (27 MB) in
-# another call.
+# another call. bench/ffmpeg_nvr.py's fourth setup (`cuframes publish --decoder nvdec`) needs
+# all three: carry PyNvVideoCodec and the ffmpeg, install the wheel outside the checkout
+# (pip install --target), then carry PyAV in the next call while the machine is still warm
+# (bench/results/h100-2026-12-05/README.md, calls 13-15).
 #
 #   bash scripts/gpu-carry.sh [--nvdec] [--nvrtc]
 # --nvrtc: CUDA 11.8's NVRTC, for GStreamer's cudaconvert where the GPU machine has only CUDA
