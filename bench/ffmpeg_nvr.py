@@ -24,9 +24,9 @@ samples), and each process's own GPU memory (its CUDA context is much of it); pe
 its rate over the second half, its start-up time and what its log says of the cuframes input
 (frames zero-copy, copied, missed) and of trouble. Also the cost of compiling scale_cuda's
 kernels (cold and warm), paid before both setups, a third setup: the shared consumers with
-no work at all, and, where PyNvVideoCodec and PyAV are installed, a fourth: the shared consumers of `cuframes
-publish --decoder nvdec`, the one-process producer a deployment runs (the shared setup's producer
-is two processes: memory that a deployment would not pay). Prints one table and writes
+no work at all, and, where PyNvVideoCodec and PyAV are installed, a fourth: the shared consumers
+of `cuframes publish --decoder nvdec`, the one-process producer a deployment runs (the shared
+setup's producer is two processes: memory that a deployment would not pay). Prints one table and writes
 ffmpeg-nvr.json into $OUT when set.
 """
 
